@@ -1,0 +1,648 @@
+"""A LangGraph checkpoint saver whose storage is this project's Django models.
+
+Layout as in LangGraph's Postgres saver (see graphs.models): primitives stay
+inline in the checkpoint row, other channel values go to one blob row per
+(thread, namespace, channel, version), so a step writes only the channels it
+changed. Statements are plain SQL on Django's connection: they run unchanged
+on SQLite and PostgreSQL, inside Django's transactions, and cost no ORM
+overhead on the hot path of every graph step.
+
+LangGraph saves from its own worker threads; Django gives each thread its own
+connection, so nothing here is shared between threads but the serializer.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import connections, transaction
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    PendingWrite,
+    get_checkpoint_id,
+    get_serializable_checkpoint_metadata,
+    writes_sort_key,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
+
+from graphs.models import Checkpoint as CheckpointRow
+from graphs.models import CheckpointBlob, CheckpointWrite, Thread
+
+THREADS = Thread._meta.db_table
+CHECKPOINTS = CheckpointRow._meta.db_table
+BLOBS = CheckpointBlob._meta.db_table
+WRITES = CheckpointWrite._meta.db_table
+
+PRUNE_STRATEGIES = ("keep_latest", "delete")
+# Checkpoint metadata a DeltaChannel leaves behind: such a thread's latest
+# value is rebuilt from older checkpoints, which keep_latest would delete.
+DELTA_METADATA_KEYS = ("counters_since_delta_snapshot", "delta_writes_versioned")
+# Row-value IN lists are sent in chunks to stay under SQLite's variable limit.
+CHUNK = 250
+
+CHECKPOINT_COLUMNS = (
+    "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata"
+)
+
+
+class CheckpointLoadError(RuntimeError):
+    """A stored checkpoint, channel value or write that cannot be read back."""
+
+
+def _is_inline(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _placeholders(rows: int, width: int) -> str:
+    one = "(" + ", ".join(["%s"] * width) + ")"
+    return ", ".join([one] * rows)
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _bytes(value: Any) -> bytes | None:
+    # psycopg hands bytea back as bytes, SQLite as bytes, some drivers as memoryview.
+    return bytes(value) if isinstance(value, memoryview) else value
+
+
+class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
+    """Stores checkpoints in the `graphs` tables of a Django database.
+
+    `DjangoCheckpointSaver()` uses the default database and LangGraph's
+    JSON-plus serializer; pass `serde=` for another (an encrypting one, say)
+    and `using=` for another database alias. Pickled values are never loaded.
+    """
+
+    def __init__(self, *, serde: SerializerProtocol | None = None, using: str = "default"):
+        super().__init__(serde=serde)
+        self.using = using
+
+    # -- helpers --------------------------------------------------------------
+
+    @property
+    def _connection(self):
+        return connections[self.using]
+
+    def _vendor(self) -> str:
+        return self._connection.vendor
+
+    def _loads(self, type_: str, data: Any, where: str) -> Any:
+        if "pickle" in type_:
+            raise CheckpointLoadError(f"{where}: refusing to unpickle a value of type {type_!r}")
+        try:
+            return self.serde.loads_typed((type_, _bytes(data) or b""))
+        except Exception as exc:
+            raise CheckpointLoadError(f"{where}: cannot decode value of type {type_!r}: {exc}") from exc
+
+    def _metadata_param(self, metadata: dict[str, Any]) -> Any:
+        field = CheckpointRow._meta.get_field("metadata")
+        return field.get_db_prep_save(metadata, self._connection)
+
+    def _load_metadata(self, raw: Any) -> CheckpointMetadata:
+        return json.loads(raw) if isinstance(raw, str | bytes) else raw
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        # Same shape as LangGraph's Postgres saver: a zero-padded counter that
+        # sorts as text, and a random tail so versions from two forks of one
+        # thread do not collide on the blob key.
+        if current is None:
+            current_v = 0
+        elif isinstance(current, int):
+            current_v = current
+        else:
+            current_v = int(current.split(".")[0])
+        return f"{current_v + 1:032}.{random.random():016}"
+
+    # -- writing ----------------------------------------------------------------
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        checkpoint_ns = configurable.get("checkpoint_ns") or ""
+        parent_id = configurable.get("checkpoint_id")
+
+        inline: dict[str, Any] = {}
+        blob_values: dict[str, Any] = {}
+        for key, value in checkpoint["channel_values"].items():
+            if _is_inline(value) and not isinstance(value, _DeltaSnapshot):
+                inline[key] = value
+            else:
+                blob_values[key] = value
+        stored = {**checkpoint, "channel_values": inline}
+        type_, data = self.serde.dumps_typed(stored)
+
+        blob_rows = []
+        for key, version in new_versions.items():
+            if key in blob_values:
+                blob_type, blob = self.serde.dumps_typed(blob_values[key])
+                blob_rows.append((thread_id, checkpoint_ns, key, str(version), blob_type, blob))
+
+        meta = get_serializable_checkpoint_metadata(config, metadata)
+        with transaction.atomic(using=self.using), self._connection.cursor() as cur:
+            cur.execute(
+                f"INSERT INTO {THREADS} (thread_id, graph_name, title, created_at) "
+                "VALUES (%s, '', '', %s) ON CONFLICT (thread_id) DO NOTHING",
+                (thread_id, datetime.now(UTC)),
+            )
+            if blob_rows:
+                cur.executemany(
+                    f"INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, type, blob)"
+                    " VALUES (%s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING",
+                    blob_rows,
+                )
+            cur.execute(
+                f"INSERT INTO {CHECKPOINTS} ({CHECKPOINT_COLUMNS})"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
+                " type = excluded.type, checkpoint = excluded.checkpoint,"
+                " metadata = excluded.metadata",
+                (
+                    thread_id,
+                    checkpoint_ns,
+                    checkpoint["id"],
+                    parent_id,
+                    type_,
+                    data,
+                    self._metadata_param(meta),
+                ),
+            )
+        return {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": checkpoint_ns,
+                "checkpoint_id": checkpoint["id"],
+            }
+        }
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        if not writes:
+            return
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        checkpoint_ns = configurable.get("checkpoint_ns") or ""
+        checkpoint_id = configurable["checkpoint_id"]
+        rows = []
+        for idx, (channel, value) in enumerate(writes):
+            type_, blob = self.serde.dumps_typed(value)
+            rows.append(
+                (
+                    thread_id,
+                    checkpoint_ns,
+                    checkpoint_id,
+                    task_id,
+                    task_path,
+                    WRITES_IDX_MAP.get(channel, idx),
+                    channel,
+                    type_,
+                    blob,
+                )
+            )
+        # Special channels (errors, interrupts, resumes) are replaced when a
+        # task writes them again; ordinary writes of a task are kept as first saved.
+        if all(channel in WRITES_IDX_MAP for channel, _ in writes):
+            conflict = (
+                "DO UPDATE SET channel = excluded.channel, type = excluded.type,"
+                " blob = excluded.blob, task_path = excluded.task_path"
+            )
+        else:
+            conflict = "DO NOTHING"
+        with transaction.atomic(using=self.using), self._connection.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id,"
+                " task_path, idx, channel, type, blob) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                f" ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) {conflict}",
+                rows,
+            )
+
+    # -- reading ----------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        configurable = config["configurable"]
+        thread_id = str(configurable["thread_id"])
+        checkpoint_ns = configurable.get("checkpoint_ns") or ""
+        checkpoint_id = get_checkpoint_id(config)
+        sql = f"SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS} WHERE thread_id = %s AND checkpoint_ns = %s"
+        params: list[Any] = [thread_id, checkpoint_ns]
+        if checkpoint_id:
+            sql += " AND checkpoint_id = %s"
+            params.append(checkpoint_id)
+        else:
+            sql += " ORDER BY checkpoint_id DESC LIMIT 1"
+        with self._connection.cursor() as cur:
+            cur.execute(sql, params)
+            row = cur.fetchone()
+            if row is None:
+                return None
+            return self._load_tuples(cur, [row])[0]
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        where, params = self._search_where(config, filter, before)
+        sql = f"SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS}{where} ORDER BY checkpoint_id DESC"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(int(limit))
+        with self._connection.cursor() as cur:
+            cur.execute(sql, params)
+            rows = cur.fetchall()
+            if not rows:
+                return
+            tuples = self._load_tuples(cur, rows)
+        yield from tuples
+
+    def _search_where(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+    ) -> tuple[str, list[Any]]:
+        wheres: list[str] = []
+        params: list[Any] = []
+        if config:
+            configurable = config["configurable"]
+            wheres.append("thread_id = %s")
+            params.append(str(configurable["thread_id"]))
+            checkpoint_ns = configurable.get("checkpoint_ns")
+            if checkpoint_ns is not None:
+                wheres.append("checkpoint_ns = %s")
+                params.append(checkpoint_ns)
+            if checkpoint_id := get_checkpoint_id(config):
+                wheres.append("checkpoint_id = %s")
+                params.append(checkpoint_id)
+        if filter:
+            if self._vendor() == "postgresql":
+                # Served by JSONB containment; values compare with JSON types.
+                wheres.append("metadata @> %s")
+                params.append(self._metadata_param(filter))
+            else:
+                for key, value in filter.items():
+                    path = '$."' + str(key).replace("\\", "\\\\").replace('"', '\\"') + '"'
+                    wheres.append(
+                        "json_type(metadata, %s) IS NOT NULL"
+                        " AND json_extract(metadata, %s) IS json_extract(%s, '$')"
+                    )
+                    params.extend([path, path, json.dumps(value)])
+        if before is not None and (before_id := get_checkpoint_id(before)):
+            wheres.append("checkpoint_id < %s")
+            params.append(before_id)
+        return (" WHERE " + " AND ".join(wheres) if wheres else ""), params
+
+    def _load_tuples(self, cur, rows: Sequence[Sequence[Any]]) -> list[CheckpointTuple]:
+        """Turn checkpoint rows into tuples with two more queries in all:
+        one for the channel values they reference, one for their pending writes."""
+        decoded = []
+        wanted: set[tuple[str, str, str, str]] = set()
+        for thread_id, ns, checkpoint_id, parent_id, type_, data, raw_meta in rows:
+            where = f"thread {thread_id!r} checkpoint {checkpoint_id!r}"
+            checkpoint = self._loads(type_, data, where)
+            inline = checkpoint.get("channel_values") or {}
+            for channel, version in checkpoint.get("channel_versions", {}).items():
+                if channel not in inline:
+                    wanted.add((thread_id, ns, channel, str(version)))
+            decoded.append((thread_id, ns, checkpoint_id, parent_id, checkpoint, raw_meta))
+
+        blobs: dict[tuple[str, str, str, str], tuple[str, Any]] = {}
+        wanted_list = sorted(wanted)
+        for part in _chunks(wanted_list):
+            cur.execute(
+                f"SELECT thread_id, checkpoint_ns, channel, version, type, blob FROM {BLOBS}"
+                f" WHERE (thread_id, checkpoint_ns, channel, version) IN (VALUES {_placeholders(len(part), 4)})",
+                [item for key in part for item in key],
+            )
+            for thread_id, ns, channel, version, type_, blob in cur.fetchall():
+                blobs[(thread_id, ns, channel, version)] = (type_, blob)
+
+        writes: dict[tuple[str, str, str], list[tuple[str, str, str, Any, str, int]]] = defaultdict(list)
+        keys = [(t, ns, cid) for t, ns, cid, *_ in decoded]
+        for part in _chunks(keys):
+            cur.execute(
+                f"SELECT thread_id, checkpoint_ns, checkpoint_id, task_id, channel, type, blob,"
+                f" task_path, idx FROM {WRITES}"
+                f" WHERE (thread_id, checkpoint_ns, checkpoint_id) IN (VALUES {_placeholders(len(part), 3)})",
+                [item for key in part for item in key],
+            )
+            for thread_id, ns, cid, task_id, channel, type_, blob, task_path, idx in cur.fetchall():
+                writes[(thread_id, ns, cid)].append((task_id, channel, type_, blob, task_path, idx))
+
+        result = []
+        for thread_id, ns, checkpoint_id, parent_id, checkpoint, raw_meta in decoded:
+            where = f"thread {thread_id!r} checkpoint {checkpoint_id!r}"
+            values = dict(checkpoint.get("channel_values") or {})
+            for channel, version in checkpoint.get("channel_versions", {}).items():
+                if channel in values:
+                    continue
+                found = blobs.get((thread_id, ns, channel, str(version)))
+                if found is None or found[0] == "empty":
+                    continue
+                values[channel] = self._loads(found[0], found[1], f"{where} channel {channel!r}")
+            checkpoint["channel_values"] = values
+            pending: list[PendingWrite] = [
+                (task_id, channel, self._loads(type_, blob, f"{where} write {channel!r}"))
+                for task_id, channel, type_, blob, _, _ in sorted(
+                    writes.get((thread_id, ns, checkpoint_id), ()),
+                    key=lambda w: writes_sort_key(w[4], w[0], w[5]),
+                )
+            ]
+            result.append(
+                CheckpointTuple(
+                    config={
+                        "configurable": {
+                            "thread_id": thread_id,
+                            "checkpoint_ns": ns,
+                            "checkpoint_id": checkpoint_id,
+                        }
+                    },
+                    checkpoint=checkpoint,
+                    metadata=self._load_metadata(raw_meta),
+                    parent_config=(
+                        {
+                            "configurable": {
+                                "thread_id": thread_id,
+                                "checkpoint_ns": ns,
+                                "checkpoint_id": parent_id,
+                            }
+                        }
+                        if parent_id
+                        else None
+                    ),
+                    pending_writes=pending,
+                )
+            )
+        return result
+
+    # -- deleting, copying, pruning ---------------------------------------------
+
+    def delete_thread(self, thread_id: str) -> None:
+        thread_id = str(thread_id)
+        with transaction.atomic(using=self.using), self._connection.cursor() as cur:
+            for table in (WRITES, BLOBS, CHECKPOINTS, THREADS):
+                cur.execute(f"DELETE FROM {table} WHERE thread_id = %s", [thread_id])
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        source, target = str(source_thread_id), str(target_thread_id)
+        with transaction.atomic(using=self.using), self._connection.cursor() as cur:
+            cur.execute(f"SELECT 1 FROM {CHECKPOINTS} WHERE thread_id = %s LIMIT 1", [source])
+            if cur.fetchone() is None:
+                return
+            cur.execute(
+                f"INSERT INTO {THREADS} (thread_id, graph_name, title, created_at)"
+                f" SELECT %s, graph_name, title, %s FROM {THREADS} WHERE thread_id = %s"
+                " ON CONFLICT (thread_id) DO NOTHING",
+                [target, datetime.now(UTC), source],
+            )
+            cur.execute(
+                f"INSERT INTO {THREADS} (thread_id, graph_name, title, created_at)"
+                " VALUES (%s, '', '', %s) ON CONFLICT (thread_id) DO NOTHING",
+                [target, datetime.now(UTC)],
+            )
+            cur.execute(
+                f"INSERT INTO {CHECKPOINTS} ({CHECKPOINT_COLUMNS})"
+                " SELECT %s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,"
+                f" metadata FROM {CHECKPOINTS} WHERE thread_id = %s"
+                " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING",
+                [target, source],
+            )
+            cur.execute(
+                f"INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, type, blob)"
+                f" SELECT %s, checkpoint_ns, channel, version, type, blob FROM {BLOBS}"
+                " WHERE thread_id = %s"
+                " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING",
+                [target, source],
+            )
+            cur.execute(
+                f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id,"
+                " task_path, idx, channel, type, blob)"
+                " SELECT %s, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel,"
+                f" type, blob FROM {WRITES} WHERE thread_id = %s"
+                " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) DO NOTHING",
+                [target, source],
+            )
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """`"delete"` removes the threads' checkpoints, writes and values.
+        `"keep_latest"` keeps each namespace's latest checkpoint with its
+        pending writes and the values it references; the kept checkpoint loses
+        its parent link, and a subgraph call's namespace whose root checkpoint
+        is gone goes with it. Threads that use a DeltaChannel are refused."""
+        if isinstance(thread_ids, str):
+            raise TypeError("thread_ids must be a sequence of thread IDs, not a str")
+        if strategy not in PRUNE_STRATEGIES:
+            raise ValueError(f"Unknown prune strategy: {strategy!r}")
+        ids = [str(t) for t in thread_ids]
+        if not ids:
+            return
+        with transaction.atomic(using=self.using), self._connection.cursor() as cur:
+            if strategy == "delete":
+                for part in _chunks(ids):
+                    marks = ", ".join(["%s"] * len(part))
+                    for table in (WRITES, BLOBS, CHECKPOINTS):
+                        cur.execute(f"DELETE FROM {table} WHERE thread_id IN ({marks})", list(part))
+                return
+            self._refuse_delta_threads(cur, ids)
+            for thread_id in ids:
+                self._keep_latest(cur, thread_id)
+
+    def _refuse_delta_threads(self, cur, ids: Sequence[str]) -> None:
+        if self._vendor() == "postgresql":
+            has_key = " OR ".join(f"metadata ? '{key}'" for key in DELTA_METADATA_KEYS)
+        else:
+            has_key = " OR ".join(
+                f"json_type(metadata, '$.{key}') IS NOT NULL" for key in DELTA_METADATA_KEYS
+            )
+        found: set[str] = set()
+        for part in _chunks(ids):
+            marks = ", ".join(["%s"] * len(part))
+            cur.execute(
+                f"SELECT DISTINCT thread_id FROM {CHECKPOINTS}"
+                f" WHERE thread_id IN ({marks}) AND ({has_key})",
+                list(part),
+            )
+            found.update(row[0] for row in cur.fetchall())
+        if found:
+            raise NotImplementedError(
+                f"keep_latest can't prune threads that use a DeltaChannel: {', '.join(sorted(found))}"
+            )
+
+    def _keep_latest(self, cur, thread_id: str) -> None:
+        cur.execute(
+            f"SELECT c.checkpoint_ns, c.checkpoint_id, c.type, c.checkpoint, c.metadata"
+            f" FROM {CHECKPOINTS} c WHERE c.thread_id = %s AND c.checkpoint_id = ("
+            f"SELECT max(m.checkpoint_id) FROM {CHECKPOINTS} m"
+            " WHERE m.thread_id = c.thread_id AND m.checkpoint_ns = c.checkpoint_ns)",
+            [thread_id],
+        )
+        heads = {ns: (cid, type_, data, meta) for ns, cid, type_, data, meta in cur.fetchall()}
+        root = heads.get("", (None,))[0]
+        for ns, (checkpoint_id, type_, data, raw_meta) in heads.items():
+            parents = (self._load_metadata(raw_meta) or {}).get("parents") or {}
+            call_root = parents.get("")
+            # A subgraph call's namespace ("node:task_id") belongs to the root
+            # step that made the call; once that step is pruned, so is the call.
+            if ":" in ns and call_root and root and call_root != root:
+                for table in (WRITES, BLOBS, CHECKPOINTS):
+                    cur.execute(
+                        f"DELETE FROM {table} WHERE thread_id = %s AND checkpoint_ns = %s",
+                        [thread_id, ns],
+                    )
+                continue
+            cur.execute(
+                f"DELETE FROM {WRITES} WHERE thread_id = %s AND checkpoint_ns = %s"
+                " AND checkpoint_id <> %s",
+                [thread_id, ns, checkpoint_id],
+            )
+            cur.execute(
+                f"DELETE FROM {CHECKPOINTS} WHERE thread_id = %s AND checkpoint_ns = %s"
+                " AND checkpoint_id <> %s",
+                [thread_id, ns, checkpoint_id],
+            )
+            cur.execute(
+                f"UPDATE {CHECKPOINTS} SET parent_checkpoint_id = NULL"
+                " WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s",
+                [thread_id, ns, checkpoint_id],
+            )
+            checkpoint = self._loads(type_, data, f"thread {thread_id!r} checkpoint {checkpoint_id!r}")
+            self._delete_unreferenced_blobs(cur, thread_id, ns, [checkpoint])
+
+    def _delete_unreferenced_blobs(
+        self, cur, thread_id: str, ns: str, kept: Iterable[dict[str, Any]]
+    ) -> None:
+        referenced = {
+            (channel, str(version))
+            for checkpoint in kept
+            for channel, version in checkpoint.get("channel_versions", {}).items()
+        }
+        cur.execute(
+            f"SELECT channel, version FROM {BLOBS} WHERE thread_id = %s AND checkpoint_ns = %s",
+            [thread_id, ns],
+        )
+        garbage = [key for key in cur.fetchall() if (key[0], key[1]) not in referenced]
+        for part in _chunks(garbage):
+            cur.execute(
+                f"DELETE FROM {BLOBS} WHERE thread_id = %s AND checkpoint_ns = %s"
+                f" AND (channel, version) IN (VALUES {_placeholders(len(part), 2)})",
+                [thread_id, ns, *(item for key in part for item in key)],
+            )
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        ids = [str(r) for r in run_ids]
+        if not ids:
+            return
+        run_id = "metadata ->> 'run_id'" if self._vendor() == "postgresql" else (
+            "json_extract(metadata, '$.run_id')"
+        )
+        with transaction.atomic(using=self.using), self._connection.cursor() as cur:
+            doomed: list[tuple[str, str, str]] = []
+            for part in _chunks(ids):
+                marks = ", ".join(["%s"] * len(part))
+                cur.execute(
+                    f"SELECT thread_id, checkpoint_ns, checkpoint_id FROM {CHECKPOINTS}"
+                    f" WHERE {run_id} IN ({marks})",
+                    list(part),
+                )
+                doomed.extend(cur.fetchall())
+            for part in _chunks(doomed):
+                values = _placeholders(len(part), 3)
+                flat = [item for key in part for item in key]
+                for table in (WRITES, CHECKPOINTS):
+                    cur.execute(
+                        f"DELETE FROM {table} WHERE (thread_id, checkpoint_ns, checkpoint_id)"
+                        f" IN (VALUES {values})",
+                        flat,
+                    )
+            for thread_id, ns in sorted({(t, ns) for t, ns, _ in doomed}):
+                cur.execute(
+                    f"SELECT checkpoint_id, type, checkpoint FROM {CHECKPOINTS}"
+                    " WHERE thread_id = %s AND checkpoint_ns = %s",
+                    [thread_id, ns],
+                )
+                kept = [
+                    self._loads(type_, data, f"thread {thread_id!r} checkpoint {cid!r}")
+                    for cid, type_, data in cur.fetchall()
+                ]
+                self._delete_unreferenced_blobs(cur, thread_id, ns, kept)
+
+    # -- async twins ------------------------------------------------------------
+    # Django's database layer is synchronous; each call runs on the one thread
+    # Django keeps for sync work, so connections are never shared.
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await sync_to_async(self.get_tuple)(config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        def fetch() -> list[CheckpointTuple]:
+            return list(self.list(config, filter=filter, before=before, limit=limit))
+
+        for item in await sync_to_async(fetch)():
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await sync_to_async(self.put)(config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await sync_to_async(self.put_writes)(config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await sync_to_async(self.delete_thread)(thread_id)
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await sync_to_async(self.delete_for_runs)(run_ids)
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await sync_to_async(self.copy_thread)(source_thread_id, target_thread_id)
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await sync_to_async(self.prune)(thread_ids, strategy=strategy)
