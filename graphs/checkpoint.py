@@ -36,7 +36,6 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from langgraph.checkpoint.serde.types import _DeltaSnapshot
 
 from graphs.models import Checkpoint as CheckpointRow
 from graphs.models import CheckpointBlob, CheckpointWrite, Thread
@@ -62,8 +61,15 @@ class CheckpointLoadError(RuntimeError):
     """A stored checkpoint, channel value or write that cannot be read back."""
 
 
+# Strings up to this size stay inline in the checkpoint row; longer ones (a
+# document, a large context) become blobs so unchanged steps don't copy them.
+INLINE_STR_MAX = 256
+
+
 def _is_inline(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)
+    if isinstance(value, str):
+        return len(value) <= INLINE_STR_MAX
+    return value is None or isinstance(value, int | float | bool)
 
 
 def _placeholders(rows: int, width: int) -> str:
@@ -108,7 +114,9 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         try:
             return self.serde.loads_typed((type_, _bytes(data) or b""))
         except Exception as exc:
-            raise CheckpointLoadError(f"{where}: cannot decode value of type {type_!r}: {exc}") from exc
+            raise CheckpointLoadError(
+                f"{where}: cannot decode value of type {type_!r}: {exc}"
+            ) from exc
 
     def _metadata_param(self, metadata: dict[str, Any]) -> Any:
         field = CheckpointRow._meta.get_field("metadata")
@@ -146,7 +154,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         inline: dict[str, Any] = {}
         blob_values: dict[str, Any] = {}
         for key, value in checkpoint["channel_values"].items():
-            if _is_inline(value) and not isinstance(value, _DeltaSnapshot):
+            if _is_inline(value):
                 inline[key] = value
             else:
                 blob_values[key] = value
@@ -347,7 +355,9 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
             for thread_id, ns, channel, version, type_, blob in cur.fetchall():
                 blobs[(thread_id, ns, channel, version)] = (type_, blob)
 
-        writes: dict[tuple[str, str, str], list[tuple[str, str, str, Any, str, int]]] = defaultdict(list)
+        writes: dict[tuple[str, str, str], list[tuple[str, str, str, Any, str, int]]] = defaultdict(
+            list
+        )
         keys = [(t, ns, cid) for t, ns, cid, *_ in decoded]
         for part in _chunks(keys):
             cur.execute(
@@ -535,7 +545,9 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 " WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s",
                 [thread_id, ns, checkpoint_id],
             )
-            checkpoint = self._loads(type_, data, f"thread {thread_id!r} checkpoint {checkpoint_id!r}")
+            checkpoint = self._loads(
+                type_, data, f"thread {thread_id!r} checkpoint {checkpoint_id!r}"
+            )
             self._delete_unreferenced_blobs(cur, thread_id, ns, [checkpoint])
 
     def _delete_unreferenced_blobs(
@@ -562,8 +574,10 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         ids = [str(r) for r in run_ids]
         if not ids:
             return
-        run_id = "metadata ->> 'run_id'" if self._vendor() == "postgresql" else (
-            "json_extract(metadata, '$.run_id')"
+        run_id = (
+            "metadata ->> 'run_id'"
+            if self._vendor() == "postgresql"
+            else ("json_extract(metadata, '$.run_id')")
         )
         with transaction.atomic(using=self.using), self._connection.cursor() as cur:
             doomed: list[tuple[str, str, str]] = []

@@ -79,9 +79,7 @@ class CheckpointWrite(models.Model):
 
     # The primary key serves the pending writes of a checkpoint, and makes a
     # repeated (task, idx) an upsert or a no-op instead of a duplicate.
-    pk = models.CompositePrimaryKey(
-        "thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx"
-    )
+    pk = models.CompositePrimaryKey("thread_id", "checkpoint_ns", "checkpoint_id", "task_id", "idx")
     thread_id = models.CharField(max_length=255)
     checkpoint_ns = models.CharField(max_length=500, default="", blank=True)
     checkpoint_id = models.CharField(max_length=64)

@@ -63,7 +63,9 @@ class GraphSpec:
         except GraphLoadError:
             raise
         except Exception as exc:
-            raise GraphLoadError(f"graph {self.name!r}: importing {location!r} failed: {exc}") from exc
+            raise GraphLoadError(
+                f"graph {self.name!r}: importing {location!r} failed: {exc}"
+            ) from exc
         try:
             return getattr(module, attr)
         except AttributeError:

@@ -5,66 +5,113 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='CheckpointBlob',
+            name="CheckpointBlob",
             fields=[
-                ('pk', models.CompositePrimaryKey('thread_id', 'checkpoint_ns', 'channel', 'version', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('thread_id', models.CharField(max_length=255)),
-                ('checkpoint_ns', models.CharField(blank=True, default='', max_length=500)),
-                ('channel', models.CharField(max_length=255)),
-                ('version', models.CharField(max_length=64)),
-                ('type', models.CharField(max_length=32)),
-                ('blob', models.BinaryField(null=True)),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "thread_id",
+                        "checkpoint_ns",
+                        "channel",
+                        "version",
+                        blank=True,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("thread_id", models.CharField(max_length=255)),
+                ("checkpoint_ns", models.CharField(blank=True, default="", max_length=500)),
+                ("channel", models.CharField(max_length=255)),
+                ("version", models.CharField(max_length=64)),
+                ("type", models.CharField(max_length=32)),
+                ("blob", models.BinaryField(null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='CheckpointWrite',
+            name="CheckpointWrite",
             fields=[
-                ('pk', models.CompositePrimaryKey('thread_id', 'checkpoint_ns', 'checkpoint_id', 'task_id', 'idx', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('thread_id', models.CharField(max_length=255)),
-                ('checkpoint_ns', models.CharField(blank=True, default='', max_length=500)),
-                ('checkpoint_id', models.CharField(max_length=64)),
-                ('task_id', models.CharField(max_length=255)),
-                ('idx', models.IntegerField()),
-                ('task_path', models.CharField(blank=True, default='', max_length=500)),
-                ('channel', models.CharField(max_length=255)),
-                ('type', models.CharField(max_length=32)),
-                ('blob', models.BinaryField()),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "thread_id",
+                        "checkpoint_ns",
+                        "checkpoint_id",
+                        "task_id",
+                        "idx",
+                        blank=True,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("thread_id", models.CharField(max_length=255)),
+                ("checkpoint_ns", models.CharField(blank=True, default="", max_length=500)),
+                ("checkpoint_id", models.CharField(max_length=64)),
+                ("task_id", models.CharField(max_length=255)),
+                ("idx", models.IntegerField()),
+                ("task_path", models.CharField(blank=True, default="", max_length=500)),
+                ("channel", models.CharField(max_length=255)),
+                ("type", models.CharField(max_length=32)),
+                ("blob", models.BinaryField()),
             ],
         ),
         migrations.CreateModel(
-            name='Thread',
+            name="Thread",
             fields=[
-                ('thread_id', models.CharField(max_length=255, primary_key=True, serialize=False)),
-                ('graph_name', models.CharField(blank=True, default='', max_length=200)),
-                ('title', models.CharField(blank=True, default='', max_length=300)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("thread_id", models.CharField(max_length=255, primary_key=True, serialize=False)),
+                ("graph_name", models.CharField(blank=True, default="", max_length=200)),
+                ("title", models.CharField(blank=True, default="", max_length=300)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['-created_at'], name='thread_created_idx')],
+                "indexes": [models.Index(fields=["-created_at"], name="thread_created_idx")],
             },
         ),
         migrations.CreateModel(
-            name='Checkpoint',
+            name="Checkpoint",
             fields=[
-                ('pk', models.CompositePrimaryKey('thread', 'checkpoint_ns', 'checkpoint_id', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('checkpoint_ns', models.CharField(blank=True, default='', max_length=500)),
-                ('checkpoint_id', models.CharField(max_length=64)),
-                ('parent_checkpoint_id', models.CharField(blank=True, max_length=64, null=True)),
-                ('type', models.CharField(max_length=32)),
-                ('checkpoint', models.BinaryField()),
-                ('metadata', models.JSONField(default=dict)),
-                ('thread', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='checkpoints', to='graphs.thread')),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "thread",
+                        "checkpoint_ns",
+                        "checkpoint_id",
+                        blank=True,
+                        editable=False,
+                        primary_key=True,
+                        serialize=False,
+                    ),
+                ),
+                ("checkpoint_ns", models.CharField(blank=True, default="", max_length=500)),
+                ("checkpoint_id", models.CharField(max_length=64)),
+                ("parent_checkpoint_id", models.CharField(blank=True, max_length=64, null=True)),
+                ("type", models.CharField(max_length=32)),
+                ("checkpoint", models.BinaryField()),
+                ("metadata", models.JSONField(default=dict)),
+                (
+                    "thread",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="checkpoints",
+                        to="graphs.thread",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['thread', '-checkpoint_id'], name='checkpoint_thread_id_idx')],
+                "indexes": [
+                    models.Index(
+                        fields=["thread", "-checkpoint_id"], name="checkpoint_thread_id_idx"
+                    )
+                ],
             },
         ),
     ]
