@@ -40,7 +40,8 @@ class Checkpoint(models.Model):
     )
     checkpoint_ns = models.CharField(max_length=500, default="", blank=True)
     checkpoint_id = models.CharField(max_length=64)
-    parent_checkpoint_id = models.CharField(max_length=64, null=True, blank=True)
+    # NULL, not "", for "no parent": the saver and LangGraph both use None.
+    parent_checkpoint_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     # The checkpoint without its stored channel values, in the serde's format.
     type = models.CharField(max_length=32)
     checkpoint = models.BinaryField()
