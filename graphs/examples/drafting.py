@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
-
 from langgraph.types import interrupt
 
 FEEDBACK_SCHEMA: dict[str, Any] = {
@@ -49,7 +48,10 @@ def write_draft(state: DraftState) -> DraftState:
 
 def ask_feedback(state: DraftState) -> DraftState:
     answer = interrupt(
-        {"question": "How should this draft change before it is published?", "draft": state["draft"]},
+        {
+            "question": "How should this draft change before it is published?",
+            "draft": state["draft"],
+        },
         response_schema=FEEDBACK_SCHEMA,
     )
     return {"feedback": answer}

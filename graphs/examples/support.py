@@ -20,8 +20,18 @@ from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
 
 ORDERS = {
-    "A-1001": {"customer": "C-42", "email": "ada@example.com", "total": 120.0, "status": "delivered"},
-    "A-1002": {"customer": "C-43", "email": "bob@example.com", "total": 2400.0, "status": "shipped"},
+    "A-1001": {
+        "customer": "C-42",
+        "email": "ada@example.com",
+        "total": 120.0,
+        "status": "delivered",
+    },
+    "A-1002": {
+        "customer": "C-43",
+        "email": "bob@example.com",
+        "total": 2400.0,
+        "status": "shipped",
+    },
 }
 
 
@@ -35,7 +45,9 @@ class SupportState(TypedDict, total=False):
 
 def lookup_order(order_id: str) -> dict[str, Any]:
     order = ORDERS.get(order_id)
-    return {"order_id": order_id, **order} if order else {"order_id": order_id, "error": "not found"}
+    return (
+        {"order_id": order_id, **order} if order else {"order_id": order_id, "error": "not found"}
+    )
 
 
 def refund(order_id: str, amount: float, reason: str = "") -> str:
@@ -92,11 +104,16 @@ def agent(state: SupportState) -> SupportState:
         if "refund" in lowered:
             amount_match = re.search(r"\$?(\d+(?:\.\d+)?)", text.replace(order_id, ""))
             amount = float(amount_match.group(1)) if amount_match else order.get("total", 0.0)
-            call = _call("refund", {"order_id": order_id, "amount": amount, "reason": "customer request"})
+            call = _call(
+                "refund", {"order_id": order_id, "amount": amount, "reason": "customer request"}
+            )
         elif "close" in lowered:
             call = _call(
                 "close_account",
-                {"customer_id": order.get("customer", "unknown"), "reason": "customer asked to close"},
+                {
+                    "customer_id": order.get("customer", "unknown"),
+                    "reason": "customer asked to close",
+                },
             )
         else:
             call = _call(
@@ -107,7 +124,9 @@ def agent(state: SupportState) -> SupportState:
                     "body": f"Your order {order_id} is {order.get('status', 'being checked')}.",
                 },
             )
-        return {"messages": [AIMessage(content="This needs a person's approval.", tool_calls=[call])]}
+        return {
+            "messages": [AIMessage(content="This needs a person's approval.", tool_calls=[call])]
+        }
 
     last = tool_results[-1]
     return {"messages": [AIMessage(content=f"Done. {last.content}")]}

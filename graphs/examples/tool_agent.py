@@ -50,7 +50,9 @@ class ScriptedChatModel(BaseChatModel):
     def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:
         return self
 
-    def _generate(self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop=None, run_manager=None, **kwargs
+    ) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=self._reply(messages))])
 
     def _reply(self, messages: list[BaseMessage]) -> AIMessage:
@@ -66,7 +68,12 @@ class ScriptedChatModel(BaseChatModel):
         passengers = int(count.group(1)) if count else 1
 
         def call(name: str, args: dict[str, Any]) -> dict[str, Any]:
-            return {"name": name, "args": args, "id": f"call_{uuid.uuid4().hex[:12]}", "type": "tool_call"}
+            return {
+                "name": name,
+                "args": args,
+                "id": f"call_{uuid.uuid4().hex[:12]}",
+                "type": "tool_call",
+            }
 
         return AIMessage(
             content="Searching, booking and paying in one go.",

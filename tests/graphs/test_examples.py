@@ -22,7 +22,7 @@ def test_registry_reads_the_bundled_langgraph_json():
     assert registry.errors == []
     assert [spec.name for spec in registry.specs()] == ["support", "tool_agent", "drafting"]
     assert "Agent Inbox" in registry.get("support").description
-    with pytest.raises(GraphNotFound, match="no graph named 'nope'.*support"):
+    with pytest.raises(GraphNotFound, match=r"no graph named 'nope'.*support"):
         registry.get("nope")
 
 
@@ -68,10 +68,17 @@ def test_support_refund_edited_then_executed(saver):
     }
     assert request["config"]["allow_edit"] and not request["config"]["allow_ignore"]
 
-    edited = {"action": "refund", "args": {"order_id": "A-1001", "amount": 100, "reason": "partial"}}
+    edited = {
+        "action": "refund",
+        "args": {"order_id": "A-1001", "amount": 100, "reason": "partial"},
+    }
     final = graph.invoke(Command(resume=[{"type": "edit", "args": edited}]), config)
     assert final["executed"] == [
-        {"tool": "refund", "args": edited["args"], "result": "Refunded 100.00 on order A-1001 (partial)"}
+        {
+            "tool": "refund",
+            "args": edited["args"],
+            "result": "Refunded 100.00 on order A-1001 (partial)",
+        }
     ]
     assert final["messages"][-1].content.startswith("Done. Refunded 100.00")
 
@@ -79,8 +86,12 @@ def test_support_refund_edited_then_executed(saver):
 def test_support_response_reaches_the_model_and_runs_nothing(saver):
     graph = get_registry().get("support").compile(saver)
     config = cfg()
-    graph.invoke({"messages": [{"role": "user", "content": "Close my account, order A-1002"}]}, config)
-    final = graph.invoke(Command(resume=[{"type": "response", "args": "Call the customer first"}]), config)
+    graph.invoke(
+        {"messages": [{"role": "user", "content": "Close my account, order A-1002"}]}, config
+    )
+    final = graph.invoke(
+        Command(resume=[{"type": "response", "args": "Call the customer first"}]), config
+    )
     assert final.get("executed", []) == []
     tool_messages = [m for m in final["messages"] if isinstance(m, ToolMessage)]
     assert tool_messages[-1].content == "A reviewer declined and said: Call the customer first"
@@ -90,7 +101,8 @@ def test_tool_agent_batched_decisions_in_order(saver):
     graph = get_registry().get("tool_agent").compile(saver)
     config = cfg()
     result = graph.invoke(
-        {"messages": [{"role": "user", "content": "Book me a flight to Porto for 2 people"}]}, config
+        {"messages": [{"role": "user", "content": "Book me a flight to Porto for 2 people"}]},
+        config,
     )
     value = result["__interrupt__"][0].value
     assert [a["name"] for a in value["action_requests"]] == ["book_flight", "charge_card"]
@@ -102,7 +114,10 @@ def test_tool_agent_batched_decisions_in_order(saver):
                 "decisions": [
                     {
                         "type": "edit",
-                        "edited_action": {"name": "book_flight", "args": {"flight": "FL-204", "passengers": 3}},
+                        "edited_action": {
+                            "name": "book_flight",
+                            "args": {"flight": "FL-204", "passengers": 3},
+                        },
                     },
                     {"type": "reject", "message": "Too expensive, ask first"},
                 ]
