@@ -7,21 +7,27 @@ changed. Statements are plain SQL on Django's connection: they run unchanged
 on SQLite and PostgreSQL, inside Django's transactions, and cost no ORM
 overhead on the hot path of every graph step.
 
-LangGraph saves from its own worker threads; Django gives each thread its own
-connection, so nothing here is shared between threads but the serializer.
+LangGraph saves from short-lived worker threads. Opening a Django connection
+in each would cost a connect per step, so a thread without one borrows an
+idle connection from a small pool for the length of the call. A caller that
+already has a connection, or an open transaction, uses its own: its
+`atomic()` block then covers the saver's writes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import random
+import threading
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connections, transaction
+from django.db import InterfaceError, OperationalError, connections, transaction
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -49,11 +55,22 @@ PRUNE_STRATEGIES = ("keep_latest", "delete")
 # Checkpoint metadata a DeltaChannel leaves behind: such a thread's latest
 # value is rebuilt from older checkpoints, which keep_latest would delete.
 DELTA_METADATA_KEYS = ("counters_since_delta_snapshot", "delta_writes_versioned")
-# Row-value IN lists are sent in chunks to stay under SQLite's variable limit.
+# Row-value IN lists and multi-row inserts are sent in chunks to stay under
+# SQLite's limit on variables in one statement.
 CHUNK = 250
+WRITE_ROWS_PER_STATEMENT = 1000
 
 CHECKPOINT_COLUMNS = (
     "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata"
+)
+INSERT_BLOBS = (
+    f"INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, type, blob) VALUES"
+)
+ON_BLOB_CONFLICT = "ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"
+UPSERT_CHECKPOINT = (
+    f"INSERT INTO {CHECKPOINTS} ({CHECKPOINT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
+    " type = excluded.type, checkpoint = excluded.checkpoint, metadata = excluded.metadata"
 )
 
 
@@ -85,6 +102,73 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 def _bytes(value: Any) -> bytes | None:
     # psycopg hands bytea back as bytes, SQLite as bytes, some drivers as memoryview.
     return bytes(value) if isinstance(value, memoryview) else value
+
+
+class _ConnectionPool:
+    """Idle Django connections to one database, lent to threads that have none.
+
+    A borrowed connection is installed as the thread's own for the alias while
+    the call runs, so Django's transactions work on it unchanged.
+    """
+
+    def __init__(self, alias: str):
+        self.alias = alias
+        self.idle: list[Any] = []
+        self.lock = threading.Lock()
+        # SQLite has one writer at a time. Threads of this process queue here
+        # and wake at once, instead of polling in SQLite's busy handler.
+        self.write_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def borrowed(self) -> Iterator[Any]:
+        with self.lock:
+            wrapper = self.idle.pop() if self.idle else None
+        if wrapper is None:
+            wrapper = connections.create_connection(self.alias)
+            wrapper.inc_thread_sharing()
+        connections[self.alias] = wrapper
+        try:
+            yield wrapper
+        except (InterfaceError, OperationalError):
+            # A dropped server connection must not go back to the pool.
+            if wrapper.connection is not None and not wrapper.is_usable():
+                wrapper.close()
+            raise
+        finally:
+            del connections[self.alias]
+            with self.lock:
+                self.idle.append(wrapper)
+
+
+_pools: dict[str, _ConnectionPool] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool(alias: str) -> _ConnectionPool:
+    with _pools_lock:
+        if alias not in _pools:
+            _pools[alias] = _ConnectionPool(alias)
+        return _pools[alias]
+
+
+def _db_call(*, write: bool) -> Callable:
+    """Run a saver method on the caller's connection, or a borrowed one (see module doc)."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            connection = connections[self.using]
+            pool = _pool(self.using)
+            serialize = write and connection.vendor == "sqlite" and not connection.in_atomic_block
+            with pool.write_lock if serialize else contextlib.nullcontext():
+                if connection.connection is not None or connection.in_atomic_block:
+                    return method(self, *args, **kwargs)
+                with pool.borrowed():
+                    return method(self, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
@@ -139,6 +223,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
 
     # -- writing ----------------------------------------------------------------
 
+    @_db_call(write=True)
     def put(
         self,
         config: RunnableConfig,
@@ -168,43 +253,38 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 blob_rows.append((thread_id, checkpoint_ns, key, str(version), blob_type, blob))
 
         meta = get_serializable_checkpoint_metadata(config, metadata)
-        with transaction.atomic(using=self.using), self._connection.cursor() as cur:
-            cur.execute(
-                f"INSERT INTO {THREADS} (thread_id, graph_name, title, created_at) "
-                "VALUES (%s, '', '', %s) ON CONFLICT (thread_id) DO NOTHING",
-                (thread_id, datetime.now(UTC)),
-            )
-            if blob_rows:
-                cur.executemany(
-                    f"INSERT INTO {BLOBS} (thread_id, checkpoint_ns, channel, version, type, blob)"
-                    " VALUES (%s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING",
-                    blob_rows,
+        row = (thread_id, checkpoint_ns, checkpoint["id"], parent_id, type_, data)
+        # No transaction: blobs go first and the checkpoint row that refers to
+        # them last, so a crash in between leaves unreferenced blobs, never a
+        # checkpoint with missing values. A trigger adds the thread's row.
+        with self._connection.cursor() as cur:
+            if blob_rows and self._vendor() == "postgresql":
+                # One statement, one round trip.
+                cur.execute(
+                    f"WITH blobs AS ({INSERT_BLOBS} {_placeholders(len(blob_rows), 6)}"
+                    f" {ON_BLOB_CONFLICT}) {UPSERT_CHECKPOINT}",
+                    [*(v for r in blob_rows for v in r), *row, self._metadata_param(meta)],
                 )
-            cur.execute(
-                f"INSERT INTO {CHECKPOINTS} ({CHECKPOINT_COLUMNS})"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
-                " type = excluded.type, checkpoint = excluded.checkpoint,"
-                " metadata = excluded.metadata",
-                (
-                    thread_id,
-                    checkpoint_ns,
-                    checkpoint["id"],
-                    parent_id,
-                    type_,
-                    data,
-                    self._metadata_param(meta),
-                ),
-            )
+                return self._saved_config(thread_id, checkpoint_ns, checkpoint["id"])
+            if blob_rows:
+                cur.execute(
+                    f"{INSERT_BLOBS} {_placeholders(len(blob_rows), 6)} {ON_BLOB_CONFLICT}",
+                    [v for r in blob_rows for v in r],
+                )
+            cur.execute(UPSERT_CHECKPOINT, [*row, self._metadata_param(meta)])
+        return self._saved_config(thread_id, checkpoint_ns, checkpoint["id"])
+
+    @staticmethod
+    def _saved_config(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:
         return {
             "configurable": {
                 "thread_id": thread_id,
                 "checkpoint_ns": checkpoint_ns,
-                "checkpoint_id": checkpoint["id"],
+                "checkpoint_id": checkpoint_id,
             }
         }
 
+    @_db_call(write=True)
     def put_writes(
         self,
         config: RunnableConfig,
@@ -243,16 +323,24 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
             )
         else:
             conflict = "DO NOTHING"
-        with transaction.atomic(using=self.using), self._connection.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id,"
-                " task_path, idx, channel, type, blob) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                f" ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) {conflict}",
-                rows,
-            )
+        # One multi-row statement is atomic for the task's writes and costs one
+        # step; a task with very many writes needs a transaction around chunks.
+        batches = list(_chunks(rows, WRITE_ROWS_PER_STATEMENT))
+        atomic = (
+            transaction.atomic(using=self.using) if len(batches) > 1 else contextlib.nullcontext()
+        )
+        with atomic, self._connection.cursor() as cur:
+            for batch in batches:
+                cur.execute(
+                    f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id,"
+                    f" task_path, idx, channel, type, blob) VALUES {_placeholders(len(batch), 9)}"
+                    f" ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) {conflict}",
+                    [v for r in batch for v in r],
+                )
 
     # -- reading ----------------------------------------------------------------
 
+    @_db_call(write=False)
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         configurable = config["configurable"]
         thread_id = str(configurable["thread_id"])
@@ -280,6 +368,16 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
+        yield from self._list(config, filter, before, limit)
+
+    @_db_call(write=False)
+    def _list(
+        self,
+        config: RunnableConfig | None,
+        filter: dict[str, Any] | None,
+        before: RunnableConfig | None,
+        limit: int | None,
+    ) -> list[CheckpointTuple]:
         where, params = self._search_where(config, filter, before)
         sql = f"SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS}{where} ORDER BY checkpoint_id DESC"
         if limit is not None:
@@ -288,10 +386,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         with self._connection.cursor() as cur:
             cur.execute(sql, params)
             rows = cur.fetchall()
-            if not rows:
-                return
-            tuples = self._load_tuples(cur, rows)
-        yield from tuples
+            return self._load_tuples(cur, rows) if rows else []
 
     def _search_where(
         self,
@@ -417,12 +512,14 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
 
     # -- deleting, copying, pruning ---------------------------------------------
 
+    @_db_call(write=True)
     def delete_thread(self, thread_id: str) -> None:
         thread_id = str(thread_id)
         with transaction.atomic(using=self.using), self._connection.cursor() as cur:
             for table in (WRITES, BLOBS, CHECKPOINTS, THREADS):
                 cur.execute(f"DELETE FROM {table} WHERE thread_id = %s", [thread_id])
 
+    @_db_call(write=True)
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         source, target = str(source_thread_id), str(target_thread_id)
         with transaction.atomic(using=self.using), self._connection.cursor() as cur:
@@ -463,6 +560,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 [target, source],
             )
 
+    @_db_call(write=True)
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """`"delete"` removes the threads' checkpoints, writes and values.
         `"keep_latest"` keeps each namespace's latest checkpoint with its
@@ -570,6 +668,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 [thread_id, ns, *(item for key in part for item in key)],
             )
 
+    @_db_call(write=True)
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         ids = [str(r) for r in run_ids]
         if not ids:
@@ -625,10 +724,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        def fetch() -> list[CheckpointTuple]:
-            return list(self.list(config, filter=filter, before=before, limit=limit))
-
-        for item in await sync_to_async(fetch)():
+        for item in await sync_to_async(self._list)(config, filter, before, limit):
             yield item
 
     async def aput(
