@@ -68,10 +68,38 @@ INSERT_BLOBS = (
 )
 ON_BLOB_CONFLICT = "ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING"
 UPSERT_CHECKPOINT = (
-    f"INSERT INTO {CHECKPOINTS} ({CHECKPOINT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    f"INSERT INTO {CHECKPOINTS} ({CHECKPOINT_COLUMNS}, versions)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO UPDATE SET"
-    " type = excluded.type, checkpoint = excluded.checkpoint, metadata = excluded.metadata"
+    " type = excluded.type, checkpoint = excluded.checkpoint, metadata = excluded.metadata,"
+    " versions = excluded.versions"
 )
+# get_tuple in one statement: the checkpoint row (kind 0), the blobs its
+# versions point at (kind 1) and its pending writes (kind 2), in columns that
+# line up: (kind, a, b, type, data, text, idx).
+GET_TUPLE = """
+WITH c AS (
+    SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
+        metadata, versions
+    FROM {checkpoints} WHERE thread_id = %s AND checkpoint_ns = %s {which}
+)
+SELECT 0, c.checkpoint_id, c.parent_checkpoint_id, c.type, c.checkpoint, {metadata_text},
+    CAST(NULL AS integer)
+FROM c
+UNION ALL
+SELECT 1, b.channel, b.version, b.type, b.blob, CAST(NULL AS text), CAST(NULL AS integer)
+FROM c CROSS JOIN {each_version} AS v
+JOIN {blobs} b ON b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
+    AND b.channel = v.key AND b.version = v.value
+UNION ALL
+SELECT 2, w.task_id, w.channel, w.type, w.blob, w.task_path, w.idx
+FROM c JOIN {writes} w ON w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
+    AND w.checkpoint_id = c.checkpoint_id
+"""
+GET_TUPLE_PARTS = {
+    "postgresql": {"metadata_text": "c.metadata::text", "each_version": "jsonb_each_text(c.versions)"},
+    "sqlite": {"metadata_text": "c.metadata", "each_version": "json_each(c.versions)"},
+}
 
 
 class CheckpointLoadError(RuntimeError):
@@ -202,9 +230,11 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 f"{where}: cannot decode value of type {type_!r}: {exc}"
             ) from exc
 
-    def _metadata_param(self, metadata: dict[str, Any]) -> Any:
+    def _json_param(self, value: dict[str, Any]) -> Any:
         field = CheckpointRow._meta.get_field("metadata")
-        return field.get_db_prep_save(metadata, self._connection)
+        return field.get_db_prep_save(value, self._connection)
+
+    _metadata_param = _json_param
 
     def _load_metadata(self, raw: Any) -> CheckpointMetadata:
         return json.loads(raw) if isinstance(raw, str | bytes) else raw
@@ -254,6 +284,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
 
         meta = get_serializable_checkpoint_metadata(config, metadata)
         row = (thread_id, checkpoint_ns, checkpoint["id"], parent_id, type_, data)
+        versions = self._json_param({k: str(v) for k, v in checkpoint["channel_versions"].items()})
         # No transaction: blobs go first and the checkpoint row that refers to
         # them last, so a crash in between leaves unreferenced blobs, never a
         # checkpoint with missing values. A trigger adds the thread's row.
@@ -263,7 +294,12 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 cur.execute(
                     f"WITH blobs AS ({INSERT_BLOBS} {_placeholders(len(blob_rows), 6)}"
                     f" {ON_BLOB_CONFLICT}) {UPSERT_CHECKPOINT}",
-                    [*(v for r in blob_rows for v in r), *row, self._metadata_param(meta)],
+                    [
+                        *(v for r in blob_rows for v in r),
+                        *row,
+                        self._metadata_param(meta),
+                        versions,
+                    ],
                 )
                 return self._saved_config(thread_id, checkpoint_ns, checkpoint["id"])
             if blob_rows:
@@ -271,7 +307,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                     f"{INSERT_BLOBS} {_placeholders(len(blob_rows), 6)} {ON_BLOB_CONFLICT}",
                     [v for r in blob_rows for v in r],
                 )
-            cur.execute(UPSERT_CHECKPOINT, [*row, self._metadata_param(meta)])
+            cur.execute(UPSERT_CHECKPOINT, [*row, self._metadata_param(meta), versions])
         return self._saved_config(thread_id, checkpoint_ns, checkpoint["id"])
 
     @staticmethod
@@ -345,20 +381,69 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         configurable = config["configurable"]
         thread_id = str(configurable["thread_id"])
         checkpoint_ns = configurable.get("checkpoint_ns") or ""
-        checkpoint_id = get_checkpoint_id(config)
-        sql = f"SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS} WHERE thread_id = %s AND checkpoint_ns = %s"
         params: list[Any] = [thread_id, checkpoint_ns]
-        if checkpoint_id:
-            sql += " AND checkpoint_id = %s"
+        if checkpoint_id := get_checkpoint_id(config):
+            which = "AND checkpoint_id = %s"
             params.append(checkpoint_id)
         else:
-            sql += " ORDER BY checkpoint_id DESC LIMIT 1"
+            which = "ORDER BY checkpoint_id DESC LIMIT 1"
+        sql = GET_TUPLE.format(
+            checkpoints=CHECKPOINTS,
+            blobs=BLOBS,
+            writes=WRITES,
+            which=which,
+            **GET_TUPLE_PARTS[self._vendor()],
+        )
         with self._connection.cursor() as cur:
             cur.execute(sql, params)
-            row = cur.fetchone()
-            if row is None:
-                return None
-            return self._load_tuples(cur, [row])[0]
+            rows = cur.fetchall()
+        head = next((r for r in rows if r[0] == 0), None)
+        if head is None:
+            return None
+        _, found_id, parent_id, type_, data, raw_meta, _ = head
+        where = f"thread {thread_id!r} checkpoint {found_id!r}"
+        checkpoint = self._loads(type_, data, where)
+        values = dict(checkpoint.get("channel_values") or {})
+        for kind, channel, _, blob_type, blob, _, _ in rows:
+            if kind == 1 and channel not in values and blob_type != "empty":
+                values[channel] = self._loads(blob_type, blob, f"{where} channel {channel!r}")
+        checkpoint["channel_values"] = values
+        writes = sorted(
+            (r for r in rows if r[0] == 2), key=lambda r: writes_sort_key(r[5], r[1], r[6])
+        )
+        return self._tuple(
+            thread_id,
+            checkpoint_ns,
+            found_id,
+            parent_id,
+            checkpoint,
+            raw_meta,
+            [
+                (task_id, channel, self._loads(t, blob, f"{where} write {channel!r}"))
+                for _, task_id, channel, t, blob, _, _ in writes
+            ],
+        )
+
+    def _tuple(
+        self,
+        thread_id: str,
+        ns: str,
+        checkpoint_id: str,
+        parent_id: str | None,
+        checkpoint: Checkpoint,
+        raw_meta: Any,
+        pending: list[PendingWrite],
+    ) -> CheckpointTuple:
+        def config_for(cid: str) -> RunnableConfig:
+            return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
+
+        return CheckpointTuple(
+            config=config_for(checkpoint_id),
+            checkpoint=checkpoint,
+            metadata=self._load_metadata(raw_meta),
+            parent_config=config_for(parent_id) if parent_id else None,
+            pending_writes=pending,
+        )
 
     def list(
         self,
@@ -484,29 +569,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 )
             ]
             result.append(
-                CheckpointTuple(
-                    config={
-                        "configurable": {
-                            "thread_id": thread_id,
-                            "checkpoint_ns": ns,
-                            "checkpoint_id": checkpoint_id,
-                        }
-                    },
-                    checkpoint=checkpoint,
-                    metadata=self._load_metadata(raw_meta),
-                    parent_config=(
-                        {
-                            "configurable": {
-                                "thread_id": thread_id,
-                                "checkpoint_ns": ns,
-                                "checkpoint_id": parent_id,
-                            }
-                        }
-                        if parent_id
-                        else None
-                    ),
-                    pending_writes=pending,
-                )
+                self._tuple(thread_id, ns, checkpoint_id, parent_id, checkpoint, raw_meta, pending)
             )
         return result
 
@@ -538,9 +601,9 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 [target, datetime.now(UTC)],
             )
             cur.execute(
-                f"INSERT INTO {CHECKPOINTS} ({CHECKPOINT_COLUMNS})"
+                f"INSERT INTO {CHECKPOINTS} ({CHECKPOINT_COLUMNS}, versions)"
                 " SELECT %s, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,"
-                f" metadata FROM {CHECKPOINTS} WHERE thread_id = %s"
+                f" metadata, versions FROM {CHECKPOINTS} WHERE thread_id = %s"
                 " ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) DO NOTHING",
                 [target, source],
             )

@@ -47,6 +47,9 @@ class Checkpoint(models.Model):
     checkpoint = models.BinaryField()
     # Plain JSON so lists can filter on it (source, step, run_id, custom keys).
     metadata = models.JSONField(default=dict)
+    # channel -> version, also inside `checkpoint`; as JSON the database can join
+    # a checkpoint to its blobs, so get_tuple is one statement.
+    versions = models.JSONField(default=dict)
 
     class Meta:
         indexes = [

@@ -12,6 +12,7 @@ async def test_conformance_full(saver):
 
     report = await validate(factory, progress=ProgressCallbacks.quiet())
     failures = [f for result in report.results.values() for f in result.failures]
+    print("\n".join(failures))
     assert failures == []
     detected = {name for name, result in report.results.items() if result.detected}
     assert detected == {cap.value for cap in ALL_CAPABILITIES}
