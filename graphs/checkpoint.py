@@ -42,6 +42,7 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from psycopg.types.json import Jsonb
 
 from graphs.models import Checkpoint as CheckpointRow
 from graphs.models import CheckpointBlob, CheckpointWrite, Thread
@@ -127,6 +128,28 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
+@functools.lru_cache(maxsize=512)
+def _qmark(sql: str) -> str:
+    return sql.replace("%s", "?")
+
+
+class _Cursor:
+    """The driver's own cursor on Django's connection, so the saver's
+    statements skip Django's per-query wrapping on the hot path; statements are
+    written with %s and sent to SQLite with its ? markers."""
+
+    __slots__ = ("fetchall", "fetchone", "qmark", "raw")
+
+    def __init__(self, raw: Any, qmark: bool):
+        self.raw = raw
+        self.qmark = qmark
+        self.fetchone = raw.fetchone
+        self.fetchall = raw.fetchall
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.raw.execute(_qmark(sql) if self.qmark else sql, params)
+
+
 def _bytes(value: Any) -> bytes | None:
     # psycopg hands bytea back as bytes, SQLite as bytes, some drivers as memoryview.
     return bytes(value) if isinstance(value, memoryview) else value
@@ -148,13 +171,17 @@ class _ConnectionPool:
         self.write_lock = threading.Lock()
 
     @contextlib.contextmanager
-    def borrowed(self) -> Iterator[Any]:
+    def borrowed(self, *, install: bool) -> Iterator[Any]:
+        """Lend an idle connection; `install` also makes it the thread's own
+        for the alias, which Django's `transaction.atomic` needs."""
         with self.lock:
             wrapper = self.idle.pop() if self.idle else None
         if wrapper is None:
             wrapper = connections.create_connection(self.alias)
             wrapper.inc_thread_sharing()
-        connections[self.alias] = wrapper
+        if install:
+            connections[self.alias] = wrapper
+        setattr(_lent, self.alias, wrapper)
         try:
             yield wrapper
         except (InterfaceError, OperationalError):
@@ -163,9 +190,15 @@ class _ConnectionPool:
                 wrapper.close()
             raise
         finally:
-            del connections[self.alias]
+            delattr(_lent, self.alias)
+            if install:
+                del connections[self.alias]
             with self.lock:
                 self.idle.append(wrapper)
+
+
+# The connection lent to this thread for the current saver call, by alias.
+_lent = threading.local()
 
 
 _pools: dict[str, _ConnectionPool] = {}
@@ -179,19 +212,32 @@ def _pool(alias: str) -> _ConnectionPool:
         return _pools[alias]
 
 
-def _db_call(*, write: bool) -> Callable:
-    """Run a saver method on the caller's connection, or a borrowed one (see module doc)."""
+def _own_connection(alias: str) -> Any:
+    """The calling thread's Django connection for `alias`, if it has one open
+    or is inside a transaction; None otherwise. Reads Django's per-thread
+    storage directly: `connections[alias]` would build a new wrapper in every
+    fresh LangGraph thread just to find it unconnected."""
+    wrapper = getattr(connections._connections, alias, None)
+    if wrapper is not None and (wrapper.connection is not None or wrapper.in_atomic_block):
+        return wrapper
+    return None
+
+
+def _db_call(*, write: bool, atomic: bool = False) -> Callable:
+    """Run a saver method on the caller's connection, or a borrowed one (see
+    module doc). `atomic` methods use Django's transaction.atomic."""
 
     def decorate(method):
         @functools.wraps(method)
         def wrapper(self, *args, **kwargs):
-            connection = connections[self.using]
-            pool = _pool(self.using)
-            serialize = write and connection.vendor == "sqlite" and not connection.in_atomic_block
+            alias = self.using
+            pool = _pool(alias)
+            own = _own_connection(alias)
+            serialize = write and self._is_sqlite and not (own is not None and own.in_atomic_block)
             with pool.write_lock if serialize else contextlib.nullcontext():
-                if connection.connection is not None or connection.in_atomic_block:
+                if own is not None:
                     return method(self, *args, **kwargs)
-                with pool.borrowed():
+                with pool.borrowed(install=atomic):
                     return method(self, *args, **kwargs)
 
         return wrapper
@@ -211,14 +257,39 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         super().__init__(serde=serde)
         self.using = using
 
+    @functools.cached_property
+    def _vendor_name(self) -> str:
+        return connections[self.using].vendor
+
+    @property
+    def _is_sqlite(self) -> bool:
+        return self._vendor_name == "sqlite"
+
     # -- helpers --------------------------------------------------------------
 
     @property
     def _connection(self):
-        return connections[self.using]
+        return getattr(_lent, self.using, None) or connections[self.using]
 
     def _vendor(self) -> str:
-        return self._connection.vendor
+        return self._vendor_name
+
+    def _now(self) -> Any:
+        return self._connection.ops.adapt_datetimefield_value(datetime.now(UTC))
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[_Cursor]:
+        connection = self._connection
+        if connection.connection is None:
+            connection.ensure_connection()
+        # Driver errors still surface as django.db errors, and mark the
+        # connection so Django (and the pool) can tell it broke.
+        with connection.wrap_database_errors:
+            raw = connection.connection.cursor()
+            try:
+                yield _Cursor(raw, qmark=self._is_sqlite)
+            finally:
+                raw.close()
 
     def _loads(self, type_: str, data: Any, where: str) -> Any:
         if "pickle" in type_:
@@ -231,8 +302,9 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
             ) from exc
 
     def _json_param(self, value: dict[str, Any]) -> Any:
-        field = CheckpointRow._meta.get_field("metadata")
-        return field.get_db_prep_save(value, self._connection)
+        if self._vendor() == "postgresql":
+            return Jsonb(value)
+        return json.dumps(value)
 
     _metadata_param = _json_param
 
@@ -288,7 +360,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         # No transaction: blobs go first and the checkpoint row that refers to
         # them last, so a crash in between leaves unreferenced blobs, never a
         # checkpoint with missing values. A trigger adds the thread's row.
-        with self._connection.cursor() as cur:
+        with self._cursor() as cur:
             if blob_rows and self._vendor() == "postgresql":
                 # One statement, one round trip.
                 cur.execute(
@@ -365,7 +437,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         atomic = (
             transaction.atomic(using=self.using) if len(batches) > 1 else contextlib.nullcontext()
         )
-        with atomic, self._connection.cursor() as cur:
+        with atomic, self._cursor() as cur:
             for batch in batches:
                 cur.execute(
                     f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id,"
@@ -394,7 +466,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
             which=which,
             **GET_TUPLE_PARTS[self._vendor()],
         )
-        with self._connection.cursor() as cur:
+        with self._cursor() as cur:
             cur.execute(sql, params)
             rows = cur.fetchall()
         head = next((r for r in rows if r[0] == 0), None)
@@ -468,7 +540,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         if limit is not None:
             sql += " LIMIT %s"
             params.append(int(limit))
-        with self._connection.cursor() as cur:
+        with self._cursor() as cur:
             cur.execute(sql, params)
             rows = cur.fetchall()
             return self._load_tuples(cur, rows) if rows else []
@@ -575,17 +647,17 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
 
     # -- deleting, copying, pruning ---------------------------------------------
 
-    @_db_call(write=True)
+    @_db_call(write=True, atomic=True)
     def delete_thread(self, thread_id: str) -> None:
         thread_id = str(thread_id)
-        with transaction.atomic(using=self.using), self._connection.cursor() as cur:
+        with transaction.atomic(using=self.using), self._cursor() as cur:
             for table in (WRITES, BLOBS, CHECKPOINTS, THREADS):
                 cur.execute(f"DELETE FROM {table} WHERE thread_id = %s", [thread_id])
 
-    @_db_call(write=True)
+    @_db_call(write=True, atomic=True)
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         source, target = str(source_thread_id), str(target_thread_id)
-        with transaction.atomic(using=self.using), self._connection.cursor() as cur:
+        with transaction.atomic(using=self.using), self._cursor() as cur:
             cur.execute(f"SELECT 1 FROM {CHECKPOINTS} WHERE thread_id = %s LIMIT 1", [source])
             if cur.fetchone() is None:
                 return
@@ -593,12 +665,12 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 f"INSERT INTO {THREADS} (thread_id, graph_name, title, created_at)"
                 f" SELECT %s, graph_name, title, %s FROM {THREADS} WHERE thread_id = %s"
                 " ON CONFLICT (thread_id) DO NOTHING",
-                [target, datetime.now(UTC), source],
+                [target, self._now(), source],
             )
             cur.execute(
                 f"INSERT INTO {THREADS} (thread_id, graph_name, title, created_at)"
                 " VALUES (%s, '', '', %s) ON CONFLICT (thread_id) DO NOTHING",
-                [target, datetime.now(UTC)],
+                [target, self._now()],
             )
             cur.execute(
                 f"INSERT INTO {CHECKPOINTS} ({CHECKPOINT_COLUMNS}, versions)"
@@ -623,7 +695,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 [target, source],
             )
 
-    @_db_call(write=True)
+    @_db_call(write=True, atomic=True)
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """`"delete"` removes the threads' checkpoints, writes and values.
         `"keep_latest"` keeps each namespace's latest checkpoint with its
@@ -637,7 +709,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         ids = [str(t) for t in thread_ids]
         if not ids:
             return
-        with transaction.atomic(using=self.using), self._connection.cursor() as cur:
+        with transaction.atomic(using=self.using), self._cursor() as cur:
             if strategy == "delete":
                 for part in _chunks(ids):
                     marks = ", ".join(["%s"] * len(part))
@@ -731,7 +803,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 [thread_id, ns, *(item for key in part for item in key)],
             )
 
-    @_db_call(write=True)
+    @_db_call(write=True, atomic=True)
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         ids = [str(r) for r in run_ids]
         if not ids:
@@ -741,7 +813,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
             if self._vendor() == "postgresql"
             else ("json_extract(metadata, '$.run_id')")
         )
-        with transaction.atomic(using=self.using), self._connection.cursor() as cur:
+        with transaction.atomic(using=self.using), self._cursor() as cur:
             doomed: list[tuple[str, str, str]] = []
             for part in _chunks(ids):
                 marks = ", ".join(["%s"] * len(part))
