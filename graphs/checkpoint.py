@@ -97,8 +97,24 @@ SELECT 2, w.task_id, w.channel, w.type, w.blob, w.task_path, w.idx
 FROM c JOIN {writes} w ON w.thread_id = c.thread_id AND w.checkpoint_ns = c.checkpoint_ns
     AND w.checkpoint_id = c.checkpoint_id
 """
+
+
+@functools.cache
+def _get_tuple_sql(vendor: str, *, by_id: bool) -> str:
+    return GET_TUPLE.format(
+        checkpoints=CHECKPOINTS,
+        blobs=BLOBS,
+        writes=WRITES,
+        which="AND checkpoint_id = %s" if by_id else "ORDER BY checkpoint_id DESC LIMIT 1",
+        **GET_TUPLE_PARTS[vendor],
+    )
+
+
 GET_TUPLE_PARTS = {
-    "postgresql": {"metadata_text": "c.metadata::text", "each_version": "jsonb_each_text(c.versions)"},
+    "postgresql": {
+        "metadata_text": "c.metadata::text",
+        "each_version": "jsonb_each_text(c.versions)",
+    },
     "sqlite": {"metadata_text": "c.metadata", "each_version": "json_each(c.versions)"},
 }
 
@@ -455,17 +471,8 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         checkpoint_ns = configurable.get("checkpoint_ns") or ""
         params: list[Any] = [thread_id, checkpoint_ns]
         if checkpoint_id := get_checkpoint_id(config):
-            which = "AND checkpoint_id = %s"
             params.append(checkpoint_id)
-        else:
-            which = "ORDER BY checkpoint_id DESC LIMIT 1"
-        sql = GET_TUPLE.format(
-            checkpoints=CHECKPOINTS,
-            blobs=BLOBS,
-            writes=WRITES,
-            which=which,
-            **GET_TUPLE_PARTS[self._vendor()],
-        )
+        sql = _get_tuple_sql(self._vendor(), by_id=bool(checkpoint_id))
         with self._cursor() as cur:
             cur.execute(sql, params)
             rows = cur.fetchall()
@@ -507,7 +514,9 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         pending: list[PendingWrite],
     ) -> CheckpointTuple:
         def config_for(cid: str) -> RunnableConfig:
-            return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}}
+            return {
+                "configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": cid}
+            }
 
         return CheckpointTuple(
             config=config_for(checkpoint_id),
