@@ -214,7 +214,62 @@ def run(
             lists[name] = lambda s=saver, c=config: list(s.list(c, limit=50))
         times = interleave(lists, rounds, 1)
         results.append(summary(db, f"list(limit=50) of {history} checkpoints", times))
+        results.append(storage(db, pair))
     return results
+
+
+def storage(db: str, pair: dict[str, Any]) -> dict:
+    """Bytes on disk per checkpoint, after the same work on both savers."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    per_checkpoint = {}
+    for name, saver in pair.items():
+        if isinstance(saver, SqliteSaver):
+            cur = saver.conn.execute("SELECT count(*) FROM checkpoints")
+            count = cur.fetchone()[0]
+            saver.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            size = saver.conn.execute(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+            ).fetchone()[0]
+        elif name == "LangGraph":
+            with saver._cursor() as cur:
+                cur.execute("SELECT count(*) AS n FROM checkpoints")
+                count = cur.fetchone()["n"]
+                cur.execute(
+                    "SELECT sum(pg_total_relation_size(t)) AS size FROM unnest(ARRAY["
+                    "'checkpoints', 'checkpoint_blobs', 'checkpoint_writes']::regclass[]) AS t"
+                )
+                size = cur.fetchone()["size"]
+        else:
+            from django.db import connections
+
+            from graphs.models import Checkpoint, CheckpointBlob, CheckpointWrite
+
+            connection = connections[saver.using]
+            count = Checkpoint.objects.using(saver.using).count()
+            with connection.cursor() as cur:
+                if connection.vendor == "sqlite":
+                    cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    cur.execute(
+                        "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+                    )
+                else:
+                    tables = [
+                        m._meta.db_table for m in (Checkpoint, CheckpointBlob, CheckpointWrite)
+                    ]
+                    cur.execute(
+                        "SELECT sum(pg_total_relation_size(t::regclass)) FROM unnest(%s::text[]) AS t",
+                        [tables],
+                    )
+                size = cur.fetchone()[0]
+        per_checkpoint[name] = size / max(count, 1)
+    return {
+        "db": db,
+        "case": "disk bytes per checkpoint (KB)",
+        "django_ms": per_checkpoint["Django"] / 1024,
+        "langgraph_ms": per_checkpoint["LangGraph"] / 1024,
+        "ratio": per_checkpoint["LangGraph"] / per_checkpoint["Django"],
+    }
 
 
 def summary(db: str, case: str, times: dict[str, list[float]]) -> dict:
@@ -229,8 +284,9 @@ def summary(db: str, case: str, times: dict[str, list[float]]) -> dict:
 
 
 def print_results(results: list[dict], context_kind: str) -> None:
-    print(f"context channel: {context_kind}; medians per operation; ratio = LangGraph / Django")
-    print(f"{'database':<10} {'case':<40} {'Django ms':>10} {'LangGraph ms':>13} {'ratio':>7}")
+    print(f"context channel: {context_kind}; medians per operation (ms) or size (KB);")
+    print("ratio = LangGraph / Django, above 1 when Django is faster or smaller")
+    print(f"{'database':<10} {'case':<40} {'Django':>10} {'LangGraph':>13} {'ratio':>7}")
     for r in results:
         print(
             f"{r['db']:<10} {r['case']:<40} {r['django_ms']:>10.2f} {r['langgraph_ms']:>13.2f} "

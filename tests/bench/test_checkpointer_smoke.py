@@ -37,6 +37,10 @@ def test_benchmark_runs_and_reports_ratios():
     assert cases == {
         (db, case)
         for db in ("sqlite", "postgres")
-        for case in ("start->interrupt->resume->end", "list(limit=50) of 60 checkpoints")
+        for case in (
+            "start->interrupt->resume->end",
+            "list(limit=50) of 60 checkpoints",
+            "disk bytes per checkpoint (KB)",
+        )
     }
     assert all(float(ratio) > 0 for *_, ratio in rows)
