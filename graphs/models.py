@@ -8,7 +8,17 @@ The saver (graphs.checkpoint) writes these tables with plain SQL for speed;
 pages read them through the ORM.
 """
 
-from django.db import models
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connections, models, transaction
+from django.utils import timezone
+
+from graphs.signals import run_queued
 
 
 class Thread(models.Model):
@@ -96,3 +106,181 @@ class CheckpointWrite(models.Model):
 
     def __str__(self) -> str:
         return f"{self.thread_id}/{self.checkpoint_id}/{self.task_id}[{self.idx}]"
+
+
+class RunQuerySet(models.QuerySet):
+    def claimable(self) -> RunQuerySet:
+        """Queued runs whose thread has no earlier queued run and none running:
+        a thread's runs execute one at a time, in the order they were asked for."""
+        runs = Run.objects.using(self.db)
+        earlier = runs.filter(
+            thread_id=models.OuterRef("thread_id"),
+            status=Run.Status.QUEUED,
+            pk__lt=models.OuterRef("pk"),
+        )
+        running = runs.filter(thread_id=models.OuterRef("thread_id"), status=Run.Status.RUNNING)
+        return (
+            self.filter(status=Run.Status.QUEUED)
+            .exclude(models.Exists(earlier))
+            .exclude(models.Exists(running))
+        )
+
+    def claim_next(self, worker_id: str, lease: timedelta) -> Run | None:
+        """Take the oldest claimable run for this worker, or None.
+
+        Safe with any number of workers on any number of machines: the UPDATE
+        only succeeds while the row is still queued, and a partial unique index
+        refuses a second running run on one thread. On PostgreSQL the candidate
+        is locked with SKIP LOCKED so workers don't queue on the same row.
+        """
+        runs = Run.objects.using(self.db)
+        for _ in range(5):
+            with transaction.atomic(using=self.db):
+                candidates = self.claimable().order_by("pk")
+                if connections[self.db].vendor == "postgresql":
+                    candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+                run = candidates.only("pk").first()
+                if run is None:
+                    return None
+                now = timezone.now()
+                try:
+                    with transaction.atomic(using=self.db):
+                        claimed = runs.filter(pk=run.pk, status=Run.Status.QUEUED).update(
+                            status=Run.Status.RUNNING,
+                            worker_id=worker_id,
+                            lease_expires_at=now + lease,
+                            started_at=models.functions.Coalesce("started_at", models.Value(now)),
+                            attempts=models.F("attempts") + 1,
+                        )
+                except IntegrityError:
+                    claimed = 0  # another worker started a run of this thread first
+            if claimed:
+                return runs.get(pk=run.pk)
+        return None
+
+    def expired(self) -> RunQuerySet:
+        return self.filter(status=Run.Status.RUNNING, lease_expires_at__lt=timezone.now())
+
+    def requeue_expired(self) -> int:
+        """Put runs whose worker stopped renewing the lease back in the queue."""
+        return self.expired().update(status=Run.Status.QUEUED, worker_id="", lease_expires_at=None)
+
+
+class Run(models.Model):
+    """One request to execute a graph on a thread. The row is the truth;
+    channel messages only wake workers up."""
+
+    class Kind(models.TextChoices):
+        START = "start", "start with input"
+        RESUME = "resume", "resume an interrupt"
+        CONTINUE = "continue", "continue after a breakpoint or edit"
+        REPLAY = "replay", "replay from a checkpoint"
+        FORK = "fork", "fork from a checkpoint"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        INTERRUPTED = "interrupted"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="runs")
+    graph_name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # What the run sends the graph: input for START, the resume value for
+    # RESUME, state values for FORK (written with as_node first).
+    payload = models.JSONField(null=True, blank=True)
+    checkpoint_id = models.CharField(max_length=64, blank=True, default="")
+    as_node = models.CharField(max_length=200, blank=True, default="")
+    interrupt_before = models.JSONField(default=list, blank=True)
+    interrupt_after = models.JSONField(default=list, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    worker_id = models.CharField(max_length=200, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    traceback = models.TextField(blank=True, default="")
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["thread"],
+                condition=models.Q(status="running"),
+                name="one_running_run_per_thread",
+            ),
+        ]
+        indexes = [
+            # The claim query: queued runs oldest first, and the per-thread checks.
+            models.Index(fields=["status", "id"], name="run_status_idx"),
+            models.Index(fields=["thread", "status"], name="run_thread_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} {self.kind} {self.graph_name}/{self.thread_id} ({self.status})"
+
+    @classmethod
+    def enqueue(
+        cls,
+        *,
+        graph_name: str,
+        kind: str,
+        thread_id: str | None = None,
+        payload: Any = None,
+        requested_by: Any = None,
+        title: str = "",
+        using: str = "default",
+        **fields: Any,
+    ) -> Run:
+        """Queue a run (creating its thread) and wake a worker once committed."""
+        with transaction.atomic(using=using):
+            thread, created = Thread.objects.using(using).get_or_create(
+                thread_id=thread_id or str(uuid.uuid4()),
+                defaults={"graph_name": graph_name, "title": title},
+            )
+            if not created and not thread.graph_name:
+                Thread.objects.using(using).filter(pk=thread.pk, graph_name="").update(
+                    graph_name=graph_name
+                )
+            run = cls.objects.using(using).create(
+                thread=thread,
+                graph_name=graph_name,
+                kind=kind,
+                payload=payload,
+                requested_by=requested_by,
+                **fields,
+            )
+            transaction.on_commit(lambda: run_queued.send(sender=cls, run=run), using=using)
+        return run
+
+    def renew_lease(self, worker_id: str, lease: timedelta) -> bool:
+        """Extend the lease; False when the run is no longer ours (it expired
+        and another worker took it, or it was cancelled)."""
+        mine = Run.objects.using(self._state.db).filter(
+            pk=self.pk, status=Run.Status.RUNNING, worker_id=worker_id
+        )
+        return bool(mine.update(lease_expires_at=timezone.now() + lease))
+
+    def finish(self, worker_id: str, status: str, *, error: str = "", traceback: str = "") -> bool:
+        mine = Run.objects.using(self._state.db).filter(
+            pk=self.pk, status=Run.Status.RUNNING, worker_id=worker_id
+        )
+        return bool(
+            mine.update(
+                status=status,
+                finished_at=timezone.now(),
+                lease_expires_at=None,
+                error=error,
+                traceback=traceback,
+            )
+        )

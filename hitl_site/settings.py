@@ -86,6 +86,8 @@ def _database(url: str) -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": env_int("SQLITE_BUSY_TIMEOUT", 20, minimum=1),
         }
+        # A file, not memory, so tests see WAL and the threads LangGraph saves
+        # from; the suite puts it in a temporary directory per session.
         config["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
     elif engine not in ("django.db.backends.postgresql",):
         raise ImproperlyConfigured(

@@ -1,0 +1,14 @@
+"""The hooks the graphs side offers; the reviews side and the worker listen."""
+
+from django.dispatch import Signal
+
+# A run was committed to the queue: wake a worker. Sent with `run`.
+run_queued = Signal()
+
+# A run stopped with pending interrupts, inside the transaction that marks it
+# interrupted: receivers create review requests in that same transaction.
+# Sent with `run` and `requests` (graphs.interrupts.ReviewRequest list).
+run_interrupted = Signal()
+
+# A run finished (succeeded, failed or cancelled). Sent with `run`.
+run_finished = Signal()
