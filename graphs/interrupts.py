@@ -1,0 +1,324 @@
+"""Pending interrupts in, review requests out; decisions in, resume values out.
+
+The shapes (see DESIGN.md) are recognised from the interrupt's value, so
+graphs written for Agent Inbox, for langchain's HumanInTheLoopMiddleware or
+with plain `interrupt()` work unchanged:
+
+- agent_inbox: a list of `HumanInterrupt` dicts; resumed with a list of
+  `{"type": "accept"|"edit"|"response"|"ignore", "args": ...}`, one per item.
+- hitl_batched: `{"action_requests": [...], "review_configs": [...]}`; resumed
+  with `{"decisions": [...]}` in the same order.
+- hitl_per_call: `{"type": "tool_approval", ...}`; resumed with one decision.
+- schema: `interrupt(value, response_schema=...)`; resumed with the answer.
+- json: any other value; resumed with a JSON answer.
+- breakpoint: a static `interrupt_before/after`; continued with no value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import jsonschema
+
+# Agent Inbox decision types and the config flag that allows each.
+INBOX_DECISIONS = {
+    "accept": "allow_accept",
+    "edit": "allow_edit",
+    "response": "allow_respond",
+    "ignore": "allow_ignore",
+}
+HITL_DECISIONS = ["approve", "edit", "reject", "respond"]
+
+
+class DecisionError(ValueError):
+    """A decision that the interrupt does not allow or that is malformed."""
+
+
+@dataclass
+class ReviewRequest:
+    """One thing a person decides: an action of an interrupt, or a breakpoint."""
+
+    shape: str
+    kind: str  # approval, tool_edit, feedback, breakpoint, other
+    interrupt_id: str = ""
+    action_index: int = 0
+    tool_name: str = ""
+    args: Any = None
+    description: str = ""
+    allowed: list[str] = field(default_factory=list)
+    response_schema: dict[str, Any] | None = None
+    value: Any = None
+    node: str = ""
+    namespace: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def json_safe(value: Any) -> Any:
+    """Agent payloads can hold messages and other objects; keep what JSON can."""
+    return json.loads(json.dumps(value, default=_fallback))
+
+
+def _fallback(obj: Any) -> Any:
+    for method in ("model_dump", "dict", "to_json"):
+        if callable(getattr(obj, method, None)):
+            try:
+                return getattr(obj, method)()
+            except Exception:  # a best effort for display; str() below is the floor
+                break
+    return str(obj)
+
+
+def _is_agent_inbox(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(isinstance(item, dict) and "action_request" in item for item in value)
+    )
+
+
+def _is_hitl_batched(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("action_requests"), list)
+
+
+def _is_hitl_per_call(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("type") == "tool_approval"
+
+
+def requests_for(interrupt_id: str, value: Any, response_schema: Any = None) -> list[ReviewRequest]:
+    """The review requests one interrupt asks for."""
+    schema = response_schema if isinstance(response_schema, dict) else None
+    if _is_agent_inbox(value):
+        out = []
+        for index, item in enumerate(value):
+            action = item.get("action_request") or {}
+            config = item.get("config") or {}
+            allowed = [d for d, flag in INBOX_DECISIONS.items() if config.get(flag, False)]
+            out.append(
+                ReviewRequest(
+                    shape="agent_inbox",
+                    kind="tool_edit" if "edit" in allowed else "approval",
+                    interrupt_id=interrupt_id,
+                    action_index=index,
+                    tool_name=str(action.get("action", "")),
+                    args=json_safe(action.get("args", {})),
+                    description=str(item.get("description") or ""),
+                    allowed=allowed,
+                    value=json_safe(item),
+                )
+            )
+        return out
+    if _is_hitl_batched(value):
+        configs = value.get("review_configs") or []
+        by_name = {c.get("action_name"): c for c in configs if isinstance(c, dict)}
+        out = []
+        for index, action in enumerate(value["action_requests"]):
+            config = by_name.get(action.get("name")) or (
+                configs[index] if index < len(configs) else {}
+            )
+            allowed = list(config.get("allowed_decisions") or HITL_DECISIONS)
+            out.append(
+                ReviewRequest(
+                    shape="hitl_batched",
+                    kind="tool_edit" if "edit" in allowed else "approval",
+                    interrupt_id=interrupt_id,
+                    action_index=index,
+                    tool_name=str(action.get("name", "")),
+                    args=json_safe(action.get("args", {})),
+                    description=str(action.get("description") or ""),
+                    allowed=allowed,
+                    value=json_safe(action),
+                    response_schema=config.get("args_schema"),
+                )
+            )
+        return out
+    if _is_hitl_per_call(value):
+        allowed = _decisions_in_schema(schema) or HITL_DECISIONS
+        return [
+            ReviewRequest(
+                shape="hitl_per_call",
+                kind="tool_edit" if "edit" in allowed else "approval",
+                interrupt_id=interrupt_id,
+                tool_name=str(value.get("name", "")),
+                args=json_safe(value.get("args", {})),
+                description=str(value.get("description") or ""),
+                allowed=allowed,
+                response_schema=schema,
+                value=json_safe(value),
+            )
+        ]
+    if schema is not None:
+        return [
+            ReviewRequest(
+                shape="schema",
+                kind="feedback",
+                interrupt_id=interrupt_id,
+                description=_question(value),
+                response_schema=json_safe(schema),
+                value=json_safe(value),
+            )
+        ]
+    return [
+        ReviewRequest(
+            shape="json",
+            kind="other",
+            interrupt_id=interrupt_id,
+            description=_question(value),
+            value=json_safe(value),
+        )
+    ]
+
+
+def _question(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for key in ("question", "description", "message", "prompt"):
+            if isinstance(value.get(key), str):
+                return value[key]
+    return ""
+
+
+def _decisions_in_schema(schema: dict[str, Any] | None) -> list[str]:
+    """The decision types a per-call response_schema admits, in HITL order."""
+    if not schema:
+        return []
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            type_ = (node.get("properties") or {}).get("type") if "properties" in node else None
+            if isinstance(type_, dict):
+                found.update(v for v in (type_.get("enum") or []) if isinstance(v, str))
+                if isinstance(type_.get("const"), str):
+                    found.add(type_["const"])
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(schema)
+    return [d for d in HITL_DECISIONS if d in found]
+
+
+def pending_requests(state) -> list[ReviewRequest]:
+    """Every review request of a stopped graph (a `get_state(subgraphs=True)`
+    snapshot): its pending interrupts, or a static breakpoint's next nodes."""
+    requests: list[ReviewRequest] = []
+    seen: set[str] = set()
+    for interrupt in getattr(state, "interrupts", ()) or ():
+        if interrupt.id in seen:
+            continue
+        seen.add(interrupt.id)
+        requests.extend(
+            requests_for(interrupt.id, interrupt.value, getattr(interrupt, "response_schema", None))
+        )
+    if requests or not state.next:
+        return requests
+    return [
+        ReviewRequest(
+            shape="breakpoint",
+            kind="breakpoint",
+            action_index=index,
+            node=node,
+            description=f"Stopped before {node}",
+            value=None,
+        )
+        for index, node in enumerate(state.next)
+    ]
+
+
+def validate_decision(request: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+    """Check one decision against its request; returns it normalised.
+
+    `request` is a ReviewRequest as a dict. Decisions use the payload's own
+    vocabulary (accept/edit/response/ignore for Agent Inbox, approve/edit/
+    reject/respond for the middleware); feedback and JSON requests take
+    `{"type": "answer", "value": ...}`; breakpoints take `{"type": "continue"}`.
+    """
+    shape = request["shape"]
+    type_ = decision.get("type")
+    if shape in ("agent_inbox", "hitl_batched", "hitl_per_call"):
+        if type_ not in request["allowed"]:
+            allowed = ", ".join(request["allowed"]) or "nothing"
+            raise DecisionError(f"{type_!r} is not allowed here (allowed: {allowed})")
+        if type_ == "edit":
+            args = decision.get("args")
+            if not isinstance(args, dict):
+                raise DecisionError("an edit needs the tool's arguments as a JSON object")
+            name = decision.get("name") or request["tool_name"]
+            if not isinstance(name, str) or not name:
+                raise DecisionError("an edit needs a tool name")
+            schema = request.get("response_schema") if shape == "hitl_batched" else None
+            if schema:
+                _check(args, schema, "the tool's arguments")
+            return {"type": "edit", "name": name, "args": args}
+        if type_ in ("response", "respond") and not isinstance(decision.get("message"), str):
+            raise DecisionError("a response needs a message")
+        message = decision.get("message")
+        return {"type": type_, **({"message": message} if isinstance(message, str) else {})}
+    if shape == "breakpoint":
+        return {"type": "continue"}
+    if type_ != "answer" or "value" not in decision:
+        raise DecisionError('an answer is {"type": "answer", "value": ...}')
+    if shape == "schema":
+        _check(decision["value"], request["response_schema"], "the answer")
+    return {"type": "answer", "value": decision["value"]}
+
+
+def _check(value: Any, schema: dict[str, Any], what: str) -> None:
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path)
+        raise DecisionError(f"{what}{' at ' + where if where else ''}: {exc.message}") from None
+    except jsonschema.SchemaError as exc:
+        raise DecisionError(f"the interrupt's schema is invalid: {exc.message}") from None
+
+
+def resume_value(requests: Sequence[dict[str, Any]], decisions: Sequence[dict[str, Any]]) -> Any:
+    """The resume value of one interrupt, from its requests (in action order)
+    and their validated decisions, in the shape its payload expects."""
+    if not requests:
+        raise DecisionError("nothing to resume")
+    if len(decisions) != len(requests):
+        raise DecisionError(
+            f"{len(requests)} actions need {len(requests)} decisions, got {len(decisions)}"
+        )
+    shape = requests[0]["shape"]
+    if shape == "agent_inbox":
+        out = []
+        for decision in decisions:
+            type_ = decision["type"]
+            if type_ == "edit":
+                args: Any = {"action": decision["name"], "args": decision["args"]}
+            elif type_ == "response":
+                args = decision["message"]
+            else:
+                args = None
+            out.append({"type": type_, "args": args})
+        return out
+    if shape in ("hitl_batched", "hitl_per_call"):
+        out = []
+        for decision in decisions:
+            type_ = decision["type"]
+            if type_ == "edit":
+                out.append(
+                    {
+                        "type": "edit",
+                        "edited_action": {"name": decision["name"], "args": decision["args"]},
+                    }
+                )
+            elif "message" in decision:
+                out.append({"type": type_, "message": decision["message"]})
+            else:
+                out.append({"type": type_})
+        return {"decisions": out} if shape == "hitl_batched" else out[0]
+    if shape == "breakpoint":
+        return None
+    return decisions[0]["value"]

@@ -1,0 +1,173 @@
+"""Executes runs: claim a queued row, drive the graph, record how it stopped.
+
+The database row is the truth. A worker holds a run under a lease that a
+heartbeat thread renews; if the worker dies, the lease expires, a sweep puts
+the run back in the queue, and whoever claims it next continues from the last
+checkpoint the run wrote (found by the run id in checkpoint metadata), rather
+than sending its input or resume value a second time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.db import connections, transaction
+from langgraph.types import Command
+
+from graphs import events
+from graphs.checkpoint import DjangoCheckpointSaver
+from graphs.interrupts import pending_requests
+from graphs.models import Checkpoint, Run
+from graphs.registry import get_registry
+from graphs.signals import run_finished, run_interrupted
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=30)
+# Checkpoint metadata key naming the run that wrote a checkpoint.
+RUN_KEY = "hitl_run"
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class LeaseLost(RuntimeError):
+    """Another worker owns the run now (our lease expired) or it was cancelled."""
+
+
+class _Heartbeat(threading.Thread):
+    def __init__(self, run: Run, worker_id: str, lease: timedelta):
+        super().__init__(name=f"lease-{run.pk}", daemon=True)
+        self.run_row, self.worker_id, self.lease = run, worker_id, lease
+        self.stopped = threading.Event()
+        self.lost = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.lease.total_seconds() / 3):
+                if not self.run_row.renew_lease(self.worker_id, self.lease):
+                    self.lost.set()
+                    return
+        finally:
+            connections.close_all()  # this thread's own, opened for the renewals
+
+
+def _progress_made(run: Run) -> bool:
+    """Whether an earlier attempt of this run already wrote checkpoints."""
+    return Checkpoint.objects.filter(
+        thread_id=run.thread_id, **{f"metadata__{RUN_KEY}": run.pk}
+    ).exists()
+
+
+def _graph_input(run: Run, graph, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """What to stream, and with which config, for this attempt."""
+    if run.attempts > 1 and _progress_made(run):
+        return None, config  # continue from the run's own last checkpoint
+    if run.kind == Run.Kind.START:
+        return run.payload or {}, config
+    if run.kind == Run.Kind.RESUME:
+        payload = run.payload or {}
+        if "by_interrupt_id" in payload:
+            return Command(resume=payload["by_interrupt_id"]), config
+        return Command(resume=payload.get("value")), config
+    if run.kind == Run.Kind.REPLAY:
+        return None, {
+            **config,
+            "configurable": {**config["configurable"], "checkpoint_id": run.checkpoint_id},
+        }
+    if run.kind == Run.Kind.FORK:
+        past = {
+            **config,
+            "configurable": {**config["configurable"], "checkpoint_id": run.checkpoint_id},
+        }
+        forked = graph.update_state(past, run.payload, as_node=run.as_node or None)
+        return None, {
+            **config,
+            "configurable": {**config["configurable"], **forked["configurable"]},
+        }
+    return None, config  # CONTINUE
+
+
+def execute(run: Run, worker_id: str, *, lease: timedelta = LEASE) -> str:
+    """Drive one claimed run to its next stop; returns the status it ended in."""
+    heartbeat = _Heartbeat(run, worker_id, lease)
+    heartbeat.start()
+    try:
+        graph = get_registry().get(run.graph_name).compile(DjangoCheckpointSaver())
+        config: dict[str, Any] = {
+            "configurable": {"thread_id": run.thread_id},
+            "metadata": {RUN_KEY: run.pk},
+            "recursion_limit": 200,
+        }
+        stream_input, stream_config = _graph_input(run, graph, config)
+        kwargs: dict[str, Any] = {}
+        if run.interrupt_before:
+            kwargs["interrupt_before"] = run.interrupt_before
+        if run.interrupt_after:
+            kwargs["interrupt_after"] = run.interrupt_after
+        for step, chunk in enumerate(
+            graph.stream(
+                stream_input, stream_config, stream_mode="updates", subgraphs=True, **kwargs
+            )
+        ):
+            if heartbeat.lost.is_set():
+                raise LeaseLost(f"run {run.pk} is no longer held by {worker_id}")
+            namespace, update = chunk
+            nodes = [n for n in (update or {}) if n != "__interrupt__"]
+            events.publish_progress(run, step=step, nodes=nodes, namespace=namespace)
+        state = graph.get_state({"configurable": {"thread_id": run.thread_id}}, subgraphs=True)
+        return _record_stop(run, worker_id, state)
+    except LeaseLost:
+        log.warning("run %s: lease lost, leaving it to its new worker", run.pk)
+        return Run.Status.RUNNING
+    except Exception as exc:
+        log.exception("run %s failed", run.pk)
+        if run.finish(
+            worker_id,
+            Run.Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback.format_exc(),
+        ):
+            run_finished.send(sender=Run, run=run)
+            events.publish_run(run, Run.Status.FAILED)
+        return Run.Status.FAILED
+    finally:
+        heartbeat.stopped.set()
+        heartbeat.join()
+
+
+def _record_stop(run: Run, worker_id: str, state) -> str:
+    requests = pending_requests(state)
+    status = Run.Status.INTERRUPTED if requests else Run.Status.SUCCEEDED
+    with transaction.atomic():
+        if not run.finish(worker_id, status):
+            raise LeaseLost(f"run {run.pk} is no longer held by {worker_id}")
+        if requests:
+            # Receivers (the reviews app) create their tasks in this transaction.
+            run_interrupted.send(sender=Run, run=run, requests=requests)
+        else:
+            run_finished.send(sender=Run, run=run)
+    events.publish_run(run, status, requests=requests)
+    return status
+
+
+def work(
+    worker_id: str, *, lease: timedelta = LEASE, stop: Callable[[], bool] = lambda: False
+) -> int:
+    """Requeue expired runs, then claim and execute runs until none is left.
+    Returns how many runs this call executed."""
+    done = 0
+    Run.objects.requeue_expired()
+    while not stop() and (run := Run.objects.claim_next(worker_id, lease)) is not None:
+        execute(run, worker_id, lease=lease)
+        done += 1
+    return done

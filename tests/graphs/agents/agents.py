@@ -1,0 +1,75 @@
+"""Graphs for the worker tests, beside the demo graphs."""
+
+import operator
+import time
+from typing import Annotated, TypedDict
+
+from langchain.agents import create_agent
+from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+from graphs.examples.tool_agent import ScriptedChatModel, book_flight, charge_card, search_flights
+
+
+class Answers(TypedDict, total=False):
+    answers: Annotated[list[str], operator.add]
+
+
+def _ask(name: str):
+    return lambda state: {"answers": [f"{name}={interrupt(f'question {name}')}"]}
+
+
+_parallel = StateGraph(Answers)
+_parallel.add_node("ask_a", _ask("a"))
+_parallel.add_node("ask_b", _ask("b"))
+_parallel.add_edge(START, "ask_a")
+_parallel.add_edge(START, "ask_b")
+_parallel.add_edge("ask_a", END)
+_parallel.add_edge("ask_b", END)
+parallel = _parallel.compile()
+
+per_call = create_agent(
+    model=ScriptedChatModel(),
+    tools=[search_flights, book_flight, charge_card],
+    middleware=[
+        HumanInTheLoopMiddleware(
+            interrupt_on={
+                "book_flight": True,
+                "charge_card": {"allowed_decisions": ["approve", "reject"]},
+            },
+            interrupt_mode="per_call",
+        )
+    ],
+)
+
+
+class Steps(TypedDict, total=False):
+    done: Annotated[list[int], operator.add]
+    delay: float
+    steps: int
+
+
+def _boom(state: Answers) -> Answers:
+    raise ValueError("the tool is down")
+
+
+_broken = StateGraph(Answers)
+_broken.add_node("boom", _boom)
+_broken.add_edge(START, "boom")
+_broken.add_edge("boom", END)
+broken = _broken.compile()
+
+
+def _step(state: Steps) -> Steps:
+    time.sleep(state.get("delay", 0.2))
+    return {"done": [len(state.get("done", []))]}
+
+
+_slow = StateGraph(Steps)
+_slow.add_node("step", _step)
+_slow.add_edge(START, "step")
+_slow.add_conditional_edges(
+    "step", lambda s: END if len(s["done"]) >= s.get("steps", 10) else "step"
+)
+slow = _slow.compile()

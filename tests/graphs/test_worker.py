@@ -1,0 +1,251 @@
+"""The worker drives real graphs from queued runs to their next stop, turns
+their interrupts into review requests, and resumes them with decisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+from langchain_core.messages import ToolMessage
+
+from graphs.checkpoint import DjangoCheckpointSaver
+from graphs.interrupts import DecisionError, resume_value, validate_decision
+from graphs.models import Checkpoint, Run
+from graphs.registry import get_registry
+from graphs.signals import run_interrupted
+from graphs.worker import RUN_KEY, work
+
+AGENTS = Path(__file__).parent / "agents" / "langgraph.json"
+
+
+@pytest.fixture
+def stops(transactional_db):
+    """Review requests per run, as the run_interrupted hook hands them out."""
+    seen: dict[int, list[dict]] = {}
+
+    def receiver(sender, run, requests, **kwargs):
+        seen[run.pk] = [r.as_dict() for r in requests]
+
+    run_interrupted.connect(receiver)
+    with override_settings(HITL_GRAPHS_CONFIG=AGENTS):
+        yield seen
+    run_interrupted.disconnect(receiver)
+
+
+def state_of(run: Run):
+    graph = get_registry().get(run.graph_name).compile(DjangoCheckpointSaver())
+    return graph.get_state({"configurable": {"thread_id": run.thread_id}})
+
+
+def decide(run: Run, requests: list[dict], decisions: list[dict]) -> Run:
+    """Validate decisions and queue the resume, as the review pages will."""
+    checked = [validate_decision(r, d) for r, d in zip(requests, decisions, strict=True)]
+    value = resume_value(requests, checked)
+    return Run.enqueue(
+        graph_name=run.graph_name,
+        kind=Run.Kind.RESUME,
+        thread_id=run.thread_id,
+        payload={"value": value},
+    )
+
+
+def test_agent_inbox_refund_edited_keeps_number_types(stops):
+    run = Run.enqueue(
+        graph_name="support",
+        kind=Run.Kind.START,
+        payload={"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]},
+    )
+    assert work("w1") == 1
+    run.refresh_from_db()
+    assert run.status == Run.Status.INTERRUPTED and run.finished_at
+    (request,) = stops[run.pk]
+    assert (request["shape"], request["kind"], request["tool_name"]) == (
+        "agent_inbox",
+        "tool_edit",
+        "refund",
+    )
+    assert request["allowed"] == [
+        "accept",
+        "edit",
+        "response",
+    ]  # the graph forbids ignoring refunds
+    assert request["args"] == {"order_id": "A-1001", "amount": 120.0, "reason": "customer request"}
+    with pytest.raises(DecisionError, match="'ignore' is not allowed"):
+        validate_decision(request, {"type": "ignore"})
+
+    resume = decide(
+        run, [request], [{"type": "edit", "args": {"order_id": "A-1001", "amount": 100}}]
+    )
+    assert work("w1") == 1
+    resume.refresh_from_db()
+    assert resume.status == Run.Status.SUCCEEDED
+    executed = state_of(run).values["executed"]
+    assert executed == [
+        {
+            "tool": "refund",
+            "args": {"order_id": "A-1001", "amount": 100},
+            "result": "Refunded 100.00 on order A-1001",
+        }
+    ]
+    assert type(executed[0]["args"]["amount"]) is int
+    # Every checkpoint the runs wrote names its run.
+    runs_seen = {
+        c.metadata.get(RUN_KEY) for c in Checkpoint.objects.filter(thread_id=run.thread_id)
+    }
+    assert {run.pk, resume.pk} <= runs_seen
+
+
+def test_batched_middleware_one_request_per_call_resumed_in_order(stops):
+    run = Run.enqueue(
+        graph_name="tool_agent",
+        kind=Run.Kind.START,
+        payload={
+            "messages": [{"role": "user", "content": "Book me a flight to Porto for 2 people"}]
+        },
+    )
+    work("w1")
+    requests = stops[run.pk]
+    assert [(r["tool_name"], r["action_index"]) for r in requests] == [
+        ("book_flight", 0),
+        ("charge_card", 1),
+    ]
+    assert requests[0]["allowed"] == ["approve", "edit", "reject"]
+    assert requests[1]["allowed"] == ["approve", "edit", "reject", "respond"]
+    assert len({r["interrupt_id"] for r in requests}) == 1
+
+    decide(
+        run,
+        requests,
+        [
+            {"type": "edit", "args": {"flight": "FL-204", "passengers": 3}},
+            {"type": "reject", "message": "Ask the customer about the price first"},
+        ],
+    )
+    work("w1")
+    messages = state_of(run).values["messages"]
+    tools = {m.name: m.content for m in messages if isinstance(m, ToolMessage)}
+    assert "Booked 3 seat(s) on FL-204" in tools["book_flight"]
+    assert "Ask the customer about the price first" in tools["charge_card"]
+    assert "Charged" not in tools["charge_card"]
+
+
+def test_per_call_middleware_resumed_by_interrupt_id(stops):
+    run = Run.enqueue(
+        graph_name="per_call",
+        kind=Run.Kind.START,
+        payload={
+            "messages": [{"role": "user", "content": "Book me a flight to Rome for 1 people"}]
+        },
+    )
+    work("w1")
+    requests = stops[run.pk]
+    assert {r["shape"] for r in requests} == {"hitl_per_call"}
+    by_tool = {r["tool_name"]: r for r in requests}
+    assert by_tool["charge_card"]["allowed"] == ["approve", "reject"]
+    assert len({r["interrupt_id"] for r in requests}) == 2
+
+    answers = {
+        by_tool["book_flight"]["interrupt_id"]: resume_value(
+            [by_tool["book_flight"]],
+            [validate_decision(by_tool["book_flight"], {"type": "approve"})],
+        ),
+        by_tool["charge_card"]["interrupt_id"]: resume_value(
+            [by_tool["charge_card"]],
+            [validate_decision(by_tool["charge_card"], {"type": "reject", "message": "no"})],
+        ),
+    }
+    Run.enqueue(
+        graph_name="per_call",
+        kind=Run.Kind.RESUME,
+        thread_id=run.thread_id,
+        payload={"by_interrupt_id": answers},
+    )
+    work("w1")
+    tools = {
+        m.name: m.content for m in state_of(run).values["messages"] if isinstance(m, ToolMessage)
+    }
+    assert tools["book_flight"].startswith("Booked 1 seat(s)")
+    assert "Charged" not in tools["charge_card"]
+
+
+def test_parallel_interrupts_resumed_together(stops):
+    run = Run.enqueue(graph_name="parallel", kind=Run.Kind.START, payload={"answers": []})
+    work("w1")
+    requests = stops[run.pk]
+    assert sorted(r["description"] for r in requests) == ["question a", "question b"]
+    answers = {
+        r["interrupt_id"]: resume_value(
+            [r], [validate_decision(r, {"type": "answer", "value": r["description"][-1]})]
+        )
+        for r in requests
+    }
+    resume = Run.enqueue(
+        graph_name="parallel",
+        kind=Run.Kind.RESUME,
+        thread_id=run.thread_id,
+        payload={"by_interrupt_id": answers},
+    )
+    work("w1")
+    resume.refresh_from_db()
+    assert resume.status == Run.Status.SUCCEEDED
+    assert sorted(state_of(run).values["answers"]) == ["a=a", "b=b"]
+
+
+def test_feedback_schema_then_breakpoint_then_continue(stops):
+    run = Run.enqueue(graph_name="drafting", kind=Run.Kind.START, payload={"topic": "refunds"})
+    work("w1")
+    (feedback,) = stops[run.pk]
+    assert (feedback["shape"], feedback["kind"]) == ("schema", "feedback")
+    assert feedback["description"] == "How should this draft change before it is published?"
+    with pytest.raises(DecisionError, match="answer at tone: 'angry' is not one of"):
+        validate_decision(
+            feedback, {"type": "answer", "value": {"approved": False, "tone": "angry"}}
+        )
+    with pytest.raises(DecisionError, match="'approved' is a required property"):
+        validate_decision(feedback, {"type": "answer", "value": {"tone": "formal"}})
+
+    resume = decide(
+        run,
+        [feedback],
+        [{"type": "answer", "value": {"approved": False, "tone": "playful", "max_words": 10}}],
+    )
+    work("w1")
+    (breakpoint,) = stops[resume.pk]
+    assert (breakpoint["shape"], breakpoint["node"]) == ("breakpoint", "publish")
+    assert "published" not in state_of(run).values
+
+    cont = Run.enqueue(graph_name="drafting", kind=Run.Kind.CONTINUE, thread_id=run.thread_id)
+    work("w1")
+    cont.refresh_from_db()
+    assert cont.status == Run.Status.SUCCEEDED
+    assert (
+        state_of(run).values["published"]
+        == "Guess what? Announcing: refunds. Here is what changes and why"
+    )
+
+
+def test_failed_run_keeps_error_and_traceback(stops):
+    run = Run.enqueue(graph_name="broken", kind=Run.Kind.START, payload={"answers": []})
+    work("w1")
+    run.refresh_from_db()
+    assert run.status == Run.Status.FAILED
+    assert run.error == "ValueError: the tool is down"
+    assert "_boom" in run.traceback and run.finished_at
+
+
+def test_retried_run_continues_instead_of_resending_input(stops):
+    """A run reclaimed after its worker died continues from its own last checkpoint."""
+    run = Run.enqueue(
+        graph_name="slow", kind=Run.Kind.START, payload={"done": [], "delay": 0, "steps": 3}
+    )
+    graph = get_registry().get("slow").compile(DjangoCheckpointSaver())
+    config = {"configurable": {"thread_id": run.thread_id}, "metadata": {RUN_KEY: run.pk}}
+    # The first attempt got as far as two steps before its worker died.
+    graph.invoke({"done": [], "delay": 0, "steps": 3}, config, interrupt_after=["step"])
+    graph.invoke(None, config, interrupt_after=["step"])
+    Run.objects.filter(pk=run.pk).update(attempts=1)
+    work("w2")
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == (Run.Status.SUCCEEDED, 2)
+    assert state_of(run).values["done"] == [0, 1, 2]  # not restarted from an empty list
