@@ -7,7 +7,8 @@ run_queued = Signal()
 
 # A run stopped with pending interrupts, inside the transaction that marks it
 # interrupted: receivers create review requests in that same transaction.
-# Sent with `run` and `requests` (graphs.interrupts.ReviewRequest list).
+# Sent with `run`, `requests` (graphs.interrupts.ReviewRequest list) and the
+# `checkpoint_id` the graph stopped at.
 run_interrupted = Signal()
 
 # A run finished (succeeded, failed or cancelled). Sent with `run`.

@@ -153,7 +153,10 @@ def _record_stop(run: Run, worker_id: str, state) -> str:
             raise LeaseLost(f"run {run.pk} is no longer held by {worker_id}")
         if requests:
             # Receivers (the reviews app) create their tasks in this transaction.
-            run_interrupted.send(sender=Run, run=run, requests=requests)
+            checkpoint_id = state.config["configurable"]["checkpoint_id"]
+            run_interrupted.send(
+                sender=Run, run=run, requests=requests, checkpoint_id=checkpoint_id
+            )
         else:
             run_finished.send(sender=Run, run=run)
     events.publish_run(run, status, requests=requests)

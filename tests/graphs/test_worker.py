@@ -24,7 +24,7 @@ def stops(transactional_db):
     """Review requests per run, as the run_interrupted hook hands them out."""
     seen: dict[int, list[dict]] = {}
 
-    def receiver(sender, run, requests, **kwargs):
+    def receiver(sender, run, requests, checkpoint_id, **kwargs):
         seen[run.pk] = [r.as_dict() for r in requests]
 
     run_interrupted.connect(receiver)
