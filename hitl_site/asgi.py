@@ -7,6 +7,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hitl_site.settings")
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_asgi_app})
+from graphs.consumers import GraphRunsConsumer  # noqa: E402
+from graphs.events import RUNS_CHANNEL  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # `manage.py runworker graph-runs` serves this.
+        "channel": ChannelNameRouter({RUNS_CHANNEL: GraphRunsConsumer.as_asgi()}),
+    }
+)
