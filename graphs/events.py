@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
 log = logging.getLogger(__name__)
@@ -72,5 +73,7 @@ def wake_workers() -> None:
         return
     try:
         async_to_sync(layer.send)(RUNS_CHANNEL, {"type": "runs.wake"})
+    except ChannelFull:
+        pass  # wake-ups already waiting say the same thing
     except Exception:
         log.warning("could not wake workers; the periodic sweep will", exc_info=True)
