@@ -247,5 +247,5 @@ def test_retried_run_continues_instead_of_resending_input(stops):
     Run.objects.filter(pk=run.pk).update(attempts=1)
     work("w2")
     run.refresh_from_db()
-    assert (run.status, run.attempts) == (Run.Status.SUCCEEDED, 2)
+    assert (run.status, run.attempts) == (Run.Status.INTERRUPTED, 2)
     assert state_of(run).values["done"] == [0, 1, 2]  # not restarted from an empty list

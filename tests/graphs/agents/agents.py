@@ -66,10 +66,17 @@ def _step(state: Steps) -> Steps:
     return {"done": [len(state.get("done", []))]}
 
 
+def _confirm(state: Steps) -> Steps:
+    interrupt(f"{len(state['done'])} steps done; confirm?")
+    return {}
+
+
 _slow = StateGraph(Steps)
 _slow.add_node("step", _step)
+_slow.add_node("confirm", _confirm)
 _slow.add_edge(START, "step")
 _slow.add_conditional_edges(
-    "step", lambda s: END if len(s["done"]) >= s.get("steps", 10) else "step"
+    "step", lambda s: "confirm" if len(s["done"]) >= s.get("steps", 10) else "step"
 )
+_slow.add_edge("confirm", END)
 slow = _slow.compile()
