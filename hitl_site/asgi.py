@@ -7,14 +7,22 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hitl_site.settings")
 # Django must be set up before anything imports models.
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ChannelNameRouter, ProtocolTypeRouter  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from graphs.consumers import GraphRunsConsumer  # noqa: E402
 from graphs.events import RUNS_CHANNEL  # noqa: E402
+from reviews.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
+        # Signed-in reviewers only (the consumer refuses anonymous users), and
+        # only from pages served by an allowed host.
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
         # `manage.py runworker graph-runs` serves this.
         "channel": ChannelNameRouter({RUNS_CHANNEL: GraphRunsConsumer.as_asgi()}),
     }

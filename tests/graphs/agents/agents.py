@@ -80,3 +80,15 @@ _slow.add_conditional_edges(
 )
 _slow.add_edge("confirm", END)
 slow = _slow.compile()
+
+
+class Echo(TypedDict, total=False):
+    text: str
+    reply: str
+
+
+_echo = StateGraph(Echo)
+_echo.add_node("ask", lambda state: {"reply": interrupt({"question": state["text"]})})
+_echo.add_edge(START, "ask")
+_echo.add_edge("ask", END)
+echo = _echo.compile()

@@ -1,0 +1,106 @@
+"""The reviewer websocket, through the real ASGI stack and channel layer."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.test import Client, override_settings
+
+from graphs.models import Run
+from graphs.worker import work
+from hitl_site.asgi import application
+
+AGENTS = Path(__file__).resolve().parents[1] / "graphs" / "agents" / "langgraph.json"
+ORIGIN = (b"origin", b"http://testserver")
+
+
+@sync_to_async
+def session_cookie() -> bytes:
+    user = get_user_model().objects.create_user("rita", password="pw-rita-123")
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def receive_until(communicator: WebsocketCommunicator, needle: str, limit: int = 50) -> str:
+    for _ in range(limit):
+        message = await communicator.receive_from(timeout=5)
+        if needle in message:
+            return message
+    raise AssertionError(f"no message containing {needle!r}")
+
+
+async def test_anonymous_connections_are_refused(transactional_db):
+    communicator = WebsocketCommunicator(application, "/ws/reviews/", headers=[ORIGIN])
+    connected, code = await communicator.connect()
+    assert not connected and code == 4401
+
+
+async def test_foreign_origin_is_refused(transactional_db):
+    cookie = await session_cookie()
+    communicator = WebsocketCommunicator(
+        application,
+        "/ws/reviews/",
+        headers=[(b"origin", b"http://evil.example"), (b"cookie", cookie)],
+    )
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+async def test_new_task_and_progress_arrive_live_and_escaped(transactional_db):
+    cookie = await session_cookie()
+    run = await sync_to_async(Run.enqueue)(
+        graph_name="echo",
+        kind=Run.Kind.START,
+        payload={"text": "<script>alert('x')</script> refund?"},
+    )
+    communicator = WebsocketCommunicator(
+        application, f"/ws/reviews/?threads={run.thread_id}", headers=[ORIGIN, (b"cookie", cookie)]
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+
+    worker = asyncio.ensure_future(sync_to_async(work, thread_sensitive=False)("w1"))
+    status = await receive_until(communicator, f'id="run-{run.pk}-status"')
+    assert "interrupted" in status and "1 waiting for review" in status
+    queue = await receive_until(communicator, 'id="queue-rows"')
+    assert 'hx-swap-oob="beforeend"' in queue
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; refund?" in queue
+    assert "<script>" not in queue
+    assert '<span id="pending-count" hx-swap-oob="true">1</span>' in queue
+    await worker
+    await communicator.disconnect()
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+async def test_thread_progress_only_for_subscribed_threads(transactional_db):
+    cookie = await session_cookie()
+    watched = await sync_to_async(Run.enqueue)(
+        graph_name="slow", kind=Run.Kind.START, payload={"done": [], "delay": 0, "steps": 2}
+    )
+    other = await sync_to_async(Run.enqueue)(
+        graph_name="slow", kind=Run.Kind.START, payload={"done": [], "delay": 0, "steps": 2}
+    )
+    communicator = WebsocketCommunicator(
+        application,
+        f"/ws/reviews/?threads={watched.thread_id},no-such-thread",
+        headers=[ORIGIN, (b"cookie", cookie)],
+    )
+    assert (await communicator.connect())[0]
+    await sync_to_async(work, thread_sensitive=False)("w1")
+    messages = []
+    while not await communicator.receive_nothing(timeout=0.3):
+        messages.append(await communicator.receive_from())
+    steps = [m for m in messages if 'id="thread-steps"' in m]
+    assert steps and all("step" in m for m in steps)
+    assert any(f'id="run-{watched.pk}-status"' in m for m in messages)
+    # The other thread's status and progress never reach this page (its new
+    # task still reaches the queue): three steps are the watched thread's own.
+    assert not any(f'id="run-{other.pk}-status"' in m for m in messages)
+    assert sum('id="thread-steps"' in m for m in messages) == 3
+    await communicator.disconnect()
