@@ -7,11 +7,15 @@ message costs only liveness: pages reload from the database.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import collections
 import logging
 import re
+import threading
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
@@ -28,14 +32,122 @@ def thread_group(thread_id: str) -> str:
     return f"thread.{_UNSAFE.sub('_', str(thread_id))}"[:99]
 
 
-def _send(group: str, message: dict[str, Any]) -> None:
+class _Outbox:
+    """Messages for one event loop, sent in order by one task running on it.
+
+    Sync code (the worker, signal receivers) hands a message over and goes on:
+    `async_to_sync` would start an event loop per message, which costs more
+    than the graph step that produced it. The in-memory channel layer's queues
+    belong to the loop its consumers wait on, so messages are delivered on
+    that loop, never on a loop of our own making.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: collections.deque[tuple[str, str, dict[str, Any]]] = collections.deque()
+        self.lock = threading.Lock()
+        self.draining = False
+        self.idle = threading.Event()
+        self.idle.set()
+
+    def put(self, item: tuple[str, str, dict[str, Any]]) -> None:
+        with self.lock:
+            self.pending.append(item)
+            self.idle.clear()
+            if self.draining:
+                return
+            self.draining = True
+        try:
+            self.loop.call_soon_threadsafe(self.loop.create_task, self._drain())
+        except RuntimeError:  # the loop has closed: nobody is listening there any more
+            with self.lock:
+                self.pending.clear()
+                self.draining = False
+                self.idle.set()
+
+    async def _drain(self) -> None:
+        while True:
+            with self.lock:
+                if not self.pending:
+                    self.draining = False
+                    self.idle.set()
+                    return
+                kind, target, message = self.pending.popleft()
+            await _deliver(kind, target, message)
+
+
+async def _deliver(kind: str, target: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, message)
+        if kind == "group":
+            await layer.group_send(target, message)
+        else:
+            await layer.send(target, message)
+    except ChannelFull:
+        pass  # wake-ups already waiting say the same thing
     except Exception:  # liveness only: the database already has the truth
-        log.warning("could not publish %s to %s", message.get("type"), group, exc_info=True)
+        log.warning("could not publish %s to %s", message.get("type"), target, exc_info=True)
+
+
+_outboxes: dict[asyncio.AbstractEventLoop, _Outbox] = {}
+_outboxes_lock = threading.Lock()
+_served_loop: asyncio.AbstractEventLoop | None = None
+_own_loop: asyncio.AbstractEventLoop | None = None
+
+
+def serve_on(loop: asyncio.AbstractEventLoop) -> None:
+    """Deliver events from plain threads on this loop: the server's, when the
+    worker shares a process with it (`manage.py serve`)."""
+    global _served_loop
+    _served_loop = loop
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _own_loop
+    if _own_loop is None or _own_loop.is_closed():
+        _own_loop = asyncio.new_event_loop()
+        threading.Thread(target=_own_loop.run_forever, name="events", daemon=True).start()
+        atexit.register(flush)
+    return _own_loop
+
+
+def _target_loop() -> asyncio.AbstractEventLoop:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    # Called through sync_to_async: the awaiting code's loop, as async_to_sync would.
+    caller = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if caller is not None and not caller.is_closed():
+        return caller
+    if _served_loop is not None and not _served_loop.is_closed():
+        return _served_loop
+    return _background_loop()
+
+
+def _outbox() -> _Outbox:
+    loop = _target_loop()
+    with _outboxes_lock:
+        outbox = _outboxes.get(loop)
+        if outbox is None:
+            for old in [old for old in _outboxes if old.is_closed()]:
+                del _outboxes[old]
+            outbox = _outboxes[loop] = _Outbox(loop)
+        return outbox
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Wait until the events handed over so far have been sent (from sync code:
+    a command about to exit, a test)."""
+    with _outboxes_lock:
+        outboxes = list(_outboxes.values())
+    return all(outbox.idle.wait(timeout) for outbox in outboxes)
+
+
+def _send(group: str, message: dict[str, Any]) -> None:
+    _outbox().put(("group", group, message))
 
 
 def publish_progress(run, *, step: int, nodes: list[str], namespace: tuple[str, ...]) -> None:
@@ -68,12 +180,4 @@ def publish_run(run, status: str, *, requests: list | None = None) -> None:
 
 def wake_workers() -> None:
     """Tell a worker to look at the queue; the rows say what to do."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.send)(RUNS_CHANNEL, {"type": "runs.wake"})
-    except ChannelFull:
-        pass  # wake-ups already waiting say the same thing
-    except Exception:
-        log.warning("could not wake workers; the periodic sweep will", exc_info=True)
+    _outbox().put(("send", RUNS_CHANNEL, {"type": "runs.wake"}))

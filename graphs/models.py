@@ -108,6 +108,26 @@ class CheckpointWrite(models.Model):
         return f"{self.thread_id}/{self.checkpoint_id}/{self.task_id}[{self.idx}]"
 
 
+# The claim; keep in step with RunQuerySet.claimable. run_status_idx finds
+# the queued runs oldest first, run_thread_status_idx answers both NOT EXISTS.
+_CLAIM_SQL = """
+UPDATE {table} SET status = %s, worker_id = %s, lease_expires_at = %s,
+    started_at = COALESCE(started_at, %s), attempts = attempts + 1
+WHERE id = (
+    SELECT candidate.id FROM {table} candidate
+    WHERE candidate.status = %s
+      AND NOT EXISTS (
+        SELECT 1 FROM {table} earlier WHERE earlier.thread_id = candidate.thread_id
+          AND earlier.status = %s AND earlier.id < candidate.id)
+      AND NOT EXISTS (
+        SELECT 1 FROM {table} busy WHERE busy.thread_id = candidate.thread_id
+          AND busy.status = %s)
+    ORDER BY candidate.id LIMIT 1 {lock}
+) AND status = %s
+RETURNING *
+"""
+
+
 class RunQuerySet(models.QuerySet):
     def claimable(self) -> RunQuerySet:
         """Queued runs whose thread has no earlier queued run and none running:
@@ -132,30 +152,32 @@ class RunQuerySet(models.QuerySet):
         only succeeds while the row is still queued, and a partial unique index
         refuses a second running run on one thread. On PostgreSQL the candidate
         is locked with SKIP LOCKED so workers don't queue on the same row.
+
+        One UPDATE ... RETURNING statement (the `claimable` rules written out
+        in SQL): a worker claims once per run, and building the same query
+        through the ORM cost more than the graph's own steps.
         """
-        runs = Run.objects.using(self.db)
+        connection = connections[self.db]
+        lock = "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+        sql = _CLAIM_SQL.format(table=Run._meta.db_table, lock=lock)
+        now = timezone.now()
+        params = [
+            Run.Status.RUNNING,
+            worker_id,
+            connection.ops.adapt_datetimefield_value(now + lease),
+            connection.ops.adapt_datetimefield_value(now),
+            Run.Status.QUEUED,
+            Run.Status.QUEUED,
+            Run.Status.RUNNING,
+            Run.Status.QUEUED,
+        ]
         for _ in range(5):
-            with transaction.atomic(using=self.db):
-                candidates = self.claimable().order_by("pk")
-                if connections[self.db].vendor == "postgresql":
-                    candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-                run = candidates.only("pk").first()
-                if run is None:
-                    return None
-                now = timezone.now()
-                try:
-                    with transaction.atomic(using=self.db):
-                        claimed = runs.filter(pk=run.pk, status=Run.Status.QUEUED).update(
-                            status=Run.Status.RUNNING,
-                            worker_id=worker_id,
-                            lease_expires_at=now + lease,
-                            started_at=models.functions.Coalesce("started_at", models.Value(now)),
-                            attempts=models.F("attempts") + 1,
-                        )
-                except IntegrityError:
-                    claimed = 0  # another worker started a run of this thread first
-            if claimed:
-                return runs.get(pk=run.pk)
+            try:
+                with transaction.atomic(using=self.db):
+                    claimed = list(Run.objects.using(self.db).raw(sql, params))
+            except IntegrityError:
+                continue  # another worker started a run of this thread first
+            return claimed[0] if claimed else None
         return None
 
     def expired(self) -> RunQuerySet:
@@ -244,10 +266,16 @@ class Run(models.Model):
     ) -> Run:
         """Queue a run (creating its thread) and wake a worker once committed."""
         with transaction.atomic(using=using):
-            thread, created = Thread.objects.using(using).get_or_create(
-                thread_id=thread_id or str(uuid.uuid4()),
-                defaults={"graph_name": graph_name, "title": title},
-            )
+            threads = Thread.objects.using(using)
+            if thread_id is None:  # a new thread: nothing to look up
+                thread = threads.create(
+                    thread_id=str(uuid.uuid4()), graph_name=graph_name, title=title
+                )
+                created = True
+            else:
+                thread, created = threads.get_or_create(
+                    thread_id=thread_id, defaults={"graph_name": graph_name, "title": title}
+                )
             if not created and not thread.graph_name:
                 Thread.objects.using(using).filter(pk=thread.pk, graph_name="").update(
                     graph_name=graph_name

@@ -9,6 +9,7 @@ than sending its input or resume value a second time.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -34,6 +35,20 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=30)
 # Checkpoint metadata key naming the run that wrote a checkpoint.
 RUN_KEY = "hitl_run"
+
+
+_SAVER = DjangoCheckpointSaver()
+
+
+@functools.cache
+def _compiled(config_path: str, graph_name: str):
+    return get_registry().get(graph_name).compile(_SAVER)
+
+
+def compiled_graph(graph_name: str):
+    """A graph compiled once per process (and per graphs config); runtime
+    breakpoints are passed per run, so one compiled graph serves every run."""
+    return _compiled(str(get_registry().config_path), graph_name)
 
 
 def new_worker_id() -> str:
@@ -102,7 +117,7 @@ def execute(run: Run, worker_id: str, *, lease: timedelta = LEASE) -> str:
     heartbeat = _Heartbeat(run, worker_id, lease)
     heartbeat.start()
     try:
-        graph = get_registry().get(run.graph_name).compile(DjangoCheckpointSaver())
+        graph = compiled_graph(run.graph_name)
         config: dict[str, Any] = {
             "configurable": {"thread_id": run.thread_id},
             "metadata": {RUN_KEY: run.pk},

@@ -11,10 +11,11 @@ import threading
 
 from channels.routing import get_default_application
 from daphne.endpoints import build_endpoint_description_strings
-from daphne.server import Server
+from daphne.server import Server, twisted_loop
 from django.core.management.base import BaseCommand
 from django.db import connections
 
+from graphs import events
 from graphs.signals import run_queued
 from graphs.worker import new_worker_id, work
 
@@ -56,6 +57,8 @@ class Command(BaseCommand):
         parser.add_argument("--sweep", type=float, default=2.0, help="seconds between queue sweeps")
 
     def handle(self, *args, host: str, port: int, no_worker: bool, sweep: float, **options) -> None:
+        # Consumers wait on daphne's loop: the worker thread publishes there.
+        events.serve_on(twisted_loop)
         worker = None
         if not no_worker:
             worker = EmbeddedWorker(sweep)
