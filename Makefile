@@ -41,6 +41,8 @@ format: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/checkpointer.py
+	$(BIN)/python bench/worker.py
+	$(BIN)/python bench/latency.py
 
 clean:
 	rm -rf $(VENV) var

@@ -1,8 +1,9 @@
 """The worker's Channels consumer: `python manage.py runworker graph-runs`.
 
 A message on `graph-runs` only says "look at the queue"; the rows say what to
-do. After each wake the consumer schedules its own next look, so runs whose
-wake-up was lost, or whose worker died, are picked up within SWEEP_SECONDS.
+do. The worker looks once as it starts (graphs' `runworker`), and after each
+look schedules its next, so runs whose wake-up was lost, or whose worker
+died, are picked up within SWEEP_SECONDS.
 """
 
 from __future__ import annotations
@@ -24,12 +25,17 @@ class GraphRunsConsumer(AsyncConsumer):
         self.worker_id = worker.new_worker_id()
         self.busy = asyncio.Lock()
         self.next_sweep: asyncio.TimerHandle | None = None
+        self.again = False
 
     async def runs_wake(self, message: dict) -> None:
         if self.busy.locked():
-            return  # the loop in progress will see the new rows
+            self.again = True  # the loop in progress takes another look when done
+            return
         async with self.busy:
-            await database_sync_to_async(worker.work)(self.worker_id)
+            self.again = True
+            while self.again:
+                self.again = False
+                await database_sync_to_async(worker.work)(self.worker_id)
         self._schedule_sweep()
 
     def _schedule_sweep(self) -> None:

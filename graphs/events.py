@@ -146,12 +146,13 @@ def flush(timeout: float = 5.0) -> bool:
     return all(outbox.idle.wait(timeout) for outbox in outboxes)
 
 
-def _send(group: str, message: dict[str, Any]) -> None:
+def publish(group: str, message: dict[str, Any]) -> None:
+    """Hand a message for a group over; it is sent in order, without waiting."""
     _outbox().put(("group", group, message))
 
 
 def publish_progress(run, *, step: int, nodes: list[str], namespace: tuple[str, ...]) -> None:
-    _send(
+    publish(
         thread_group(run.thread_id),
         {
             "type": "run.progress",
@@ -165,17 +166,19 @@ def publish_progress(run, *, step: int, nodes: list[str], namespace: tuple[str, 
 
 
 def publish_run(run, status: str, *, requests: list | None = None) -> None:
-    message = {
-        "type": "run.status",
-        "run": run.pk,
-        "thread": run.thread_id,
-        "graph": run.graph_name,
-        "status": status,
-        "requests": len(requests or ()),
-    }
-    _send(thread_group(run.thread_id), message)
-    if requests:
-        _send(QUEUE_GROUP, {**message, "type": "queue.changed"})
+    """A run's new status, to pages showing its thread. (The queue hears of
+    new review tasks from the reviews app, which creates them.)"""
+    publish(
+        thread_group(run.thread_id),
+        {
+            "type": "run.status",
+            "run": run.pk,
+            "thread": run.thread_id,
+            "graph": run.graph_name,
+            "status": status,
+            "requests": len(requests or ()),
+        },
+    )
 
 
 def wake_workers() -> None:

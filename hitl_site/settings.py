@@ -32,10 +32,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # graphs before channels: its `runworker` extends Channels' own.
+    "graphs",
     "channels",
     "django_htmx",
     "template_partials",
-    "graphs",
     "reviews",
 ]
 
@@ -103,14 +104,17 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"REDIS_URL must be a redis:// URL, got {REDIS_URL!r}")
+    # Pub/sub: one Redis message per event and process, fanned out to that
+    # process's pages in memory. Events are liveness only (the database holds
+    # the truth), so pub/sub's at-most-once delivery is what they need.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "hitl_site.layers.EmbeddedChannelLayer"}}
 
 # The graphs the dashboard can run, in LangGraph CLI format.
 HITL_GRAPHS_CONFIG = env_file(

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
 from graphs.events import QUEUE_GROUP, thread_group
 from graphs.models import Thread
-from reviews.models import ReviewTask
 
 MAX_THREADS = 50
 
@@ -47,33 +47,30 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
             Thread.objects.filter(thread_id__in=thread_ids).values_list("thread_id", flat=True)
         )
 
-    @database_sync_to_async
-    def _render(self, template: str, context: dict) -> str:
-        return render_to_string(template, context)
+    # Group events carry everything they need: no handler touches the database.
+    LIVE_EVENTS = frozenset({"queue.changed", "run.status", "run.progress"})
 
-    # -- events (types from graphs.events) ------------------------------------
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale database connections (a hop to the sync thread)
+        # before every handler. For live events that hop, taken once per open
+        # page, serialised one event's delivery to every page behind it.
+        if message["type"] in self.LIVE_EVENTS:
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
+
+    # -- events (types from graphs.events and reviews.live) --------------------
 
     async def queue_changed(self, event: dict) -> None:
-        html = await self._render(
-            "reviews/live.html#queue_update", await self._queue_context(event)
-        )
-        await self.send(text_data=html)
+        await self.send(text_data=event["html"])
 
     async def run_status(self, event: dict) -> None:
+        # Small fragments without queries: rendered here, on the loop.
         await self.send(
-            text_data=await self._render("reviews/live.html#run_status", {"event": event})
+            text_data=render_to_string("reviews/live.html#run_status", {"event": event})
         )
 
     async def run_progress(self, event: dict) -> None:
         await self.send(
-            text_data=await self._render("reviews/live.html#run_progress", {"event": event})
+            text_data=render_to_string("reviews/live.html#run_progress", {"event": event})
         )
-
-    @database_sync_to_async
-    def _queue_context(self, event: dict) -> dict:
-        pending = ReviewTask.objects.filter(status=ReviewTask.Status.PENDING)
-        return {
-            "event": event,
-            "new_tasks": list(pending.filter(run_id=event.get("run")).order_by("action_index")),
-            "pending_count": pending.count(),
-        }

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+from django.db import transaction
 from django.dispatch import receiver
 
 from graphs.signals import run_interrupted
+from reviews import live
 from reviews.models import ReviewTask
 
 
@@ -34,3 +38,4 @@ def create_tasks(sender, run, requests, checkpoint_id: str, **kwargs) -> None:
         ],
         ignore_conflicts=True,
     )
+    transaction.on_commit(partial(live.tasks_created, run.pk))

@@ -1,6 +1,7 @@
 """Scale-out for real: PostgreSQL, redis-server, two `runworker graph-runs`
-processes and one daphne. Fifty runs each execute exactly once, and every
-interrupt reaches a reviewer's connected websocket."""
+processes and one daphne. A run queued before any worker started is picked
+up; fifty more each execute exactly once, and every interrupt reaches a
+reviewer's connected websocket."""
 
 from __future__ import annotations
 
@@ -89,6 +90,7 @@ def test_fifty_runs_two_workers_one_daphne(postgres_server, redis_server, tmp_pa
         capture_output=True,
     )
     session = python(SESSION)
+    python(ENQUEUE, "1")  # queued while no worker listens: no wake-up will come
     port = free_port()
     logs = [open(tmp_path / f"{name}.log", "w") for name in ("daphne", "worker-1", "worker-2")]  # noqa: SIM115
     processes = [
@@ -121,7 +123,11 @@ def test_fifty_runs_two_workers_one_daphne(postgres_server, redis_server, tmp_pa
     ]
     try:
         wait_for_port(port)
-        time.sleep(1.0)  # the workers subscribe to graph-runs after start-up
+        # A worker looks at the queue as it starts, without waiting for a wake-up.
+        deadline = time.monotonic() + 30
+        while json.loads(python(REPORT))["tasks"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert json.loads(python(REPORT))["tasks"] == 1, "the early run was not picked up"
         with connect(
             f"ws://127.0.0.1:{port}/ws/reviews/",
             additional_headers={"Origin": "http://127.0.0.1", "Cookie": f"sessionid={session}"},
@@ -139,8 +145,8 @@ def test_fifty_runs_two_workers_one_daphne(postgres_server, redis_server, tmp_pa
             assert len(seen) == RUNS, f"{len(seen)} of {RUNS} interrupts reached the websocket"
 
         report = json.loads(python(REPORT))
-        assert report["tasks"] == RUNS
-        assert len(report["runs"]) == RUNS
+        assert report["tasks"] == RUNS + 1
+        assert len(report["runs"]) == RUNS + 1
         assert {r["status"] for r in report["runs"]} == {"interrupted"}
         assert {r["attempts"] for r in report["runs"]} == {1}  # each ran exactly once
     finally:

@@ -66,9 +66,11 @@ async def test_new_task_and_progress_arrive_live_and_escaped(transactional_db):
     assert connected
 
     worker = asyncio.ensure_future(sync_to_async(work, thread_sensitive=False)("w1"))
+    # The queue hears of the task when it is committed, the thread of the
+    # run's status just after: both arrive, in that order.
+    queue = await receive_until(communicator, 'id="queue-rows"')
     status = await receive_until(communicator, f'id="run-{run.pk}-status"')
     assert "interrupted" in status and "1 waiting for review" in status
-    queue = await receive_until(communicator, 'id="queue-rows"')
     assert 'hx-swap-oob="beforeend"' in queue
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; refund?" in queue
     assert "<script>" not in queue

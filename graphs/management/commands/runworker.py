@@ -1,0 +1,25 @@
+"""Channels' `runworker`, which on `graph-runs` also looks at the queue as it starts.
+
+Wake-ups are sent to workers that are listening: runs queued while none was
+(or left by a worker that died) would otherwise wait for the next wake-up.
+"""
+
+from __future__ import annotations
+
+from channels.management.commands import runworker
+from channels.worker import Worker
+
+from graphs.events import RUNS_CHANNEL
+
+
+class GraphWorker(Worker):
+    async def handle(self) -> None:
+        if RUNS_CHANNEL in self.channels:
+            scope = {"type": "channel", "channel": RUNS_CHANNEL}
+            instance = self.get_or_create_application_instance(RUNS_CHANNEL, scope)
+            await instance.put({"type": "runs.wake"})
+        await super().handle()
+
+
+class Command(runworker.Command):
+    worker_class = GraphWorker

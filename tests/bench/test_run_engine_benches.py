@@ -1,0 +1,35 @@
+"""Tiny runs of bench/worker.py and bench/latency.py: each works end to end
+and prints its figures. Speed itself is never asserted here."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.servers import postgres_missing_reason, redis_missing_reason, require
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def bench(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_worker_benchmark_reports_a_ratio():
+    out = bench("bench/worker.py", "--rounds", "1", "--runs", "2")
+    ratio = re.search(r"^ratio worker/direct\s+([\d.]+)x$", out, re.M)
+    assert ratio and float(ratio.group(1)) > 0
+
+
+def test_latency_benchmark_reports_both_set_ups():
+    require(postgres_missing_reason() or redis_missing_reason())
+    out = bench("bench/latency.py", "--samples", "2", "--clients", "3")
+    rows = re.findall(r"^(embedded|postgres-redis)\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", out, re.M)
+    assert {(setup, int(clients)) for setup, clients, *_ in rows} == {
+        (setup, clients) for setup in ("embedded", "postgres-redis") for clients in (1, 3)
+    }
+    assert all(0 < float(p50) <= float(p99) for *_, p50, p99 in rows)
