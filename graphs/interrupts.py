@@ -256,7 +256,7 @@ def validate_decision(request: dict[str, Any], decision: dict[str, Any]) -> dict
                 raise DecisionError("an edit needs a tool name")
             schema = request.get("response_schema") if shape == "hitl_batched" else None
             if schema:
-                _check(args, schema, "the tool's arguments")
+                check_value(args, schema, "the tool's arguments")
             return {"type": "edit", "name": name, "args": args}
         if type_ in ("response", "respond") and not isinstance(decision.get("message"), str):
             raise DecisionError("a response needs a message")
@@ -267,11 +267,12 @@ def validate_decision(request: dict[str, Any], decision: dict[str, Any]) -> dict
     if type_ != "answer" or "value" not in decision:
         raise DecisionError('an answer is {"type": "answer", "value": ...}')
     if shape == "schema":
-        _check(decision["value"], request["response_schema"], "the answer")
+        check_value(decision["value"], request["response_schema"], "the answer")
     return {"type": "answer", "value": decision["value"]}
 
 
-def _check(value: Any, schema: dict[str, Any], what: str) -> None:
+def check_value(value: Any, schema: dict[str, Any], what: str) -> None:
+    """Validate against a JSON schema; DecisionError says what and where."""
     try:
         jsonschema.validate(value, schema)
     except jsonschema.ValidationError as exc:

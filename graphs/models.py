@@ -36,6 +36,19 @@ class Thread(models.Model):
     def __str__(self) -> str:
         return self.title or self.thread_id
 
+    def latest_checkpoint_id(self, using: str | None = None) -> str | None:
+        """The newest checkpoint of the root graph (ids sort by time)."""
+        return (
+            Checkpoint.objects.using(using or self._state.db)
+            .filter(thread_id=self.thread_id, checkpoint_ns="")
+            .order_by("-checkpoint_id")
+            .values_list("checkpoint_id", flat=True)
+            .first()
+        )
+
+    def active_run(self) -> Run | None:
+        return self.runs.filter(status__in=Run.ACTIVE).order_by("pk").first()
+
 
 class Checkpoint(models.Model):
     pk = models.CompositePrimaryKey("thread", "checkpoint_ns", "checkpoint_id")

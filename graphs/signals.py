@@ -11,5 +11,6 @@ run_queued = Signal()
 # `checkpoint_id` the graph stopped at.
 run_interrupted = Signal()
 
-# A run finished (succeeded, failed or cancelled). Sent with `run`.
+# A run finished (succeeded, failed or cancelled). Sent with `run` and its
+# new `status`, inside the transaction that records it when it succeeded.
 run_finished = Signal()

@@ -152,7 +152,7 @@ def execute(run: Run, worker_id: str, *, lease: timedelta = LEASE) -> str:
             error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
         ):
-            run_finished.send(sender=Run, run=run)
+            run_finished.send(sender=Run, run=run, status=Run.Status.FAILED)
             events.publish_run(run, Run.Status.FAILED)
         return Run.Status.FAILED
     finally:
@@ -173,7 +173,7 @@ def _record_stop(run: Run, worker_id: str, state) -> str:
                 sender=Run, run=run, requests=requests, checkpoint_id=checkpoint_id
             )
         else:
-            run_finished.send(sender=Run, run=run)
+            run_finished.send(sender=Run, run=run, status=status)
     events.publish_run(run, status, requests=requests)
     return status
 

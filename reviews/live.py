@@ -13,17 +13,39 @@ from graphs.events import QUEUE_GROUP, publish
 from reviews.models import ReviewTask
 
 
-def tasks_created(run_id: int) -> None:
-    """New review tasks of a run: rows for every open queue, and the new count."""
-    pending = ReviewTask.objects.filter(status=ReviewTask.Status.PENDING)
-    tasks = list(pending.filter(run_id=run_id).order_by("action_index"))
-    if not tasks:
-        return
+def _publish_queue(new_tasks: list[ReviewTask], removed: list[int]) -> None:
     html = render_to_string(
         "reviews/live.html#queue_update",
-        {"new_tasks": tasks, "pending_count": pending.count()},
+        {
+            "new_tasks": new_tasks,
+            "removed": removed,
+            "pending_count": ReviewTask.objects.pending().count(),
+        },
     )
     publish(
         QUEUE_GROUP,
-        {"type": "queue.changed", "run": run_id, "tasks": [t.pk for t in tasks], "html": html},
+        {
+            "type": "queue.changed",
+            "tasks": [t.pk for t in new_tasks],
+            "removed": removed,
+            "html": html,
+        },
     )
+
+
+def tasks_created(thread_id: str, checkpoint_id: str, removed: list[int] = ()) -> None:
+    """New review tasks of a thread's checkpoint (and older ones of the thread
+    that no longer apply): rows for every open queue, and the new count."""
+    tasks = list(
+        ReviewTask.objects.pending()
+        .filter(thread_id=thread_id, checkpoint_id=checkpoint_id)
+        .select_related("thread")
+        .order_by("interrupt_id", "action_index")
+    )
+    if tasks or removed:
+        _publish_queue(tasks, list(removed))
+
+
+def tasks_removed(task_ids: list[int]) -> None:
+    """Tasks decided or retired: their rows leave every open queue."""
+    _publish_queue([], list(task_ids))

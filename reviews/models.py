@@ -2,10 +2,90 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.db import models
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from graphs.interrupts import DecisionError, check_value, resume_value, validate_decision
 from graphs.models import Run, Thread
+
+
+class DecisionRefused(Exception):
+    """A decision that can't be taken any more: someone else took it, or the
+    thread moved on. The message says which, for the reviewer."""
+
+
+@dataclass
+class DecisionsInvalid(Exception):
+    """Decisions that don't fit their requests, by task id; nothing was written."""
+
+    errors: dict[int, str]
+
+
+class ReviewTaskQuerySet(models.QuerySet):
+    def pending(self) -> ReviewTaskQuerySet:
+        return self.filter(status=ReviewTask.Status.PENDING)
+
+    def of_interrupt(self, task: ReviewTask) -> ReviewTaskQuerySet:
+        """The tasks decided together with this one: the actions of one
+        interrupt (a batched turn), in action order."""
+        return self.filter(
+            thread_id=task.thread_id,
+            checkpoint_id=task.checkpoint_id,
+            interrupt_id=task.interrupt_id,
+        ).order_by("action_index")
+
+    def create_for(
+        self,
+        *,
+        thread_id: str,
+        graph_name: str,
+        checkpoint_id: str,
+        requests: list,
+        run: Run | None = None,
+    ) -> None:
+        """One task per review request (graphs.interrupts.ReviewRequest) of a
+        stopped thread; a request already asked at this checkpoint is skipped."""
+        self.bulk_create(
+            [
+                ReviewTask(
+                    thread_id=thread_id,
+                    run=run,
+                    graph_name=graph_name,
+                    checkpoint_id=checkpoint_id,
+                    interrupt_id=request.interrupt_id,
+                    action_index=request.action_index,
+                    shape=request.shape,
+                    kind=request.kind,
+                    tool_name=request.tool_name,
+                    args=request.args,
+                    description=request.description,
+                    allowed=request.allowed,
+                    response_schema=request.response_schema,
+                    payload=request.value,
+                    node=request.node,
+                )
+                for request in requests
+            ],
+            ignore_conflicts=True,
+        )
+
+    def supersede(self, thread_id: str, *, keep_checkpoint: str | None = None) -> list[int]:
+        """Retire the pending tasks of a thread that has moved past their
+        checkpoint; returns their ids (for the pages that show them)."""
+        stale = self.pending().filter(thread_id=thread_id)
+        if keep_checkpoint:
+            stale = stale.exclude(checkpoint_id=keep_checkpoint)
+        ids = list(stale.values_list("pk", flat=True))
+        if ids:
+            self.filter(pk__in=ids, status=ReviewTask.Status.PENDING).update(
+                status=ReviewTask.Status.SUPERSEDED
+            )
+        return ids
 
 
 class ReviewTask(models.Model):
@@ -51,6 +131,8 @@ class ReviewTask(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision = models.JSONField(null=True, blank=True)
 
+    objects = ReviewTaskQuerySet.as_manager()
+
     class Meta:
         constraints = [
             # A worker that retries, or two that race, can't ask twice.
@@ -60,8 +142,9 @@ class ReviewTask(models.Model):
             )
         ]
         indexes = [
-            # The queue: pending tasks, oldest first.
-            models.Index(fields=["status", "created_at"], name="task_status_created_idx"),
+            # The queue: tasks of a status in id (creation) order, either way,
+            # and the keyset pages after a cursor; the pending count.
+            models.Index(fields=["status", "id"], name="task_status_id_idx"),
         ]
 
     def __str__(self) -> str:
@@ -83,3 +166,204 @@ class ReviewTask(models.Model):
             "value": self.payload,
             "node": self.node,
         }
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.Status.PENDING
+
+    @classmethod
+    def decide_together(
+        cls,
+        tasks: list[ReviewTask],
+        decisions: Mapping[int, dict[str, Any]],
+        *,
+        user: Any,
+        client_address: str | None = None,
+        args_schemas: Mapping[str, dict[str, Any]] | None = None,
+    ) -> Run | None:
+        """Record decisions on the tasks of one interrupt, all or none.
+
+        Checked before anything is written: every decision against its
+        request (DecisionsInvalid), then, under the thread's lock, that the
+        thread still waits at the tasks' checkpoint and that nobody decided
+        them first (DecisionRefused). Each decision writes an AuditEvent in the
+        same transaction. When it was the last decision the checkpoint waited
+        for, the resume run is queued, once. Returns that run, or None.
+        """
+        if not tasks:
+            raise DecisionRefused("There is nothing to decide.")
+        errors: dict[int, str] = {}
+        normalised: dict[int, dict[str, Any]] = {}
+        for task in tasks:
+            try:
+                normalised[task.pk] = validate_decision(
+                    task.as_request(), decisions.get(task.pk) or {}
+                )
+            except DecisionError as exc:
+                errors[task.pk] = str(exc)
+                continue
+            edit = normalised[task.pk]
+            schema = (args_schemas or {}).get(edit.get("name", ""))
+            if edit["type"] == "edit" and schema:
+                try:
+                    check_value(edit["args"], schema, f"the arguments of {edit['name']}")
+                except DecisionError as exc:
+                    errors[task.pk] = str(exc)
+        if errors:
+            raise DecisionsInvalid(errors)
+
+        first = tasks[0]
+        with transaction.atomic():
+            thread = Thread.objects.select_for_update().get(pk=first.thread_id)
+            first.refuse_if_moved_on(thread)
+            now = timezone.now()
+            for task in tasks:
+                won = cls.objects.filter(pk=task.pk, status=cls.Status.PENDING).update(
+                    status=cls.Status.DECIDED,
+                    decided_by=user,
+                    decided_at=now,
+                    decision=normalised[task.pk],
+                )
+                if not won:
+                    # Rolls back this call's other decisions too.
+                    raise DecisionRefused(cls.objects.get(pk=task.pk).why_not_pending())
+                task.status, task.decided_by, task.decided_at = cls.Status.DECIDED, user, now
+                task.decision = normalised[task.pk]
+                AuditEvent.record(
+                    "task.decided",
+                    actor=user,
+                    task=task,
+                    before={"tool": task.tool_name, "args": task.args}
+                    if task.tool_name
+                    else task.payload,
+                    after=normalised[task.pk],
+                    client_address=client_address,
+                )
+            return cls.resume_if_complete(first, user=user)
+
+    def refuse_if_moved_on(self, thread: Thread) -> None:
+        if not self.is_pending:
+            raise DecisionRefused(self.why_not_pending())
+        active = thread.active_run()
+        if active is not None:
+            raise DecisionRefused(
+                f"Run {active.pk} is {active.status} on this thread; decide once it has stopped."
+            )
+        latest = thread.latest_checkpoint_id()
+        if latest != self.checkpoint_id:
+            raise DecisionRefused(
+                "The thread has moved on since this was asked "
+                f"(it is now at checkpoint {latest}); this request no longer applies."
+            )
+
+    def why_not_pending(self) -> str:
+        if self.status == self.Status.DECIDED:
+            who = self.decided_by.get_username() if self.decided_by else "the system"
+            when = timezone.localtime(self.decided_at).strftime("%Y-%m-%d %H:%M:%S")
+            return f"Already decided by {who} at {when}."
+        if self.status == self.Status.SUPERSEDED:
+            return "The thread has moved on; this request no longer applies."
+        return "This task is still pending."
+
+    @classmethod
+    def resume_if_complete(cls, task: ReviewTask, *, user: Any) -> Run | None:
+        """Queue the resume run once nothing is pending at the task's checkpoint.
+        Callers hold the thread's lock, so only the last decision gets here."""
+        at_checkpoint = cls.objects.filter(
+            thread_id=task.thread_id, checkpoint_id=task.checkpoint_id
+        )
+        if at_checkpoint.pending().exists():
+            return None
+        decided = list(
+            at_checkpoint.filter(status=cls.Status.DECIDED).order_by("interrupt_id", "action_index")
+        )
+        if all(t.shape == "breakpoint" for t in decided):
+            return Run.enqueue(
+                graph_name=task.graph_name,
+                kind=Run.Kind.CONTINUE,
+                thread_id=task.thread_id,
+                requested_by=user,
+            )
+        by_interrupt: dict[str, list[ReviewTask]] = {}
+        for t in decided:
+            by_interrupt.setdefault(t.interrupt_id, []).append(t)
+        values = {
+            interrupt_id: resume_value([t.as_request() for t in group], [t.decision for t in group])
+            for interrupt_id, group in by_interrupt.items()
+        }
+        payload = (
+            {"value": next(iter(values.values()))}
+            if len(values) == 1
+            else {"by_interrupt_id": values}
+        )
+        return Run.enqueue(
+            graph_name=task.graph_name,
+            kind=Run.Kind.RESUME,
+            thread_id=task.thread_id,
+            payload=payload,
+            requested_by=user,
+        )
+
+
+class AuditEvent(models.Model):
+    """One human or system action, as it happened. Rows are only ever added."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The actor's name when it happened (None: the system).
+    actor_name = models.CharField(max_length=150, blank=True, default="")
+    action = models.CharField(max_length=64)
+    graph_name = models.CharField(max_length=200, blank=True, default="")
+    thread_id = models.CharField(max_length=255, blank=True, default="")
+    checkpoint_id = models.CharField(max_length=64, blank=True, default="")
+    # Plain ids, not foreign keys: the trail outlives what it mentions.
+    task_id = models.BigIntegerField(null=True, blank=True)
+    run_id = models.BigIntegerField(null=True, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The trail newest first, and per thread.
+            models.Index(fields=["-created_at", "-id"], name="audit_created_idx"),
+            models.Index(fields=["thread_id", "-created_at"], name="audit_thread_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name or 'system'} {self.action}"
+
+    @classmethod
+    def record(
+        cls,
+        action: str,
+        *,
+        actor: Any = None,
+        task: ReviewTask | None = None,
+        thread_id: str = "",
+        graph_name: str = "",
+        checkpoint_id: str = "",
+        run: Run | None = None,
+        before: Any = None,
+        after: Any = None,
+        client_address: str | None = None,
+    ) -> AuditEvent:
+        if task is not None:
+            thread_id = thread_id or task.thread_id
+            graph_name = graph_name or task.graph_name
+            checkpoint_id = checkpoint_id or task.checkpoint_id
+        return cls.objects.create(
+            action=action,
+            actor=actor if getattr(actor, "is_authenticated", False) else None,
+            actor_name=actor.get_username() if getattr(actor, "is_authenticated", False) else "",
+            task_id=task.pk if task else None,
+            run_id=run.pk if run else None,
+            thread_id=thread_id,
+            graph_name=graph_name,
+            checkpoint_id=checkpoint_id,
+            before=before,
+            after=after,
+            client_address=client_address or None,
+        )

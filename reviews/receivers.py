@@ -7,7 +7,8 @@ from functools import partial
 from django.db import transaction
 from django.dispatch import receiver
 
-from graphs.signals import run_interrupted
+from graphs.models import Run
+from graphs.signals import run_finished, run_interrupted
 from reviews import live
 from reviews.models import ReviewTask
 
@@ -15,27 +16,21 @@ from reviews.models import ReviewTask
 @receiver(run_interrupted, dispatch_uid="reviews.create_tasks")
 def create_tasks(sender, run, requests, checkpoint_id: str, **kwargs) -> None:
     """Runs inside the worker's transaction that marks the run interrupted."""
-    ReviewTask.objects.bulk_create(
-        [
-            ReviewTask(
-                thread_id=run.thread_id,
-                run=run,
-                graph_name=run.graph_name,
-                checkpoint_id=checkpoint_id,
-                interrupt_id=request.interrupt_id,
-                action_index=request.action_index,
-                shape=request.shape,
-                kind=request.kind,
-                tool_name=request.tool_name,
-                args=request.args,
-                description=request.description,
-                allowed=request.allowed,
-                response_schema=request.response_schema,
-                payload=request.value,
-                node=request.node,
-            )
-            for request in requests
-        ],
-        ignore_conflicts=True,
+    stale = ReviewTask.objects.supersede(run.thread_id, keep_checkpoint=checkpoint_id)
+    ReviewTask.objects.create_for(
+        thread_id=run.thread_id,
+        graph_name=run.graph_name,
+        checkpoint_id=checkpoint_id,
+        requests=requests,
+        run=run,
     )
-    transaction.on_commit(partial(live.tasks_created, run.pk))
+    transaction.on_commit(partial(live.tasks_created, run.thread_id, checkpoint_id, stale))
+
+
+@receiver(run_finished, dispatch_uid="reviews.supersede_on_finish")
+def supersede_on_finish(sender, run, status: str, **kwargs) -> None:
+    """A graph that ran to its end waits for nobody (a failed run still does)."""
+    if status == Run.Status.SUCCEEDED:
+        stale = ReviewTask.objects.supersede(run.thread_id)
+        if stale:
+            transaction.on_commit(partial(live.tasks_removed, stale))

@@ -1,13 +1,59 @@
-from django.contrib.auth.decorators import login_required
-from django.db.models import Count, OuterRef, Subquery
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+"""The reviewer's pages. One function view per page; with htmx it renders the
+page's named partial instead of the whole page."""
 
-from graphs.models import Checkpoint, Thread
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from graphs.models import Checkpoint, Run, Thread
 from graphs.registry import get_registry
+from reviews import live
+from reviews.decision_forms import DecisionForm, quick_decision
+from reviews.graph_state import (
+    GraphUnavailable,
+    executed_results,
+    graph_for,
+    read_state,
+    tool_args_schemas,
+)
+from reviews.models import DecisionRefused, DecisionsInvalid, ReviewTask
+from reviews.state_editor import StateEdit
+
+PAGE_SIZE = 50
+AGES = {"10m": timedelta(minutes=10), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
+STATUSES = {"pending", "decided", "superseded", "all"}
+
+
+def _client_address(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _get_task(request: HttpRequest, pk: int) -> ReviewTask:
+    """The task, if this user may see it (every signed-in reviewer, for now)."""
+    return get_object_or_404(ReviewTask.objects.select_related("thread", "decided_by"), pk=pk)
+
+
+def _get_thread(request: HttpRequest, thread_id: str) -> Thread:
+    return get_object_or_404(Thread, pk=thread_id)
+
+
+# -- home ---------------------------------------------------------------------
 
 
 @login_required
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
     registry = get_registry()
     root = Checkpoint.objects.filter(thread_id=OuterRef("pk"), checkpoint_ns="")
@@ -39,3 +85,236 @@ def home(request: HttpRequest) -> HttpResponse:
             "threads": threads,
         },
     )
+
+
+# -- queue --------------------------------------------------------------------
+
+
+def _queue_filters(request: HttpRequest) -> dict[str, str]:
+    get = request.GET
+    filters = {
+        "graph": get.get("graph", "").strip(),
+        "kind": get.get("kind", "").strip(),
+        "tool": get.get("tool", "").strip(),
+        "status": get.get("status", "pending"),
+        "mine": "1" if get.get("mine") else "",
+        "age": get.get("age", ""),
+        "q": get.get("q", "").strip(),
+        "sort": "newest" if get.get("sort") == "newest" else "oldest",
+    }
+    if filters["status"] not in STATUSES:
+        filters["status"] = "pending"
+    if filters["kind"] not in ReviewTask.Kind.values:
+        filters["kind"] = ""
+    if filters["age"] not in AGES:
+        filters["age"] = ""
+    return filters
+
+
+def _queue_tasks(request: HttpRequest, filters: dict[str, str]):
+    tasks = ReviewTask.objects.select_related("thread", "decided_by")
+    if filters["status"] != "all":
+        tasks = tasks.filter(status=filters["status"])
+    if filters["graph"]:
+        tasks = tasks.filter(graph_name=filters["graph"])
+    if filters["kind"]:
+        tasks = tasks.filter(kind=filters["kind"])
+    if filters["tool"]:
+        tasks = tasks.filter(tool_name=filters["tool"])
+    if filters["mine"]:
+        tasks = tasks.filter(decided_by=request.user)
+    if filters["age"]:
+        tasks = tasks.filter(created_at__lte=timezone.now() - AGES[filters["age"]])
+    if filters["q"]:
+        q = filters["q"]
+        tasks = tasks.filter(
+            Q(tool_name__icontains=q) | Q(args__icontains=q) | Q(description__icontains=q)
+        )
+    # Keyset pagination on the id (ids grow with creation time): the page
+    # after a cursor costs the same at the end of a long backlog as at its start.
+    newest = filters["sort"] == "newest"
+    after = request.GET.get("after", "")
+    if after.isdigit():
+        tasks = tasks.filter(pk__lt=int(after)) if newest else tasks.filter(pk__gt=int(after))
+    return tasks.order_by("-pk" if newest else "pk")
+
+
+@login_required
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    filters = _queue_filters(request)
+    page = list(_queue_tasks(request, filters)[: PAGE_SIZE + 1])
+    more = len(page) > PAGE_SIZE
+    page = page[:PAGE_SIZE]
+    params = request.GET.copy()
+    params.pop("after", None)
+    if more:
+        params["after"] = str(page[-1].pk)
+    live_rows = filters == _queue_filters(HttpRequest())  # the plain, unfiltered queue
+    context = {
+        "tasks": page,
+        "filters": filters,
+        "more_url": f"{reverse('queue')}?{params.urlencode()}" if more else "",
+        "graphs": [s.name for s in get_registry().specs()],
+        "kinds": ReviewTask.Kind.choices,
+        "live_rows": live_rows,
+        "filtered": not live_rows,
+    }
+    template = "reviews/queue.html#rows" if request.htmx and "after" in request.GET else None
+    return render(request, template or "reviews/queue.html", context)
+
+
+@login_required
+@require_POST
+def quick_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """The queue's `a` and `r` keys: approve or reject a single-action request."""
+    task = _get_task(request, pk)
+    error, run = "", None
+    group = list(ReviewTask.objects.of_interrupt(task))
+    try:
+        if len(group) > 1:
+            raise ValueError(f"This turn has {len(group)} tool calls; open it to decide each one.")
+        decision = quick_decision(
+            task, request.POST.get("action", ""), request.POST.get("message", "")
+        )
+        run = ReviewTask.decide_together(
+            [task], {task.pk: decision}, user=request.user, client_address=_client_address(request)
+        )
+    except DecisionsInvalid as exc:
+        error = exc.errors[task.pk]
+    except (ValueError, DecisionRefused) as exc:
+        error = str(exc)
+    if not error:
+        transaction.on_commit(partial(live.tasks_removed, [task.pk]))
+        task.refresh_from_db()
+    if request.htmx:
+        return render(
+            request,
+            "reviews/queue.html#decided_row",
+            {"task": task, "error": error, "run": run},
+            status=409 if error else 200,
+        )
+    if error:
+        messages.error(request, f"Task {task.pk}: {error}")
+    else:
+        messages.success(request, f"Task {task.pk}: {task.decision['type']} recorded.")
+    return redirect("queue")
+
+
+# -- task ---------------------------------------------------------------------
+
+
+def _task_context(task: ReviewTask, forms: list[DecisionForm] | None = None) -> dict[str, Any]:
+    group = list(ReviewTask.objects.of_interrupt(task).select_related("decided_by"))
+    pending = [t for t in group if t.is_pending]
+    if forms is None:
+        forms = [DecisionForm.initial(t) for t in pending]
+    context: dict[str, Any] = {
+        "task": task,
+        "group": group,
+        "forms": forms,
+        "decided": [t for t in group if t.status == ReviewTask.Status.DECIDED],
+        "state": None,
+        "graph_error": "",
+    }
+    try:
+        context["state"] = read_state(task.thread)
+    except GraphUnavailable as exc:
+        context["graph_error"] = str(exc)
+    if context["decided"] and context["state"] and task.tool_name:
+        names = [(t.decision or {}).get("name") or t.tool_name for t in context["decided"]]
+        results = executed_results(context["state"].values, names)
+        context["outcomes"] = [
+            {"task": t, "approved": t.decision, "executed": r}
+            for t, r in zip(context["decided"], results, strict=True)
+        ]
+    resumed = Run.objects.filter(thread_id=task.thread_id, created_at__gte=task.created_at)
+    context["runs"] = list(resumed.exclude(pk=task.run_id).order_by("pk")[:5])
+    return context
+
+
+@login_required
+@require_GET
+def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    task = _get_task(request, pk)
+    template = "reviews/task.html#panel" if request.htmx else "reviews/task.html"
+    return render(request, template, _task_context(task))
+
+
+@login_required
+@require_POST
+def decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """Decide every pending action of the task's interrupt at once."""
+    task = _get_task(request, pk)
+    pending = list(ReviewTask.objects.of_interrupt(task).pending())
+    forms = [DecisionForm.bound(t, request.POST) for t in pending]
+    decisions = {f.task.pk: d for f in forms if (d := f.decision(request.POST)) is not None}
+    refusal = "" if pending else task.why_not_pending()
+    if pending and len(decisions) == len(forms):
+        try:
+            schemas = tool_args_schemas(graph_for(task.thread))
+        except GraphUnavailable:
+            schemas = {}
+        try:
+            run = ReviewTask.decide_together(
+                pending,
+                decisions,
+                user=request.user,
+                client_address=_client_address(request),
+                args_schemas=schemas,
+            )
+        except DecisionsInvalid as exc:
+            for form in forms:
+                form.error = exc.errors.get(form.task.pk, form.error)
+        except DecisionRefused as exc:
+            refusal = str(exc)
+        else:
+            transaction.on_commit(partial(live.tasks_removed, [t.pk for t in pending]))
+            note = (
+                f"Decision recorded; run {run.pk} resumes the graph."
+                if run
+                else (
+                    "Decision recorded; the graph resumes when the other requests of this step are decided."
+                )
+            )
+            if request.htmx:
+                task.refresh_from_db()
+                context = {**_task_context(task), "notice": note}
+                return render(request, "reviews/task.html#panel", context)
+            messages.success(request, note)
+            return redirect("task", pk=task.pk)
+    task.refresh_from_db()
+    context = {**_task_context(task, forms if not refusal else None), "refusal": refusal}
+    template = "reviews/task.html#panel" if request.htmx else "reviews/task.html"
+    return render(request, template, context, status=409 if refusal else 422)
+
+
+# -- state editor ---------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def thread_state(request: HttpRequest, thread_id: str) -> HttpResponse:
+    thread = _get_thread(request, thread_id)
+    try:
+        edit = StateEdit.open(thread, request.GET)
+    except GraphUnavailable as exc:
+        return render(
+            request, "reviews/state.html", {"thread": thread, "graph_error": str(exc)}, status=404
+        )
+    status = 200
+    if request.method == "POST":
+        edit.bind(request.POST)
+        if edit.is_valid():
+            try:
+                result = edit.save(user=request.user, client_address=_client_address(request))
+            except DecisionRefused as exc:
+                edit.refusal = str(exc)
+                status = 409
+            else:
+                messages.success(request, result.summary)
+                return redirect("thread_state", thread_id=thread.pk)
+        else:
+            status = 422
+    template = "reviews/state.html#editor" if request.htmx else "reviews/state.html"
+    return render(request, template, {"thread": thread, "edit": edit}, status=status)

@@ -10,10 +10,11 @@ Input: {"topic": "Our new refund policy"}
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
+from typing_extensions import TypedDict  # pydantic reads its schema on Python 3.11
 
 FEEDBACK_SCHEMA: dict[str, Any] = {
     "type": "object",

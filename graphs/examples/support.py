@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
+from typing_extensions import TypedDict  # pydantic reads its schema on Python 3.11
 
 ORDERS = {
     "A-1001": {

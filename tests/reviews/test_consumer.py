@@ -74,7 +74,7 @@ async def test_new_task_and_progress_arrive_live_and_escaped(transactional_db):
     assert 'hx-swap-oob="beforeend"' in queue
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; refund?" in queue
     assert "<script>" not in queue
-    assert '<span id="pending-count" hx-swap-oob="true">1</span>' in queue
+    assert '<span class="count" id="pending-count" hx-swap-oob="true">1</span>' in queue
     await worker
     await communicator.disconnect()
 

@@ -2,12 +2,13 @@
 
 import operator
 import time
-from typing import Annotated, TypedDict
+from typing import Annotated
 
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
+from typing_extensions import TypedDict  # pydantic reads its schema on Python 3.11
 
 from graphs.examples.tool_agent import ScriptedChatModel, book_flight, charge_card, search_flights
 

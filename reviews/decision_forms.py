@@ -1,0 +1,141 @@
+"""The decision form of one review task: what the reviewer may choose, what
+they typed, and the decision it makes (in graphs.interrupts' vocabulary)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reviews.models import ReviewTask
+from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
+
+LABELS = {
+    "approve": "Approve",
+    "accept": "Accept",
+    "edit": "Edit, then run",
+    "reject": "Reject, telling the model why",
+    "respond": "Respond instead of running the tool",
+    "response": "Respond instead of running the tool",
+    "ignore": "Ignore",
+    "answer": "Answer",
+    "continue": "Continue",
+}
+# The decision the queue's `a` and `r` keys make, per payload vocabulary.
+APPROVALS = ("approve", "accept")
+REJECTIONS = ("reject", "response", "respond")
+NEEDS_MESSAGE = ("reject", "respond", "response")
+
+
+@dataclass
+class DecisionForm:
+    task: ReviewTask
+    type: str = ""
+    name: str = ""
+    args_text: str = ""
+    message: str = ""
+    value_text: str = ""
+    fields: list[SchemaField] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def prefix(self) -> str:
+        return f"t{self.task.pk}-"
+
+    @property
+    def choices(self) -> list[tuple[str, str]]:
+        task = self.task
+        if task.shape == "breakpoint":
+            return [("continue", LABELS["continue"])]
+        if task.shape in ("schema", "json"):
+            return [("answer", LABELS["answer"])]
+        return [(d, LABELS.get(d, d)) for d in task.allowed]
+
+    @property
+    def shows_tool(self) -> bool:
+        return bool(self.task.tool_name)
+
+    @property
+    def can_edit(self) -> bool:
+        return "edit" in self.task.allowed
+
+    @property
+    def can_message(self) -> bool:
+        return any(d in NEEDS_MESSAGE for d in self.task.allowed)
+
+    @classmethod
+    def initial(cls, task: ReviewTask) -> DecisionForm:
+        form = cls(task=task)
+        form.type = form.choices[0][0] if form.choices else ""
+        form.name = task.tool_name
+        form.args_text = json.dumps(task.args, indent=2, ensure_ascii=False) if task.args else "{}"
+        if task.shape == "schema":
+            form.fields = fields_for(task.response_schema, prefix=f"{form.prefix}f-")
+        return form
+
+    @classmethod
+    def bound(cls, task: ReviewTask, data: Mapping[str, Any]) -> DecisionForm:
+        form = cls.initial(task)
+        p = form.prefix
+        form.type = str(data.get(f"{p}type", form.type))
+        form.name = str(data.get(f"{p}name", form.name)).strip()
+        form.args_text = str(data.get(f"{p}args", form.args_text))
+        form.message = str(data.get(f"{p}message", "")).strip()
+        form.value_text = str(data.get(f"{p}value", ""))
+        return form
+
+    def decision(self, data: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The decision the bound form makes, or None with `error` set."""
+        if self.type not in dict(self.choices):
+            self.error = f"Choose one of: {', '.join(label for _, label in self.choices)}."
+            return None
+        if self.type == "continue":
+            return {"type": "continue"}
+        if self.type == "answer":
+            return self._answer(data)
+        decision: dict[str, Any] = {"type": self.type}
+        if self.type == "edit":
+            try:
+                decision["args"] = parse_json(self.args_text)
+            except ValueError as exc:
+                self.error = f"Arguments: {exc}"
+                return None
+            decision["name"] = self.name
+        if self.type in NEEDS_MESSAGE:
+            if not self.message:
+                self.error = "Write the message the model will read."
+                return None
+            decision["message"] = self.message
+        return decision
+
+    def _answer(self, data: Mapping[str, Any]) -> dict[str, Any] | None:
+        if self.value_text.strip() or self.task.shape == "json":
+            try:
+                return {"type": "answer", "value": parse_json(self.value_text)}
+            except ValueError as exc:
+                self.error = f"Answer: {exc}"
+                return None
+        value = parse_fields(self.fields, data)
+        if any(f.error for f in self.fields):
+            self.error = "Some fields need attention."
+            return None
+        return {"type": "answer", "value": value}
+
+
+def quick_decision(task: ReviewTask, action: str, message: str = "") -> dict[str, Any]:
+    """The decision behind the queue's approve and reject keys. Raises
+    ValueError with the reason when the task needs its own page."""
+    if action == "approve":
+        chosen = next((d for d in APPROVALS if d in task.allowed), None)
+        if task.shape == "breakpoint":
+            return {"type": "continue"}
+        if chosen is None:
+            raise ValueError("This request can't simply be approved; open it to answer.")
+        return {"type": chosen}
+    chosen = next((d for d in REJECTIONS if d in task.allowed), None)
+    if chosen is None:
+        raise ValueError("This request can't be rejected; open it to decide.")
+    if not message.strip():
+        raise ValueError("Write the message the model will read.")
+    return {"type": chosen, "message": message.strip()}

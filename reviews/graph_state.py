@@ -1,0 +1,138 @@
+"""What the pages read from a thread's graph: its state, steps and schemas.
+
+Everything goes through the registered graph compiled with our saver, so the
+pages see exactly what LangGraph sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from langgraph.channels.binop import BinaryOperatorAggregate
+from pydantic import TypeAdapter
+
+from graphs.interrupts import json_safe
+from graphs.models import Thread
+from graphs.registry import GraphLoadError, GraphNotFound
+from graphs.worker import compiled_graph
+
+RESERVED_NODES = ("__start__", "__end__")
+
+
+class GraphUnavailable(Exception):
+    """The thread's graph is not registered here, or failed to load."""
+
+
+@dataclass
+class Step:
+    checkpoint_id: str
+    step: int
+    source: str
+    writes: list[str]
+    created_at: str
+    next: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ThreadState:
+    values: dict[str, Any]
+    next: list[str]
+    checkpoint_id: str
+    steps: list[Step]
+
+
+def graph_for(thread: Thread):
+    try:
+        return compiled_graph(thread.graph_name)
+    except (GraphNotFound, GraphLoadError) as exc:
+        raise GraphUnavailable(str(exc)) from exc
+
+
+def config_for(thread: Thread, checkpoint_id: str | None = None) -> dict[str, Any]:
+    configurable = {"thread_id": thread.thread_id}
+    if checkpoint_id:
+        configurable["checkpoint_id"] = checkpoint_id
+    return {"configurable": configurable}
+
+
+def read_state(thread: Thread, *, steps: int = 8) -> ThreadState:
+    graph = graph_for(thread)
+    snapshot = graph.get_state(config_for(thread))
+    history = [
+        Step(
+            checkpoint_id=s.config["configurable"]["checkpoint_id"],
+            step=s.metadata.get("step", -1),
+            source=s.metadata.get("source", ""),
+            writes=sorted(s.metadata.get("writes") or {}) if s.metadata else [],
+            created_at=s.created_at or "",
+            next=list(s.next),
+        )
+        for s in graph.get_state_history(config_for(thread), limit=steps)
+    ]
+    return ThreadState(
+        values=json_safe(snapshot.values or {}),
+        next=list(snapshot.next),
+        checkpoint_id=(snapshot.config or {}).get("configurable", {}).get("checkpoint_id", ""),
+        steps=history,
+    )
+
+
+def state_schema(graph) -> tuple[dict[str, Any] | None, str]:
+    """The JSON schema of the graph's state, or None and why not."""
+    try:
+        return TypeAdapter(graph.builder.state_schema).json_schema(), ""
+    except Exception as exc:  # any schema pydantic can't read: the JSON box still works
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def merged_keys(graph) -> set[str]:
+    """State keys whose channel merges updates with a reducer (add_messages,
+    list appends) instead of replacing the value."""
+    return {k for k, c in graph.channels.items() if isinstance(c, BinaryOperatorAggregate)}
+
+
+def node_names(graph) -> list[str]:
+    return [n for n in graph.nodes if n not in RESERVED_NODES]
+
+
+def tool_args_schemas(graph) -> dict[str, dict[str, Any]]:
+    """Argument schemas of the tools the graph's tool nodes run, by tool name."""
+    schemas: dict[str, dict[str, Any]] = {}
+    for node in graph.nodes.values():
+        tools = getattr(getattr(node, "bound", None), "tools_by_name", None)
+        for name, tool in (tools or {}).items():
+            try:
+                schemas[name] = tool.tool_call_schema.model_json_schema()
+            except Exception:  # a tool without a readable schema is checked as JSON only
+                continue
+    return schemas
+
+
+def executed_results(values: dict[str, Any], names: list[str]) -> list[dict[str, Any] | None]:
+    """For tool calls of one turn (by name, in order), the tool messages that
+    answered them in the thread's latest state: what was actually executed."""
+    messages = values.get("messages") if isinstance(values, dict) else None
+    if not isinstance(messages, list):
+        return [None] * len(names)
+    answers = {
+        m.get("tool_call_id"): m
+        for m in messages
+        if isinstance(m, dict) and m.get("type") == "tool" and m.get("tool_call_id")
+    }
+    for message in reversed(messages):
+        calls = message.get("tool_calls") if isinstance(message, dict) else None
+        if message.get("type") != "ai" or not calls:
+            continue
+        call_names = [c.get("name") for c in calls]
+        if not all(name in call_names for name in names if name):
+            continue
+        out, used = [], set()
+        for name in names:
+            match = next(
+                (i for i, c in enumerate(calls) if c.get("name") == name and i not in used), None
+            )
+            used.add(match)
+            out.append(answers.get(calls[match].get("id")) if match is not None else None)
+        return out
+    return [None] * len(names)

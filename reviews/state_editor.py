@@ -1,0 +1,165 @@
+"""The state editor: a thread's state as a form, written back with update_state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+
+from graphs.interrupts import DecisionError, check_value, json_safe, pending_requests
+from graphs.models import Run, Thread
+from reviews import live
+from reviews.graph_state import config_for, graph_for, merged_keys, node_names, state_schema
+from reviews.models import AuditEvent, DecisionRefused, ReviewTask
+from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
+
+
+@dataclass
+class SaveResult:
+    summary: str
+    checkpoint_id: str
+    run: Run | None = None
+
+
+class StateEdit:
+    """One edit of a thread's latest state: the form, its checks, the write."""
+
+    def __init__(self, thread: Thread, graph, params) -> None:
+        self.thread, self.graph = thread, graph
+        snapshot = graph.get_state(config_for(thread))
+        self.values: dict[str, Any] = json_safe(snapshot.values or {})
+        self.next = list(snapshot.next)
+        self.checkpoint_id = (
+            (snapshot.config or {}).get("configurable", {}).get("checkpoint_id", "")
+        )
+        self.schema, self.schema_error = state_schema(graph)
+        merged = merged_keys(graph)
+        self.fields: list[SchemaField] = fields_for(
+            self.schema, self.values, prefix="s-", keys=list(self.values)
+        )
+        for item in self.fields:
+            item.merged = item.key in merged
+        self.nodes = node_names(graph)
+        self.as_node = params.get("as_node", "") if params.get("as_node") in self.nodes else ""
+        self.continue_run = params.get("continue") == "1"
+        self.raw = ""
+        self.base_checkpoint = self.checkpoint_id
+        self.errors: list[str] = []
+        self.refusal = ""
+        self.changes: dict[str, Any] = {}
+
+    @classmethod
+    def open(cls, thread: Thread, params) -> StateEdit:
+        return cls(thread, graph_for(thread), params)
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(self.errors) or any(f.error for f in self.fields)
+
+    def bind(self, data) -> None:
+        self.as_node = str(data.get("as_node", ""))
+        self.continue_run = "continue" in data
+        self.raw = str(data.get("raw", ""))
+        self.base_checkpoint = str(data.get("checkpoint", ""))
+        if self.as_node and self.as_node not in self.nodes:
+            self.errors.append(
+                f"{self.as_node!r} is not a node of {self.thread.graph_name} "
+                f"(its nodes: {', '.join(self.nodes)})."
+            )
+        if self.raw.strip():
+            try:
+                proposed = parse_json(self.raw)
+            except ValueError as exc:
+                self.errors.append(f"Raw JSON: {exc}")
+                return
+            if not isinstance(proposed, dict):
+                self.errors.append("Raw JSON must be an object of state keys to new values.")
+                return
+        else:
+            proposed = parse_fields(self.fields, data)
+        self.changes = {k: v for k, v in proposed.items() if self.values.get(k, None) != v}
+
+    def is_valid(self) -> bool:
+        if self.has_errors:
+            return False
+        if not self.changes and not self.continue_run:
+            self.errors.append("Nothing changed: edit a value, or tick “continue the run”.")
+            return False
+        properties = (self.schema or {}).get("properties")
+        if properties is not None:
+            defs = {"$defs": self.schema.get("$defs", {})} if "$defs" in self.schema else {}
+            for key, value in self.changes.items():
+                if key not in properties:
+                    self.errors.append(f"The state of {self.thread.graph_name} has no key {key!r}.")
+                    continue
+                try:
+                    check_value(value, {**properties[key], **defs}, key)
+                except DecisionError as exc:
+                    message = str(exc)
+                    field = next((f for f in self.fields if f.key == key), None)
+                    if field is not None and not self.raw.strip():
+                        field.error = message
+                    else:
+                        self.errors.append(message)
+        return not self.has_errors
+
+    def save(self, *, user: Any, client_address: str | None) -> SaveResult:
+        """Write the edit as a new checkpoint (and queue the run's continuation).
+        Refused, with nothing written, while a run is active or when the state
+        changed after the form was made."""
+        with transaction.atomic():
+            thread = Thread.objects.select_for_update().get(pk=self.thread.pk)
+            active = thread.active_run()
+            if active is not None:
+                raise DecisionRefused(
+                    f"Run {active.pk} is {active.status} on this thread; edit its state once it has stopped."
+                )
+            latest = thread.latest_checkpoint_id()
+            if latest != self.base_checkpoint:
+                raise DecisionRefused(
+                    f"The state changed since this form was made (now at checkpoint {latest}); "
+                    "reload the editor and make the edit again."
+                )
+            written = latest
+            if self.changes:
+                config = self.graph.update_state(
+                    config_for(thread), self.changes, as_node=self.as_node or None
+                )
+                written = config["configurable"]["checkpoint_id"]
+            stale = ReviewTask.objects.supersede(thread.pk, keep_checkpoint=written)
+            AuditEvent.record(
+                "state.edited",
+                actor=user,
+                thread_id=thread.pk,
+                graph_name=thread.graph_name,
+                checkpoint_id=written,
+                before={k: self.values.get(k) for k in self.changes},
+                after={"values": self.changes, "as_node": self.as_node or None},
+                client_address=client_address,
+            )
+            run = None
+            if self.continue_run:
+                run = Run.enqueue(
+                    graph_name=thread.graph_name,
+                    kind=Run.Kind.CONTINUE,
+                    thread_id=thread.pk,
+                    requested_by=user,
+                )
+            else:
+                # Whatever the new checkpoint waits for is asked again, so
+                # the thread never sits stopped with nothing in the queue.
+                state = self.graph.get_state(config_for(thread), subgraphs=True)
+                ReviewTask.objects.create_for(
+                    thread_id=thread.pk,
+                    graph_name=thread.graph_name,
+                    checkpoint_id=written,
+                    requests=pending_requests(state),
+                )
+            transaction.on_commit(partial(live.tasks_created, thread.pk, written, stale))
+        keys = ", ".join(self.changes) or "nothing"
+        summary = f"Wrote {keys} as a new checkpoint {written}" if self.changes else "No edit"
+        if run is not None:
+            summary += f"; run {run.pk} continues the graph."
+        return SaveResult(summary=summary + ".", checkpoint_id=written, run=run)

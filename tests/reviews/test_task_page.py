@@ -1,0 +1,238 @@
+"""The task page and its decisions, through the test client, on real graphs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.test import override_settings
+from django.urls import reverse
+
+from graphs.models import Run
+from reviews.models import AuditEvent, ReviewTask
+from tests.reviews.conftest import finish, pending, start
+
+AGENTS = Path(__file__).resolve().parents[1] / "graphs" / "agents" / "langgraph.json"
+FLIGHT = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
+REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
+
+
+def tool_messages(thread_id: str) -> list[dict]:
+    from graphs.models import Thread
+    from reviews.graph_state import read_state
+
+    values = read_state(Thread.objects.get(pk=thread_id)).values
+    return [m for m in values["messages"] if m["type"] == "tool"]
+
+
+def test_pages_need_a_signed_in_user(client, transactional_db):
+    thread = start("support", REFUND)
+    (task,) = pending(thread)
+    for url in (
+        reverse("queue"),
+        reverse("task", args=[task.pk]),
+        reverse("thread_state", args=[thread]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    response = client.post(reverse("decide", args=[task.pk]), {f"t{task.pk}-type": "accept"})
+    assert response.status_code == 302
+    assert ReviewTask.objects.get(pk=task.pk).status == "pending"
+
+
+def test_batched_turn_each_call_decided_edit_keeps_json_types(as_rita, rita):
+    thread = start("tool_agent", FLIGHT)
+    book, charge = pending(thread)
+    page = as_rita.get(reverse("task", args=[book.pk])).content.decode()
+    assert "Decide each of 2 calls of this turn" in page
+    assert f'name="t{book.pk}-type" value="approve"' in page
+    assert f'name="t{charge.pk}-args"' in page
+
+    response = as_rita.post(
+        reverse("decide", args=[book.pk]),
+        {
+            f"t{book.pk}-type": "approve",
+            f"t{charge.pk}-type": "edit",
+            f"t{charge.pk}-name": "charge_card",
+            f"t{charge.pk}-args": '{"amount": 300, "currency": "NOK"}',
+        },
+        REMOTE_ADDR="10.1.2.3",
+    )
+    assert response.status_code == 302
+    charge.refresh_from_db()
+    assert charge.status == "decided" and charge.decided_by == rita
+    assert charge.decision == {
+        "type": "edit",
+        "name": "charge_card",
+        "args": {"amount": 300, "currency": "NOK"},
+    }
+    assert isinstance(charge.decision["args"]["amount"], int)  # a number stays a number
+    (resume,) = Run.objects.filter(kind=Run.Kind.RESUME)
+    assert resume.payload == {
+        "value": {
+            "decisions": [
+                {"type": "approve"},
+                {
+                    "type": "edit",
+                    "edited_action": {
+                        "name": "charge_card",
+                        "args": {"amount": 300, "currency": "NOK"},
+                    },
+                },
+            ]
+        }
+    }
+    audit = list(AuditEvent.objects.order_by("pk"))
+    assert [(a.action, a.task_id, a.actor_name, a.client_address) for a in audit] == [
+        ("task.decided", book.pk, "rita", "10.1.2.3"),
+        ("task.decided", charge.pk, "rita", "10.1.2.3"),
+    ]
+    assert audit[1].before == {"tool": "charge_card", "args": {"amount": 360.0, "currency": "EUR"}}
+
+    finish()
+    executed = [m["content"] for m in tool_messages(thread)]
+    assert "Booked 2 seat(s) on FL-204" in executed
+    assert any(c.endswith("Charged 300.00 NOK") for c in executed)
+    page = as_rita.get(reverse("task", args=[charge.pk])).content.decode()
+    assert "Charged 300.00 NOK" in page  # proposed, decided and executed side by side
+    assert "&#x27;amount&#x27;: 360.0" in page and "&#x27;amount&#x27;: 300" in page
+
+
+def test_invalid_json_is_refused_and_changes_nothing(as_rita):
+    thread = start("tool_agent", FLIGHT)
+    book, charge = pending(thread)
+    response = as_rita.post(
+        reverse("decide", args=[book.pk]),
+        {
+            f"t{book.pk}-type": "approve",
+            f"t{charge.pk}-type": "edit",
+            f"t{charge.pk}-name": "charge_card",
+            f"t{charge.pk}-args": '{"amount": 300,',
+        },
+    )
+    assert response.status_code == 422
+    assert "Arguments: Not valid JSON" in response.content.decode()
+    assert "{&quot;amount&quot;: 300," in response.content.decode()  # what was typed stays
+    assert [t.status for t in pending(thread)] == ["pending", "pending"]
+    assert not Run.objects.filter(kind=Run.Kind.RESUME).exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_edit_checked_against_the_tools_argument_schema(as_rita):
+    thread = start("tool_agent", FLIGHT)
+    book, charge = pending(thread)
+    response = as_rita.post(
+        reverse("decide", args=[book.pk]),
+        {
+            f"t{book.pk}-type": "approve",
+            f"t{charge.pk}-type": "edit",
+            f"t{charge.pk}-name": "charge_card",
+            f"t{charge.pk}-args": '{"amount": "a lot"}',
+        },
+    )
+    assert response.status_code == 422
+    assert "the arguments of charge_card at amount" in response.content.decode()
+    assert len(pending(thread)) == 2
+
+
+def test_reject_needs_a_message_and_the_model_reads_it(as_rita):
+    thread = start("tool_agent", FLIGHT)
+    book, charge = pending(thread)
+    data = {f"t{book.pk}-type": "approve", f"t{charge.pk}-type": "reject"}
+    response = as_rita.post(reverse("decide", args=[book.pk]), data)
+    assert response.status_code == 422
+    assert "Write the message the model will read." in response.content.decode()
+    data[f"t{charge.pk}-message"] = "Use the company card instead."
+    assert as_rita.post(reverse("decide", args=[book.pk]), data).status_code == 302
+    finish()
+    rejected = [m for m in tool_messages(thread) if m["name"] == "charge_card"]
+    assert rejected and "Use the company card instead." in rejected[0]["content"]
+
+
+def test_second_reviewer_is_told_who_decided_first(as_rita, as_sam):
+    thread = start("support", REFUND)
+    (task,) = pending(thread)
+    assert (
+        as_rita.post(reverse("decide", args=[task.pk]), {f"t{task.pk}-type": "accept"}).status_code
+        == 302
+    )
+    response = as_sam.post(
+        reverse("decide", args=[task.pk]),
+        {f"t{task.pk}-type": "ignore"},
+    )
+    assert response.status_code == 409
+    assert "Already decided by rita at" in response.content.decode()
+    assert ReviewTask.objects.get(pk=task.pk).decision == {"type": "accept"}
+    assert Run.objects.filter(kind=Run.Kind.RESUME).count() == 1
+
+
+def test_decision_on_a_thread_that_moved_on_is_refused(as_rita):
+    thread = start("support", REFUND)
+    (task,) = pending(thread)
+    # Another run moves the thread on (a state edit from another tab, say).
+    from graphs.models import Thread
+    from reviews.graph_state import config_for, graph_for
+
+    thread_row = Thread.objects.get(pk=thread)
+    graph_for(thread_row).update_state(config_for(thread_row), {"executed": []})
+    response = as_rita.post(reverse("decide", args=[task.pk]), {f"t{task.pk}-type": "accept"})
+    assert response.status_code == 409
+    assert "The thread has moved on" in response.content.decode()
+    assert ReviewTask.objects.get(pk=task.pk).status == "pending"
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_agent_text_is_escaped_and_json_answers_keep_their_type(as_rita):
+    thread = start("echo", {"text": "<script>alert('x')</script> ok?"})
+    (task,) = pending(thread)
+    for url in (reverse("task", args=[task.pk]), reverse("queue")):
+        html = as_rita.get(url).content.decode()
+        assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; ok?" in html
+        assert "<script>alert" not in html
+    response = as_rita.post(
+        reverse("decide", args=[task.pk]),
+        {f"t{task.pk}-type": "answer", f"t{task.pk}-value": "yes"},
+    )
+    assert response.status_code == 422 and "Answer: Not valid JSON" in response.content.decode()
+    response = as_rita.post(
+        reverse("decide", args=[task.pk]),
+        {f"t{task.pk}-type": "answer", f"t{task.pk}-value": '{"ok": true, "n": 2}'},
+    )
+    assert response.status_code == 302
+    finish()
+    from graphs.models import Thread
+    from reviews.graph_state import read_state
+
+    assert read_state(Thread.objects.get(pk=thread)).values["reply"] == {"ok": True, "n": 2}
+
+
+def test_feedback_form_from_response_schema_gives_typed_values(as_rita):
+    thread = start("drafting", {"topic": "launch"})
+    (task,) = pending(thread)
+    page = as_rita.get(reverse("task", args=[task.pk])).content.decode()
+    assert f'name="t{task.pk}-f-max_words"' in page and 'type="number"' in page
+    bad = as_rita.post(
+        reverse("decide", args=[task.pk]),
+        {f"t{task.pk}-type": "answer", f"t{task.pk}-f-max_words": "ten"},
+    )
+    assert (
+        bad.status_code == 422 and "&#x27;ten&#x27; is not a whole number." in bad.content.decode()
+    )
+    good = as_rita.post(
+        reverse("decide", args=[task.pk]),
+        {
+            f"t{task.pk}-type": "answer",
+            f"t{task.pk}-f-approved": "on",
+            f"t{task.pk}-f-tone": json.dumps("friendly"),
+            f"t{task.pk}-f-max_words": "12",
+        },
+    )
+    assert good.status_code == 302
+    task.refresh_from_db()
+    assert task.decision["value"] == {"approved": True, "tone": "friendly", "max_words": 12}
+    finish()
+    (breakpoint,) = pending(thread)
+    assert breakpoint.kind == "breakpoint" and breakpoint.node == "publish"
+    from reviews.graph_state import read_state
+
+    assert read_state(task.thread).values["feedback"]["max_words"] == 12
