@@ -56,25 +56,40 @@ def config_for(thread: Thread, checkpoint_id: str | None = None) -> dict[str, An
     return {"configurable": configurable}
 
 
+# Checkpoint metadata the dashboard adds to the writes it makes itself.
+EDITED_BY, EDITED_AS_NODE = "hitl_user", "hitl_as_node"
+
+
 def read_state(thread: Thread, *, steps: int = 8) -> ThreadState:
     graph = graph_for(thread)
     snapshot = graph.get_state(config_for(thread))
-    history = [
-        Step(
-            checkpoint_id=s.config["configurable"]["checkpoint_id"],
-            step=s.metadata.get("step", -1),
-            source=s.metadata.get("source", ""),
-            writes=sorted(s.metadata.get("writes") or {}) if s.metadata else [],
-            created_at=s.created_at or "",
-            next=list(s.next),
+    # One more than shown: a step's writers are its parent's next nodes.
+    history = list(graph.get_state_history(config_for(thread), limit=steps + 1))
+    by_id = {s.config["configurable"]["checkpoint_id"]: s for s in history}
+    shown = []
+    for s in history[:steps]:
+        metadata = s.metadata or {}
+        parent_id = ((s.parent_config or {}).get("configurable") or {}).get("checkpoint_id")
+        parent = by_id.get(parent_id)
+        if metadata.get("source") == "update":
+            writes = [metadata[EDITED_AS_NODE]] if metadata.get(EDITED_AS_NODE) else []
+        else:
+            writes = list(parent.next) if parent is not None else []
+        shown.append(
+            Step(
+                checkpoint_id=s.config["configurable"]["checkpoint_id"],
+                step=metadata.get("step", -1),
+                source=metadata.get("source", ""),
+                writes=writes,
+                created_at=s.created_at or "",
+                next=list(s.next),
+            )
         )
-        for s in graph.get_state_history(config_for(thread), limit=steps)
-    ]
     return ThreadState(
         values=json_safe(snapshot.values or {}),
         next=list(snapshot.next),
         checkpoint_id=(snapshot.config or {}).get("configurable", {}).get("checkpoint_id", ""),
-        steps=history,
+        steps=shown,
     )
 
 

@@ -11,7 +11,15 @@ from django.db import transaction
 from graphs.interrupts import DecisionError, check_value, json_safe, pending_requests
 from graphs.models import Run, Thread
 from reviews import live
-from reviews.graph_state import config_for, graph_for, merged_keys, node_names, state_schema
+from reviews.graph_state import (
+    EDITED_AS_NODE,
+    EDITED_BY,
+    config_for,
+    graph_for,
+    merged_keys,
+    node_names,
+    state_schema,
+)
 from reviews.models import AuditEvent, DecisionRefused, ReviewTask
 from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
 
@@ -124,8 +132,11 @@ class StateEdit:
                 )
             written = latest
             if self.changes:
+                metadata = {EDITED_BY: getattr(user, "username", ""), EDITED_AS_NODE: self.as_node}
                 config = self.graph.update_state(
-                    config_for(thread), self.changes, as_node=self.as_node or None
+                    {**config_for(thread), "metadata": metadata},
+                    self.changes,
+                    as_node=self.as_node or None,
                 )
                 written = config["configurable"]["checkpoint_id"]
             stale = ReviewTask.objects.supersede(thread.pk, keep_checkpoint=written)

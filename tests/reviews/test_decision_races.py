@@ -1,0 +1,84 @@
+"""Two reviewers deciding at the same moment: one decision, one resume."""
+
+from __future__ import annotations
+
+import threading
+
+from django.db import connections
+
+from graphs.models import Run
+from reviews.models import AuditEvent, DecisionRefused, ReviewTask
+from tests.reviews.conftest import pending, start
+
+REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
+FLIGHT = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
+
+
+def race(*attempts) -> list[object]:
+    barrier = threading.Barrier(len(attempts))
+    results: list[object] = [None] * len(attempts)
+
+    def attempt(index: int, call) -> None:
+        barrier.wait()
+        try:
+            results[index] = call()
+        except Exception as exc:
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=attempt, args=(i, a)) for i, a in enumerate(attempts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_same_task_two_reviewers_exactly_one_wins(rita, sam):
+    for _ in range(5):
+        thread = start("support", REFUND)
+        (task,) = pending(thread)
+        results = race(
+            lambda t=task: ReviewTask.decide_together([t], {t.pk: {"type": "accept"}}, user=rita),
+            lambda t=task: ReviewTask.decide_together(
+                [t], {t.pk: {"type": "response", "message": "no"}}, user=sam
+            ),
+        )
+        runs = [r for r in results if isinstance(r, Run)]
+        refusals = [r for r in results if isinstance(r, DecisionRefused)]
+        assert len(runs) == 1 and len(refusals) == 1, results
+        assert "Already decided by" in str(refusals[0])
+        assert Run.objects.filter(thread_id=thread, kind=Run.Kind.RESUME).count() == 1
+        assert AuditEvent.objects.filter(task_id=task.pk).count() == 1
+
+
+def test_last_two_interrupts_decided_at_once_resume_exactly_once(rita, sam):
+    """Two interrupts pending at one checkpoint, each decided by someone else
+    at the same moment: the thread's lock lets only the last one queue the
+    resume, with both values."""
+    thread = start("support", REFUND)
+    (task,) = pending(thread)
+    # A second request at the same checkpoint (another interrupt pending at once).
+    twin = ReviewTask.objects.create(
+        thread_id=thread,
+        graph_name="support",
+        checkpoint_id=task.checkpoint_id,
+        interrupt_id="other-interrupt",
+        shape="json",
+        kind="other",
+    )
+    results = race(
+        lambda: ReviewTask.decide_together([task], {task.pk: {"type": "accept"}}, user=rita),
+        lambda: ReviewTask.decide_together(
+            [twin], {twin.pk: {"type": "answer", "value": 1}}, user=sam
+        ),
+    )
+    assert not [r for r in results if isinstance(r, Exception)], results
+    (resume,) = Run.objects.filter(thread_id=thread, kind=Run.Kind.RESUME)
+    assert resume.payload == {
+        "by_interrupt_id": {
+            task.interrupt_id: [{"type": "accept", "args": None}],
+            "other-interrupt": 1,
+        }
+    }
