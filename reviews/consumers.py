@@ -62,7 +62,8 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
     # -- events (types from graphs.events and reviews.live) --------------------
 
     async def queue_changed(self, event: dict) -> None:
-        await self.send(text_data=event["html"])
+        for html in event["html"]:
+            await self.send(text_data=html)
 
     async def run_status(self, event: dict) -> None:
         # Small fragments without queries: rendered here, on the loop.

@@ -14,13 +14,15 @@ from reviews.models import ReviewTask
 
 
 def _publish_queue(new_tasks: list[ReviewTask], removed: list[int]) -> None:
-    html = render_to_string(
-        "reviews/live.html#queue_update",
-        {
-            "new_tasks": new_tasks,
-            "removed": removed,
-            "pending_count": ReviewTask.objects.pending().count(),
-        },
+    context = {
+        "new_tasks": new_tasks,
+        "removed": removed,
+        "pending_count": ReviewTask.objects.pending().count(),
+    }
+    parts = (
+        ["queue_count"]
+        + (["queue_rows"] if new_tasks else [])
+        + (["queue_removed"] if removed else [])
     )
     publish(
         QUEUE_GROUP,
@@ -28,7 +30,8 @@ def _publish_queue(new_tasks: list[ReviewTask], removed: list[int]) -> None:
             "type": "queue.changed",
             "tasks": [t.pk for t in new_tasks],
             "removed": removed,
-            "html": html,
+            # One websocket message each (see reviews/live.html).
+            "html": [render_to_string(f"reviews/live.html#{part}", context) for part in parts],
         },
     )
 

@@ -166,6 +166,20 @@ def redis_missing_reason() -> str | None:
     return None
 
 
+CHROMIUM = "/usr/bin/chromium"
+
+
+def chromium_missing_reason() -> str | None:
+    """Debian's Chromium drives the browser tests; a browser is never downloaded."""
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"{CHROMIUM} is not installed (Debian package chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (make test installs the dev extras)"
+    return None
+
+
 @dataclass
 class RedisServer:
     url: str

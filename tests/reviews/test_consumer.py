@@ -68,13 +68,16 @@ async def test_new_task_and_progress_arrive_live_and_escaped(transactional_db):
     worker = asyncio.ensure_future(sync_to_async(work, thread_sensitive=False)("w1"))
     # The queue hears of the task when it is committed, the thread of the
     # run's status just after: both arrive, in that order.
+    count = await receive_until(communicator, 'id="pending-count"')
+    assert '<span class="count" id="pending-count" hx-swap-oob="true">1</span>' in count
+    # Rows travel in a message that starts with them, so browsers parse them as rows.
     queue = await receive_until(communicator, 'id="queue-rows"')
+    assert queue.lstrip().startswith('<tbody id="queue-rows"')
     status = await receive_until(communicator, f'id="run-{run.pk}-status"')
     assert "interrupted" in status and "1 waiting for review" in status
     assert 'hx-swap-oob="beforeend"' in queue
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; refund?" in queue
     assert "<script>" not in queue
-    assert '<span class="count" id="pending-count" hx-swap-oob="true">1</span>' in queue
     await worker
     await communicator.disconnect()
 

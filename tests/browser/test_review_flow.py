@@ -1,0 +1,101 @@
+"""A reviewer's day in a real browser against `manage.py serve`."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import signed_in
+
+FLIGHT = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
+REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
+
+
+def start_elsewhere(served, graph: str, payload: dict) -> str:
+    """`startrun` in another process; the served worker's sweep picks it up."""
+    return served.manage("startrun", graph, "--input", json.dumps(payload)).strip().splitlines()[-1]
+
+
+def test_task_appears_live_edit_keeps_a_number_and_the_run_finishes(served, browser):
+    page = signed_in(browser, served, "reviewer")
+    expect(page.locator("#pending-count")).to_have_text("0")
+    thread = start_elsewhere(served, "tool_agent", FLIGHT)
+
+    # No reload: the rows arrive over the websocket.
+    row = page.locator("tr.task-row", has_text="charge_card")
+    expect(row).to_be_visible()
+    expect(page.locator("#pending-count")).to_have_text("2")
+    expect(page.locator("tr.task-row", has_text="book_flight")).to_contain_text(thread)
+
+    row.locator("a").click()
+    page.wait_for_url(re.compile(r"/tasks/\d+/$"))
+    charge = page.locator("fieldset.decision", has_text="charge_card")
+    charge.locator("input[value=edit]").check()
+    charge.locator("details.edit summary").click()
+    charge.locator("textarea[name$=-args]").fill('{"amount": 300, "currency": "NOK"}')
+    page.click("#decision-panel button[type=submit]")
+
+    expect(page.locator("#decision-panel .notice")).to_contain_text("resumes the graph")
+    status = page.locator(".run-status").last
+    expect(status).to_contain_text("succeeded")  # pushed live when the run ends
+    page.reload()
+    expect(page.locator("table.outcomes")).to_contain_text("Charged 300.00 NOK")
+
+    decision = served.query(
+        "from reviews.models import ReviewTask\n"
+        "result = ReviewTask.objects.get(tool_name='charge_card').decision"
+    )
+    assert decision["args"] == {"amount": 300, "currency": "NOK"}  # a number, not "300"
+
+
+def test_two_reviewers_approve_at_once_and_one_wins(served, browser):
+    start_elsewhere(served, "support", REFUND)
+    pages = [signed_in(browser, served, name) for name in ("reviewer", "reviewer2")]
+    for page in pages:
+        page.locator("tr.task-row a").first.click()
+        page.wait_for_url(re.compile(r"/tasks/\d+/$"))
+    # Both forms are submitted before either answer comes back.
+    for page in pages:
+        page.evaluate("document.querySelector('#decision-panel form').requestSubmit()")
+    outcomes = []
+    for page in pages:
+        panel = page.locator("#decision-panel")
+        expect(panel.locator(".notice, .refusal")).to_be_visible()
+        outcomes.append(panel.inner_text())
+    assert sum("Decision recorded" in o for o in outcomes) == 1, outcomes
+    assert sum("Already decided by" in o for o in outcomes) == 1, outcomes
+    resumes = served.query(
+        "from graphs.models import Run\nresult = Run.objects.filter(kind='resume').count()"
+    )
+    assert resumes == 1
+
+
+def test_feedback_form_then_a_state_edit(served, browser):
+    page = signed_in(browser, served, "reviewer")
+    thread = start_elsewhere(served, "drafting", {"topic": "the new office"})
+    page.locator("tr.task-row", has_text="Feedback").locator("a").click()
+    page.check("input[name$=-f-approved]")
+    page.select_option("select[name$=-f-tone]", label="friendly")
+    page.fill("input[name$=-f-max_words]", "30")
+    page.click("#decision-panel button[type=submit]")
+    expect(page.locator("#decision-panel .notice")).to_contain_text("resumes the graph")
+    expect(page.locator(".run-status").last).to_contain_text("interrupted")  # before publish
+
+    page.goto(f"/threads/{thread}/state/")
+    page.fill("textarea[name=s-draft], input[name=s-draft]", "Hi all! We moved to the new office.")
+    page.select_option("select[name=as_node]", "revise")
+    page.click("#state-editor button[type=submit]")
+    expect(page.locator(".messages")).to_contain_text("Wrote draft as a new checkpoint")
+
+    state = served.query(
+        "from graphs.models import Thread\nfrom reviews.graph_state import read_state\n"
+        f"s = read_state(Thread.objects.get(pk={thread!r}))\n"
+        "result = {'draft': s.values['draft'], 'feedback': s.values['feedback'], 'next': s.next}"
+    )
+    assert state == {
+        "draft": "Hi all! We moved to the new office.",
+        "feedback": {"approved": True, "tone": "friendly", "max_words": 30},
+        "next": ["publish"],
+    }
