@@ -43,6 +43,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/checkpointer.py
 	$(BIN)/python bench/worker.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/queue_page.py
 
 clean:
 	rm -rf $(VENV) var

@@ -27,7 +27,14 @@
   function decide(row, action, message) {
     const values = { action: action };
     if (message !== undefined) values.message = message;
-    htmx.ajax("POST", row.dataset.quick, { target: row, swap: "outerHTML", values: values });
+    const id = row.id;
+    // Out of reach of the live removal that this very decision triggers,
+    // which may arrive before the answer that replaces the row.
+    row.id = id + "-deciding";
+    htmx.ajax("POST", row.dataset.quick, { target: row, swap: "outerHTML", values: values }).then(function () {
+      // The answer replaced the row: keep the place, so j goes on from here.
+      select(document.getElementById(id + "-done") || document.getElementById(id));
+    });
   }
   document.addEventListener("keydown", function (event) {
     const tag = (event.target.tagName || "").toLowerCase();

@@ -99,3 +99,40 @@ def test_feedback_form_then_a_state_edit(served, browser):
         "feedback": {"approved": True, "tone": "friendly", "max_words": 30},
         "next": ["publish"],
     }
+
+
+def test_keys_decide_from_the_queue_and_rows_leave_when_decided_elsewhere(served, browser):
+    page = signed_in(browser, served, "reviewer")
+    for _ in range(3):
+        start_elsewhere(served, "support", REFUND)
+    rows = page.locator("tr.task-row")
+    expect(rows).to_have_count(3)
+    first, second, third = (rows.nth(i).get_attribute("id") for i in range(3))
+
+    # Someone else decides the first task: it leaves this queue without reload.
+    other = signed_in(browser, served, "reviewer2")
+    other.locator(f"#{first} a").click()
+    other.click("#decision-panel button[type=submit]")
+    expect(other.locator("#decision-panel .notice")).to_be_visible()
+    expect(page.locator(f"#{first}")).to_have_count(0)
+    expect(page.locator("#pending-count")).to_have_text("2")
+
+    page.keyboard.press("j")
+    expect(page.locator(f"#{second}")).to_have_class(re.compile("selected"))
+    page.keyboard.press("a")
+    expect(page.locator(f"#{second}-done")).to_contain_text("accept recorded")
+
+    page.keyboard.press("j")
+    expect(page.locator(f"#{third}")).to_have_class(re.compile("selected"))
+    page.once("dialog", lambda dialog: dialog.accept("Too much for one order."))
+    page.keyboard.press("r")
+    expect(page.locator(f"#{third}-done")).to_contain_text("response recorded")
+    decisions = served.query(
+        "from reviews.models import ReviewTask\n"
+        "result = [t.decision for t in ReviewTask.objects.order_by('pk')]"
+    )
+    assert decisions == [
+        {"type": "accept"},
+        {"type": "accept"},
+        {"type": "response", "message": "Too much for one order."},
+    ]

@@ -1,4 +1,4 @@
-"""Tiny runs of bench/worker.py and bench/latency.py: each works end to end
+"""Tiny runs of bench/worker.py, latency.py and queue_page.py: each works end to end
 and prints its figures. Speed itself is never asserted here."""
 
 import re
@@ -33,3 +33,10 @@ def test_latency_benchmark_reports_both_set_ups():
         (setup, clients) for setup in ("embedded", "postgres-redis") for clients in (1, 3)
     }
     assert all(0 < float(p50) <= float(p99) for *_, p50, p99 in rows)
+
+
+def test_queue_benchmark_reports_a_ratio():
+    out = bench("bench/queue_page.py", "--rounds", "1", "--small", "60", "--large", "300")
+    assert re.search(r"^60 over 6 threads\s+[\d.]+\s+[\d.]+$", out, re.M)
+    ratio = re.search(r"^ratio large/small ([\d.]+)x$", out, re.M)
+    assert ratio and float(ratio.group(1)) > 0
