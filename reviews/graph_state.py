@@ -151,3 +151,78 @@ def executed_results(values: dict[str, Any], names: list[str]) -> list[dict[str,
             out.append(answers.get(calls[match].get("id")) if match is not None else None)
         return out
     return [None] * len(names)
+
+
+@dataclass
+class PointState:
+    """The state at one checkpoint, as the timeline shows a clicked point."""
+
+    checkpoint_id: str
+    ns: str
+    values: dict[str, Any]
+    next: list[str]
+    parent_id: str | None
+    tasks: list[dict[str, Any]]
+    pending_writes: list[dict[str, Any]]
+
+
+def _internal(channel: str) -> bool:
+    return channel.startswith(("__", "branch:"))
+
+
+def state_at(thread: Thread, checkpoint_id: str, ns: str = "") -> PointState | None:
+    """None when the checkpoint is not in the thread."""
+    graph = graph_for(thread)
+    config = config_for(thread, checkpoint_id)
+    config["configurable"]["checkpoint_ns"] = ns
+    saved = graph.checkpointer.get_tuple(config)
+    if saved is None:
+        return None
+    names: dict[str, str] = {}
+    tasks: list[dict[str, Any]] = []
+    if not ns:
+        snapshot = graph.get_state(config)
+        values, nexts = snapshot.values or {}, list(snapshot.next)
+        for task in snapshot.tasks:
+            names[task.id] = task.name
+            tasks.append(
+                {
+                    "name": task.name,
+                    "interrupts": [json_safe(i.value) for i in task.interrupts],
+                    "error": str(task.error) if task.error else "",
+                }
+            )
+    else:
+        # A subgraph's own checkpoint: its channels, without the graph's routing.
+        channel_values = saved.checkpoint.get("channel_values", {})
+        values = {k: v for k, v in channel_values.items() if not _internal(k)}
+        nexts = []
+    writes = [
+        {"task": names.get(task_id, task_id[:8]), "channel": channel, "value": json_safe(value)}
+        for task_id, channel, value in saved.pending_writes or []
+        if not channel.startswith("branch:")
+    ]
+    parent = ((saved.parent_config or {}).get("configurable") or {}).get("checkpoint_id")
+    return PointState(
+        checkpoint_id=checkpoint_id,
+        ns=ns,
+        values=json_safe(values),
+        next=nexts,
+        parent_id=parent,
+        tasks=tasks,
+        pending_writes=writes,
+    )
+
+
+def mermaid(graph, highlight: list[str]) -> str:
+    """LangGraph's own Mermaid drawing, with the given nodes marked."""
+    try:
+        text = graph.get_graph().draw_mermaid()
+    except Exception:  # a graph LangGraph can't draw still has its timeline
+        return ""
+    if highlight:
+        text += "\n\tclassDef next fill:#fde68a,stroke:#b45309,stroke-width:2px;\n"
+        # Only plain names: Mermaid's class statement can't address the rest.
+        plain = [node for node in highlight if node.replace("_", "").isalnum()]
+        text += "".join(f"\tclass {node} next;\n" for node in plain)
+    return text

@@ -14,6 +14,7 @@ from reviews import live
 from reviews.graph_state import (
     EDITED_AS_NODE,
     EDITED_BY,
+    GraphUnavailable,
     config_for,
     graph_for,
     merged_keys,
@@ -36,7 +37,11 @@ class StateEdit:
 
     def __init__(self, thread: Thread, graph, params) -> None:
         self.thread, self.graph = thread, graph
-        snapshot = graph.get_state(config_for(thread))
+        # Editing a past checkpoint forks the thread from there.
+        self.fork_from = str(params.get("from", ""))
+        snapshot = graph.get_state(config_for(thread, self.fork_from or None))
+        if self.fork_from and not snapshot.config:
+            raise GraphUnavailable(f"checkpoint {self.fork_from} is not in this thread")
         self.values: dict[str, Any] = json_safe(snapshot.values or {})
         self.next = list(snapshot.next)
         self.checkpoint_id = (
@@ -125,7 +130,7 @@ class StateEdit:
                     f"Run {active.pk} is {active.status} on this thread; edit its state once it has stopped."
                 )
             latest = thread.latest_checkpoint_id()
-            if latest != self.base_checkpoint:
+            if not self.fork_from and latest != self.base_checkpoint:
                 raise DecisionRefused(
                     f"The state changed since this form was made (now at checkpoint {latest}); "
                     "reload the editor and make the edit again."
@@ -134,20 +139,24 @@ class StateEdit:
             if self.changes:
                 metadata = {EDITED_BY: getattr(user, "username", ""), EDITED_AS_NODE: self.as_node}
                 config = self.graph.update_state(
-                    {**config_for(thread), "metadata": metadata},
+                    {**config_for(thread, self.fork_from or None), "metadata": metadata},
                     self.changes,
                     as_node=self.as_node or None,
                 )
                 written = config["configurable"]["checkpoint_id"]
             stale = ReviewTask.objects.supersede(thread.pk, keep_checkpoint=written)
             AuditEvent.record(
-                "state.edited",
+                "thread.forked" if self.fork_from else "state.edited",
                 actor=user,
                 thread_id=thread.pk,
                 graph_name=thread.graph_name,
                 checkpoint_id=written,
                 before={k: self.values.get(k) for k in self.changes},
-                after={"values": self.changes, "as_node": self.as_node or None},
+                after={
+                    "values": self.changes,
+                    "as_node": self.as_node or None,
+                    **({"forked_from": self.fork_from} if self.fork_from else {}),
+                },
                 client_address=client_address,
             )
             run = None
@@ -171,6 +180,8 @@ class StateEdit:
             transaction.on_commit(partial(live.tasks_created, thread.pk, written, stale))
         keys = ", ".join(self.changes) or "nothing"
         summary = f"Wrote {keys} as a new checkpoint {written}" if self.changes else "No edit"
+        if self.fork_from and self.changes:
+            summary += f", a branch from {self.fork_from}"
         if run is not None:
             summary += f"; run {run.pk} continues the graph."
         return SaveResult(summary=summary + ".", checkpoint_id=written, run=run)

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.db.models import Count, OuterRef, Q, Subquery
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -25,11 +25,16 @@ from reviews.graph_state import (
     GraphUnavailable,
     executed_results,
     graph_for,
+    mermaid,
     read_state,
+    state_at,
     tool_args_schemas,
 )
-from reviews.models import DecisionRefused, DecisionsInvalid, ReviewTask
+from reviews.models import AuditEvent, DecisionRefused, DecisionsInvalid, ReviewTask
+from reviews.start_form import StartForm
+from reviews.state_diff import diff_states
 from reviews.state_editor import StateEdit
+from reviews.timeline import timeline
 
 PAGE_SIZE = 50
 AGES = {"10m": timedelta(minutes=10), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
@@ -297,7 +302,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
 def thread_state(request: HttpRequest, thread_id: str) -> HttpResponse:
     thread = _get_thread(request, thread_id)
     try:
-        edit = StateEdit.open(thread, request.GET)
+        edit = StateEdit.open(thread, request.POST if request.method == "POST" else request.GET)
     except GraphUnavailable as exc:
         return render(
             request, "reviews/state.html", {"thread": thread, "graph_error": str(exc)}, status=404
@@ -318,3 +323,106 @@ def thread_state(request: HttpRequest, thread_id: str) -> HttpResponse:
             status = 422
     template = "reviews/state.html#editor" if request.htmx else "reviews/state.html"
     return render(request, template, {"thread": thread, "edit": edit}, status=status)
+
+
+# -- thread timeline ------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """The timeline of every checkpoint, the state at the selected point and
+    its diff (against its parent, or against `compare`)."""
+    thread = _get_thread(request, thread_id)
+    points, older = timeline(thread, before=request.GET.get("before", ""))
+    context: dict[str, Any] = {"thread": thread, "points": points, "older": older}
+    if request.htmx and request.GET.get("before"):
+        return render(request, "reviews/thread.html#timeline_rows", context)
+    selected = request.GET.get("at") or next((p.checkpoint_id for p in points if p.latest), "")
+    ns = request.GET.get("ns", "")
+    try:
+        graph = graph_for(thread)
+        point = state_at(thread, selected, ns) if selected else None
+        if selected and point is None:
+            raise Http404(f"Checkpoint {selected} is not in this thread.")
+        other_id = request.GET.get("compare") or (point.parent_id if point else None)
+        other = state_at(thread, other_id, ns) if other_id else None
+        context |= {
+            "graph_error": "",
+            "point": point,
+            "other": other,
+            "comparing": bool(request.GET.get("compare")),
+            "changes": diff_states(other.values if other else {}, point.values) if point else [],
+            "diagram": mermaid(graph, point.next if point else []),
+        }
+    except GraphUnavailable as exc:
+        context |= {"graph_error": str(exc), "point": None}
+    context["active_run"] = thread.active_run()
+    if request.htmx and request.htmx.target == "point":
+        return render(request, "reviews/thread.html#point", context)
+    if request.htmx and request.htmx.target == "timeline":
+        return render(request, "reviews/thread.html#timeline", context)
+    return render(request, "reviews/thread.html", context)
+
+
+@login_required
+@require_POST
+def replay(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """Re-run the graph from a past checkpoint; the old branch stays."""
+    thread = _get_thread(request, thread_id)
+    checkpoint_id = request.POST.get("checkpoint", "")
+    url = f"{reverse('thread', args=[thread.pk])}?at={checkpoint_id}"
+    with transaction.atomic():
+        locked = Thread.objects.select_for_update().get(pk=thread.pk)
+        active = locked.active_run()
+        if not Checkpoint.objects.filter(
+            thread_id=thread.pk, checkpoint_ns="", checkpoint_id=checkpoint_id
+        ).exists():
+            messages.error(request, f"Checkpoint {checkpoint_id!r} is not a point of this thread.")
+            return redirect(reverse("thread", args=[thread.pk]))
+        if active is not None:
+            messages.error(
+                request,
+                f"Run {active.pk} is {active.status} on this thread; replay once it has stopped.",
+            )
+            return redirect(url)
+        run = Run.enqueue(
+            graph_name=thread.graph_name,
+            kind=Run.Kind.REPLAY,
+            thread_id=thread.pk,
+            checkpoint_id=checkpoint_id,
+            requested_by=request.user,
+        )
+        AuditEvent.record(
+            "thread.replayed",
+            actor=request.user,
+            thread_id=thread.pk,
+            graph_name=thread.graph_name,
+            checkpoint_id=checkpoint_id,
+            run=run,
+            client_address=_client_address(request),
+        )
+    messages.success(request, f"Run {run.pk} replays the graph from {checkpoint_id}.")
+    return redirect(url)
+
+
+# -- starting runs ----------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def start_run(request: HttpRequest, graph_name: str) -> HttpResponse:
+    """A form from the graph's input schema; starts a run on a new thread."""
+    try:
+        form = StartForm.open(graph_name)
+    except GraphUnavailable as exc:
+        raise Http404(str(exc)) from exc
+    status = 200
+    if request.method == "POST":
+        form.bind(request.POST)
+        if form.is_valid():
+            run = form.start(user=request.user, client_address=_client_address(request))
+            messages.success(request, f"Run {run.pk} started on a new thread.")
+            return redirect("thread", thread_id=run.thread_id)
+        status = 422
+    return render(request, "reviews/start.html", {"form": form}, status=status)

@@ -93,3 +93,26 @@ _echo.add_node("ask", lambda state: {"reply": interrupt({"question": state["text
 _echo.add_edge(START, "ask")
 _echo.add_edge("ask", END)
 echo = _echo.compile()
+
+
+class Nested(TypedDict, total=False):
+    text: str
+    checked: str
+
+
+def _check(state: Nested) -> Nested:
+    return {"checked": f"{state['text']}: {interrupt('Is this text fine?')}"}
+
+
+_inner = StateGraph(Nested)
+_inner.add_node("check", _check)
+_inner.add_edge(START, "check")
+_inner.add_edge("check", END)
+
+_nested = StateGraph(Nested)
+_nested.add_node("prepare", lambda state: {"text": state["text"].strip()})
+_nested.add_node("review", _inner.compile())
+_nested.add_edge(START, "prepare")
+_nested.add_edge("prepare", "review")
+_nested.add_edge("review", END)
+nested = _nested.compile()

@@ -1,0 +1,167 @@
+"""A thread's checkpoints as a branching timeline, read from the saver's rows.
+
+The first view must stay fast on threads with thousands of checkpoints, so it
+reads one page of checkpoint rows (newest first, by the thread's checkpoint
+index) plus the pending writes of those rows and their parents, and nothing
+else: no channel values, no deserialising. State is loaded only for the point
+someone clicks.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from graphs.models import Checkpoint, CheckpointWrite, Run, Thread
+from graphs.worker import RUN_KEY
+from reviews.graph_state import EDITED_AS_NODE, EDITED_BY
+
+PAGE = 100
+_UUID_EPOCH = datetime(1582, 10, 15, tzinfo=UTC)
+
+
+@dataclass
+class Point:
+    checkpoint_id: str
+    ns: str
+    parent_id: str | None
+    step: int
+    source: str
+    writers: list[str] = field(default_factory=list)
+    run: Run | None = None
+    edited_by: str = ""
+    interrupted: bool = False
+    lane: int = 0
+    forks_from: str | None = None  # set when this point starts a branch
+    latest: bool = False
+
+    @property
+    def at(self) -> datetime | None:
+        return checkpoint_time(self.checkpoint_id)
+
+    @property
+    def caused_by(self) -> str:
+        if self.edited_by:
+            return f"edited by {self.edited_by}"
+        if self.run is not None:
+            who = self.run.requested_by.get_username() if self.run.requested_by else ""
+            return f"run {self.run.pk} ({self.run.get_kind_display()}{', ' + who if who else ''})"
+        return {
+            "input": "input",
+            "loop": "graph step",
+            "update": "state update",
+            "fork": "fork",
+        }.get(self.source, self.source)
+
+
+def checkpoint_time(checkpoint_id: str) -> datetime | None:
+    """LangGraph's checkpoint ids are UUIDv6: the time is in the id."""
+    try:
+        value = uuid.UUID(checkpoint_id)
+    except ValueError:
+        return None
+    if value.version != 6:
+        return None
+    ticks = (
+        (value.int >> 96) << 28 | ((value.int >> 80) & 0xFFFF) << 12 | ((value.int >> 64) & 0xFFF)
+    )
+    return _UUID_EPOCH + timedelta(microseconds=ticks // 10)
+
+
+def _node_of(task_path: str) -> str:
+    # "~__pregel_pull, write_draft" -> "write_draft"; push tasks name their node second too.
+    parts = [p.strip() for p in task_path.split(",")]
+    return parts[1] if len(parts) > 1 else task_path
+
+
+def timeline(thread: Thread, *, before: str = "", limit: int = PAGE) -> tuple[list[Point], str]:
+    """The newest `limit` points (older than `before`), newest first, and the
+    cursor for the page after them ("" when there is none)."""
+    rows = Checkpoint.objects.filter(thread_id=thread.thread_id)
+    if before:
+        rows = rows.filter(checkpoint_id__lt=before)
+    page = list(
+        rows.order_by("-checkpoint_id").values(
+            "checkpoint_ns", "checkpoint_id", "parent_checkpoint_id", "metadata"
+        )[: limit + 1]
+    )
+    more = len(page) > limit
+    page = page[:limit]
+    points = [
+        Point(
+            checkpoint_id=r["checkpoint_id"],
+            ns=r["checkpoint_ns"],
+            parent_id=r["parent_checkpoint_id"],
+            step=(r["metadata"] or {}).get("step", -1),
+            source=(r["metadata"] or {}).get("source", ""),
+            edited_by=(r["metadata"] or {}).get(EDITED_BY, ""),
+        )
+        for r in page
+    ]
+    metadata = {r["checkpoint_id"]: r["metadata"] or {} for r in page}
+    _add_writes(thread, points, metadata)
+    _add_runs(points, metadata)
+    _add_lanes(points)
+    root = [p for p in points if not p.ns]
+    if root and not before:
+        root[0].latest = True
+    return points, (points[-1].checkpoint_id if more and points else "")
+
+
+def _add_writes(thread: Thread, points: list[Point], metadata: dict[str, dict]) -> None:
+    """Who wrote each point (its parent's tasks) and which points interrupted."""
+    ids = {p.checkpoint_id for p in points} | {p.parent_id for p in points if p.parent_id}
+    writes = CheckpointWrite.objects.filter(
+        thread_id=thread.thread_id,
+        checkpoint_ns__in={p.ns for p in points},
+        checkpoint_id__in=ids,
+    ).values_list("checkpoint_id", "task_path", "channel")
+    nodes: dict[str, list[str]] = {}
+    interrupted: set[str] = set()
+    for checkpoint_id, task_path, channel in writes:
+        if channel == "__interrupt__":
+            interrupted.add(checkpoint_id)
+            continue
+        node = _node_of(task_path)
+        if node and node not in nodes.setdefault(checkpoint_id, []):
+            nodes[checkpoint_id].append(node)
+    for point in points:
+        point.interrupted = point.checkpoint_id in interrupted
+        if point.source == "update":
+            as_node = metadata[point.checkpoint_id].get(EDITED_AS_NODE)
+            point.writers = [as_node] if as_node else []
+        elif point.source == "loop" and point.parent_id:
+            point.writers = [n for n in nodes.get(point.parent_id, []) if n != "__start__"] or (
+                nodes.get(point.parent_id, [])
+            )
+
+
+def _add_runs(points: list[Point], metadata: dict[str, Any]) -> None:
+    run_ids = {m.get(RUN_KEY) for m in metadata.values() if isinstance(m.get(RUN_KEY), int)}
+    runs = Run.objects.select_related("requested_by").in_bulk(run_ids) if run_ids else {}
+    for point in points:
+        point.run = runs.get(metadata[point.checkpoint_id].get(RUN_KEY))
+
+
+def _add_lanes(points: list[Point]) -> None:
+    """Lanes, oldest first: a point continues its parent's lane while it is
+    the parent's first child; a second child (a replay, a fork, an edit of
+    the past) opens a lane of its own and names where it branched from."""
+    tips: list[tuple[str, str] | None] = []  # lane -> (ns, checkpoint id) at its tip
+    lane_of: dict[tuple[str, str], int] = {}
+    for point in reversed(points):
+        key, parent = (point.ns, point.checkpoint_id), (point.ns, point.parent_id or "")
+        lane = lane_of.get(parent)
+        if lane is not None and tips[lane] == parent:
+            pass  # the parent's first child carries its lane on
+        else:
+            if lane is not None:
+                point.forks_from = point.parent_id
+            lane = next((i for i, tip in enumerate(tips) if tip is None), len(tips))
+            if lane == len(tips):
+                tips.append(None)
+        tips[lane] = key
+        lane_of[key] = lane
+        point.lane = lane

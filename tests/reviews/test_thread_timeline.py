@@ -1,0 +1,215 @@
+"""The thread page: the checkpoint tree, a point's state and diff, replay and fork."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.test import override_settings
+from django.urls import reverse
+
+from graphs.models import Checkpoint, Run, Thread
+from reviews.models import AuditEvent
+from reviews.state_diff import diff_states
+from reviews.timeline import checkpoint_time, timeline
+from tests.reviews.conftest import finish, pending, start
+
+AGENTS = Path(__file__).resolve().parents[1] / "graphs" / "agents" / "langgraph.json"
+
+
+def tree(thread_id: str) -> dict[str, str | None]:
+    rows = Checkpoint.objects.filter(thread_id=thread_id, checkpoint_ns="")
+    return dict(rows.values_list("checkpoint_id", "parent_checkpoint_id"))
+
+
+def answer_feedback(client, thread_id: str) -> None:
+    (task,) = pending(thread_id)
+    client.post(
+        reverse("decide", args=[task.pk]),
+        {
+            f"t{task.pk}-type": "answer",
+            f"t{task.pk}-f-approved": "on",
+            f"t{task.pk}-f-tone": '"formal"',
+        },
+    )
+    finish()
+
+
+def test_timeline_points_name_their_step_source_writers_and_cause(as_rita):
+    thread_id = start("drafting", {"topic": "launch"})
+    answer_feedback(as_rita, thread_id)
+    points, older = timeline(Thread.objects.get(pk=thread_id))
+    assert older == ""
+    summary = [(p.step, p.source, p.writers, p.interrupted, p.lane) for p in reversed(points)]
+    assert summary == [
+        (-1, "input", [], False, 0),
+        (0, "loop", ["__start__"], False, 0),
+        (1, "loop", ["write_draft"], True, 0),  # ask_feedback interrupted here
+        (2, "loop", ["ask_feedback"], False, 0),
+        (3, "loop", ["revise"], False, 0),  # stopped before publish
+    ]
+    assert points[0].latest and points[0].run.kind == Run.Kind.RESUME
+    assert points[0].caused_by == "run 2 (resume an interrupt, rita)"
+    assert points[-1].at is not None and points[-1].at <= points[0].at
+    assert checkpoint_time("not-a-uuid") is None
+
+    html = as_rita.get(reverse("thread", args=[thread_id])).content.decode()
+    assert html.count('class="point lane-0') == 5
+    assert "Replay from here" in html and 'class="mermaid"' in html
+    assert "class publish next;" in html  # the diagram marks what runs next
+
+
+def test_point_detail_and_diff_against_parent_or_any_point(as_rita):
+    thread_id = start("drafting", {"topic": "launch"})
+    points, _ = timeline(Thread.objects.get(pk=thread_id))
+    latest, first_loop = points[0], points[-2]
+    response = as_rita.get(
+        reverse("thread", args=[thread_id]),
+        {"at": latest.checkpoint_id},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="point",
+    )
+    html = response.content.decode()
+    assert html.lstrip().startswith('<section class="card" id="point">')
+    assert "<strong>draft</strong> added" in html and "ask_feedback interrupted" in html
+    compared = as_rita.get(
+        reverse("thread", args=[thread_id]),
+        {"at": latest.checkpoint_id, "compare": first_loop.checkpoint_id},
+    ).content.decode()
+    assert f"Compared with <code>{first_loop.checkpoint_id}</code>" in compared
+    missing = as_rita.get(reverse("thread", args=[thread_id]), {"at": "nope"})
+    assert missing.status_code == 404
+
+
+def test_diff_compares_messages_one_by_one():
+    old = {
+        "messages": [
+            {"type": "human", "content": "hi", "id": "1"},
+            {"type": "ai", "content": "draft", "id": "2"},
+        ],
+        "topic": "a",
+        "gone": 1,
+    }
+    new = {
+        "messages": [
+            {"type": "human", "content": "hi", "id": "1"},
+            {"type": "ai", "content": "better draft", "id": "2"},
+            {"type": "tool", "content": "done", "id": "3"},
+        ],
+        "topic": "a",
+        "added": True,
+    }
+    changes = {c.key: c for c in diff_states(old, new)}
+    assert {k: c.kind for k, c in changes.items()} == {
+        "messages": "changed",
+        "added": "added",
+        "gone": "removed",
+    }
+    messages = changes["messages"]
+    assert messages.unchanged_messages == 1
+    assert [(m.kind, m.label) for m in messages.messages] == [
+        ("changed", "ai: better draft"),
+        ("added", "tool: done"),
+    ]
+
+
+def test_replay_from_a_past_point_keeps_the_old_branch(as_rita, rita):
+    thread_id = start("drafting", {"topic": "launch"})
+    answer_feedback(as_rita, thread_id)
+    before = tree(thread_id)
+    points, _ = timeline(Thread.objects.get(pk=thread_id))
+    past = next(p for p in points if p.step == 1)  # before ask_feedback ran
+    response = as_rita.post(reverse("replay", args=[thread_id]), {"checkpoint": past.checkpoint_id})
+    assert response.status_code == 302
+    (run,) = Run.objects.filter(kind=Run.Kind.REPLAY)
+    assert run.checkpoint_id == past.checkpoint_id and run.requested_by == rita
+    assert AuditEvent.objects.filter(action="thread.replayed", run_id=run.pk).exists()
+    finish()
+    after = tree(thread_id)
+    assert set(before.items()) <= set(after.items())  # the old branch is all still there
+    new = {cid: parent for cid, parent in after.items() if cid not in before}
+    assert past.checkpoint_id in new.values()  # the new branch grows from the past point
+    # Replaying ask_feedback asks the question again, as a new task.
+    (again,) = pending(thread_id)
+    assert again.kind == "feedback" and again.checkpoint_id in new
+    points, _ = timeline(Thread.objects.get(pk=thread_id))
+    branch = [p for p in points if p.forks_from == past.checkpoint_id]
+    assert len(branch) == 1 and branch[0].lane == 1
+
+
+def test_replay_refused_while_a_run_is_active_or_for_a_foreign_point(as_rita):
+    thread_id = start("drafting", {"topic": "launch"})
+    points, _ = timeline(Thread.objects.get(pk=thread_id))
+    Run.enqueue(graph_name="drafting", kind=Run.Kind.CONTINUE, thread_id=thread_id)
+    response = as_rita.post(
+        reverse("replay", args=[thread_id]), {"checkpoint": points[1].checkpoint_id}, follow=True
+    )
+    assert "is queued on this thread; replay once it has stopped" in response.content.decode()
+    response = as_rita.post(reverse("replay", args=[thread_id]), {"checkpoint": "x"}, follow=True)
+    assert "is not a point of this thread" in response.content.decode()
+    assert not Run.objects.filter(kind=Run.Kind.REPLAY).exists()
+
+
+def test_fork_edits_a_past_state_and_the_branch_finishes(as_rita):
+    thread_id = start("drafting", {"topic": "launch"})
+    answer_feedback(as_rita, thread_id)
+    points, _ = timeline(Thread.objects.get(pk=thread_id))
+    past = next(p for p in points if p.step == 3)  # revised, stopped before publish
+    editor = as_rita.get(reverse("thread_state", args=[thread_id]), {"from": past.checkpoint_id})
+    assert "Forking: this is the state at a past checkpoint" in editor.content.decode()
+    edit = editor.context["edit"]
+    data = {"checkpoint": edit.base_checkpoint, "from": past.checkpoint_id, "continue": "1"}
+    for field in edit.fields:
+        if field.widget == "checkbox":
+            if field.checked:
+                data[field.name] = "on"
+        else:
+            data[field.name] = field.text
+    data["s-draft"] = "A forked draft"
+    assert as_rita.post(reverse("thread_state", args=[thread_id]), data).status_code == 302
+    fork = Checkpoint.objects.filter(thread_id=thread_id, metadata__source="update").get()
+    assert fork.parent_checkpoint_id == past.checkpoint_id
+    assert AuditEvent.objects.get(action="thread.forked").after["forked_from"] == past.checkpoint_id
+    finish()  # the continue run publishes the fork's draft
+    from reviews.graph_state import read_state
+
+    assert read_state(Thread.objects.get(pk=thread_id)).values["published"] == "A forked draft"
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_subgraph_points_have_their_namespace_and_state(as_rita):
+    thread_id = start("nested", {"text": "  hello "})
+    (task,) = pending(thread_id)
+    assert task.description == "Is this text fine?"
+    points, _ = timeline(Thread.objects.get(pk=thread_id))
+    inner = [p for p in points if p.ns]
+    assert inner and all(p.ns.startswith("review:") for p in inner)
+    assert {p.lane for p in inner} == {1}
+    html = as_rita.get(
+        reverse("thread", args=[thread_id]), {"at": inner[0].checkpoint_id, "ns": inner[0].ns}
+    ).content.decode()
+    assert "&#x27;text&#x27;: &#x27;hello&#x27;" in html and inner[0].ns in html
+
+
+def test_start_form_from_the_input_schema(as_rita, rita):
+    page = as_rita.get(reverse("start_run", args=["drafting"])).content.decode()
+    assert 'name="in-topic"' in page and 'name="interrupt_before" value="publish"' in page
+    bad = as_rita.post(reverse("start_run", args=["drafting"]), {"raw": "[1]"})
+    assert bad.status_code == 422 and "Raw JSON must be an object" in bad.content.decode()
+    response = as_rita.post(
+        reverse("start_run", args=["drafting"]),
+        {"title": "Launch post", "in-topic": "launch", "interrupt_after": ["write_draft"]},
+    )
+    run = Run.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "thread", args=[run.thread_id]
+    )
+    assert (run.payload, run.interrupt_after, run.requested_by) == (
+        {"topic": "launch"},
+        ["write_draft"],
+        rita,
+    )
+    assert Thread.objects.get(pk=run.thread_id).title == "Launch post"
+    finish()
+    (stop,) = pending(run.thread_id)
+    assert stop.kind == "breakpoint" and stop.node == "ask_feedback"
+    assert as_rita.get(reverse("start_run", args=["nope"])).status_code == 404
