@@ -48,7 +48,7 @@ def test_timeline_points_name_their_step_source_writers_and_cause(as_rita):
         (3, "loop", ["revise"], False, 0),  # stopped before publish
     ]
     assert points[0].latest and points[0].run.kind == Run.Kind.RESUME
-    assert points[0].caused_by == "run 2 (resume an interrupt, rita)"
+    assert points[0].caused_by == f"run {points[0].run.pk} (resume an interrupt, rita)"
     assert points[-1].at is not None and points[-1].at <= points[0].at
     assert checkpoint_time("not-a-uuid") is None
 
