@@ -215,6 +215,13 @@ class ReviewTask(models.Model):
         first = tasks[0]
         with transaction.atomic():
             thread = Thread.objects.select_for_update().get(pk=first.thread_id)
+            # Under the lock: someone who decided first is the reason to give,
+            # even when their resume run is now active on the thread.
+            taken = cls.objects.filter(pk__in=[t.pk for t in tasks]).exclude(
+                status=cls.Status.PENDING
+            )
+            if taken:
+                raise DecisionRefused(taken[0].why_not_pending())
             first.refuse_if_moved_on(thread)
             now = timezone.now()
             for task in tasks:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from django.db import connections
 
 from graphs.models import Run
@@ -82,3 +83,13 @@ def test_last_two_interrupts_decided_at_once_resume_exactly_once(rita, sam):
             "other-interrupt": 1,
         }
     }
+
+
+def test_late_decision_names_who_decided_first_even_while_the_resume_runs(rita, sam):
+    thread = start("support", REFUND)
+    (task,) = pending(thread)  # both reviewers loaded the page while it was pending
+    ReviewTask.decide_together([task], {task.pk: {"type": "accept"}}, user=rita)
+    with pytest.raises(DecisionRefused, match="Already decided by rita at"):
+        ReviewTask.decide_together(
+            [task], {task.pk: {"type": "response", "message": "no"}}, user=sam
+        )
