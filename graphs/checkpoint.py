@@ -78,6 +78,9 @@ UPSERT_CHECKPOINT = (
 # get_tuple in one statement: the checkpoint row (kind 0), the blobs its
 # versions point at (kind 1) and its pending writes (kind 2), in columns that
 # line up: (kind, a, b, type, data, text, idx).
+# CROSS JOIN fixes SQLite's join order: each of the checkpoint's versions looks
+# up its blob by primary key. Left to itself, SQLite walked every blob of the
+# thread (thousands on a long thread) and matched the versions against each.
 GET_TUPLE = """
 WITH c AS (
     SELECT thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint,
@@ -89,8 +92,8 @@ SELECT 0, c.checkpoint_id, c.parent_checkpoint_id, c.type, c.checkpoint, {metada
 FROM c
 UNION ALL
 SELECT 1, b.channel, b.version, b.type, b.blob, CAST(NULL AS text), CAST(NULL AS integer)
-FROM c CROSS JOIN {each_version} AS v
-JOIN {blobs} b ON b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
+FROM c CROSS JOIN {each_version} AS v CROSS JOIN {blobs} b
+WHERE b.thread_id = c.thread_id AND b.checkpoint_ns = c.checkpoint_ns
     AND b.channel = v.key AND b.version = v.value
 UNION ALL
 SELECT 2, w.task_id, w.channel, w.type, w.blob, w.task_path, w.idx

@@ -18,7 +18,7 @@ from graphs.models import Checkpoint, CheckpointWrite, Run, Thread
 from graphs.worker import RUN_KEY
 from reviews.graph_state import EDITED_AS_NODE, EDITED_BY
 
-PAGE = 100
+PAGE = 50
 _UUID_EPOCH = datetime(1582, 10, 15, tzinfo=UTC)
 
 
