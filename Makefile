@@ -44,6 +44,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/worker.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/queue_page.py
+	$(BIN)/python bench/timeline.py
 
 clean:
 	rm -rf $(VENV) var

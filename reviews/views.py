@@ -318,7 +318,9 @@ def thread_state(request: HttpRequest, thread_id: str) -> HttpResponse:
                 status = 409
             else:
                 messages.success(request, result.summary)
-                return redirect("thread_state", thread_id=thread.pk)
+                # The timeline, at the new point: an edit is a new checkpoint there.
+                at = f"?at={result.checkpoint_id}" if result.checkpoint_id else ""
+                return redirect(f"{reverse('thread', args=[thread.pk])}{at}")
         else:
             status = 422
     template = "reviews/state.html#editor" if request.htmx else "reviews/state.html"

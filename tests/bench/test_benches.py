@@ -1,4 +1,4 @@
-"""Tiny runs of bench/worker.py, latency.py and queue_page.py: each works end to end
+"""Tiny runs of the bench/ scripts: each works end to end
 and prints its figures. Speed itself is never asserted here."""
 
 import re
@@ -39,4 +39,11 @@ def test_queue_benchmark_reports_a_ratio():
     out = bench("bench/queue_page.py", "--rounds", "1", "--small", "60", "--large", "300")
     assert re.search(r"^60 over 6 threads\s+[\d.]+\s+[\d.]+$", out, re.M)
     ratio = re.search(r"^ratio large/small ([\d.]+)x$", out, re.M)
+    assert ratio and float(ratio.group(1)) > 0
+
+
+def test_timeline_benchmark_reports_a_ratio():
+    out = bench("bench/timeline.py", "--rounds", "1", "--short", "20", "--long", "120")
+    assert re.search(r"^120 checkpoints\s+[\d.]+\s+[\d.]+$", out, re.M)
+    ratio = re.search(r"^ratio long/short ([\d.]+)x$", out, re.M)
     assert ratio and float(ratio.group(1)) > 0

@@ -136,3 +136,52 @@ def test_keys_decide_from_the_queue_and_rows_leave_when_decided_elsewhere(served
         {"type": "accept"},
         {"type": "response", "message": "Too much for one order."},
     ]
+
+
+def test_timeline_click_fork_with_an_edit_and_watch_the_branch(served, browser):
+    page = signed_in(browser, served, "reviewer")
+    thread = start_elsewhere(served, "drafting", {"topic": "the picnic"})
+    expect(page.locator("tr.task-row", has_text="Feedback")).to_be_visible()
+    page.goto(f"/threads/{thread}/")
+    page.wait_for_selector("#live-state.on")
+    points = page.locator("li.point")
+    expect(points).to_have_count(3)
+    expect(page.locator("pre.mermaid svg")).to_be_visible()  # the diagram, drawn
+
+    # Click the step-0 point: its state and diff come in place, the URL follows.
+    points.filter(has_text="step 0").locator("a").click()
+    expect(page.locator("#point h1")).to_contain_text("Checkpoint")
+    expect(page.locator("#point .diff")).to_contain_text("topic")
+    assert "at=" in page.url
+
+    # Fork from step 0 with a draft of our own, written as write_draft.
+    page.click("text=Fork: edit the state here")
+    expect(page.locator("#state-editor .notice")).to_contain_text("Forking")
+    page.fill("textarea[name=s-draft], input[name=s-draft]", "A forked picnic draft")
+    page.select_option("select[name=as_node]", "write_draft")
+    page.check("input[name=continue]")
+    page.click("#state-editor button[type=submit]")
+
+    # Back on the timeline: the branch appears in a lane of its own and its
+    # run stops at the feedback question again, live.
+    page.wait_for_url(re.compile(rf"/threads/{thread}/\?at="))
+    page.wait_for_selector("#live-state.on")
+    branch = page.locator("li.point.lane-1")
+    expect(branch.first).to_be_visible()
+    expect(page.locator("li.point.lane-1.interrupted")).to_have_count(1, timeout=20_000)
+    expect(page.locator("li.point.lane-0")).to_have_count(3)  # the old branch stays
+    tasks = served.query(
+        "from reviews.models import ReviewTask\n"
+        "result = sorted(ReviewTask.objects.values_list('status', flat=True))"
+    )
+    assert tasks == ["pending", "superseded"]
+
+    # Someone answers the branch's question elsewhere: its steps arrive on
+    # this open timeline without a reload, up to the stop before publish.
+    other = signed_in(browser, served, "reviewer2")
+    other.locator("tr.task-row", has_text="Feedback").locator("a").click()
+    other.check("input[name$=-f-approved]")
+    other.click("#decision-panel button[type=submit]")
+    expect(other.locator("#decision-panel .notice")).to_be_visible()
+    expect(page.locator("li.point.lane-1")).to_have_count(3)
+    expect(page.locator("li.point.lane-1").first).to_contain_text("revise")
