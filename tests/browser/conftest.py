@@ -79,7 +79,11 @@ def served(tmp_path):
 @pytest.fixture
 def browser():
     require(chromium_missing_reason())
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Runs go through a worker that sweeps the queue: on a busy two-core CI
+    # machine that can take longer than Playwright's default of 5 seconds.
+    expect.set_options(timeout=20_000)
 
     with sync_playwright() as playwright:
         # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
@@ -93,7 +97,7 @@ def browser():
 def signed_in(browser, served: Served, username: str):
     """A fresh browser context signed in as one of the demo accounts."""
     context = browser.new_context(base_url=served.url)
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(20_000)
     page = context.new_page()
     page.goto("/accounts/login/?next=/queue/")
     page.fill("input[name=username]", username)
