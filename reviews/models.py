@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from graphs.interrupts import DecisionError, check_value, resume_value, validate_decision
 from graphs.models import Run, Thread
+from reviews.audit_chain import GENESIS, row_hash
 
 
 class DecisionRefused(Exception):
@@ -312,14 +314,31 @@ class ReviewTask(models.Model):
         )
 
 
+class AuditImmutable(Exception):
+    """The audit trail is only ever added to."""
+
+
+class AuditQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:
+        raise AuditImmutable("audit events can't be changed")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditImmutable("audit events can't be deleted")
+
+    def bulk_update(self, *args: Any, **kwargs: Any) -> int:
+        raise AuditImmutable("audit events can't be changed")
+
+
 class AuditEvent(models.Model):
-    """One human or system action, as it happened. Rows are only ever added."""
+    """One human or system action, as it happened. Rows are only ever added:
+    the ORM refuses changes, a trigger refuses them on PostgreSQL, and a hash
+    chain shows any change made past both (`manage.py verify_audit`)."""
 
     created_at = models.DateTimeField(default=timezone.now)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    # The actor's name when it happened (None: the system).
+    # The actor's name when it happened ("": the system).
     actor_name = models.CharField(max_length=150, blank=True, default="")
     action = models.CharField(max_length=64)
     graph_name = models.CharField(max_length=200, blank=True, default="")
@@ -331,16 +350,32 @@ class AuditEvent(models.Model):
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     client_address = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64, default="", editable=False)
+    hash = models.CharField(max_length=64, default="", editable=False)
+
+    objects = AuditQuerySet.as_manager()
 
     class Meta:
         indexes = [
-            # The trail newest first, and per thread.
+            # The trail newest first (keyset on id), and per thread.
             models.Index(fields=["-created_at", "-id"], name="audit_created_idx"),
             models.Index(fields=["thread_id", "-created_at"], name="audit_thread_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name or 'system'} {self.action}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AuditImmutable("audit events can't be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AuditImmutable("audit events can't be deleted")
+
+    @property
+    def actor_label(self) -> str:
+        return self.actor_name or "system"
 
     @classmethod
     def record(
@@ -357,14 +392,16 @@ class AuditEvent(models.Model):
         after: Any = None,
         client_address: str | None = None,
     ) -> AuditEvent:
+        """Add a row at the end of the chain (actor None: the system)."""
         if task is not None:
             thread_id = thread_id or task.thread_id
             graph_name = graph_name or task.graph_name
             checkpoint_id = checkpoint_id or task.checkpoint_id
-        return cls.objects.create(
+        person = actor if getattr(actor, "is_authenticated", False) else None
+        event = cls(
             action=action,
-            actor=actor if getattr(actor, "is_authenticated", False) else None,
-            actor_name=actor.get_username() if getattr(actor, "is_authenticated", False) else "",
+            actor=person,
+            actor_name=person.get_username() if person else "",
             task_id=task.pk if task else None,
             run_id=run.pk if run else None,
             thread_id=thread_id,
@@ -372,5 +409,29 @@ class AuditEvent(models.Model):
             checkpoint_id=checkpoint_id,
             before=before,
             after=after,
-            client_address=client_address or None,
+            client_address=cls._meta.get_field("client_address").get_prep_value(
+                client_address or None
+            ),
         )
+        # Stored as the database gives them back, so the hash can be checked later.
+        event.before, event.after = json_roundtrip(before), json_roundtrip(after)
+        with transaction.atomic():
+            connection = transaction.get_connection()
+            if connection.vendor == "postgresql":
+                # One writer at a time extends the chain (SQLite's IMMEDIATE
+                # transactions already serialise writers).
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
+            event.prev_hash = (
+                cls.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS
+            )
+            event.hash = row_hash(event.__dict__, event.prev_hash)
+            event.save(force_insert=True)
+        return event
+
+
+AUDIT_CHAIN_LOCK = 7_240_001  # pg_advisory_xact_lock key for the audit chain
+
+
+def json_roundtrip(value: Any) -> Any:
+    return None if value is None else json.loads(json.dumps(value, default=str))

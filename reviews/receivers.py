@@ -10,13 +10,16 @@ from django.dispatch import receiver
 from graphs.models import Run
 from graphs.signals import run_finished, run_interrupted
 from reviews import live
-from reviews.models import ReviewTask
+from reviews.models import AuditEvent, ReviewTask
 
 
 @receiver(run_interrupted, dispatch_uid="reviews.create_tasks")
 def create_tasks(sender, run, requests, checkpoint_id: str, **kwargs) -> None:
     """Runs inside the worker's transaction that marks the run interrupted."""
     stale = ReviewTask.objects.supersede(run.thread_id, keep_checkpoint=checkpoint_id)
+    retried = ReviewTask.objects.filter(
+        thread_id=run.thread_id, checkpoint_id=checkpoint_id
+    ).exists()
     ReviewTask.objects.create_for(
         thread_id=run.thread_id,
         graph_name=run.graph_name,
@@ -24,6 +27,18 @@ def create_tasks(sender, run, requests, checkpoint_id: str, **kwargs) -> None:
         requests=requests,
         run=run,
     )
+    if not retried:  # a retried stop asks nothing new
+        AuditEvent.record(
+            "interrupt.raised",
+            thread_id=run.thread_id,
+            graph_name=run.graph_name,
+            checkpoint_id=checkpoint_id,
+            run=run,
+            after=[
+                {"kind": r.kind, "tool": r.tool_name, "node": r.node, "args": r.args}
+                for r in requests
+            ],
+        )
     transaction.on_commit(partial(live.tasks_created, run.thread_id, checkpoint_id, stale))
 
 

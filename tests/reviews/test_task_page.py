@@ -82,7 +82,7 @@ def test_batched_turn_each_call_decided_edit_keeps_json_types(as_rita, rita):
             ]
         }
     }
-    audit = list(AuditEvent.objects.order_by("pk"))
+    audit = list(AuditEvent.objects.filter(action="task.decided").order_by("pk"))
     assert [(a.action, a.task_id, a.actor_name, a.client_address) for a in audit] == [
         ("task.decided", book.pk, "rita", "10.1.2.3"),
         ("task.decided", charge.pk, "rita", "10.1.2.3"),
@@ -115,7 +115,7 @@ def test_invalid_json_is_refused_and_changes_nothing(as_rita):
     assert "{&quot;amount&quot;: 300," in response.content.decode()  # what was typed stays
     assert [t.status for t in pending(thread)] == ["pending", "pending"]
     assert not Run.objects.filter(kind=Run.Kind.RESUME).exists()
-    assert not AuditEvent.objects.exists()
+    assert not AuditEvent.objects.exclude(action="interrupt.raised").exists()
 
 
 def test_edit_checked_against_the_tools_argument_schema(as_rita):
