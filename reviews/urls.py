@@ -1,12 +1,15 @@
 from django.urls import path
 
-from reviews import views
+from reviews import audit_views, views
 
 # Thread ids are the agent's own strings and may hold slashes: <path:...>, with
 # the longer routes first.
 urlpatterns = [
     path("", views.home, name="home"),
     path("queue/", views.queue, name="queue"),
+    path("audit/", audit_views.audit, name="audit"),
+    path("audit/export.csv", audit_views.audit_export, {"fmt": "csv"}, name="audit_csv"),
+    path("audit/export.jsonl", audit_views.audit_export, {"fmt": "jsonl"}, name="audit_jsonl"),
     path("graphs/<str:graph_name>/start/", views.start_run, name="start_run"),
     path("tasks/<int:pk>/", views.task_detail, name="task"),
     path("tasks/<int:pk>/decide/", views.decide, name="decide"),
