@@ -3,18 +3,16 @@ page's named partial instead of the whole page."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from graphs.models import Checkpoint, Run, Thread
@@ -30,15 +28,15 @@ from reviews.graph_state import (
     state_at,
     tool_args_schemas,
 )
-from reviews.models import AuditEvent, DecisionRefused, DecisionsInvalid, ReviewTask
+from reviews.models import DecisionRefused, DecisionsInvalid, ReviewTask
+from reviews.queue_filters import queue_filters, queue_tasks
+from reviews.replay import replay_from
 from reviews.start_form import StartForm
 from reviews.state_diff import diff_states
 from reviews.state_editor import StateEdit
 from reviews.timeline import timeline
 
 PAGE_SIZE = 50
-AGES = {"10m": timedelta(minutes=10), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
-STATUSES = {"pending", "decided", "superseded", "all"}
 
 
 def _client_address(request: HttpRequest) -> str | None:
@@ -95,67 +93,20 @@ def home(request: HttpRequest) -> HttpResponse:
 # -- queue --------------------------------------------------------------------
 
 
-def _queue_filters(request: HttpRequest) -> dict[str, str]:
-    get = request.GET
-    filters = {
-        "graph": get.get("graph", "").strip(),
-        "kind": get.get("kind", "").strip(),
-        "tool": get.get("tool", "").strip(),
-        "status": get.get("status", "pending"),
-        "mine": "1" if get.get("mine") else "",
-        "age": get.get("age", ""),
-        "q": get.get("q", "").strip(),
-        "sort": "newest" if get.get("sort") == "newest" else "oldest",
-    }
-    if filters["status"] not in STATUSES:
-        filters["status"] = "pending"
-    if filters["kind"] not in ReviewTask.Kind.values:
-        filters["kind"] = ""
-    if filters["age"] not in AGES:
-        filters["age"] = ""
-    return filters
-
-
-def _queue_tasks(request: HttpRequest, filters: dict[str, str]):
-    tasks = ReviewTask.objects.select_related("thread", "decided_by")
-    if filters["status"] != "all":
-        tasks = tasks.filter(status=filters["status"])
-    if filters["graph"]:
-        tasks = tasks.filter(graph_name=filters["graph"])
-    if filters["kind"]:
-        tasks = tasks.filter(kind=filters["kind"])
-    if filters["tool"]:
-        tasks = tasks.filter(tool_name=filters["tool"])
-    if filters["mine"]:
-        tasks = tasks.filter(decided_by=request.user)
-    if filters["age"]:
-        tasks = tasks.filter(created_at__lte=timezone.now() - AGES[filters["age"]])
-    if filters["q"]:
-        q = filters["q"]
-        tasks = tasks.filter(
-            Q(tool_name__icontains=q) | Q(args__icontains=q) | Q(description__icontains=q)
-        )
-    # Keyset pagination on the id (ids grow with creation time): the page
-    # after a cursor costs the same at the end of a long backlog as at its start.
-    newest = filters["sort"] == "newest"
-    after = request.GET.get("after", "")
-    if after.isdigit():
-        tasks = tasks.filter(pk__lt=int(after)) if newest else tasks.filter(pk__gt=int(after))
-    return tasks.order_by("-pk" if newest else "pk")
-
-
 @login_required
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
-    filters = _queue_filters(request)
-    page = list(_queue_tasks(request, filters)[: PAGE_SIZE + 1])
+    filters = queue_filters(request.GET)
+    page = list(
+        queue_tasks(filters, request.user, after=request.GET.get("after", ""))[: PAGE_SIZE + 1]
+    )
     more = len(page) > PAGE_SIZE
     page = page[:PAGE_SIZE]
     params = request.GET.copy()
     params.pop("after", None)
     if more:
         params["after"] = str(page[-1].pk)
-    live_rows = filters == _queue_filters(HttpRequest())  # the plain, unfiltered queue
+    live_rows = filters == queue_filters({})  # the plain, unfiltered queue
     context = {
         "tasks": page,
         "filters": filters,
@@ -374,36 +325,13 @@ def replay(request: HttpRequest, thread_id: str) -> HttpResponse:
     thread = _get_thread(request, thread_id)
     checkpoint_id = request.POST.get("checkpoint", "")
     url = f"{reverse('thread', args=[thread.pk])}?at={checkpoint_id}"
-    with transaction.atomic():
-        locked = Thread.objects.select_for_update().get(pk=thread.pk)
-        active = locked.active_run()
-        if not Checkpoint.objects.filter(
-            thread_id=thread.pk, checkpoint_ns="", checkpoint_id=checkpoint_id
-        ).exists():
-            messages.error(request, f"Checkpoint {checkpoint_id!r} is not a point of this thread.")
-            return redirect(reverse("thread", args=[thread.pk]))
-        if active is not None:
-            messages.error(
-                request,
-                f"Run {active.pk} is {active.status} on this thread; replay once it has stopped.",
-            )
-            return redirect(url)
-        run = Run.enqueue(
-            graph_name=thread.graph_name,
-            kind=Run.Kind.REPLAY,
-            thread_id=thread.pk,
-            checkpoint_id=checkpoint_id,
-            requested_by=request.user,
+    try:
+        run = replay_from(
+            thread, checkpoint_id, user=request.user, client_address=_client_address(request)
         )
-        AuditEvent.record(
-            "thread.replayed",
-            actor=request.user,
-            thread_id=thread.pk,
-            graph_name=thread.graph_name,
-            checkpoint_id=checkpoint_id,
-            run=run,
-            client_address=_client_address(request),
-        )
+    except DecisionRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("thread", thread_id=thread.pk)
     messages.success(request, f"Run {run.pk} replays the graph from {checkpoint_id}.")
     return redirect(url)
 
