@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from reviews.models import AuditEvent, ReviewTask
+from reviews.models import ApiToken, AuditEvent, ReviewTask
 
 
 @admin.register(ReviewTask)
@@ -23,6 +23,18 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "user", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    # Keys are issued with `manage.py create_api_token`; here they are revoked.
+    fields = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("name", "user", "prefix", "created_at", "last_used_at")
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -10,7 +10,7 @@ from graphs.interrupts import DecisionError, check_value
 from graphs.models import Run
 from graphs.registry import GraphLoadError, GraphNotFound, get_registry
 from graphs.worker import compiled_graph
-from reviews.graph_state import GraphUnavailable, node_names
+from reviews.graph_state import GraphUnavailable, merged_keys, node_names
 from reviews.models import AuditEvent
 from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
 
@@ -56,14 +56,44 @@ class StartForm:
         else:
             self.value = parse_fields(self.fields, data)
 
+    def bind_values(
+        self,
+        value: dict[str, Any],
+        *,
+        title: str = "",
+        interrupt_before: list[str] = (),
+        interrupt_after: list[str] = (),
+    ) -> None:
+        """The API's way in: the input as JSON."""
+        self.value, self.title = value, title[:300]
+        for name, nodes in (
+            ("interrupt_before", interrupt_before),
+            ("interrupt_after", interrupt_after),
+        ):
+            unknown = [n for n in nodes if n not in self.nodes]
+            if unknown:
+                self.errors.append(
+                    f"{name}: {', '.join(unknown)} not among the nodes ({', '.join(self.nodes)})."
+                )
+            setattr(self, name, [n for n in nodes if n in self.nodes])
+
     def is_valid(self) -> bool:
         if self.errors or any(f.error for f in self.fields):
             return False
-        if self.schema:
-            try:
-                check_value(self.value, self.schema, "the input")
-            except DecisionError as exc:
-                self.errors.append(str(exc))
+        properties = (self.schema or {}).get("properties")
+        if properties is not None:
+            defs = {"$defs": self.schema["$defs"]} if "$defs" in self.schema else {}
+            merged = merged_keys(self.graph)
+            for key, value in self.value.items():
+                if key not in properties:
+                    self.errors.append(f"The input of {self.graph_name} has no key {key!r}.")
+                elif key not in merged:
+                    # A reducer (add_messages, say) takes more shapes than it
+                    # stores; LangGraph checks those keys itself.
+                    try:
+                        check_value(value, {**properties[key], **defs}, key)
+                    except DecisionError as exc:
+                        self.errors.append(str(exc))
         return not self.errors
 
     def start(self, *, user: Any, client_address: str | None) -> Run:

@@ -1,0 +1,411 @@
+"""The JSON API (`/api/`): what the pages do, for scripts and other systems.
+
+Bearer tokens (`manage.py create_api_token USER`); the same model methods as
+the pages, so the same checks, refusals and audit rows. The OpenAPI document
+is served at `/api/openapi.json`, the interactive docs at `/api/docs`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import NinjaAPI, Query, Schema, Status
+from ninja.errors import HttpError
+from ninja.security import HttpBearer
+from pydantic import Field
+
+from graphs.models import Thread
+from reviews import live
+from reviews.graph_state import GraphUnavailable, graph_for, read_state, tool_args_schemas
+from reviews.models import ApiToken, DecisionRefused, DecisionsInvalid, ReviewTask
+from reviews.queue_filters import queue_filters, queue_tasks
+from reviews.replay import replay_from
+from reviews.start_form import StartForm
+from reviews.state_editor import StateEdit
+from reviews.timeline import timeline
+
+
+class TokenAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> Any:
+        user = ApiToken.user_for(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="HITL review API",
+    version="1",
+    description="Start runs, read threads, list and decide review tasks, edit state, replay and fork.",
+    auth=TokenAuth(),
+    urls_namespace="api",
+    # The document and the interactive docs need a signed-in user, like every page.
+    docs_decorator=login_required,
+)
+
+
+class Error(Schema):
+    detail: str
+
+
+class Invalid(Schema):
+    detail: str
+    errors: dict[str, str] = {}
+
+
+def _client(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _thread(thread_id: str) -> Thread:
+    return get_object_or_404(Thread, pk=thread_id)
+
+
+# -- runs ------------------------------------------------------------------------
+
+
+class RunIn(Schema):
+    graph: str
+    input: dict[str, Any] = {}
+    title: str = ""
+    interrupt_before: list[str] = []
+    interrupt_after: list[str] = []
+
+
+class RunOut(Schema):
+    id: int
+    thread_id: str
+    graph: str
+    kind: str
+    status: str
+
+
+def _run_out(run) -> dict[str, Any]:
+    return {
+        "id": run.pk,
+        "thread_id": run.thread_id,
+        "graph": run.graph_name,
+        "kind": run.kind,
+        "status": run.status,
+    }
+
+
+@api.post("/runs", response={201: RunOut, 400: Error, 404: Error, 422: Invalid}, tags=["runs"])
+def start_run(request: HttpRequest, body: RunIn):
+    """Start a graph on a new thread with the given input."""
+    try:
+        form = StartForm.open(body.graph)
+    except GraphUnavailable as exc:
+        return Status(404, {"detail": str(exc)})
+    form.bind_values(
+        body.input,
+        title=body.title,
+        interrupt_before=body.interrupt_before,
+        interrupt_after=body.interrupt_after,
+    )
+    if not form.is_valid():
+        return Status(
+            422, {"detail": "The input was refused.", "errors": {"input": " ".join(form.errors)}}
+        )
+    run = form.start(user=request.user, client_address=_client(request))
+    return Status(201, _run_out(run))
+
+
+# -- threads ----------------------------------------------------------------------
+
+
+class StateOut(Schema):
+    thread_id: str
+    graph: str
+    checkpoint_id: str
+    values: dict[str, Any]
+    next: list[str]
+
+
+class PointOut(Schema):
+    checkpoint_id: str
+    ns: str
+    parent_id: str | None
+    step: int
+    source: str
+    writers: list[str]
+    interrupted: bool
+    caused_by: str
+    at: datetime | None
+    forks_from: str | None
+
+
+class HistoryOut(Schema):
+    points: list[PointOut]
+    older: str = Field("", description="pass as `before` for the next page")
+
+
+@api.get("/threads/{thread_id}", response={200: StateOut, 404: Error}, tags=["threads"])
+def thread_state(request: HttpRequest, thread_id: str):
+    """The thread's latest state."""
+    thread = _thread(thread_id)
+    try:
+        state = read_state(thread, steps=0)
+    except GraphUnavailable as exc:
+        return Status(404, {"detail": str(exc)})
+    return {
+        "thread_id": thread.pk,
+        "graph": thread.graph_name,
+        "checkpoint_id": state.checkpoint_id,
+        "values": state.values,
+        "next": state.next,
+    }
+
+
+@api.get("/threads/{thread_id}/history", response={200: HistoryOut, 404: Error}, tags=["threads"])
+def thread_history(request: HttpRequest, thread_id: str, before: str = "", limit: int = 50):
+    """Checkpoints newest first, with branches (see the thread page)."""
+    points, older = timeline(_thread(thread_id), before=before, limit=max(1, min(limit, 200)))
+    return {
+        "points": [
+            {
+                "checkpoint_id": p.checkpoint_id,
+                "ns": p.ns,
+                "parent_id": p.parent_id,
+                "step": p.step,
+                "source": p.source,
+                "writers": p.writers,
+                "interrupted": p.interrupted,
+                "caused_by": p.caused_by,
+                "at": p.at,
+                "forks_from": p.forks_from,
+            }
+            for p in points
+        ],
+        "older": older,
+    }
+
+
+class StateEditIn(Schema):
+    values: dict[str, Any]
+    as_node: str = ""
+    continue_run: bool = False
+    base_checkpoint: str = Field(
+        "", description="the checkpoint the edit was made against; refused if the thread moved on"
+    )
+    fork_from: str = Field("", description="a past checkpoint: write a new branch from there")
+
+
+class StateEditOut(Schema):
+    checkpoint_id: str
+    summary: str
+    run: RunOut | None
+
+
+@api.post(
+    "/threads/{thread_id}/state",
+    response={200: StateEditOut, 400: Error, 404: Error, 409: Error, 422: Invalid},
+    tags=["threads"],
+)
+def edit_state(request: HttpRequest, thread_id: str, body: StateEditIn):
+    """Write values as a new checkpoint (update_state), optionally continuing the run."""
+    thread = _thread(thread_id)
+    try:
+        edit = StateEdit.open(thread, {"from": body.fork_from} if body.fork_from else {})
+    except GraphUnavailable as exc:
+        return Status(404, {"detail": str(exc)})
+    edit.bind_values(
+        body.values,
+        as_node=body.as_node,
+        continue_run=body.continue_run,
+        base_checkpoint=body.base_checkpoint,
+    )
+    if not edit.is_valid():
+        errors = {f.key: f.error for f in edit.fields if f.error}
+        return Status(422, {"detail": " ".join(edit.errors) or "Invalid values.", "errors": errors})
+    try:
+        result = edit.save(user=request.user, client_address=_client(request))
+    except DecisionRefused as exc:
+        return Status(409, {"detail": str(exc)})
+    return {
+        "checkpoint_id": result.checkpoint_id,
+        "summary": result.summary,
+        "run": _run_out(result.run) if result.run else None,
+    }
+
+
+class ReplayIn(Schema):
+    checkpoint_id: str
+
+
+@api.post(
+    "/threads/{thread_id}/replay",
+    response={201: RunOut, 400: Error, 404: Error, 409: Error},
+    tags=["threads"],
+)
+def replay(request: HttpRequest, thread_id: str, body: ReplayIn):
+    """Re-run the graph from a past checkpoint; the old branch stays."""
+    try:
+        run = replay_from(
+            _thread(thread_id),
+            body.checkpoint_id,
+            user=request.user,
+            client_address=_client(request),
+        )
+    except DecisionRefused as exc:
+        return Status(409, {"detail": str(exc)})
+    return Status(201, _run_out(run))
+
+
+# -- tasks ------------------------------------------------------------------------
+
+
+class TaskOut(Schema):
+    id: int
+    thread_id: str
+    graph: str
+    kind: str
+    shape: str
+    status: str
+    tool_name: str
+    args: Any
+    description: str
+    allowed: list[str]
+    response_schema: dict[str, Any] | None
+    node: str
+    checkpoint_id: str
+    interrupt_id: str
+    action_index: int
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision: dict[str, Any] | None
+
+
+class TaskList(Schema):
+    tasks: list[TaskOut]
+    next_after: str = Field("", description="pass as `after` for the next page")
+
+
+class TaskFilters(Schema):
+    status: str = "pending"
+    graph: str = ""
+    kind: str = ""
+    tool: str = ""
+    mine: bool = False
+    age: str = Field("", description="10m, 1h or 1d: waiting longer than that")
+    q: str = ""
+    sort: str = Field("oldest", description="oldest or newest")
+    after: str = ""
+    limit: int = 50
+
+
+def _task_out(task: ReviewTask) -> dict[str, Any]:
+    return {
+        "id": task.pk,
+        "thread_id": task.thread_id,
+        "graph": task.graph_name,
+        "kind": task.kind,
+        "shape": task.shape,
+        "status": task.status,
+        "tool_name": task.tool_name,
+        "args": task.args,
+        "description": task.description,
+        "allowed": task.allowed,
+        "response_schema": task.response_schema,
+        "node": task.node,
+        "checkpoint_id": task.checkpoint_id,
+        "interrupt_id": task.interrupt_id,
+        "action_index": task.action_index,
+        "created_at": task.created_at,
+        "decided_by": task.decided_by.get_username() if task.decided_by else None,
+        "decided_at": task.decided_at,
+        "decision": task.decision,
+    }
+
+
+@api.get("/tasks", response=TaskList, tags=["tasks"])
+def list_tasks(request: HttpRequest, filters: Query[TaskFilters]):
+    """Review tasks with the queue page's filters, keyset paged."""
+    chosen = queue_filters({**filters.dict(), "mine": "1" if filters.mine else ""})
+    limit = max(1, min(filters.limit, 200))
+    page = list(queue_tasks(chosen, request.user, after=filters.after)[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return {
+        "tasks": [_task_out(t) for t in page],
+        "next_after": str(page[-1].pk) if more and page else "",
+    }
+
+
+@api.get("/tasks/{task_id}", response={200: TaskOut, 404: Error}, tags=["tasks"])
+def get_task(request: HttpRequest, task_id: int):
+    return _task_out(get_object_or_404(ReviewTask.objects.select_related("decided_by"), pk=task_id))
+
+
+class DecisionIn(Schema):
+    decisions: dict[int, dict[str, Any]] = Field(
+        ...,
+        description=(
+            "One decision per pending task of the interrupt, by task id, in the payload's "
+            'vocabulary: {"type": "approve"}, {"type": "edit", "name": ..., "args": {...}}, '
+            '{"type": "reject", "message": ...}, {"type": "answer", "value": ...}, '
+            '{"type": "continue"}.'
+        ),
+    )
+
+
+class DecisionOut(Schema):
+    decided: list[int]
+    resume_run: RunOut | None
+
+
+@api.post(
+    "/tasks/{task_id}/decision",
+    response={200: DecisionOut, 400: Error, 404: Error, 409: Error, 422: Invalid},
+    tags=["tasks"],
+)
+def decide(request: HttpRequest, task_id: int, body: DecisionIn):
+    """Decide the pending actions of the task's interrupt, all at once."""
+    task = get_object_or_404(ReviewTask, pk=task_id)
+    pending = list(ReviewTask.objects.of_interrupt(task).pending())
+    if not pending:
+        return Status(409, {"detail": task.why_not_pending()})
+    missing = [t.pk for t in pending if t.pk not in body.decisions]
+    if missing:
+        return Status(
+            422,
+            {
+                "detail": "Every pending action of this interrupt needs a decision.",
+                "errors": {str(pk): "no decision given" for pk in missing},
+            },
+        )
+    try:
+        schemas = tool_args_schemas(graph_for(task.thread))
+    except GraphUnavailable:
+        schemas = {}
+    try:
+        run = ReviewTask.decide_together(
+            pending,
+            body.decisions,
+            user=request.user,
+            client_address=_client(request),
+            args_schemas=schemas,
+        )
+    except DecisionsInvalid as exc:
+        return Status(
+            422,
+            {
+                "detail": "Some decisions were refused.",
+                "errors": {str(k): v for k, v in exc.errors.items()},
+            },
+        )
+    except DecisionRefused as exc:
+        return Status(409, {"detail": str(exc)})
+    transaction.on_commit(lambda: live.tasks_removed([t.pk for t in pending]))
+    return {"decided": [t.pk for t in pending], "resume_run": _run_out(run) if run else None}
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError):
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)
