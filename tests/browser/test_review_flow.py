@@ -149,7 +149,7 @@ def test_timeline_click_fork_with_an_edit_and_watch_the_branch(served, browser):
     expect(page.locator("pre.mermaid svg")).to_be_visible()  # the diagram, drawn
 
     # Click the step-0 point: its state and diff come in place, the URL follows.
-    points.filter(has_text="step 0").locator("a").click()
+    points.filter(has_text="step 0").locator("a").first.click()
     expect(page.locator("#point h1")).to_contain_text("Checkpoint")
     expect(page.locator("#point .diff")).to_contain_text("topic")
     assert "at=" in page.url
