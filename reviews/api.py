@@ -406,6 +406,33 @@ def decide(request: HttpRequest, task_id: int, body: DecisionIn):
     return {"decided": [t.pk for t in pending], "resume_run": _run_out(run) if run else None}
 
 
+class ClaimOut(Schema):
+    tasks: list[int]
+    claimed_by: str | None
+    claim_expires_at: datetime | None
+
+
+@api.post(
+    "/tasks/{task_id}/claim",
+    response={200: ClaimOut, 400: Error, 404: Error, 409: Error},
+    tags=["tasks"],
+)
+def claim(request: HttpRequest, task_id: int):
+    """Claim the pending actions of the task's interrupt for 15 minutes (again: extend)."""
+    task = get_object_or_404(ReviewTask, pk=task_id)
+    group = list(ReviewTask.objects.of_interrupt(task).pending()) or [task]
+    try:
+        ReviewTask.claim_together(group, user=request.user, client_address=_client(request))
+    except DecisionRefused as exc:
+        return Status(409, {"detail": str(exc)})
+    task.refresh_from_db()
+    return {
+        "tasks": [t.pk for t in group],
+        "claimed_by": request.user.get_username(),
+        "claim_expires_at": task.claim_expires_at,
+    }
+
+
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError):
     return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)

@@ -23,6 +23,7 @@ EXPORT_CHUNK = 2000
 ACTIONS = [
     "run.started",
     "interrupt.raised",
+    "task.claimed",
     "task.decided",
     "state.edited",
     "thread.forked",

@@ -18,6 +18,8 @@ from graphs.interrupts import DecisionError, check_value, resume_value, validate
 from graphs.models import Run, Thread
 from reviews.audit_chain import GENESIS, row_hash
 
+CLAIM_FOR = timedelta(minutes=15)
+
 
 class DecisionRefused(Exception):
     """A decision that can't be taken any more: someone else took it, or the
@@ -135,6 +137,11 @@ class ReviewTask(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision = models.JSONField(null=True, blank=True)
+    # A claim: the reviewer working on it, until the claim runs out by itself.
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
 
     objects = ReviewTaskQuerySet.as_manager()
 
@@ -175,6 +182,65 @@ class ReviewTask(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status == self.Status.PENDING
+
+    def held_by_other(self, user: Any) -> bool:
+        return bool(
+            self.claimed_by_id
+            and self.claimed_by_id != getattr(user, "pk", None)
+            and self.claim_expires_at
+            and self.claim_expires_at > timezone.now()
+        )
+
+    @property
+    def claim_text(self) -> str:
+        if not self.claimed_by_id or not self.claim_expires_at:
+            return ""
+        left = self.claim_expires_at - timezone.now()
+        if left.total_seconds() <= 0:
+            return ""
+        minutes = max(1, round(left.total_seconds() / 60))
+        return f"claimed by {self.claimed_by.get_username()}, {minutes} minute{'s' if minutes != 1 else ''} left"
+
+    @classmethod
+    def claim_together(
+        cls, tasks: list[ReviewTask], *, user: Any, client_address: str | None = None
+    ) -> None:
+        """Claim the pending actions of one interrupt for a while. Two claims at
+        once: the conditional UPDATE lets one win; the other is refused with
+        who holds it. Claiming again extends one's own claim."""
+        now = timezone.now()
+        with transaction.atomic():
+            free = cls.objects.filter(
+                pk__in=[t.pk for t in tasks], status=cls.Status.PENDING
+            ).filter(
+                models.Q(claimed_by__isnull=True)
+                | models.Q(claim_expires_at__lte=now)
+                | models.Q(claimed_by=user)
+            )
+            won = free.update(claimed_by=user, claim_expires_at=now + CLAIM_FOR)
+            if won != len(tasks):
+                held = cls.objects.select_related("claimed_by", "decided_by").filter(
+                    pk__in=[t.pk for t in tasks]
+                )
+                for task in held:
+                    if not task.is_pending:
+                        raise DecisionRefused(task.why_not_pending())
+                    if task.held_by_other(user):
+                        raise DecisionRefused(f"Already {task.claim_text}.")
+                raise DecisionRefused("This task can't be claimed now; reload and try again.")
+            AuditEvent.record(
+                "task.claimed",
+                actor=user,
+                task=tasks[0],
+                after={"tasks": [t.pk for t in tasks], "until": (now + CLAIM_FOR).isoformat()},
+                client_address=client_address,
+            )
+
+    @classmethod
+    def release_together(cls, tasks: list[ReviewTask], *, user: Any) -> int:
+        return cls.objects.filter(pk__in=[t.pk for t in tasks], claimed_by=user).update(
+            claimed_by=None, claim_expires_at=None
+        )
 
     @classmethod
     def decide_together(
@@ -227,6 +293,15 @@ class ReviewTask(models.Model):
             )
             if taken:
                 raise DecisionRefused(taken[0].why_not_pending())
+            held = [
+                t
+                for t in cls.objects.select_related("claimed_by").filter(
+                    pk__in=[t.pk for t in tasks]
+                )
+                if t.held_by_other(user)
+            ]
+            if held:
+                raise DecisionRefused(f"This is {held[0].claim_text}; wait for the claim to end.")
             first.refuse_if_moved_on(thread)
             now = timezone.now()
             for task in tasks:

@@ -38,7 +38,7 @@ def queue_filters(params: Mapping[str, Any]) -> dict[str, str]:
 
 
 def queue_tasks(filters: dict[str, str], user: Any, *, after: str = "") -> QuerySet[ReviewTask]:
-    tasks = ReviewTask.objects.select_related("thread", "decided_by")
+    tasks = ReviewTask.objects.select_related("thread", "decided_by", "claimed_by")
     if filters["status"] != "all":
         tasks = tasks.filter(status=filters["status"])
     if filters["graph"]:

@@ -45,7 +45,9 @@ def _client_address(request: HttpRequest) -> str | None:
 
 def _get_task(request: HttpRequest, pk: int) -> ReviewTask:
     """The task, if this user may see it (every signed-in reviewer, for now)."""
-    return get_object_or_404(ReviewTask.objects.select_related("thread", "decided_by"), pk=pk)
+    return get_object_or_404(
+        ReviewTask.objects.select_related("thread", "decided_by", "claimed_by"), pk=pk
+    )
 
 
 def _get_thread(request: HttpRequest, thread_id: str) -> Thread:
@@ -356,3 +358,27 @@ def start_run(request: HttpRequest, graph_name: str) -> HttpResponse:
             return redirect("thread", thread_id=run.thread_id)
         status = 422
     return render(request, "reviews/start.html", {"form": form}, status=status)
+
+
+# -- claims -------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def claim(request: HttpRequest, pk: int) -> HttpResponse:
+    """Claim (or, with `release`, give back) the pending actions of the task's interrupt."""
+    task = _get_task(request, pk)
+    group = list(ReviewTask.objects.of_interrupt(task).pending())
+    if request.POST.get("release"):
+        if ReviewTask.release_together(group, user=request.user):
+            messages.success(request, "Claim released; others may take the task.")
+    else:
+        try:
+            ReviewTask.claim_together(
+                group or [task], user=request.user, client_address=_client_address(request)
+            )
+        except DecisionRefused as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Claimed: others see that you are on it for 15 minutes.")
+    return redirect("task", pk=task.pk)

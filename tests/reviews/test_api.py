@@ -66,6 +66,7 @@ def test_documented_routes_answer_as_documented_and_never_500(as_rita, api):
         "/tasks",
         "/tasks/{task_id}",
         "/tasks/{task_id}/decision",
+        "/tasks/{task_id}/claim",
     }
     for path, operations in document["paths"].items():
         url = path.removeprefix("/api").replace("{thread_id}", "nope").replace("{task_id}", "999")

@@ -1,0 +1,68 @@
+"""Claims: one reviewer holds a task for a while; two claims at once, one wins."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from reviews.models import AuditEvent, DecisionRefused, ReviewTask
+from tests.reviews.conftest import pending, start
+from tests.reviews.test_decision_races import race
+
+REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
+FLIGHT = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
+
+
+def test_two_claims_at_once_one_wins(rita, sam):
+    for _ in range(4):
+        (task,) = pending(start("support", REFUND))
+        results = race(
+            lambda t=task: ReviewTask.claim_together([t], user=rita),
+            lambda t=task: ReviewTask.claim_together([t], user=sam),
+        )
+        refused = [r for r in results if isinstance(r, DecisionRefused)]
+        assert len(refused) == 1 and "Already claimed by" in str(refused[0])
+        task.refresh_from_db()
+        assert task.claimed_by in (rita, sam)
+        assert AuditEvent.objects.filter(action="task.claimed", task_id=task.pk).count() == 1
+
+
+def test_a_claim_blocks_others_decisions_until_it_runs_out(as_rita, as_sam, rita, sam):
+    thread = start("tool_agent", FLIGHT)
+    book, charge = pending(thread)
+    assert as_rita.post(reverse("claim", args=[book.pk])).status_code == 302
+    charge.refresh_from_db()
+    assert charge.claimed_by == rita  # the whole turn is claimed together
+    page = as_sam.get(reverse("task", args=[book.pk])).content.decode()
+    assert "claimed by rita, 15 minutes left" in page
+    assert "claimed by rita" in as_sam.get(reverse("queue")).content.decode()
+    data = {f"t{book.pk}-type": "approve", f"t{charge.pk}-type": "approve"}
+    refused = as_sam.post(reverse("decide", args=[book.pk]), data)
+    assert refused.status_code == 409
+    assert "claimed by rita" in refused.content.decode()
+    followed = as_sam.post(reverse("claim", args=[book.pk]), follow=True).content.decode()
+    assert "Already claimed by rita" in followed
+
+    # The claim runs out by itself; then sam may take the turn.
+    ReviewTask.objects.filter(pk__in=[book.pk, charge.pk]).update(
+        claim_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert as_sam.post(reverse("decide", args=[book.pk]), data).status_code == 302
+    assert ReviewTask.objects.get(pk=book.pk).decided_by == sam
+
+
+def test_release_and_extend(as_rita, rita):
+    (task,) = pending(start("support", REFUND))
+    as_rita.post(reverse("claim", args=[task.pk]))
+    first = ReviewTask.objects.get(pk=task.pk).claim_expires_at
+    as_rita.post(reverse("claim", args=[task.pk]))  # again: extends
+    assert ReviewTask.objects.get(pk=task.pk).claim_expires_at >= first
+    as_rita.post(reverse("claim", args=[task.pk]), {"release": "1"})
+    task.refresh_from_db()
+    assert task.claimed_by is None and task.claim_expires_at is None
+    ReviewTask.decide_together([task], {task.pk: {"type": "accept"}}, user=rita)
+    with pytest.raises(DecisionRefused, match="Already decided"):
+        ReviewTask.claim_together([task], user=rita)
