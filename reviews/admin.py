@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from reviews.models import ApiToken, AuditEvent, ReviewTask
+from reviews.models import ApiToken, AuditEvent, ReviewRule, ReviewTask
 
 
 @admin.register(ReviewTask)
@@ -38,3 +38,53 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+def _rule_summary(rule: ReviewRule) -> dict:
+    return {
+        "name": rule.name,
+        "order": rule.order,
+        "graph": rule.graph_name,
+        "tool": rule.tool_name,
+        "condition": rule.condition,
+        "view": sorted(g.name for g in rule.view_groups.all()),
+        "review": sorted(g.name for g in rule.review_groups.all()),
+        "administer": sorted(g.name for g in rule.admin_groups.all()),
+    }
+
+
+@admin.register(ReviewRule)
+class ReviewRuleAdmin(admin.ModelAdmin):
+    list_display = ("name", "order", "graph_name", "tool_name")
+    filter_horizontal = ("view_groups", "review_groups", "admin_groups")
+
+    # Rule changes are audited with who made them, groups included.
+    def save_related(self, request, form, formsets, change) -> None:
+        # get_form noted the rule as it was, before the form changed it.
+        before = getattr(form.instance, "_audit_before", None) if change else None
+        super().save_related(request, form, formsets, change)
+        AuditEvent.record(
+            "rule.changed",
+            actor=request.user,
+            graph_name=form.instance.graph_name,
+            before=before,
+            after=_rule_summary(form.instance),
+            client_address=request.META.get("REMOTE_ADDR"),
+        )
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is not None:
+            obj._audit_before = _rule_summary(obj)
+        return super().get_form(request, obj, **kwargs)
+
+    def delete_model(self, request, obj) -> None:
+        before = _rule_summary(obj)
+        super().delete_model(request, obj)
+        AuditEvent.record(
+            "rule.changed",
+            actor=request.user,
+            graph_name=obj.graph_name,
+            before=before,
+            after=None,
+            client_address=request.META.get("REMOTE_ADDR"),
+        )

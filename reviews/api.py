@@ -21,6 +21,7 @@ from pydantic import Field
 
 from graphs.models import Thread
 from reviews import live
+from reviews.access import REVIEW, VIEW, can, can_graph, visible_tasks
 from reviews.graph_state import GraphUnavailable, graph_for, read_state, tool_args_schemas
 from reviews.models import ApiToken, DecisionRefused, DecisionsInvalid, ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks
@@ -62,8 +63,25 @@ def _client(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def _thread(thread_id: str) -> Thread:
-    return get_object_or_404(Thread, pk=thread_id)
+def _thread(request: HttpRequest, thread_id: str, action: str = VIEW) -> Thread:
+    thread = get_object_or_404(Thread, pk=thread_id)
+    if not can_graph(request.user, VIEW, thread.graph_name):
+        raise HttpError(404, "No such thread.")
+    if action != VIEW and not can_graph(request.user, action, thread.graph_name):
+        raise HttpError(403, f"You may see {thread.graph_name} threads but not change them.")
+    return thread
+
+
+def _task(request: HttpRequest, task_id: int, action: str = VIEW) -> ReviewTask:
+    tasks = visible_tasks(request.user, ReviewTask.objects.select_related("decided_by", "rule"))
+    task = tasks.filter(pk=task_id).first()
+    if task is None:
+        raise HttpError(404, "No such task.")
+    if action != VIEW and not can(request.user, action, task):
+        raise HttpError(
+            403, f"You may see this task but not decide it: rule “{task.rule}” names who may."
+        )
+    return task
 
 
 # -- runs ------------------------------------------------------------------------
@@ -95,13 +113,17 @@ def _run_out(run) -> dict[str, Any]:
     }
 
 
-@api.post("/runs", response={201: RunOut, 400: Error, 404: Error, 422: Invalid}, tags=["runs"])
+@api.post(
+    "/runs", response={201: RunOut, 400: Error, 403: Error, 404: Error, 422: Invalid}, tags=["runs"]
+)
 def start_run(request: HttpRequest, body: RunIn):
     """Start a graph on a new thread with the given input."""
     try:
         form = StartForm.open(body.graph)
     except GraphUnavailable as exc:
         return Status(404, {"detail": str(exc)})
+    if not can_graph(request.user, REVIEW, body.graph):
+        return Status(403, {"detail": f"You may not start {body.graph} runs."})
     form.bind_values(
         body.input,
         title=body.title,
@@ -148,7 +170,7 @@ class HistoryOut(Schema):
 @api.get("/threads/{thread_id}", response={200: StateOut, 404: Error}, tags=["threads"])
 def thread_state(request: HttpRequest, thread_id: str):
     """The thread's latest state."""
-    thread = _thread(thread_id)
+    thread = _thread(request, thread_id)
     try:
         state = read_state(thread, steps=0)
     except GraphUnavailable as exc:
@@ -165,7 +187,9 @@ def thread_state(request: HttpRequest, thread_id: str):
 @api.get("/threads/{thread_id}/history", response={200: HistoryOut, 404: Error}, tags=["threads"])
 def thread_history(request: HttpRequest, thread_id: str, before: str = "", limit: int = 50):
     """Checkpoints newest first, with branches (see the thread page)."""
-    points, older = timeline(_thread(thread_id), before=before, limit=max(1, min(limit, 200)))
+    points, older = timeline(
+        _thread(request, thread_id), before=before, limit=max(1, min(limit, 200))
+    )
     return {
         "points": [
             {
@@ -204,12 +228,12 @@ class StateEditOut(Schema):
 
 @api.post(
     "/threads/{thread_id}/state",
-    response={200: StateEditOut, 400: Error, 404: Error, 409: Error, 422: Invalid},
+    response={200: StateEditOut, 400: Error, 403: Error, 404: Error, 409: Error, 422: Invalid},
     tags=["threads"],
 )
 def edit_state(request: HttpRequest, thread_id: str, body: StateEditIn):
     """Write values as a new checkpoint (update_state), optionally continuing the run."""
-    thread = _thread(thread_id)
+    thread = _thread(request, thread_id, REVIEW)
     try:
         edit = StateEdit.open(thread, {"from": body.fork_from} if body.fork_from else {})
     except GraphUnavailable as exc:
@@ -240,14 +264,14 @@ class ReplayIn(Schema):
 
 @api.post(
     "/threads/{thread_id}/replay",
-    response={201: RunOut, 400: Error, 404: Error, 409: Error},
+    response={201: RunOut, 400: Error, 403: Error, 404: Error, 409: Error},
     tags=["threads"],
 )
 def replay(request: HttpRequest, thread_id: str, body: ReplayIn):
     """Re-run the graph from a past checkpoint; the old branch stays."""
     try:
         run = replay_from(
-            _thread(thread_id),
+            _thread(request, thread_id, REVIEW),
             body.checkpoint_id,
             user=request.user,
             client_address=_client(request),
@@ -329,7 +353,8 @@ def list_tasks(request: HttpRequest, filters: Query[TaskFilters]):
     """Review tasks with the queue page's filters, keyset paged."""
     chosen = queue_filters({**filters.dict(), "mine": "1" if filters.mine else ""})
     limit = max(1, min(filters.limit, 200))
-    page = list(queue_tasks(chosen, request.user, after=filters.after)[: limit + 1])
+    tasks = visible_tasks(request.user, queue_tasks(chosen, request.user, after=filters.after))
+    page = list(tasks[: limit + 1])
     more = len(page) > limit
     page = page[:limit]
     return {
@@ -340,7 +365,7 @@ def list_tasks(request: HttpRequest, filters: Query[TaskFilters]):
 
 @api.get("/tasks/{task_id}", response={200: TaskOut, 404: Error}, tags=["tasks"])
 def get_task(request: HttpRequest, task_id: int):
-    return _task_out(get_object_or_404(ReviewTask.objects.select_related("decided_by"), pk=task_id))
+    return _task_out(_task(request, task_id))
 
 
 class DecisionIn(Schema):
@@ -362,12 +387,12 @@ class DecisionOut(Schema):
 
 @api.post(
     "/tasks/{task_id}/decision",
-    response={200: DecisionOut, 400: Error, 404: Error, 409: Error, 422: Invalid},
+    response={200: DecisionOut, 400: Error, 403: Error, 404: Error, 409: Error, 422: Invalid},
     tags=["tasks"],
 )
 def decide(request: HttpRequest, task_id: int, body: DecisionIn):
     """Decide the pending actions of the task's interrupt, all at once."""
-    task = get_object_or_404(ReviewTask, pk=task_id)
+    task = _task(request, task_id, REVIEW)
     pending = list(ReviewTask.objects.of_interrupt(task).pending())
     if not pending:
         return Status(409, {"detail": task.why_not_pending()})
@@ -414,12 +439,12 @@ class ClaimOut(Schema):
 
 @api.post(
     "/tasks/{task_id}/claim",
-    response={200: ClaimOut, 400: Error, 404: Error, 409: Error},
+    response={200: ClaimOut, 400: Error, 403: Error, 404: Error, 409: Error},
     tags=["tasks"],
 )
 def claim(request: HttpRequest, task_id: int):
     """Claim the pending actions of the task's interrupt for 15 minutes (again: extend)."""
-    task = get_object_or_404(ReviewTask, pk=task_id)
+    task = _task(request, task_id, REVIEW)
     group = list(ReviewTask.objects.of_interrupt(task).pending()) or [task]
     try:
         ReviewTask.claim_together(group, user=request.user, client_address=_client(request))

@@ -28,6 +28,7 @@ ACTIONS = [
     "state.edited",
     "thread.forked",
     "thread.replayed",
+    "rule.changed",
 ]
 COLUMNS = [
     "id",

@@ -7,6 +7,7 @@ place. Anonymous connections are refused before they are accepted.
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
@@ -16,8 +17,16 @@ from django.template.loader import render_to_string
 
 from graphs.events import QUEUE_GROUP, thread_group
 from graphs.models import Thread
+from reviews.access import VIEW, can_graph, rules_granting
+from reviews.models import ReviewRule
 
 MAX_THREADS = 50
+
+
+@functools.cache
+def fragment(name: str) -> str:
+    """A fixed fragment of reviews/live.html, rendered once per process."""
+    return render_to_string(f"reviews/live.html#{name}")
 
 
 class ReviewerConsumer(AsyncWebsocketConsumer):
@@ -30,8 +39,11 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
         wanted = [t for value in query.get("threads", []) for t in value.split(",") if t][
             :MAX_THREADS
         ]
+        # What this reviewer may see is read once, here: a page reconnects
+        # (a reload) to see the effect of changed rules.
+        self.visible_rules = await self._visible_rules(user)
         self.groups_joined = [QUEUE_GROUP]
-        for thread_id in await self._existing_threads(wanted):
+        for thread_id in await self._existing_threads(wanted, user):
             self.groups_joined.append(thread_group(thread_id))
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -42,10 +54,20 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     @database_sync_to_async
-    def _existing_threads(self, thread_ids: list[str]) -> list[str]:
-        return list(
-            Thread.objects.filter(thread_id__in=thread_ids).values_list("thread_id", flat=True)
+    def _existing_threads(self, thread_ids: list[str], user) -> list[str]:
+        threads = Thread.objects.filter(thread_id__in=thread_ids).values_list(
+            "thread_id", "graph_name"
         )
+        return [pk for pk, graph in threads if can_graph(user, VIEW, graph)]
+
+    @database_sync_to_async
+    def _visible_rules(self, user) -> set[int | None] | None:
+        """None: every row; else the rule ids whose rows this reviewer sees
+        (None among them: tasks no rule governs)."""
+        if not ReviewRule.objects.exists():
+            return None
+        granted = rules_granting(user, VIEW)
+        return None if granted is None else {None, *granted}
 
     # Group events carry everything they need: no handler touches the database.
     LIVE_EVENTS = frozenset({"queue.changed", "run.status", "run.progress"})
@@ -62,8 +84,17 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
     # -- events (types from graphs.events and reviews.live) --------------------
 
     async def queue_changed(self, event: dict) -> None:
-        for html in event["html"]:
-            await self.send(text_data=html)
+        visible = self.visible_rules
+        rows = [r["html"] for r in event["rows"] if visible is None or r["rule"] in visible]
+        count = event["count_html"] if visible is None else fragment("queue_count_poke")
+        await self.send(text_data=count)
+        if rows:
+            await self.send(
+                text_data=f'<tbody id="queue-rows" hx-swap-oob="beforeend">{"".join(rows)}</tbody>'
+            )
+            await self.send(text_data=fragment("queue_news"))
+        if event["removed_html"]:
+            await self.send(text_data=event["removed_html"])
 
     async def run_status(self, event: dict) -> None:
         # Small fragments without queries: rendered here, on the loop.

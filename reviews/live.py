@@ -14,24 +14,26 @@ from reviews.models import ReviewTask
 
 
 def _publish_queue(new_tasks: list[ReviewTask], removed: list[int]) -> None:
-    context = {
-        "new_tasks": new_tasks,
-        "removed": removed,
-        "pending_count": ReviewTask.objects.pending().count(),
-    }
-    parts = (
-        ["queue_count"]
-        + (["queue_rows"] if new_tasks else [])
-        + (["queue_removed"] if removed else [])
-    )
+    context = {"removed": removed, "pending_count": ReviewTask.objects.pending().count()}
     publish(
         QUEUE_GROUP,
         {
             "type": "queue.changed",
-            "tasks": [t.pk for t in new_tasks],
             "removed": removed,
-            # One websocket message each (see reviews/live.html).
-            "html": [render_to_string(f"reviews/live.html#{part}", context) for part in parts],
+            # Each part goes out as a websocket message of its own (see
+            # reviews/live.html); rows carry their rule, so each page gets
+            # only the rows its reviewer may see.
+            "count_html": render_to_string("reviews/live.html#queue_count", context),
+            "rows": [
+                {
+                    "rule": task.rule_id,
+                    "html": render_to_string("reviews/queue.html#row", {"task": task}),
+                }
+                for task in new_tasks
+            ],
+            "removed_html": render_to_string("reviews/live.html#queue_removed", context)
+            if removed
+            else "",
         },
     )
 
@@ -42,7 +44,7 @@ def tasks_created(thread_id: str, checkpoint_id: str, removed: list[int] = ()) -
     tasks = list(
         ReviewTask.objects.pending()
         .filter(thread_id=thread_id, checkpoint_id=checkpoint_id)
-        .select_related("thread")
+        .select_related("thread", "rule")
         .order_by("interrupt_id", "action_index")
     )
     if tasks or removed:

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import jsonschema
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -31,6 +33,51 @@ class DecisionsInvalid(Exception):
     """Decisions that don't fit their requests, by task id; nothing was written."""
 
     errors: dict[int, str]
+
+
+class ReviewRule(models.Model):
+    """Who may see, decide and administer the tasks of a graph, a tool, or a
+    tool's calls whose arguments match a condition (a JSON schema, e.g. a
+    refund with `amount` over 1000). The first matching rule by `order`
+    applies; a task no rule matches is open to every signed-in reviewer."""
+
+    name = models.CharField(max_length=200)
+    order = models.PositiveIntegerField(default=100, help_text="lower applies first")
+    graph_name = models.CharField(
+        max_length=200, blank=True, default="", help_text="blank: any graph"
+    )
+    tool_name = models.CharField(
+        max_length=200, blank=True, default="", help_text="blank: any task"
+    )
+    condition = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='a JSON schema the tool arguments must match, e.g. {"properties": '
+        '{"amount": {"exclusiveMinimum": 1000}}, "required": ["amount"]}',
+    )
+    view_groups = models.ManyToManyField(Group, blank=True, related_name="+")
+    review_groups = models.ManyToManyField(Group, blank=True, related_name="+")
+    admin_groups = models.ManyToManyField(Group, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["order", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def matches(self, task: ReviewTask) -> bool:
+        if self.graph_name and self.graph_name != task.graph_name:
+            return False
+        if self.tool_name and self.tool_name != task.tool_name:
+            return False
+        if self.condition:
+            return jsonschema.Draft202012Validator(self.condition).is_valid(task.args or {})
+        return True
+
+    @classmethod
+    def for_task(cls, task: ReviewTask, rules: list[ReviewRule] | None = None) -> ReviewRule | None:
+        rules = list(cls.objects.all()) if rules is None else rules
+        return next((rule for rule in rules if rule.matches(task)), None)
 
 
 class ReviewTaskQuerySet(models.QuerySet):
@@ -57,29 +104,30 @@ class ReviewTaskQuerySet(models.QuerySet):
     ) -> None:
         """One task per review request (graphs.interrupts.ReviewRequest) of a
         stopped thread; a request already asked at this checkpoint is skipped."""
-        self.bulk_create(
-            [
-                ReviewTask(
-                    thread_id=thread_id,
-                    run=run,
-                    graph_name=graph_name,
-                    checkpoint_id=checkpoint_id,
-                    interrupt_id=request.interrupt_id,
-                    action_index=request.action_index,
-                    shape=request.shape,
-                    kind=request.kind,
-                    tool_name=request.tool_name,
-                    args=request.args,
-                    description=request.description,
-                    allowed=request.allowed,
-                    response_schema=request.response_schema,
-                    payload=request.value,
-                    node=request.node,
-                )
-                for request in requests
-            ],
-            ignore_conflicts=True,
-        )
+        rules = list(ReviewRule.objects.all())
+        tasks = [
+            ReviewTask(
+                thread_id=thread_id,
+                run=run,
+                graph_name=graph_name,
+                checkpoint_id=checkpoint_id,
+                interrupt_id=request.interrupt_id,
+                action_index=request.action_index,
+                shape=request.shape,
+                kind=request.kind,
+                tool_name=request.tool_name,
+                args=request.args,
+                description=request.description,
+                allowed=request.allowed,
+                response_schema=request.response_schema,
+                payload=request.value,
+                node=request.node,
+            )
+            for request in requests
+        ]
+        for task in tasks:
+            task.rule = ReviewRule.for_task(task, rules)
+        self.bulk_create(tasks, ignore_conflicts=True)
 
     def supersede(self, thread_id: str, *, keep_checkpoint: str | None = None) -> list[int]:
         """Retire the pending tasks of a thread that has moved past their
@@ -142,6 +190,11 @@ class ReviewTask(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     claim_expires_at = models.DateTimeField(null=True, blank=True)
+    # The rule that governs it, matched when it was created (and again when
+    # rules change), so visibility is a join, not a per-row evaluation.
+    rule = models.ForeignKey(
+        ReviewRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
 
     objects = ReviewTaskQuerySet.as_manager()
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from functools import partial
 
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from graphs.models import Run
 from graphs.signals import run_finished, run_interrupted
 from reviews import live
-from reviews.models import AuditEvent, ReviewTask
+from reviews.models import AuditEvent, ReviewRule, ReviewTask
 
 
 @receiver(run_interrupted, dispatch_uid="reviews.create_tasks")
@@ -49,3 +50,16 @@ def supersede_on_finish(sender, run, status: str, **kwargs) -> None:
         stale = ReviewTask.objects.supersede(run.thread_id)
         if stale:
             transaction.on_commit(partial(live.tasks_removed, stale))
+
+
+@receiver([post_save, post_delete], sender=ReviewRule, dispatch_uid="reviews.rematch_rules")
+def rematch_pending(sender, **kwargs) -> None:
+    """Rules changed: pending tasks are governed by whatever matches now."""
+    rules = list(ReviewRule.objects.all())
+    moves: dict[int | None, list[int]] = {}
+    for task in ReviewTask.objects.pending().only("pk", "graph_name", "tool_name", "args", "rule"):
+        rule = ReviewRule.for_task(task, rules)
+        if task.rule_id != (rule.pk if rule else None):
+            moves.setdefault(rule.pk if rule else None, []).append(task.pk)
+    for rule_id, ids in moves.items():
+        ReviewTask.objects.filter(pk__in=ids).update(rule_id=rule_id)

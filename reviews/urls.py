@@ -7,6 +7,7 @@ from reviews import audit_views, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("queue/", views.queue, name="queue"),
+    path("queue/count/", views.pending_count, name="pending_count"),
     path("audit/", audit_views.audit, name="audit"),
     path("audit/export.csv", audit_views.audit_export, {"fmt": "csv"}, name="audit_csv"),
     path("audit/export.jsonl", audit_views.audit_export, {"fmt": "jsonl"}, name="audit_jsonl"),

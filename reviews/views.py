@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from graphs.models import Checkpoint, Run, Thread
 from graphs.registry import get_registry
 from reviews import live
+from reviews.access import REVIEW, VIEW, can, can_graph, visible_tasks
 from reviews.decision_forms import DecisionForm, quick_decision
 from reviews.graph_state import (
     GraphUnavailable,
@@ -43,15 +45,25 @@ def _client_address(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
-def _get_task(request: HttpRequest, pk: int) -> ReviewTask:
-    """The task, if this user may see it (every signed-in reviewer, for now)."""
-    return get_object_or_404(
-        ReviewTask.objects.select_related("thread", "decided_by", "claimed_by"), pk=pk
-    )
+def _get_task(request: HttpRequest, pk: int, action: str = VIEW) -> ReviewTask:
+    """The task, if this user may see it (404 otherwise: its existence is not
+    told) and may do `action` with it (403, saying why)."""
+    tasks = ReviewTask.objects.select_related("thread", "decided_by", "claimed_by", "rule")
+    task = get_object_or_404(visible_tasks(request.user, tasks), pk=pk)
+    if action != VIEW and not can(request.user, action, task):
+        raise PermissionDenied(
+            f"You may see this task but not decide it: rule “{task.rule}” names who may."
+        )
+    return task
 
 
-def _get_thread(request: HttpRequest, thread_id: str) -> Thread:
-    return get_object_or_404(Thread, pk=thread_id)
+def _get_thread(request: HttpRequest, thread_id: str, action: str = VIEW) -> Thread:
+    thread = get_object_or_404(Thread, pk=thread_id)
+    if not can_graph(request.user, VIEW, thread.graph_name):
+        raise Http404("No such thread.")
+    if action != VIEW and not can_graph(request.user, action, thread.graph_name):
+        raise PermissionDenied(f"You may see {thread.graph_name} threads but not change them.")
+    return thread
 
 
 # -- home ---------------------------------------------------------------------
@@ -100,7 +112,9 @@ def home(request: HttpRequest) -> HttpResponse:
 def queue(request: HttpRequest) -> HttpResponse:
     filters = queue_filters(request.GET)
     page = list(
-        queue_tasks(filters, request.user, after=request.GET.get("after", ""))[: PAGE_SIZE + 1]
+        visible_tasks(
+            request.user, queue_tasks(filters, request.user, after=request.GET.get("after", ""))
+        )[: PAGE_SIZE + 1]
     )
     more = len(page) > PAGE_SIZE
     page = page[:PAGE_SIZE]
@@ -123,10 +137,20 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@require_GET
+def pending_count(request: HttpRequest) -> HttpResponse:
+    """The navigation bar's count, for pages told that the queue changed."""
+    count = visible_tasks(request.user, ReviewTask.objects.pending()).count()
+    return HttpResponse(
+        f'<span class="count" id="pending-count" title="pending review tasks">{count}</span>'
+    )
+
+
+@login_required
 @require_POST
 def quick_decide(request: HttpRequest, pk: int) -> HttpResponse:
     """The queue's `a` and `r` keys: approve or reject a single-action request."""
-    task = _get_task(request, pk)
+    task = _get_task(request, pk, REVIEW)
     error, run = "", None
     group = list(ReviewTask.objects.of_interrupt(task))
     try:
@@ -203,7 +227,7 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def decide(request: HttpRequest, pk: int) -> HttpResponse:
     """Decide every pending action of the task's interrupt at once."""
-    task = _get_task(request, pk)
+    task = _get_task(request, pk, REVIEW)
     pending = list(ReviewTask.objects.of_interrupt(task).pending())
     forms = [DecisionForm.bound(t, request.POST) for t in pending]
     decisions = {f.task.pk: d for f in forms if (d := f.decision(request.POST)) is not None}
@@ -253,7 +277,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def thread_state(request: HttpRequest, thread_id: str) -> HttpResponse:
-    thread = _get_thread(request, thread_id)
+    thread = _get_thread(request, thread_id, REVIEW if request.method == "POST" else VIEW)
     try:
         edit = StateEdit.open(thread, request.POST if request.method == "POST" else request.GET)
     except GraphUnavailable as exc:
@@ -324,7 +348,7 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
 @require_POST
 def replay(request: HttpRequest, thread_id: str) -> HttpResponse:
     """Re-run the graph from a past checkpoint; the old branch stays."""
-    thread = _get_thread(request, thread_id)
+    thread = _get_thread(request, thread_id, REVIEW)
     checkpoint_id = request.POST.get("checkpoint", "")
     url = f"{reverse('thread', args=[thread.pk])}?at={checkpoint_id}"
     try:
@@ -349,6 +373,8 @@ def start_run(request: HttpRequest, graph_name: str) -> HttpResponse:
         form = StartForm.open(graph_name)
     except GraphUnavailable as exc:
         raise Http404(str(exc)) from exc
+    if not can_graph(request.user, REVIEW, graph_name):
+        raise PermissionDenied(f"You may not start {graph_name} runs.")
     status = 200
     if request.method == "POST":
         form.bind(request.POST)
@@ -367,7 +393,7 @@ def start_run(request: HttpRequest, graph_name: str) -> HttpResponse:
 @require_POST
 def claim(request: HttpRequest, pk: int) -> HttpResponse:
     """Claim (or, with `release`, give back) the pending actions of the task's interrupt."""
-    task = _get_task(request, pk)
+    task = _get_task(request, pk, REVIEW)
     group = list(ReviewTask.objects.of_interrupt(task).pending())
     if request.POST.get("release"):
         if ReviewTask.release_together(group, user=request.user):
