@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("queue/", views.queue, name="queue"),
     path("queue/count/", views.pending_count, name="pending_count"),
+    path("queue/bulk/", views.bulk_decide, name="bulk_decide"),
     path("audit/", audit_views.audit, name="audit"),
     path("audit/export.csv", audit_views.audit_export, {"fmt": "csv"}, name="audit_csv"),
     path("audit/export.jsonl", audit_views.audit_export, {"fmt": "jsonl"}, name="audit_jsonl"),

@@ -183,6 +183,51 @@ def quick_decide(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("queue")
 
 
+@login_required
+@require_POST
+def bulk_decide(request: HttpRequest) -> HttpResponse:
+    """Approve or reject the selected tasks at once. Each is decided on its
+    own, under every rule; what can't be decided here is reported with why."""
+    action = request.POST.get("action", "")
+    message = request.POST.get("message", "")
+    ids = [int(pk) for pk in request.POST.getlist("tasks") if pk.isdigit()]
+    if action not in ("approve", "reject") or not ids:
+        messages.error(request, "Select tasks, then approve or reject them.")
+        return redirect("queue")
+    visible = {t.pk: t for t in visible_tasks(request.user, ReviewTask.objects.filter(pk__in=ids))}
+    done, refused = [], []
+    for pk in ids:
+        task = visible.get(pk)
+        try:
+            if task is None:
+                raise ValueError("not found")
+            if not can(request.user, REVIEW, task):
+                raise ValueError(f"you may not decide it (rule “{task.rule}”)")
+            group = ReviewTask.objects.of_interrupt(task).count()
+            if group > 1:
+                raise ValueError(f"one of {group} tool calls of a turn; open it to decide each")
+            decision = quick_decision(task, action, message)
+            ReviewTask.decide_together(
+                [task],
+                {task.pk: decision},
+                user=request.user,
+                client_address=_client_address(request),
+            )
+        except DecisionsInvalid as exc:
+            refused.append(f"task {pk}: {exc.errors[pk]}")
+        except (ValueError, DecisionRefused) as exc:
+            refused.append(f"task {pk}: {exc}")
+        else:
+            done.append(pk)
+    if done:
+        transaction.on_commit(partial(live.tasks_removed, done))
+        verb = "approved" if action == "approve" else "rejected"
+        messages.success(request, f"{len(done)} task{'s' if len(done) != 1 else ''} {verb}.")
+    for line in refused:
+        messages.error(request, f"Not decided, {line}")
+    return redirect("queue")
+
+
 # -- task ---------------------------------------------------------------------
 
 

@@ -194,3 +194,15 @@ async def test_websocket_rows_and_threads_follow_the_rules(world):
     # Both asked for the support thread; only the supporter was subscribed.
     assert any(f'id="run-{again.pk}-status"' in m for m in heard["supporter"])
     assert not any(f'id="run-{again.pk}-status"' in m for m in heard["drafter"])
+
+
+def test_bulk_honours_every_rule(world):
+    task = world["task"]
+    for person, reason in (("drafter", "not found"), ("auditor", "you may not decide it")):
+        html = (
+            client_for(world["users"][person])
+            .post(reverse("bulk_decide"), {"action": "approve", "tasks": [task.pk]}, follow=True)
+            .content.decode()
+        )
+        assert f"Not decided, task {task.pk}: {reason}" in html, person
+    assert ReviewTask.objects.get(pk=task.pk).status == "pending"

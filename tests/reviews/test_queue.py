@@ -135,3 +135,30 @@ def test_quick_decision_refuses_a_batched_turn_and_an_empty_reason(as_rita):
         and "Write the message the model will read." in response.content.decode()
     )
     assert all(t.status == "pending" for t in pending(flight) + pending(refund))
+
+
+def test_bulk_decisions_report_what_they_could_not_do(as_rita, rita):
+    refunds = [pending(start("support", REFUND))[0] for _ in range(2)]
+    book, _charge = pending(start("tool_agent", FLIGHT))
+    response = as_rita.post(
+        reverse("bulk_decide"),
+        {"action": "approve", "tasks": [refunds[0].pk, refunds[1].pk, book.pk, 999]},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "2 tasks approved." in html
+    assert f"Not decided, task {book.pk}: one of 2 tool calls of a turn" in html
+    assert "Not decided, task 999: not found" in html
+    assert [ReviewTask.objects.get(pk=t.pk).decision for t in refunds] == [{"type": "accept"}] * 2
+    assert ReviewTask.objects.get(pk=book.pk).status == "pending"
+    assert Run.objects.filter(kind=Run.Kind.RESUME).count() == 2
+
+    refund = pending(start("support", REFUND))[0]
+    empty = as_rita.post(
+        reverse("bulk_decide"), {"action": "reject", "tasks": [refund.pk]}, follow=True
+    )
+    assert "Write the message the model will read." in empty.content.decode()
+    as_rita.post(
+        reverse("bulk_decide"), {"action": "reject", "message": "No.", "tasks": [refund.pk]}
+    )
+    assert ReviewTask.objects.get(pk=refund.pk).decision == {"type": "response", "message": "No."}
