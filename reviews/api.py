@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import NinjaAPI, Query, Schema, Status
@@ -20,7 +19,6 @@ from ninja.security import HttpBearer
 from pydantic import Field
 
 from graphs.models import Thread
-from reviews import live
 from reviews.access import REVIEW, VIEW, can, can_graph, visible_tasks
 from reviews.graph_state import GraphUnavailable, graph_for, read_state, tool_args_schemas
 from reviews.models import ApiToken, DecisionRefused, DecisionsInvalid, ReviewTask
@@ -29,6 +27,7 @@ from reviews.replay import replay_from
 from reviews.start_form import StartForm
 from reviews.state_editor import StateEdit
 from reviews.timeline import timeline
+from reviews.views import after_decision
 
 
 class TokenAuth(HttpBearer):
@@ -381,8 +380,11 @@ class DecisionIn(Schema):
 
 
 class DecisionOut(Schema):
-    decided: list[int]
+    decided: list[int] = Field(
+        ..., description="tasks now decided (approvals may wait for a quorum)"
+    )
     resume_run: RunOut | None
+    note: str
 
 
 @api.post(
@@ -427,8 +429,13 @@ def decide(request: HttpRequest, task_id: int, body: DecisionIn):
         )
     except DecisionRefused as exc:
         return Status(409, {"detail": str(exc)})
-    transaction.on_commit(lambda: live.tasks_removed([t.pk for t in pending]))
-    return {"decided": [t.pk for t in pending], "resume_run": _run_out(run) if run else None}
+    note = after_decision(pending, run)
+    decided = list(
+        ReviewTask.objects.filter(pk__in=[t.pk for t in pending])
+        .exclude(status=ReviewTask.Status.PENDING)
+        .values_list("pk", flat=True)
+    )
+    return {"decided": decided, "resume_run": _run_out(run) if run else None, "note": note}
 
 
 class ClaimOut(Schema):

@@ -21,6 +21,8 @@ from graphs.models import Run, Thread
 from reviews.audit_chain import GENESIS, row_hash
 
 CLAIM_FOR = timedelta(minutes=15)
+# Decisions that say no: final at once, whatever quorum a rule asks for.
+REJECTIONS = ("reject", "respond", "response", "ignore")
 
 
 class DecisionRefused(Exception):
@@ -58,6 +60,9 @@ class ReviewRule(models.Model):
     view_groups = models.ManyToManyField(Group, blank=True, related_name="+")
     review_groups = models.ManyToManyField(Group, blank=True, related_name="+")
     admin_groups = models.ManyToManyField(Group, blank=True, related_name="+")
+    required_approvals = models.PositiveSmallIntegerField(
+        default=1, help_text="distinct eligible reviewers who must approve (any rejection rejects)"
+    )
 
     class Meta:
         ordering = ["order", "pk"]
@@ -358,6 +363,10 @@ class ReviewTask(models.Model):
             first.refuse_if_moved_on(thread)
             now = timezone.now()
             for task in tasks:
+                if task.needs_quorum(normalised[task.pk]) and not task.approve(
+                    user, normalised[task.pk], client_address=client_address
+                ):
+                    continue  # an approval recorded; more reviewers must agree
                 won = cls.objects.filter(pk=task.pk, status=cls.Status.PENDING).update(
                     status=cls.Status.DECIDED,
                     decided_by=user,
@@ -380,6 +389,43 @@ class ReviewTask(models.Model):
                     client_address=client_address,
                 )
             return cls.resume_if_complete(first, user=user)
+
+    @property
+    def required_approvals(self) -> int:
+        return self.rule.required_approvals if self.rule_id and self.rule else 1
+
+    def needs_quorum(self, decision: dict[str, Any]) -> bool:
+        """Approvals count towards a quorum; any rejection decides at once."""
+        return self.required_approvals > 1 and decision.get("type") not in REJECTIONS
+
+    def approve(self, user: Any, decision: dict[str, Any], *, client_address: str | None) -> bool:
+        """Record one reviewer's approval; True when it completes the quorum.
+        Later approvals must approve the version the first one approved (edits
+        included), and each reviewer counts once."""
+        so_far = list(self.approvals.select_related("reviewer").order_by("pk"))
+        if any(a.reviewer_id == user.pk for a in so_far):
+            raise DecisionRefused(
+                f"You already approved this; it needs {self.required_approvals} different reviewers."
+            )
+        if so_far and so_far[0].decision != decision:
+            raise DecisionRefused(
+                f"{so_far[0].reviewer.get_username()} approved a different version "
+                f"({so_far[0].decision}); approve that version, or reject."
+            )
+        Approval.objects.create(task=self, reviewer=user, decision=decision)
+        count = len(so_far) + 1
+        AuditEvent.record(
+            "task.approved",
+            actor=user,
+            task=self,
+            after={**decision, "approvals": count, "required": self.required_approvals},
+            client_address=client_address,
+        )
+        # The claim was for making this approval: others may now add theirs.
+        ReviewTask.objects.filter(pk=self.pk, claimed_by=user).update(
+            claimed_by=None, claim_expires_at=None
+        )
+        return count >= self.required_approvals
 
     def refuse_if_moved_on(self, thread: Thread) -> None:
         if not self.is_pending:
@@ -443,6 +489,26 @@ class ReviewTask(models.Model):
             payload=payload,
             requested_by=user,
         )
+
+
+class Approval(models.Model):
+    """One reviewer's approval towards a task's quorum."""
+
+    task = models.ForeignKey(ReviewTask, on_delete=models.CASCADE, related_name="approvals")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decision = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            # Two submissions from one reviewer at once still count once.
+            models.UniqueConstraint(fields=["task", "reviewer"], name="one_approval_per_reviewer")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} approved task {self.task_id}"
 
 
 class AuditImmutable(Exception):

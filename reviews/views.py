@@ -66,6 +66,26 @@ def _get_thread(request: HttpRequest, thread_id: str, action: str = VIEW) -> Thr
     return thread
 
 
+def after_decision(tasks: list[ReviewTask], run) -> str:
+    """What to tell the reviewer, and the queue rows to retire, once
+    decide_together returned: an approval may still wait for a quorum."""
+    fresh = list(ReviewTask.objects.select_related("rule").filter(pk__in=[t.pk for t in tasks]))
+    decided = [t.pk for t in fresh if not t.is_pending]
+    if decided:
+        transaction.on_commit(partial(live.tasks_removed, decided))
+    waiting = [t for t in fresh if t.is_pending]
+    if waiting:
+        task = waiting[0]
+        have, need = task.approvals.count(), task.required_approvals
+        return (
+            f"Your approval is recorded ({have} of {need}); the graph resumes once "
+            f"{need - have} more reviewer{'s' if need - have != 1 else ''} approve."
+        )
+    if run is not None:
+        return f"Decision recorded; run {run.pk} resumes the graph."
+    return "Decision recorded; the graph resumes when the other requests of this step are decided."
+
+
 # -- home ---------------------------------------------------------------------
 
 
@@ -166,20 +186,21 @@ def quick_decide(request: HttpRequest, pk: int) -> HttpResponse:
         error = exc.errors[task.pk]
     except (ValueError, DecisionRefused) as exc:
         error = str(exc)
+    note = ""
     if not error:
-        transaction.on_commit(partial(live.tasks_removed, [task.pk]))
+        note = after_decision([task], run)
         task.refresh_from_db()
     if request.htmx:
         return render(
             request,
             "reviews/queue.html#decided_row",
-            {"task": task, "error": error, "run": run},
+            {"task": task, "error": error, "run": run, "note": note},
             status=409 if error else 200,
         )
     if error:
         messages.error(request, f"Task {task.pk}: {error}")
     else:
-        messages.success(request, f"Task {task.pk}: {task.decision['type']} recorded.")
+        messages.success(request, f"Task {task.pk}: {note}")
     return redirect("queue")
 
 
@@ -207,12 +228,14 @@ def bulk_decide(request: HttpRequest) -> HttpResponse:
             if group > 1:
                 raise ValueError(f"one of {group} tool calls of a turn; open it to decide each")
             decision = quick_decision(task, action, message)
-            ReviewTask.decide_together(
+            run = ReviewTask.decide_together(
                 [task],
                 {task.pk: decision},
                 user=request.user,
                 client_address=_client_address(request),
             )
+            if ReviewTask.objects.get(pk=pk).is_pending:  # an approval towards a quorum
+                raise ValueError(after_decision([task], run))
         except DecisionsInvalid as exc:
             refused.append(f"task {pk}: {exc.errors[pk]}")
         except (ValueError, DecisionRefused) as exc:
@@ -241,6 +264,11 @@ def _task_context(task: ReviewTask, forms: list[DecisionForm] | None = None) -> 
         "group": group,
         "forms": forms,
         "decided": [t for t in group if t.status == ReviewTask.Status.DECIDED],
+        "approvals": [
+            (t, list(t.approvals.select_related("reviewer").order_by("pk")))
+            for t in pending
+            if t.required_approvals > 1
+        ],
         "state": None,
         "graph_error": "",
     }
@@ -296,14 +324,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
         except DecisionRefused as exc:
             refusal = str(exc)
         else:
-            transaction.on_commit(partial(live.tasks_removed, [t.pk for t in pending]))
-            note = (
-                f"Decision recorded; run {run.pk} resumes the graph."
-                if run
-                else (
-                    "Decision recorded; the graph resumes when the other requests of this step are decided."
-                )
-            )
+            note = after_decision(pending, run)
             if request.htmx:
                 task.refresh_from_db()
                 context = {**_task_context(task), "notice": note}

@@ -1,0 +1,103 @@
+"""Quorum: a rule can ask for M approvals from distinct eligible reviewers."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from graphs.models import Run
+from reviews.models import AuditEvent, DecisionRefused, ReviewRule, ReviewTask
+from tests.reviews.conftest import pending, start
+from tests.reviews.test_decision_races import race
+
+REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
+
+
+@pytest.fixture
+def two_of_finance(rita, sam):
+    finance = Group.objects.create(name="finance")
+    for person in (rita, sam):
+        person.groups.add(finance)
+    rule = ReviewRule.objects.create(
+        name="refunds need two", graph_name="support", tool_name="refund", required_approvals=2
+    )
+    rule.review_groups.add(finance)
+    return rule
+
+
+def test_two_distinct_approvals_resume_once(two_of_finance, as_rita, as_sam, rita, sam):
+    (task,) = pending(start("support", REFUND))
+    assert task.rule == two_of_finance
+    response = as_rita.post(
+        reverse("decide", args=[task.pk]), {f"t{task.pk}-type": "accept"}, follow=True
+    )
+    assert "Your approval is recorded (1 of 2)" in response.content.decode()
+    assert ReviewTask.objects.get(pk=task.pk).status == "pending"
+    assert not Run.objects.filter(kind=Run.Kind.RESUME).exists()
+
+    again = as_rita.post(reverse("decide", args=[task.pk]), {f"t{task.pk}-type": "accept"})
+    assert again.status_code == 409 and "You already approved this" in again.content.decode()
+    page = as_sam.get(reverse("task", args=[task.pk])).content.decode()
+    assert "approved so far by rita" in page
+
+    different = as_sam.post(
+        reverse("decide", args=[task.pk]),
+        {
+            f"t{task.pk}-type": "edit",
+            f"t{task.pk}-name": "refund",
+            f"t{task.pk}-args": '{"order_id": "A-1001", "amount": 10}',
+        },
+    )
+    assert (
+        different.status_code == 409
+        and "rita approved a different version" in different.content.decode()
+    )
+    done = as_sam.post(
+        reverse("decide", args=[task.pk]), {f"t{task.pk}-type": "accept"}, follow=True
+    )
+    assert "resumes the graph" in done.content.decode()
+    task.refresh_from_db()
+    assert (task.status, task.decided_by, task.decision) == ("decided", sam, {"type": "accept"})
+    assert Run.objects.filter(kind=Run.Kind.RESUME).count() == 1
+    trail = list(AuditEvent.objects.filter(task_id=task.pk).values_list("action", "actor_name"))
+    assert trail == [("task.approved", "rita"), ("task.approved", "sam"), ("task.decided", "sam")]
+
+
+def test_any_rejection_rejects(two_of_finance, rita, sam):
+    (task,) = pending(start("support", REFUND))
+    ReviewTask.decide_together([task], {task.pk: {"type": "accept"}}, user=rita)
+    run = ReviewTask.decide_together(
+        [task], {task.pk: {"type": "response", "message": "Not this one."}}, user=sam
+    )
+    assert run is not None and run.payload == {
+        "value": [{"type": "response", "args": "Not this one."}]
+    }
+    assert ReviewTask.objects.get(pk=task.pk).decided_by == sam
+
+
+def test_two_approvals_at_once_make_the_quorum_once(two_of_finance, rita, sam):
+    for _ in range(3):
+        (task,) = pending(start("support", REFUND))
+        results = race(
+            lambda t=task: ReviewTask.decide_together([t], {t.pk: {"type": "accept"}}, user=rita),
+            lambda t=task: ReviewTask.decide_together([t], {t.pk: {"type": "accept"}}, user=sam),
+        )
+        assert not [r for r in results if isinstance(r, Exception)], results
+        assert sum(isinstance(r, Run) for r in results) == 1
+        assert ReviewTask.objects.get(pk=task.pk).status == "decided"
+        assert task.approvals.count() == 2
+
+
+def test_bulk_reports_quorum_tasks(two_of_finance, as_rita):
+    (task,) = pending(start("support", REFUND))
+    html = as_rita.post(
+        reverse("bulk_decide"), {"action": "approve", "tasks": [task.pk]}, follow=True
+    ).content.decode()
+    assert f"Not decided, task {task.pk}: Your approval is recorded (1 of 2)" in html
+    with pytest.raises(DecisionRefused, match="You already approved"):
+        ReviewTask.decide_together(
+            [task],
+            {task.pk: {"type": "accept"}},
+            user=ReviewTask.objects.get(pk=task.pk).approvals.get().reviewer,
+        )
