@@ -14,3 +14,8 @@ run_interrupted = Signal()
 # A run finished (succeeded, failed or cancelled). Sent with `run` and its
 # new `status`, inside the transaction that records it when it succeeded.
 run_finished = Signal()
+
+# A worker is about to look at the queue (each wake-up and sweep): periodic
+# duties of other apps (the reviews app's deadlines) run here, in the worker,
+# never in a page view. Sent with `worker_id`.
+worker_sweep = Signal()

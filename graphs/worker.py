@@ -28,7 +28,7 @@ from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.interrupts import pending_requests
 from graphs.models import Checkpoint, Run
 from graphs.registry import get_registry
-from graphs.signals import run_finished, run_interrupted
+from graphs.signals import run_finished, run_interrupted, worker_sweep
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +185,9 @@ def work(
     Returns how many runs this call executed."""
     done = 0
     Run.objects.requeue_expired()
+    for _, result in worker_sweep.send_robust(sender=Run, worker_id=worker_id):
+        if isinstance(result, Exception):
+            log.error("a sweep duty failed", exc_info=result)
     while not stop() and (run := Run.objects.claim_next(worker_id, lease)) is not None:
         execute(run, worker_id, lease=lease)
         done += 1

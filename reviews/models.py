@@ -60,6 +60,22 @@ class ReviewRule(models.Model):
     view_groups = models.ManyToManyField(Group, blank=True, related_name="+")
     review_groups = models.ManyToManyField(Group, blank=True, related_name="+")
     admin_groups = models.ManyToManyField(Group, blank=True, related_name="+")
+    deadline_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="a task is due this long after it is asked (blank: never)"
+    )
+
+    class OnExpiry(models.TextChoices):
+        NOTIFY = "notify", "notify the reviewers"
+        REASSIGN = "reassign", "reassign to the escalation group"
+        REJECT = "reject", "reject with the message below"
+
+    on_expiry = models.CharField(max_length=16, choices=OnExpiry.choices, default=OnExpiry.NOTIFY)
+    escalate_to = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expiry_message = models.TextField(
+        blank=True, default="No reviewer decided in time; the action was not taken."
+    )
     required_approvals = models.PositiveSmallIntegerField(
         default=1, help_text="distinct eligible reviewers who must approve (any rejection rejects)"
     )
@@ -130,8 +146,11 @@ class ReviewTaskQuerySet(models.QuerySet):
             )
             for request in requests
         ]
+        now = timezone.now()
         for task in tasks:
             task.rule = ReviewRule.for_task(task, rules)
+            if task.rule and task.rule.deadline_minutes:
+                task.due_at = now + timedelta(minutes=task.rule.deadline_minutes)
         self.bulk_create(tasks, ignore_conflicts=True)
 
     def supersede(self, thread_id: str, *, keep_checkpoint: str | None = None) -> list[int]:
@@ -200,6 +219,11 @@ class ReviewTask(models.Model):
     rule = models.ForeignKey(
         ReviewRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
     )
+    due_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    assigned_group = models.ForeignKey(
+        Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = ReviewTaskQuerySet.as_manager()
 
@@ -240,6 +264,10 @@ class ReviewTask(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status == self.Status.PENDING
+
+    @property
+    def overdue(self) -> bool:
+        return bool(self.is_pending and self.due_at and self.due_at <= timezone.now())
 
     def held_by_other(self, user: Any) -> bool:
         return bool(
@@ -356,7 +384,7 @@ class ReviewTask(models.Model):
                 for t in cls.objects.select_related("claimed_by").filter(
                     pk__in=[t.pk for t in tasks]
                 )
-                if t.held_by_other(user)
+                if user is not None and t.held_by_other(user)  # the system overrides claims
             ]
             if held:
                 raise DecisionRefused(f"This is {held[0].claim_text}; wait for the claim to end.")

@@ -14,6 +14,7 @@ from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from graphs.models import Checkpoint, Run, Thread
@@ -143,6 +144,16 @@ def queue(request: HttpRequest) -> HttpResponse:
     if more:
         params["after"] = str(page[-1].pk)
     live_rows = filters == queue_filters({})  # the plain, unfiltered queue
+    overdue = (
+        list(
+            visible_tasks(request.user, ReviewTask.objects.pending())
+            .filter(due_at__lte=timezone.now())
+            .select_related("thread", "claimed_by")
+            .order_by("due_at")[:20]
+        )
+        if filters["status"] == "pending" and not request.GET.get("after")
+        else []
+    )
     context = {
         "tasks": page,
         "filters": filters,
@@ -150,6 +161,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         "graphs": [s.name for s in get_registry().specs()],
         "kinds": ReviewTask.Kind.choices,
         "live_rows": live_rows,
+        "overdue": overdue,
         "filtered": not live_rows,
     }
     template = "reviews/queue.html#rows" if request.htmx and "after" in request.GET else None
