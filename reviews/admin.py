@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from reviews.models import ApiToken, AuditEvent, ReviewRule, ReviewTask
+from reviews.models import (
+    ApiToken,
+    AuditEvent,
+    ReviewRule,
+    ReviewTask,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 @admin.register(ReviewTask)
@@ -88,3 +95,26 @@ class ReviewRuleAdmin(admin.ModelAdmin):
             after=None,
             client_address=request.META.get("REMOTE_ADDR"),
         )
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ("name", "url", "active")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "endpoint",
+        "event",
+        "status",
+        "attempts",
+        "response_code",
+        "next_attempt_at",
+    )
+    list_filter = ("status", "event", "endpoint")
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False

@@ -6,4 +6,4 @@ class ReviewsConfig(AppConfig):
     verbose_name = "Reviews"
 
     def ready(self) -> None:
-        from reviews import escalation, receivers  # noqa: F401  (connect their signal receivers)
+        from reviews import escalation, receivers, webhooks  # noqa: F401  (connect their receivers)

@@ -17,7 +17,14 @@ from django.utils import timezone
 from graphs.signals import worker_sweep
 from reviews import live
 from reviews.decision_forms import quick_decision
-from reviews.models import AuditEvent, DecisionRefused, DecisionsInvalid, ReviewRule, ReviewTask
+from reviews.models import (
+    AuditEvent,
+    DecisionRefused,
+    DecisionsInvalid,
+    ReviewRule,
+    ReviewTask,
+    WebhookDelivery,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,7 @@ def _apply(task: ReviewTask) -> None:
             policy = ReviewRule.OnExpiry.NOTIFY
     if policy == ReviewRule.OnExpiry.REASSIGN and rule.escalate_to_id:
         ReviewTask.objects.filter(pk=task.pk).update(assigned_group=rule.escalate_to)
+    WebhookDelivery.queue_event("task.expired", task)
     AuditEvent.record(
         "task.escalated",
         task=task,

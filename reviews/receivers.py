@@ -11,7 +11,7 @@ from django.dispatch import receiver
 from graphs.models import Run
 from graphs.signals import run_finished, run_interrupted
 from reviews import live
-from reviews.models import AuditEvent, ReviewRule, ReviewTask
+from reviews.models import AuditEvent, ReviewRule, ReviewTask, WebhookDelivery
 
 
 @receiver(run_interrupted, dispatch_uid="reviews.create_tasks")
@@ -29,6 +29,8 @@ def create_tasks(sender, run, requests, checkpoint_id: str, **kwargs) -> None:
         run=run,
     )
     if not retried:  # a retried stop asks nothing new
+        for task in ReviewTask.objects.filter(thread_id=run.thread_id, checkpoint_id=checkpoint_id):
+            WebhookDelivery.queue_event("task.created", task)
         AuditEvent.record(
             "interrupt.raised",
             thread_id=run.thread_id,

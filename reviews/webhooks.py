@@ -1,0 +1,102 @@
+"""Outgoing webhooks: task created, decided and expired, signed with
+HMAC-SHA256, delivered by the worker's sweep and retried with backoff."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import receiver
+from django.utils import timezone
+
+from graphs.signals import worker_sweep
+from reviews.models import WebhookDelivery
+
+log = logging.getLogger(__name__)
+
+EVENTS = ("task.created", "task.decided", "task.expired")
+MAX_ATTEMPTS = 8
+TIMEOUT = 5.0
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
+
+
+@receiver(worker_sweep, dispatch_uid="reviews.deliver_webhooks")
+def _on_sweep(sender, **kwargs) -> None:
+    deliver_due()
+
+
+def deliver_due(limit: int = 50) -> int:
+    """Send what is due; returns how many were delivered."""
+    now = timezone.now()
+    due = WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
+    ).select_related("endpoint")[:limit]
+    delivered = 0
+    for delivery in due:
+        # Claim the attempt: two workers never send the same delivery at once.
+        claimed = WebhookDelivery.objects.filter(
+            pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=delivery.attempts
+        ).update(
+            attempts=delivery.attempts + 1, next_attempt_at=now + backoff(delivery.attempts + 1)
+        )
+        if not claimed:
+            continue
+        delivered += _send(delivery, delivery.attempts + 1)
+    return delivered
+
+
+def _send(delivery: WebhookDelivery, attempt: int) -> int:
+    body = json.dumps(
+        {"event": delivery.event, "delivery": delivery.pk, "data": delivery.payload}, sort_keys=True
+    ).encode()
+    request = urllib.request.Request(
+        delivery.endpoint.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "hitl-review-webhooks",
+            "X-HITL-Event": delivery.event,
+            "X-HITL-Delivery": str(delivery.pk),
+            "X-HITL-Signature": signature(delivery.endpoint.secret, body),
+        },
+    )
+    code, error = None, ""
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            code = response.status
+    except urllib.error.HTTPError as exc:
+        code, error = exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    ok = code is not None and 200 <= code < 300
+    fields: dict[str, Any] = {"response_code": code, "last_error": error}
+    if ok:
+        fields |= {"status": WebhookDelivery.Status.DELIVERED, "delivered_at": timezone.now()}
+    elif attempt >= MAX_ATTEMPTS:
+        fields["status"] = WebhookDelivery.Status.FAILED
+    with transaction.atomic():
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
+    if not ok:
+        log.warning(
+            "webhook %s to %s failed (attempt %s): %s",
+            delivery.pk,
+            delivery.endpoint.url,
+            attempt,
+            error,
+        )
+    return int(ok)
