@@ -107,3 +107,19 @@ def _mail(task: ReviewTask, policy: str) -> None:
             subject, body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=True
         )
     )
+
+
+def notify_assignment(task: ReviewTask, *, to_user=None, to_group=None) -> None:
+    """Mail the person or the group a task was assigned to."""
+    people = [to_user] if to_user is not None else list(to_group.user_set.filter(is_active=True))
+    recipients = sorted({p.email for p in people if p.email})
+    if not recipients:
+        return
+    what = task.tool_name or task.node or task.get_kind_display()
+    subject = f"Assigned to you: {what} on {task.graph_name}"
+    body = f"Task {task.pk} ({what}, thread {task.thread_id}) waits for your review.\n"
+    transaction.on_commit(
+        lambda: send_mail(
+            subject, body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=True
+        )
+    )

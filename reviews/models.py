@@ -21,6 +21,8 @@ from graphs.models import Run, Thread
 from reviews.audit_chain import GENESIS, row_hash
 
 CLAIM_FOR = timedelta(minutes=15)
+# An assignment holds the claim for the assignee's working day.
+ASSIGNED_FOR = timedelta(hours=8)
 # Decisions that say no: final at once, whatever quorum a rule asks for.
 REJECTIONS = ("reject", "respond", "response", "ignore")
 
@@ -224,6 +226,9 @@ class ReviewTask(models.Model):
     assigned_group = models.ForeignKey(
         Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = ReviewTaskQuerySet.as_manager()
 
@@ -319,6 +324,40 @@ class ReviewTask(models.Model):
                 actor=user,
                 task=tasks[0],
                 after={"tasks": [t.pk for t in tasks], "until": (now + CLAIM_FOR).isoformat()},
+                client_address=client_address,
+            )
+
+    @classmethod
+    def assign_together(
+        cls,
+        tasks: list[ReviewTask],
+        *,
+        by: Any,
+        to_user: Any = None,
+        to_group: Group | None = None,
+        client_address: str | None = None,
+    ) -> None:
+        """An administrator hands the tasks of one interrupt to a person (who
+        then holds the claim) or a group; audited, and mailed to them."""
+        now = timezone.now()
+        fields: dict[str, Any] = {"assigned_to": to_user, "assigned_group": to_group}
+        if to_user is not None:
+            fields |= {"claimed_by": to_user, "claim_expires_at": now + ASSIGNED_FOR}
+        with transaction.atomic():
+            changed = cls.objects.filter(
+                pk__in=[t.pk for t in tasks], status=cls.Status.PENDING
+            ).update(**fields)
+            if not changed:
+                raise DecisionRefused(tasks[0].why_not_pending())
+            AuditEvent.record(
+                "task.assigned",
+                actor=by,
+                task=tasks[0],
+                after={
+                    "tasks": [t.pk for t in tasks],
+                    "to_user": to_user.get_username() if to_user else None,
+                    "to_group": to_group.name if to_group else None,
+                },
                 client_address=client_address,
             )
 

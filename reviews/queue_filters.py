@@ -38,7 +38,9 @@ def queue_filters(params: Mapping[str, Any]) -> dict[str, str]:
 
 
 def queue_tasks(filters: dict[str, str], user: Any, *, after: str = "") -> QuerySet[ReviewTask]:
-    tasks = ReviewTask.objects.select_related("thread", "decided_by", "claimed_by")
+    tasks = ReviewTask.objects.select_related(
+        "thread", "decided_by", "claimed_by", "assigned_to", "assigned_group"
+    )
     if filters["status"] != "all":
         tasks = tasks.filter(status=filters["status"])
     if filters["graph"]:
@@ -47,8 +49,8 @@ def queue_tasks(filters: dict[str, str], user: Any, *, after: str = "") -> Query
         tasks = tasks.filter(kind=filters["kind"])
     if filters["tool"]:
         tasks = tasks.filter(tool_name=filters["tool"])
-    if filters["mine"]:
-        tasks = tasks.filter(decided_by=user)
+    if filters["mine"]:  # decided by me, assigned to me, or held by me
+        tasks = tasks.filter(Q(decided_by=user) | Q(assigned_to=user) | Q(claimed_by=user))
     if filters["age"]:
         tasks = tasks.filter(created_at__lte=timezone.now() - AGES[filters["age"]])
     if filters["q"]:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("tasks/<int:pk>/decide/", views.decide, name="decide"),
     path("tasks/<int:pk>/quick/", views.quick_decide, name="quick_decide"),
     path("tasks/<int:pk>/claim/", views.claim, name="claim"),
+    path("tasks/<int:pk>/assign/", views.assign, name="assign"),
     path("threads/<path:thread_id>/state/", views.thread_state, name="thread_state"),
     path("threads/<path:thread_id>/replay/", views.replay, name="replay"),
     path("threads/<path:thread_id>/", views.thread_detail, name="thread"),

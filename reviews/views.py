@@ -7,7 +7,9 @@ from functools import partial
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
@@ -20,8 +22,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from graphs.models import Checkpoint, Run, Thread
 from graphs.registry import get_registry
 from reviews import live
-from reviews.access import REVIEW, VIEW, can, can_graph, visible_tasks
+from reviews.access import ADMINISTER, REVIEW, VIEW, can, can_graph, visible_tasks
 from reviews.decision_forms import DecisionForm, quick_decision
+from reviews.escalation import notify_assignment
 from reviews.graph_state import (
     GraphUnavailable,
     executed_results,
@@ -305,7 +308,8 @@ def _task_context(task: ReviewTask, forms: list[DecisionForm] | None = None) -> 
 def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     task = _get_task(request, pk)
     template = "reviews/task.html#panel" if request.htmx else "reviews/task.html"
-    return render(request, template, _task_context(task))
+    context = {**_task_context(task), "can_administer": can(request.user, ADMINISTER, task)}
+    return render(request, template, context)
 
 
 @login_required
@@ -485,4 +489,38 @@ def claim(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, str(exc))
         else:
             messages.success(request, "Claimed: others see that you are on it for 15 minutes.")
+    return redirect("task", pk=task.pk)
+
+
+@login_required
+@require_POST
+def assign(request: HttpRequest, pk: int) -> HttpResponse:
+    """Administrators hand a task (its whole turn) to a person or a group."""
+    task = _get_task(request, pk, ADMINISTER)
+    User = get_user_model()
+    to_user = User.objects.filter(username=request.POST.get("user", "").strip()).first()
+    to_group = Group.objects.filter(name=request.POST.get("group", "").strip()).first()
+    if to_user is None and to_group is None:
+        messages.error(request, "Name an existing user or group to assign the task to.")
+        return redirect("task", pk=task.pk)
+    if to_user is not None and not can(to_user, REVIEW, task):
+        messages.error(
+            request, f"{to_user.get_username()} may not decide this task (rule “{task.rule}”)."
+        )
+        return redirect("task", pk=task.pk)
+    group = list(ReviewTask.objects.of_interrupt(task).pending()) or [task]
+    try:
+        ReviewTask.assign_together(
+            group,
+            by=request.user,
+            to_user=to_user,
+            to_group=to_group,
+            client_address=_client_address(request),
+        )
+    except DecisionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        notify_assignment(task, to_user=to_user, to_group=to_group)
+        who = to_user.get_username() if to_user else f"group {to_group.name}"
+        messages.success(request, f"Assigned to {who}.")
     return redirect("task", pk=task.pk)

@@ -66,3 +66,41 @@ def test_release_and_extend(as_rita, rita):
     ReviewTask.decide_together([task], {task.pk: {"type": "accept"}}, user=rita)
     with pytest.raises(DecisionRefused, match="Already decided"):
         ReviewTask.claim_together([task], user=rita)
+
+
+def test_an_administrator_assigns_to_a_person_or_a_group(transactional_db, rita, sam):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core import mail
+    from django.test import Client
+
+    from reviews.models import ReviewRule
+
+    leads, team = Group.objects.create(name="leads"), Group.objects.create(name="team")
+    boss = get_user_model().objects.create_user("boss", password="pw-boss-123")
+    boss.groups.add(leads)
+    sam.groups.add(team)
+    sam.email = "sam@example.com"
+    sam.save()
+    rule = ReviewRule.objects.create(name="support", graph_name="support")
+    rule.admin_groups.add(leads)
+    rule.review_groups.add(team)
+    (task,) = pending(start("support", REFUND))
+    as_boss = Client()
+    as_boss.force_login(boss)
+    assert "Assign to" in as_boss.get(reverse("task", args=[task.pk])).content.decode()
+
+    refused = as_boss.post(reverse("assign", args=[task.pk]), {"user": "rita"}, follow=True)
+    assert "rita may not decide this task" in refused.content.decode()
+    as_boss.post(reverse("assign", args=[task.pk]), {"user": "sam"})
+    task.refresh_from_db()
+    assert (task.assigned_to, task.claimed_by) == (sam, sam)
+    assert [m.to for m in mail.outbox] == [["sam@example.com"]]
+    assert AuditEvent.objects.filter(action="task.assigned", actor_name="boss").exists()
+    as_boss.post(reverse("assign", args=[task.pk]), {"group": "team"})
+    assert ReviewTask.objects.get(pk=task.pk).assigned_group == team
+
+    # Reviewers may not assign.
+    as_sam = Client()
+    as_sam.force_login(sam)
+    assert as_sam.post(reverse("assign", args=[task.pk]), {"user": "sam"}).status_code == 403
