@@ -93,6 +93,9 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
                 text_data=f'<tbody id="queue-rows" hx-swap-oob="beforeend">{"".join(rows)}</tbody>'
             )
             await self.send(text_data=fragment("queue_news"))
+            # A notice on whatever page the reviewer has open.
+            notice = render_to_string("reviews/live.html#queue_notice", {"count": len(rows)})
+            await self.send(text_data=notice)
         if event["removed_html"]:
             await self.send(text_data=event["removed_html"])
 

@@ -189,6 +189,8 @@ async def test_websocket_rows_and_threads_follow_the_rules(world):
         await communicator.disconnect()
     assert any("queue-rows" in m and "refund" in m for m in heard["supporter"])
     assert not any("queue-rows" in m for m in heard["drafter"])
+    assert any("1 new task for you to review" in m for m in heard["supporter"])
+    assert not any('id="notice"' in m for m in heard["drafter"])
     # The drafter's page asks for its own count instead of hearing the total.
     assert any('hx-get="/queue/count/"' in m for m in heard["drafter"])
     # Both asked for the support thread; only the supporter was subscribed.
