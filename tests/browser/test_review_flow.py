@@ -185,3 +185,37 @@ def test_timeline_click_fork_with_an_edit_and_watch_the_branch(served, browser):
     expect(other.locator("#decision-panel .notice")).to_be_visible()
     expect(page.locator("li.point.lane-1")).to_have_count(3)
     expect(page.locator("li.point.lane-1").first).to_contain_text("revise")
+
+
+def test_quorum_reached_by_two_reviewers_in_two_browsers(served, browser):
+    served.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import Group, User\n"
+        "from reviews.models import ReviewRule\n"
+        "finance = Group.objects.create(name='finance')\n"
+        "for name in ('reviewer', 'reviewer2'): User.objects.get(username=name).groups.add(finance)\n"
+        "rule = ReviewRule.objects.create(name='two for refunds', graph_name='support',"
+        " tool_name='refund', required_approvals=2)\n"
+        "rule.review_groups.add(finance)\n",
+    )
+    start_elsewhere(served, "support", REFUND)
+    first, second = (signed_in(browser, served, name) for name in ("reviewer", "reviewer2"))
+    for page in (first, second):
+        page.locator("tr.task-row", has_text="refund").locator("a").click()
+        page.wait_for_url(re.compile(r"/tasks/\d+/$"))
+    first.click("#decision-panel button[type=submit]")
+    expect(first.locator("#decision-panel .notice")).to_contain_text(
+        "Your approval is recorded (1 of 2)"
+    )
+    second.reload()
+    expect(second.locator(".quorum")).to_contain_text("approved so far by reviewer")
+    second.click("#decision-panel button[type=submit]")
+    expect(second.locator("#decision-panel .notice")).to_contain_text("resumes the graph")
+    expect(second.locator(".run-status").last).to_contain_text("succeeded")
+    outcome = served.query(
+        "from reviews.models import ReviewTask\nfrom graphs.models import Run\n"
+        "t = ReviewTask.objects.get()\n"
+        "result = [t.status, t.approvals.count(), Run.objects.filter(kind='resume').count()]"
+    )
+    assert outcome == ["decided", 2, 1]
