@@ -97,13 +97,23 @@ def after_decision(tasks: list[ReviewTask], run) -> str:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     registry = get_registry()
+    names = {s.name for s in registry.specs()} | set(
+        Thread.objects.values_list("graph_name", flat=True).distinct()
+    )
+    hidden = {name for name in names if not can_graph(request.user, VIEW, name)}
     root = Checkpoint.objects.filter(thread_id=OuterRef("pk"), checkpoint_ns="")
-    threads = Thread.objects.order_by("-created_at").annotate(
-        checkpoint_count=Subquery(
-            root.values("thread_id").annotate(n=Count("checkpoint_id")).values("n")[:1]
-        ),
-        latest_checkpoint_id=Subquery(root.order_by("-checkpoint_id").values("checkpoint_id")[:1]),
-    )[:50]
+    threads = (
+        Thread.objects.exclude(graph_name__in=hidden)
+        .order_by("-created_at")
+        .annotate(
+            checkpoint_count=Subquery(
+                root.values("thread_id").annotate(n=Count("checkpoint_id")).values("n")[:1]
+            ),
+            latest_checkpoint_id=Subquery(
+                root.order_by("-checkpoint_id").values("checkpoint_id")[:1]
+            ),
+        )[:50]
+    )
     per_graph = dict(
         Thread.objects.values_list("graph_name").annotate(n=Count("thread_id")).order_by()
     )
@@ -115,6 +125,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "thread_count": per_graph.get(s.name, 0),
         }
         for s in registry.specs()
+        if s.name not in hidden
     ]
     return render(
         request,

@@ -208,3 +208,11 @@ def test_bulk_honours_every_rule(world):
         )
         assert f"Not decided, task {task.pk}: {reason}" in html, person
     assert ReviewTask.objects.get(pk=task.pk).status == "pending"
+
+
+def test_home_lists_only_graphs_and_threads_one_may_see(world):
+    html = client_for(world["users"]["drafter"]).get(reverse("home")).content.decode()
+    assert world["thread"] not in html and "<strong>support</strong>" not in html
+    assert "<strong>drafting</strong>" in html
+    html = client_for(world["users"]["supporter"]).get(reverse("home")).content.decode()
+    assert world["thread"] in html and "<strong>support</strong>" in html
