@@ -24,6 +24,11 @@ MAX_THREADS = 50
 
 
 @functools.cache
+def notice(count: int) -> str:
+    return render_to_string("reviews/live.html#queue_notice", {"count": count})
+
+
+@functools.cache
 def fragment(name: str) -> str:
     """A fixed fragment of reviews/live.html, rendered once per process."""
     return render_to_string(f"reviews/live.html#{name}")
@@ -86,16 +91,16 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
     async def queue_changed(self, event: dict) -> None:
         visible = self.visible_rules
         rows = [r["html"] for r in event["rows"] if visible is None or r["rule"] in visible]
-        count = event["count_html"] if visible is None else fragment("queue_count_poke")
-        await self.send(text_data=count)
+        head = event["count_html"] if visible is None else fragment("queue_count_poke")
         if rows:
+            # Rows go first, in a message of their own (table rows must lead
+            # their message); the count, the filtered-view hint and a notice
+            # for whatever page is open travel together after them.
             await self.send(
                 text_data=f'<tbody id="queue-rows" hx-swap-oob="beforeend">{"".join(rows)}</tbody>'
             )
-            await self.send(text_data=fragment("queue_news"))
-            # A notice on whatever page the reviewer has open.
-            notice = render_to_string("reviews/live.html#queue_notice", {"count": len(rows)})
-            await self.send(text_data=notice)
+            head += fragment("queue_news") + notice(len(rows))
+        await self.send(text_data=head)
         if event["removed_html"]:
             await self.send(text_data=event["removed_html"])
 

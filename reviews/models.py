@@ -795,10 +795,16 @@ class WebhookDelivery(models.Model):
         return f"{self.event} to {self.endpoint} ({self.status})"
 
     @classmethod
-    def queue_event(cls, event: str, task: ReviewTask) -> None:
+    def endpoints_for(cls, event: str) -> list[WebhookEndpoint]:
+        return [e for e in WebhookEndpoint.objects.filter(active=True) if event in e.events]
+
+    @classmethod
+    def queue_event(
+        cls, event: str, task: ReviewTask, endpoints: list[WebhookEndpoint] | None = None
+    ) -> None:
         """A delivery to every active endpoint that wants this event, in the
         caller's transaction: a rolled-back change sends nothing."""
-        endpoints = [e for e in WebhookEndpoint.objects.filter(active=True) if event in e.events]
+        endpoints = cls.endpoints_for(event) if endpoints is None else endpoints
         if not endpoints:
             return
         payload = {

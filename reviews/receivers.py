@@ -29,8 +29,12 @@ def create_tasks(sender, run, requests, checkpoint_id: str, **kwargs) -> None:
         run=run,
     )
     if not retried:  # a retried stop asks nothing new
-        for task in ReviewTask.objects.filter(thread_id=run.thread_id, checkpoint_id=checkpoint_id):
-            WebhookDelivery.queue_event("task.created", task)
+        endpoints = WebhookDelivery.endpoints_for("task.created")
+        if endpoints:
+            for task in ReviewTask.objects.filter(
+                thread_id=run.thread_id, checkpoint_id=checkpoint_id
+            ):
+                WebhookDelivery.queue_event("task.created", task, endpoints)
         AuditEvent.record(
             "interrupt.raised",
             thread_id=run.thread_id,
