@@ -244,6 +244,10 @@ class ReviewTask(models.Model):
             # The queue: tasks of a status in id (creation) order, either way,
             # and the keyset pages after a cursor; the pending count.
             models.Index(fields=["status", "id"], name="task_status_id_idx"),
+            # Overdue tasks first: pending by due time.
+            models.Index(fields=["status", "due_at"], name="task_status_due_idx"),
+            # Visibility under rules: counting the pending tasks a reviewer may see.
+            models.Index(fields=["status", "rule"], name="task_status_rule_idx"),
         ]
 
     def __str__(self) -> str:
