@@ -23,6 +23,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py seed_demo_rules
 	@echo "Serving http://$(HOST):$(PORT)/ (sign in with a login above)"
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 

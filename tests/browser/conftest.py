@@ -54,6 +54,7 @@ def served(tmp_path):
     site = Served(url="", env=env)
     site.manage("migrate", "--noinput")
     site.manage("seed_demo")
+    site.manage("seed_demo_rules")  # as make run does
     port = free_port()
     log = open(tmp_path / "serve.log", "w")  # noqa: SIM115
     server = subprocess.Popen(

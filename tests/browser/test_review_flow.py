@@ -193,7 +193,7 @@ def test_quorum_reached_by_two_reviewers_in_two_browsers(served, browser):
         "-c",
         "from django.contrib.auth.models import Group, User\n"
         "from reviews.models import ReviewRule\n"
-        "finance = Group.objects.create(name='finance')\n"
+        "finance, _ = Group.objects.get_or_create(name='finance')\n"
         "for name in ('reviewer', 'reviewer2'): User.objects.get(username=name).groups.add(finance)\n"
         "rule = ReviewRule.objects.create(name='two for refunds', graph_name='support',"
         " tool_name='refund', required_approvals=2)\n"

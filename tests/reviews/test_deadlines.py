@@ -87,3 +87,19 @@ def test_reject_decides_as_the_system_and_the_model_reads_why(refunds_rule, rita
     assert resume.requested_by is None and resume.status == "succeeded"
     actions = list(AuditEvent.objects.filter(task_id=task.pk).values_list("action", "actor_name"))
     assert ("task.decided", "") in actions and ("task.escalated", "") in actions
+
+
+def test_demo_rule_makes_large_refunds_need_two_of_finance(transactional_db):
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    for name in ("reviewer", "reviewer2"):
+        get_user_model().objects.create_user(name, password=f"pw-{name}-123")
+    call_command("seed_demo_rules")
+    call_command("seed_demo_rules")  # twice: nothing more
+    (rule,) = ReviewRule.objects.all()
+    big = {"messages": [{"role": "user", "content": "Please refund order A-1002, $2400"}]}
+    (large,) = pending(start("support", big))
+    (small,) = pending(start("support", REFUND))
+    assert large.rule == rule and large.required_approvals == 2 and large.due_at
+    assert small.rule is None
