@@ -535,3 +535,12 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
         who = to_user.get_username() if to_user else f"group {to_group.name}"
         messages.success(request, f"Assigned to {who}.")
     return redirect("task", pk=task.pk)
+
+
+@login_required
+@require_GET
+def run_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """One run's status element, for pages that show it (see run_status.html)."""
+    run = get_object_or_404(Run, pk=pk)
+    _get_thread(request, run.thread_id)  # the same visibility as the thread
+    return render(request, "reviews/run_status.html", {"run": run})

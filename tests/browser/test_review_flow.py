@@ -31,6 +31,7 @@ def test_task_appears_live_edit_keeps_a_number_and_the_run_finishes(served, brow
 
     row.locator("a").click()
     page.wait_for_url(re.compile(r"/tasks/\d+/$"))
+    page.wait_for_selector("#live-state.on")  # htmx has taken over the forms
     charge = page.locator("fieldset.decision", has_text="charge_card")
     charge.locator("input[value=edit]").check()
     charge.locator("details.edit summary").click()
@@ -56,6 +57,7 @@ def test_two_reviewers_approve_at_once_and_one_wins(served, browser):
     for page in pages:
         page.locator("tr.task-row a").first.click()
         page.wait_for_url(re.compile(r"/tasks/\d+/$"))
+        page.wait_for_selector("#live-state.on")  # htmx has taken over the page's forms
     # Both forms are submitted before either answer comes back.
     for page in pages:
         page.evaluate("document.querySelector('#decision-panel form').requestSubmit()")
@@ -76,6 +78,8 @@ def test_feedback_form_then_a_state_edit(served, browser):
     page = signed_in(browser, served, "reviewer")
     thread = start_elsewhere(served, "drafting", {"topic": "the new office"})
     page.locator("tr.task-row", has_text="Feedback").locator("a").click()
+    page.wait_for_url(re.compile(r"/tasks/\d+/$"))
+    page.wait_for_selector("#live-state.on")  # htmx has taken over the forms
     page.check("input[name$=-f-approved]")
     page.select_option("select[name$=-f-tone]", label="friendly")
     page.fill("input[name$=-f-max_words]", "30")
@@ -112,6 +116,8 @@ def test_keys_decide_from_the_queue_and_rows_leave_when_decided_elsewhere(served
     # Someone else decides the first task: it leaves this queue without reload.
     other = signed_in(browser, served, "reviewer2")
     other.locator(f"#{first} a").click()
+    other.wait_for_url(re.compile(r"/tasks/\d+/$"))
+    other.wait_for_selector("#live-state.on")  # htmx has taken over the forms
     other.click("#decision-panel button[type=submit]")
     expect(other.locator("#decision-panel .notice")).to_be_visible()
     expect(page.locator(f"#{first}")).to_have_count(0)
@@ -180,6 +186,8 @@ def test_timeline_click_fork_with_an_edit_and_watch_the_branch(served, browser):
     # this open timeline without a reload, up to the stop before publish.
     other = signed_in(browser, served, "reviewer2")
     other.locator("tr.task-row", has_text="Feedback").locator("a").click()
+    other.wait_for_url(re.compile(r"/tasks/\d+/$"))
+    other.wait_for_selector("#live-state.on")  # htmx has taken over the forms
     other.check("input[name$=-f-approved]")
     other.click("#decision-panel button[type=submit]")
     expect(other.locator("#decision-panel .notice")).to_be_visible()
@@ -204,6 +212,7 @@ def test_quorum_reached_by_two_reviewers_in_two_browsers(served, browser):
     for page in (first, second):
         page.locator("tr.task-row", has_text="refund").locator("a").click()
         page.wait_for_url(re.compile(r"/tasks/\d+/$"))
+        page.wait_for_selector("#live-state.on")  # htmx has taken over the forms
     first.click("#decision-panel button[type=submit]")
     expect(first.locator("#decision-panel .notice")).to_contain_text(
         "Your approval is recorded (1 of 2)"

@@ -236,3 +236,16 @@ def test_feedback_form_from_response_schema_gives_typed_values(as_rita):
     from reviews.graph_state import read_state
 
     assert read_state(task.thread).values["feedback"]["max_words"] == 12
+
+
+def test_an_active_run_status_asks_again_until_it_ends(as_rita):
+    thread = start("support", REFUND)
+    (task,) = pending(thread)
+    as_rita.post(reverse("decide", args=[task.pk]), {f"t{task.pk}-type": "accept"})
+    resume = Run.objects.get(kind=Run.Kind.RESUME)
+    page = as_rita.get(reverse("task", args=[task.pk])).content.decode()
+    status_url = reverse("run_status", args=[resume.pk])
+    assert f'hx-get="{status_url}" hx-trigger="load delay:2s"' in page  # queued: keeps asking
+    finish()
+    html = as_rita.get(status_url).content.decode()
+    assert "Run" in html and "succeeded" in html and "hx-get" not in html  # ended: stops
