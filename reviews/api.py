@@ -21,6 +21,7 @@ from pydantic import Field
 from graphs.models import Thread
 from reviews.access import REVIEW, VIEW, can, can_graph, visible_tasks
 from reviews.graph_state import GraphUnavailable, graph_for, read_state, tool_args_schemas
+from reviews.live import tasks_changed
 from reviews.models import ApiToken, DecisionRefused, DecisionsInvalid, ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks
 from reviews.replay import replay_from
@@ -457,6 +458,7 @@ def claim(request: HttpRequest, task_id: int):
         ReviewTask.claim_together(group, user=request.user, client_address=_client(request))
     except DecisionRefused as exc:
         return Status(409, {"detail": str(exc)})
+    tasks_changed([t.pk for t in group])
     task.refresh_from_db()
     return {
         "tasks": [t.pk for t in group],

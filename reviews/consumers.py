@@ -103,6 +103,9 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=head)
         if event["removed_html"]:
             await self.send(text_data=event["removed_html"])
+        changed = [r["html"] for r in event["changed"] if visible is None or r["rule"] in visible]
+        if changed:
+            await self.send(text_data="".join(changed))
 
     async def run_status(self, event: dict) -> None:
         # Small fragments without queries: rendered here, on the loop.

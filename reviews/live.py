@@ -13,7 +13,9 @@ from graphs.events import QUEUE_GROUP, publish
 from reviews.models import ReviewTask
 
 
-def _publish_queue(new_tasks: list[ReviewTask], removed: list[int]) -> None:
+def _publish_queue(
+    new_tasks: list[ReviewTask], removed: list[int], changed: list[ReviewTask] = ()
+) -> None:
     context = {"removed": removed, "pending_count": ReviewTask.objects.pending().count()}
     publish(
         QUEUE_GROUP,
@@ -34,6 +36,14 @@ def _publish_queue(new_tasks: list[ReviewTask], removed: list[int]) -> None:
             "removed_html": render_to_string("reviews/live.html#queue_removed", context)
             if removed
             else "",
+            # Rows whose holder or assignee changed, replacing themselves in place.
+            "changed": [
+                {
+                    "rule": task.rule_id,
+                    "html": render_to_string("reviews/queue.html#row", {"task": task, "oob": True}),
+                }
+                for task in changed
+            ],
         },
     )
 
@@ -54,3 +64,14 @@ def tasks_created(thread_id: str, checkpoint_id: str, removed: list[int] = ()) -
 def tasks_removed(task_ids: list[int]) -> None:
     """Tasks decided or retired: their rows leave every open queue."""
     _publish_queue([], list(task_ids))
+
+
+def tasks_changed(task_ids: list[int]) -> None:
+    """Tasks claimed, released or assigned: open queues show the new holder."""
+    tasks = list(
+        ReviewTask.objects.filter(pk__in=task_ids).select_related(
+            "thread", "rule", "claimed_by", "assigned_to", "assigned_group"
+        )
+    )
+    if tasks:
+        _publish_queue([], [], tasks)

@@ -490,6 +490,7 @@ def claim(request: HttpRequest, pk: int) -> HttpResponse:
     group = list(ReviewTask.objects.of_interrupt(task).pending())
     if request.POST.get("release"):
         if ReviewTask.release_together(group, user=request.user):
+            live.tasks_changed([t.pk for t in group])
             messages.success(request, "Claim released; others may take the task.")
     else:
         try:
@@ -499,6 +500,7 @@ def claim(request: HttpRequest, pk: int) -> HttpResponse:
         except DecisionRefused as exc:
             messages.error(request, str(exc))
         else:
+            live.tasks_changed([t.pk for t in group or [task]])
             messages.success(request, "Claimed: others see that you are on it for 15 minutes.")
     return redirect("task", pk=task.pk)
 
@@ -532,6 +534,7 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         notify_assignment(task, to_user=to_user, to_group=to_group)
+        live.tasks_changed([t.pk for t in group])
         who = to_user.get_username() if to_user else f"group {to_group.name}"
         messages.success(request, f"Assigned to {who}.")
     return redirect("task", pk=task.pk)

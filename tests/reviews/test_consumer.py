@@ -110,3 +110,31 @@ async def test_thread_progress_only_for_subscribed_threads(transactional_db):
     assert not any(f'id="run-{other.pk}-status"' in m for m in messages)
     assert sum('id="thread-steps"' in m for m in messages) == 3
     await communicator.disconnect()
+
+
+async def test_a_claim_updates_the_row_on_open_queues(transactional_db):
+    from reviews.models import ReviewTask
+
+    cookie = await session_cookie()
+    communicator = WebsocketCommunicator(
+        application, "/ws/reviews/", headers=[ORIGIN, (b"cookie", cookie)]
+    )
+    assert (await communicator.connect())[0]
+    await sync_to_async(Run.enqueue)(
+        graph_name="support",
+        kind=Run.Kind.START,
+        payload={"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]},
+    )
+    await sync_to_async(work, thread_sensitive=False)("w1")
+    task = await sync_to_async(ReviewTask.objects.get)()
+
+    def sam_claims() -> int:
+        sam = get_user_model().objects.create_user("sam", password="pw-sam-123")
+        client = Client()
+        client.force_login(sam)
+        return client.post(f"/tasks/{task.pk}/claim/").status_code
+
+    assert await sync_to_async(sam_claims)() == 302
+    row = await receive_until(communicator, "claimed by sam")
+    assert row.lstrip().startswith(f'<tr id="task-{task.pk}"') and 'hx-swap-oob="true"' in row
+    await communicator.disconnect()
