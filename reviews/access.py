@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
+from django.http import Http404
 
+from graphs.models import Thread
 from reviews.models import ReviewRule, ReviewTask
 
 VIEW, REVIEW, ADMINISTER = "view", "review", "administer"
@@ -78,3 +81,26 @@ def visible_tasks(user: Any, tasks: QuerySet[ReviewTask]) -> QuerySet[ReviewTask
     if granted is None or not ReviewRule.objects.exists():
         return tasks  # no rules at all: every task is open (and the queries stay simple)
     return tasks.filter(Q(rule__isnull=True) | Q(rule_id__in=granted))
+
+
+def task_for(user: Any, pk: int, action: str = VIEW) -> ReviewTask:
+    """The task, if the user may see it (Http404 otherwise: its existence is
+    not told) and may do `action` with it (PermissionDenied, saying why)."""
+    tasks = ReviewTask.objects.select_related("thread", "decided_by", "claimed_by", "rule")
+    task = visible_tasks(user, tasks).filter(pk=pk).first()
+    if task is None:
+        raise Http404("No such task.")
+    if action != VIEW and not can(user, action, task):
+        raise PermissionDenied(
+            f"You may see this task but not decide it: rule “{task.rule}” names who may."
+        )
+    return task
+
+
+def thread_for(user: Any, thread_id: str, action: str = VIEW) -> Thread:
+    thread = Thread.objects.filter(pk=thread_id).first()
+    if thread is None or not can_graph(user, VIEW, thread.graph_name):
+        raise Http404("No such thread.")
+    if action != VIEW and not can_graph(user, action, thread.graph_name):
+        raise PermissionDenied(f"You may see {thread.graph_name} threads but not change them.")
+    return thread

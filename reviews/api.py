@@ -11,16 +11,15 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
 from ninja import NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 from pydantic import Field
 
-from graphs.models import Thread
-from reviews.access import REVIEW, VIEW, can, can_graph, visible_tasks
-from reviews.graph_state import GraphUnavailable, graph_for, read_state, tool_args_schemas
+from reviews.access import REVIEW, can_graph, task_for, thread_for, visible_tasks
+from reviews.graph_state import GraphUnavailable, read_state
 from reviews.live import tasks_changed
 from reviews.models import ApiToken, DecisionRefused, DecisionsInvalid, ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks
@@ -61,27 +60,6 @@ class Invalid(Schema):
 
 def _client(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
-
-
-def _thread(request: HttpRequest, thread_id: str, action: str = VIEW) -> Thread:
-    thread = get_object_or_404(Thread, pk=thread_id)
-    if not can_graph(request.user, VIEW, thread.graph_name):
-        raise HttpError(404, "No such thread.")
-    if action != VIEW and not can_graph(request.user, action, thread.graph_name):
-        raise HttpError(403, f"You may see {thread.graph_name} threads but not change them.")
-    return thread
-
-
-def _task(request: HttpRequest, task_id: int, action: str = VIEW) -> ReviewTask:
-    tasks = visible_tasks(request.user, ReviewTask.objects.select_related("decided_by", "rule"))
-    task = tasks.filter(pk=task_id).first()
-    if task is None:
-        raise HttpError(404, "No such task.")
-    if action != VIEW and not can(request.user, action, task):
-        raise HttpError(
-            403, f"You may see this task but not decide it: rule “{task.rule}” names who may."
-        )
-    return task
 
 
 # -- runs ------------------------------------------------------------------------
@@ -170,7 +148,7 @@ class HistoryOut(Schema):
 @api.get("/threads/{thread_id}", response={200: StateOut, 404: Error}, tags=["threads"])
 def thread_state(request: HttpRequest, thread_id: str):
     """The thread's latest state."""
-    thread = _thread(request, thread_id)
+    thread = thread_for(request.user, thread_id)
     try:
         state = read_state(thread, steps=0)
     except GraphUnavailable as exc:
@@ -188,7 +166,7 @@ def thread_state(request: HttpRequest, thread_id: str):
 def thread_history(request: HttpRequest, thread_id: str, before: str = "", limit: int = 50):
     """Checkpoints newest first, with branches (see the thread page)."""
     points, older = timeline(
-        _thread(request, thread_id), before=before, limit=max(1, min(limit, 200))
+        thread_for(request.user, thread_id), before=before, limit=max(1, min(limit, 200))
     )
     return {
         "points": [
@@ -233,7 +211,7 @@ class StateEditOut(Schema):
 )
 def edit_state(request: HttpRequest, thread_id: str, body: StateEditIn):
     """Write values as a new checkpoint (update_state), optionally continuing the run."""
-    thread = _thread(request, thread_id, REVIEW)
+    thread = thread_for(request.user, thread_id, REVIEW)
     try:
         edit = StateEdit.open(thread, {"from": body.fork_from} if body.fork_from else {})
     except GraphUnavailable as exc:
@@ -271,7 +249,7 @@ def replay(request: HttpRequest, thread_id: str, body: ReplayIn):
     """Re-run the graph from a past checkpoint; the old branch stays."""
     try:
         run = replay_from(
-            _thread(request, thread_id, REVIEW),
+            thread_for(request.user, thread_id, REVIEW),
             body.checkpoint_id,
             user=request.user,
             client_address=_client(request),
@@ -365,7 +343,7 @@ def list_tasks(request: HttpRequest, filters: Query[TaskFilters]):
 
 @api.get("/tasks/{task_id}", response={200: TaskOut, 404: Error}, tags=["tasks"])
 def get_task(request: HttpRequest, task_id: int):
-    return _task_out(_task(request, task_id))
+    return _task_out(task_for(request.user, task_id))
 
 
 class DecisionIn(Schema):
@@ -395,7 +373,7 @@ class DecisionOut(Schema):
 )
 def decide(request: HttpRequest, task_id: int, body: DecisionIn):
     """Decide the pending actions of the task's interrupt, all at once."""
-    task = _task(request, task_id, REVIEW)
+    task = task_for(request.user, task_id, REVIEW)
     pending = list(ReviewTask.objects.of_interrupt(task).pending())
     if not pending:
         return Status(409, {"detail": task.why_not_pending()})
@@ -409,16 +387,8 @@ def decide(request: HttpRequest, task_id: int, body: DecisionIn):
             },
         )
     try:
-        schemas = tool_args_schemas(graph_for(task.thread))
-    except GraphUnavailable:
-        schemas = {}
-    try:
         run = ReviewTask.decide_together(
-            pending,
-            body.decisions,
-            user=request.user,
-            client_address=_client(request),
-            args_schemas=schemas,
+            pending, body.decisions, user=request.user, client_address=_client(request)
         )
     except DecisionsInvalid as exc:
         return Status(
@@ -452,7 +422,7 @@ class ClaimOut(Schema):
 )
 def claim(request: HttpRequest, task_id: int):
     """Claim the pending actions of the task's interrupt for 15 minutes (again: extend)."""
-    task = _task(request, task_id, REVIEW)
+    task = task_for(request.user, task_id, REVIEW)
     group = list(ReviewTask.objects.of_interrupt(task).pending()) or [task]
     try:
         ReviewTask.claim_together(group, user=request.user, client_address=_client(request))
@@ -465,6 +435,16 @@ def claim(request: HttpRequest, task_id: int):
         "claimed_by": request.user.get_username(),
         "claim_expires_at": task.claim_expires_at,
     }
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request: HttpRequest, exc: PermissionDenied):
+    return api.create_response(request, {"detail": str(exc)}, status=403)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404):
+    return api.create_response(request, {"detail": str(exc) or "Not found."}, status=404)
 
 
 @api.exception_handler(HttpError)

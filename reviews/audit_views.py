@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET
 
+from reviews.audit_chain import HASHED
 from reviews.models import AuditEvent
 
 PAGE_SIZE = 50
@@ -30,21 +31,8 @@ ACTIONS = [
     "thread.replayed",
     "rule.changed",
 ]
-COLUMNS = [
-    "id",
-    "created_at",
-    "actor_name",
-    "action",
-    "graph_name",
-    "thread_id",
-    "checkpoint_id",
-    "task_id",
-    "run_id",
-    "before",
-    "after",
-    "client_address",
-    "hash",
-]
+# The exported columns: the row's id, what its hash covers, and the hash.
+COLUMNS = ["id", *HASHED, "hash"]
 # Seeing the whole trail is an administrator's right: reviewers are granted
 # it through this permission (admin: users or groups), superusers have it.
 can_view_audit = permission_required("reviews.view_auditevent", raise_exception=True)

@@ -19,12 +19,22 @@ from django.utils import timezone
 from graphs.interrupts import DecisionError, check_value, resume_value, validate_decision
 from graphs.models import Run, Thread
 from reviews.audit_chain import GENESIS, row_hash
+from reviews.graph_state import GraphUnavailable, graph_for, tool_args_schemas
 
 CLAIM_FOR = timedelta(minutes=15)
 # An assignment holds the claim for the assignee's working day.
 ASSIGNED_FOR = timedelta(hours=8)
 # Decisions that say no: final at once, whatever quorum a rule asks for.
 REJECTIONS = ("reject", "respond", "response", "ignore")
+
+
+def _tool_args_schemas(task: ReviewTask) -> dict[str, dict[str, Any]]:
+    """The argument schemas of the tools the task's graph runs ({} when the
+    graph can't be loaded here: edits are then checked as JSON only)."""
+    try:
+        return tool_args_schemas(graph_for(task.thread))
+    except GraphUnavailable:
+        return {}
 
 
 class DecisionRefused(Exception):
@@ -379,7 +389,6 @@ class ReviewTask(models.Model):
         *,
         user: Any,
         client_address: str | None = None,
-        args_schemas: Mapping[str, dict[str, Any]] | None = None,
     ) -> Run | None:
         """Record decisions on the tasks of one interrupt, all or none.
 
@@ -394,6 +403,7 @@ class ReviewTask(models.Model):
             raise DecisionRefused("There is nothing to decide.")
         errors: dict[int, str] = {}
         normalised: dict[int, dict[str, Any]] = {}
+        args_schemas: dict[str, dict[str, Any]] | None = None
         for task in tasks:
             try:
                 normalised[task.pk] = validate_decision(
@@ -403,8 +413,12 @@ class ReviewTask(models.Model):
                 errors[task.pk] = str(exc)
                 continue
             edit = normalised[task.pk]
-            schema = (args_schemas or {}).get(edit.get("name", ""))
-            if edit["type"] == "edit" and schema:
+            if edit["type"] != "edit":
+                continue
+            if args_schemas is None:  # read from the graph once, only when editing
+                args_schemas = _tool_args_schemas(task)
+            schema = args_schemas.get(edit["name"])
+            if schema:
                 try:
                     check_value(edit["args"], schema, f"the arguments of {edit['name']}")
                 except DecisionError as exc:

@@ -22,7 +22,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from graphs.models import Checkpoint, Run, Thread
 from graphs.registry import get_registry
 from reviews import live
-from reviews.access import ADMINISTER, REVIEW, VIEW, can, can_graph, visible_tasks
+from reviews.access import (
+    ADMINISTER,
+    REVIEW,
+    VIEW,
+    can,
+    can_graph,
+    task_for,
+    thread_for,
+    visible_tasks,
+)
 from reviews.decision_forms import DecisionForm, quick_decision
 from reviews.escalation import notify_assignment
 from reviews.graph_state import (
@@ -32,7 +41,6 @@ from reviews.graph_state import (
     mermaid,
     read_state,
     state_at,
-    tool_args_schemas,
 )
 from reviews.models import DecisionRefused, DecisionsInvalid, ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks
@@ -47,27 +55,6 @@ PAGE_SIZE = 50
 
 def _client_address(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
-
-
-def _get_task(request: HttpRequest, pk: int, action: str = VIEW) -> ReviewTask:
-    """The task, if this user may see it (404 otherwise: its existence is not
-    told) and may do `action` with it (403, saying why)."""
-    tasks = ReviewTask.objects.select_related("thread", "decided_by", "claimed_by", "rule")
-    task = get_object_or_404(visible_tasks(request.user, tasks), pk=pk)
-    if action != VIEW and not can(request.user, action, task):
-        raise PermissionDenied(
-            f"You may see this task but not decide it: rule “{task.rule}” names who may."
-        )
-    return task
-
-
-def _get_thread(request: HttpRequest, thread_id: str, action: str = VIEW) -> Thread:
-    thread = get_object_or_404(Thread, pk=thread_id)
-    if not can_graph(request.user, VIEW, thread.graph_name):
-        raise Http404("No such thread.")
-    if action != VIEW and not can_graph(request.user, action, thread.graph_name):
-        raise PermissionDenied(f"You may see {thread.graph_name} threads but not change them.")
-    return thread
 
 
 def after_decision(tasks: list[ReviewTask], run) -> str:
@@ -196,7 +183,7 @@ def pending_count(request: HttpRequest) -> HttpResponse:
 @require_POST
 def quick_decide(request: HttpRequest, pk: int) -> HttpResponse:
     """The queue's `a` and `r` keys: approve or reject a single-action request."""
-    task = _get_task(request, pk, REVIEW)
+    task = task_for(request.user, pk, REVIEW)
     error, run = "", None
     group = list(ReviewTask.objects.of_interrupt(task))
     try:
@@ -317,7 +304,7 @@ def _task_context(task: ReviewTask, forms: list[DecisionForm] | None = None) -> 
 @login_required
 @require_GET
 def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    task = _get_task(request, pk)
+    task = task_for(request.user, pk)
     template = "reviews/task.html#panel" if request.htmx else "reviews/task.html"
     context = {**_task_context(task), "can_administer": can(request.user, ADMINISTER, task)}
     return render(request, template, context)
@@ -327,23 +314,18 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def decide(request: HttpRequest, pk: int) -> HttpResponse:
     """Decide every pending action of the task's interrupt at once."""
-    task = _get_task(request, pk, REVIEW)
+    task = task_for(request.user, pk, REVIEW)
     pending = list(ReviewTask.objects.of_interrupt(task).pending())
     forms = [DecisionForm.bound(t, request.POST) for t in pending]
     decisions = {f.task.pk: d for f in forms if (d := f.decision(request.POST)) is not None}
     refusal = "" if pending else task.why_not_pending()
     if pending and len(decisions) == len(forms):
         try:
-            schemas = tool_args_schemas(graph_for(task.thread))
-        except GraphUnavailable:
-            schemas = {}
-        try:
             run = ReviewTask.decide_together(
                 pending,
                 decisions,
                 user=request.user,
                 client_address=_client_address(request),
-                args_schemas=schemas,
             )
         except DecisionsInvalid as exc:
             for form in forms:
@@ -370,7 +352,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def thread_state(request: HttpRequest, thread_id: str) -> HttpResponse:
-    thread = _get_thread(request, thread_id, REVIEW if request.method == "POST" else VIEW)
+    thread = thread_for(request.user, thread_id, REVIEW if request.method == "POST" else VIEW)
     try:
         edit = StateEdit.open(thread, request.POST if request.method == "POST" else request.GET)
     except GraphUnavailable as exc:
@@ -405,7 +387,7 @@ def thread_state(request: HttpRequest, thread_id: str) -> HttpResponse:
 def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
     """The timeline of every checkpoint, the state at the selected point and
     its diff (against its parent, or against `compare`)."""
-    thread = _get_thread(request, thread_id)
+    thread = thread_for(request.user, thread_id)
     points, older = timeline(thread, before=request.GET.get("before", ""))
     context: dict[str, Any] = {"thread": thread, "points": points, "older": older}
     if request.htmx and request.GET.get("before"):
@@ -441,7 +423,7 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
 @require_POST
 def replay(request: HttpRequest, thread_id: str) -> HttpResponse:
     """Re-run the graph from a past checkpoint; the old branch stays."""
-    thread = _get_thread(request, thread_id, REVIEW)
+    thread = thread_for(request.user, thread_id, REVIEW)
     checkpoint_id = request.POST.get("checkpoint", "")
     url = f"{reverse('thread', args=[thread.pk])}?at={checkpoint_id}"
     try:
@@ -486,7 +468,7 @@ def start_run(request: HttpRequest, graph_name: str) -> HttpResponse:
 @require_POST
 def claim(request: HttpRequest, pk: int) -> HttpResponse:
     """Claim (or, with `release`, give back) the pending actions of the task's interrupt."""
-    task = _get_task(request, pk, REVIEW)
+    task = task_for(request.user, pk, REVIEW)
     group = list(ReviewTask.objects.of_interrupt(task).pending())
     if request.POST.get("release"):
         if ReviewTask.release_together(group, user=request.user):
@@ -509,7 +491,7 @@ def claim(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def assign(request: HttpRequest, pk: int) -> HttpResponse:
     """Administrators hand a task (its whole turn) to a person or a group."""
-    task = _get_task(request, pk, ADMINISTER)
+    task = task_for(request.user, pk, ADMINISTER)
     User = get_user_model()
     to_user = User.objects.filter(username=request.POST.get("user", "").strip()).first()
     to_group = Group.objects.filter(name=request.POST.get("group", "").strip()).first()
@@ -545,5 +527,5 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
 def run_status(request: HttpRequest, pk: int) -> HttpResponse:
     """One run's status element, for pages that show it (see run_status.html)."""
     run = get_object_or_404(Run, pk=pk)
-    _get_thread(request, run.thread_id)  # the same visibility as the thread
+    thread_for(request.user, run.thread_id)  # the same visibility as the thread
     return render(request, "reviews/run_status.html", {"run": run})

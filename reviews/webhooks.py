@@ -21,7 +21,6 @@ from reviews.models import WebhookDelivery
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("task.created", "task.decided", "task.expired")
 MAX_ATTEMPTS = 8
 TIMEOUT = 5.0
 
