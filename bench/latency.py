@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.django_env import BENCH_GRAPHS, setup_django  # noqa: E402
+
 ORIGIN = (b"origin", b"http://localhost")
 
 
@@ -38,22 +40,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def setup(database_url: str, redis_url: str | None) -> None:
-    os.environ["DATABASE_URL"] = database_url
-    if redis_url:
-        os.environ["REDIS_URL"] = redis_url
-    else:
-        os.environ.pop("REDIS_URL", None)
-    os.environ["DEBUG"] = "false"  # production settings: no per-query logging
-    os.environ.setdefault("SECRET_KEY", "bench-only")
-    os.environ["ALLOWED_HOSTS"] = "localhost"
-    os.environ["HITL_GRAPHS_CONFIG"] = str(ROOT / "bench" / "graphs" / "langgraph.json")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hitl_site.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django(
+        database_url, redis_url=redis_url, graphs_config=BENCH_GRAPHS, allowed_hosts="localhost"
+    )
 
 
 def session_cookie() -> bytes:

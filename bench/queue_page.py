@@ -11,7 +11,6 @@ rounds; the ratio large/small says whether the cost grows with the backlog.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -22,17 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.django_env import setup_django  # noqa: E402
+
 
 def setup(tmp: Path) -> None:
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'small.sqlite3'}"
-    os.environ["DEBUG"] = "false"
-    os.environ.setdefault("SECRET_KEY", "bench-only")
-    os.environ["ALLOWED_HOSTS"] = "testserver"
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hitl_site.settings")
-    import django
-
-    django.setup()
+    setup_django(f"sqlite:///{tmp / 'small.sqlite3'}", migrate=False)  # build() migrates each
 
 
 def use(path: Path) -> None:

@@ -12,7 +12,6 @@ transaction and the review task. Ratio = worker rate / direct rate.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -24,20 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.django_env import setup_django  # noqa: E402
+
 
 def setup() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-worker-"))
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
-    os.environ["DEBUG"] = "false"  # production settings: no per-query logging
-    os.environ.setdefault("SECRET_KEY", "bench-only")
-    os.environ.pop("REDIS_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hitl_site.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django(f"sqlite:///{tmp / 'bench.sqlite3'}")
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
