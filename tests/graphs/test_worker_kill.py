@@ -70,7 +70,9 @@ def test_killed_worker_run_is_finished_by_another(tmp_path):
             "startrun",
             "slow",
             "--input",
-            '{"done": [], "delay": 0.15, "steps": 12}',
+            # Long enough (6 s) that the kill lands mid-run even when the
+            # polling below is slowed by a busy CI machine.
+            '{"done": [], "delay": 0.15, "steps": 40}',
         ],
         cwd=ROOT,
         env=env,
@@ -97,7 +99,7 @@ def test_killed_worker_run_is_finished_by_another(tmp_path):
         final["status"] == "interrupted" and final["attempts"] == 2 and final["worker"] == "rescuer"
     )
     # Every step ran once in the final state, and the interrupt made one task.
-    assert final["tasks"] == ["12 steps done; confirm?"]
+    assert final["tasks"] == ["40 steps done; confirm?"]
     state = subprocess.run(
         [
             sys.executable,
@@ -113,4 +115,4 @@ def test_killed_worker_run_is_finished_by_another(tmp_path):
         text=True,
         timeout=60,
     )
-    assert state.stdout.strip() == str(list(range(12)))
+    assert state.stdout.strip() == str(list(range(40)))
