@@ -151,7 +151,17 @@ def publish(group: str, message: dict[str, Any]) -> None:
     _outbox().put(("group", group, message))
 
 
-def publish_progress(run, *, step: int, nodes: list[str], namespace: tuple[str, ...]) -> None:
+def publish_progress(
+    run,
+    *,
+    step: int | None,
+    source: str,
+    checkpoint_id: str,
+    nodes: list[str],
+    namespace: tuple[str, ...],
+) -> None:
+    """A checkpoint a run wrote: its step and source, the nodes whose writes
+    it holds, and the subgraph namespace it belongs to ("" for the root)."""
     publish(
         thread_group(run.thread_id),
         {
@@ -159,6 +169,8 @@ def publish_progress(run, *, step: int, nodes: list[str], namespace: tuple[str, 
             "run": run.pk,
             "thread": run.thread_id,
             "step": step,
+            "source": source,
+            "checkpoint_id": checkpoint_id,
             "nodes": nodes,
             "namespace": "|".join(namespace),
         },

@@ -7,6 +7,7 @@ one reviewer is watching or two hundred.
 
 from __future__ import annotations
 
+from django.db.models import prefetch_related_objects
 from django.template.loader import render_to_string
 
 from graphs.events import QUEUE_GROUP, publish
@@ -48,16 +49,11 @@ def _publish_queue(
     )
 
 
-def tasks_created(thread_id: str, checkpoint_id: str, removed: list[int] = ()) -> None:
-    """New review tasks of a thread's checkpoint (and older ones of the thread
-    that no longer apply): rows for every open queue, and the new count."""
-    tasks = list(
-        ReviewTask.objects.pending()
-        .filter(thread_id=thread_id, checkpoint_id=checkpoint_id)
-        .select_related("thread", "rule")
-        .order_by("interrupt_id", "action_index")
-    )
+def tasks_created(tasks: list[ReviewTask], removed: list[int] = ()) -> None:
+    """New review tasks (and older ones of their thread that no longer
+    apply): rows for every open queue, and the new count."""
     if tasks or removed:
+        prefetch_related_objects(tasks, "thread")
         _publish_queue(tasks, list(removed))
 
 

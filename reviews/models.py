@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from graphs.interrupts import DecisionError, check_value, resume_value, validate_decision
@@ -134,9 +134,14 @@ class ReviewTaskQuerySet(models.QuerySet):
         checkpoint_id: str,
         requests: list,
         run: Run | None = None,
-    ) -> None:
+    ) -> list[ReviewTask]:
         """One task per review request (graphs.interrupts.ReviewRequest) of a
-        stopped thread; a request already asked at this checkpoint is skipped."""
+        stopped thread. Returns the tasks created: none when this checkpoint's
+        requests were asked already (a retried stop, an edit that changed
+        nothing), since a checkpoint's tasks are only ever created together."""
+        asked = self.filter(thread_id=thread_id, checkpoint_id=checkpoint_id)
+        if not requests or asked.exists():
+            return []
         rules = list(ReviewRule.objects.all())
         tasks = [
             ReviewTask(
@@ -163,7 +168,11 @@ class ReviewTaskQuerySet(models.QuerySet):
             task.rule = ReviewRule.for_task(task, rules)
             if task.rule and task.rule.deadline_minutes:
                 task.due_at = now + timedelta(minutes=task.rule.deadline_minutes)
-        self.bulk_create(tasks, ignore_conflicts=True)
+        try:
+            with transaction.atomic(using=self.db):
+                return self.bulk_create(tasks)  # with their ids, for the live rows
+        except IntegrityError:  # another process asked them in the meantime
+            return []
 
     def supersede(self, thread_id: str, *, keep_checkpoint: str | None = None) -> list[int]:
         """Retire the pending tasks of a thread that has moved past their

@@ -18,23 +18,17 @@ from reviews.models import AuditEvent, ReviewRule, ReviewTask, WebhookDelivery
 def create_tasks(sender, run, requests, checkpoint_id: str, **kwargs) -> None:
     """Runs inside the worker's transaction that marks the run interrupted."""
     stale = ReviewTask.objects.supersede(run.thread_id, keep_checkpoint=checkpoint_id)
-    retried = ReviewTask.objects.filter(
-        thread_id=run.thread_id, checkpoint_id=checkpoint_id
-    ).exists()
-    ReviewTask.objects.create_for(
+    created = ReviewTask.objects.create_for(
         thread_id=run.thread_id,
         graph_name=run.graph_name,
         checkpoint_id=checkpoint_id,
         requests=requests,
         run=run,
     )
-    if not retried:  # a retried stop asks nothing new
+    if created:  # a retried stop asks nothing new
         endpoints = WebhookDelivery.endpoints_for("task.created")
-        if endpoints:
-            for task in ReviewTask.objects.filter(
-                thread_id=run.thread_id, checkpoint_id=checkpoint_id
-            ):
-                WebhookDelivery.queue_event("task.created", task, endpoints)
+        for task in created if endpoints else ():
+            WebhookDelivery.queue_event("task.created", task, endpoints)
         AuditEvent.record(
             "interrupt.raised",
             thread_id=run.thread_id,
@@ -46,7 +40,7 @@ def create_tasks(sender, run, requests, checkpoint_id: str, **kwargs) -> None:
                 for r in requests
             ],
         )
-    transaction.on_commit(partial(live.tasks_created, run.thread_id, checkpoint_id, stale))
+    transaction.on_commit(partial(live.tasks_created, created, stale))
 
 
 @receiver(run_finished, dispatch_uid="reviews.supersede_on_finish")

@@ -180,7 +180,7 @@ class StateEdit:
                 },
                 client_address=client_address,
             )
-            run = None
+            run, created = None, []
             if self.continue_run:
                 run = Run.enqueue(
                     graph_name=thread.graph_name,
@@ -192,13 +192,13 @@ class StateEdit:
                 # Whatever the new checkpoint waits for is asked again, so
                 # the thread never sits stopped with nothing in the queue.
                 state = self.graph.get_state(config_for(thread), subgraphs=True)
-                ReviewTask.objects.create_for(
+                created = ReviewTask.objects.create_for(
                     thread_id=thread.pk,
                     graph_name=thread.graph_name,
                     checkpoint_id=written,
                     requests=pending_requests(state),
                 )
-            transaction.on_commit(partial(live.tasks_created, thread.pk, written, stale))
+            transaction.on_commit(partial(live.tasks_created, created, stale))
         keys = ", ".join(self.changes) or "nothing"
         summary = f"Wrote {keys} as a new checkpoint {written}" if self.changes else "No edit"
         if self.fork_from and self.changes:

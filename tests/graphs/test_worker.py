@@ -3,6 +3,9 @@ their interrupts into review requests, and resumes them with decisions."""
 
 from __future__ import annotations
 
+import threading
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -249,3 +252,31 @@ def test_retried_run_continues_instead_of_resending_input(stops):
     run.refresh_from_db()
     assert (run.status, run.attempts) == (Run.Status.INTERRUPTED, 2)
     assert state_of(run).values["done"] == [0, 1, 2]  # not restarted from an empty list
+
+
+def test_worker_that_lost_its_lease_stops_and_records_nothing(stops):
+    """A worker too slow to renew finds its run taken over: it stops at the
+    next step and leaves the run, untouched, to its new owner."""
+    run = Run.enqueue(
+        graph_name="slow", kind=Run.Kind.START, payload={"done": [], "delay": 0.2, "steps": 8}
+    )
+    lease = timedelta(seconds=0.3)  # renewed every 0.1 s
+
+    def take_over() -> None:
+        while not Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).exists():
+            time.sleep(0.02)
+        time.sleep(0.25)  # the first worker has renewed at least once
+        Run.objects.filter(pk=run.pk).update(worker_id="other-worker")
+
+    thief = threading.Thread(target=take_over)
+    thief.start()
+    assert work("w1", lease=lease) == 1
+    thief.join()
+    run.refresh_from_db()
+    assert (run.status, run.worker_id, run.finished_at) == (
+        Run.Status.RUNNING,
+        "other-worker",
+        None,
+    )
+    assert run.pk not in stops  # no review requests from the worker that lost it
+    assert len(state_of(run).values["done"]) < 8  # it stopped early

@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 
-from graphs.models import Run
+from graphs.models import Checkpoint, Run
 from graphs.worker import work
 from hitl_site.asgi import application
 
@@ -103,12 +103,18 @@ async def test_thread_progress_only_for_subscribed_threads(transactional_db):
     while not await communicator.receive_nothing(timeout=0.3):
         messages.append(await communicator.receive_from())
     steps = [m for m in messages if 'id="thread-steps"' in m]
-    assert steps and all("step" in m for m in steps)
     assert any(f'id="run-{watched.pk}-status"' in m for m in messages)
-    # The other thread's status and progress never reach this page (its new
-    # task still reaches the queue): three steps are the watched thread's own.
+    # One line per checkpoint the run wrote, naming it: the watched thread's
+    # own (the other thread's status and progress never reach this page).
     assert not any(f'id="run-{other.pk}-status"' in m for m in messages)
-    assert sum('id="thread-steps"' in m for m in messages) == 3
+    written = await sync_to_async(list)(
+        Checkpoint.objects.filter(thread_id=watched.thread_id)
+        .order_by("checkpoint_id")
+        .values_list("checkpoint_id", flat=True)
+    )
+    assert len(steps) == len(written) > 2
+    assert all(f"<code>{cid}</code>" in line for cid, line in zip(written, steps, strict=True))
+    assert "step -1 · input" in steps[0] and "· by " in steps[-1]
     await communicator.disconnect()
 
 
