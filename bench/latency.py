@@ -1,15 +1,19 @@
 """From a graph calling interrupt() to reviewers' websockets hearing of it.
 
-A run of a one-node graph (bench/graphs/stamped.py notes the moment it calls
-interrupt()) goes through the worker; 1 and then N reviewer websockets,
-connected through the real ASGI stack (auth, origin check, consumer), wait on
-the queue for its new task. Latency = the moment each client receives the
-fragment - the moment of interrupt(). Both sides live in this process, so the
-clocks agree; the path between them is the real one: the worker's stop
-transaction, the task rows, the channel layer, the consumer, the socket.
+The set-up under test runs as deployed, in processes of its own: the embedded
+default is `manage.py serve` (daphne and the worker in one process, SQLite,
+in-memory channel layer); PostgreSQL + Redis is daphne plus a
+`manage.py runworker graph-runs` process (throwaway servers on loopback).
+Reviewers are real websocket clients in this process, signed in with a
+session and connected over loopback: 1, then N of them; each notes when the
+bytes of a new row reach its socket.
 
-Two set-ups, each in its own process: the embedded default (SQLite, in-memory
-channel layer) and PostgreSQL + Redis (throwaway servers on loopback).
+Each sample starts a run of a one-node graph through the JSON API. The graph
+writes the moment it calls interrupt() into its question (see
+bench/graphs/stamped.py), which the queue row shows, so each client reads it
+from the row it receives. Latency = the moment a client receives the row -
+that moment; time.perf_counter() reads CLOCK_MONOTONIC on Linux, one clock
+for every process on the machine.
 
     python bench/latency.py [--samples 40] [--clients 200] [--only embedded|postgres-redis]
 """
@@ -19,19 +23,40 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.django_env import BENCH_GRAPHS, setup_django  # noqa: E402
+from bench.django_env import BENCH_GRAPHS  # noqa: E402
+from bench.graphs.stamped import STAMP_FORMAT  # noqa: E402
+from tests.servers import free_port, wait_for_port  # noqa: E402
 
-ORIGIN = (b"origin", b"http://localhost")
+STAMP = re.compile(re.escape(STAMP_FORMAT).replace(r"\{:\.6f\}", r"([\d.]+)"))
+WARM_UP = 2
+
+PREPARE = """
+import json, django; django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.contrib.auth import get_user_model
+from django.test import Client
+from reviews.models import ApiToken
+user = get_user_model().objects.create_superuser("bench", "", None)
+client = Client(); client.force_login(user)
+_, key = ApiToken.issue(user, "latency bench")
+print(json.dumps({"session": client.cookies["sessionid"].value, "token": key}))
+"""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -39,87 +64,161 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def setup(database_url: str, redis_url: str | None) -> None:
-    setup_django(
-        database_url, redis_url=redis_url, graphs_config=BENCH_GRAPHS, allowed_hosts="localhost"
+def server_env(tmp: Path, database_url: str, redis_url: str | None) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "hitl_site.settings",
+        "DATABASE_URL": database_url,
+        "HITL_GRAPHS_CONFIG": str(BENCH_GRAPHS),
+        "HITL_VAR_DIR": str(tmp),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        # Production settings: with DEBUG on, Django records every query.
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only",
+    }
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    return env
+
+
+@contextmanager
+def served(name: str, tmp: Path, env: dict[str, str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """The set-up's processes, started on a free port; yields the port and
+    the bench reviewer's session cookie and API token."""
+    prepared = subprocess.run(
+        [sys.executable, "-c", PREPARE], cwd=ROOT, env=env, capture_output=True, text=True
     )
+    if prepared.returncode != 0:
+        raise SystemExit(f"{name}: preparing the database failed:\n{prepared.stderr[-3000:]}")
+    login = json.loads(prepared.stdout.strip().splitlines()[-1])
+    port = free_port()
+    if name == "embedded":
+        commands = [["manage.py", "serve", "--port", str(port)]]
+    else:
+        daphne = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "hitl_site.asgi:application"]
+        commands = [daphne, ["manage.py", "runworker", "graph-runs"]]
+    logs = [tmp / f"{name}-{i}.log" for i in range(len(commands))]
+    processes = []
+    try:
+        for command, log in zip(commands, logs, strict=True):
+            with log.open("w") as out:
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, *command],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        wait_for_port(port)
+        yield port, login
+    except BaseException:
+        for log in logs:
+            if log.exists():
+                print(f"--- {log.name}\n{log.read_text()[-3000:]}", file=sys.stderr)
+        raise
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
-def session_cookie() -> bytes:
-    from django.contrib.auth import get_user_model
-    from django.test import Client
+def start_run(port: int, token: str) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/runs",
+        data=json.dumps({"graph": "stamped", "input": {"question": "go?"}}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 201, response.read()
 
-    user, _ = get_user_model().objects.get_or_create(username="bench")
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+ROWS = b'id="queue-rows"'
 
 
-async def measure(clients: int, samples: int) -> list[float]:
-    from asgiref.sync import sync_to_async
-    from channels.testing import WebsocketCommunicator
+def timed_connection():
+    from websockets.asyncio.client import ClientConnection
 
-    from bench.graphs.stamped import STAMPS
-    from graphs.models import Run
-    from graphs.worker import new_worker_id, work
-    from hitl_site.asgi import application
+    class TimedConnection(ClientConnection):
+        """Notes when the bytes of new queue rows reach the socket, before the
+        library parses them: all clients share this process's loop, and the
+        time it takes to get round to each would otherwise count as latency.
+        (Server frames are neither masked nor, as no client offers it,
+        compressed: the HTML is in the bytes as sent.)"""
 
-    cookie = await sync_to_async(session_cookie)()
-    sockets = []
-    for _ in range(clients):
-        communicator = WebsocketCommunicator(
-            application, "/ws/reviews/", headers=[ORIGIN, (b"cookie", cookie)]
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.rows_arrived: list[float] = []
+
+        def data_received(self, data: bytes) -> None:
+            if ROWS in data:
+                self.rows_arrived.append(time.perf_counter())
+            super().data_received(data)
+
+    return TimedConnection
+
+
+async def measure(port: int, login: dict[str, str], clients: int, samples: int) -> list[float]:
+    from websockets.asyncio.client import connect
+
+    headers = {"Origin": "http://127.0.0.1", "Cookie": f"sessionid={login['session']}"}
+    connection = timed_connection()
+    sockets = [
+        await connect(
+            f"ws://127.0.0.1:{port}/ws/reviews/",
+            additional_headers=headers,
+            compression=None,
+            open_timeout=30,
+            create_connection=connection,
         )
-        connected, _ = await communicator.connect(timeout=10)
-        assert connected, "the reviewer websocket refused the benchmark's session"
-        sockets.append(communicator)
+        for _ in range(clients)
+    ]
 
-    async def heard(communicator: WebsocketCommunicator) -> float:
-        while 'id="queue-rows"' not in await communicator.receive_from(timeout=30):
-            pass
-        return time.perf_counter()
+    async def heard(websocket) -> float:
+        async for message in websocket:
+            if 'id="queue-rows"' in message and (stamp := STAMP.search(message)):
+                arrived = websocket.rows_arrived.pop(0) if websocket.rows_arrived else None
+                return ((arrived or time.perf_counter()) - float(stamp.group(1))) * 1000
+        raise ConnectionError("the server closed a reviewer's websocket")
 
-    worker_id = new_worker_id()
     latencies: list[float] = []
-    for sample in range(samples + 2):  # two warm-up runs
-        run = await sync_to_async(Run.enqueue)(
-            graph_name="stamped", kind=Run.Kind.START, payload={"question": "go?"}
-        )
-        listening = [asyncio.ensure_future(heard(c)) for c in sockets]
-        await sync_to_async(work, thread_sensitive=False)(worker_id)
-        received = await asyncio.gather(*listening)
-        if sample >= 2:
-            latencies += [(at - STAMPS[run.thread_id]) * 1000 for at in received]
-    for communicator in sockets:
-        await communicator.disconnect()
+    try:
+        for sample in range(WARM_UP + samples):
+            listening = [asyncio.ensure_future(heard(websocket)) for websocket in sockets]
+            await asyncio.to_thread(start_run, port, login["token"])
+            received = await asyncio.wait_for(asyncio.gather(*listening), timeout=60)
+            if sample >= WARM_UP:
+                latencies += received
+    finally:
+        for websocket in sockets:
+            await websocket.close()
     return latencies
 
 
-def child(args: argparse.Namespace) -> None:
-    setup(args.database_url, args.redis_url)
-    for clients in (1, args.clients):
-        values = asyncio.run(measure(clients, args.samples))
-        row = {
-            "setup": args.child,
-            "clients": clients,
-            "p50": statistics.median(values),
-            "p99": percentile(values, 0.99),
-        }
-        print(json.dumps(row), flush=True)
-    from django.db import connections
-
-    connections.close_all()
-
-
-def run_child(name: str, args: argparse.Namespace, database_url: str, redis_url: str | None):
-    command = [sys.executable, __file__, "--child", name, "--database-url", database_url]
-    command += ["--samples", str(args.samples), "--clients", str(args.clients)]
-    if redis_url:
-        command += ["--redis-url", redis_url]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=1800)
-    if result.returncode != 0:
-        raise SystemExit(f"{name} failed:\n{result.stderr[-3000:]}")
-    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+def run_setup(name: str, args: argparse.Namespace, database_url: str, redis_url: str | None):
+    tmp = Path(tempfile.mkdtemp(prefix=f"hitl-bench-latency-{name}-"))
+    if database_url == "sqlite":
+        database_url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    rows = []
+    with served(name, tmp, server_env(tmp, database_url, redis_url)) as (port, login):
+        for clients in (1, args.clients):
+            values = asyncio.run(measure(port, login, clients, args.samples))
+            rows.append(
+                {
+                    "setup": name,
+                    "clients": clients,
+                    "p50": statistics.median(values),
+                    "p99": percentile(values, 0.99),
+                }
+            )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -127,13 +226,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--samples", type=int, default=40, help="runs per client count")
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--only", choices=["embedded", "postgres-redis"])
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--database-url", help=argparse.SUPPRESS)
-    parser.add_argument("--redis-url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.child:
-        child(args)
-        return []
 
     from tests.servers import (
         create_database,
@@ -145,8 +238,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     rows: list[dict] = []
     if args.only in (None, "embedded"):
-        tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-latency-"))
-        rows += run_child("embedded", args, f"sqlite:///{tmp / 'bench.sqlite3'}", None)
+        rows += run_setup("embedded", args, "sqlite", None)
     if args.only in (None, "postgres-redis"):
         reason = postgres_missing_reason() or redis_missing_reason()
         if reason:
@@ -155,7 +247,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             postgres, redis = start_postgres(), start_redis()
             try:
                 url = create_database(postgres.url, "bench_latency")
-                rows += run_child("postgres-redis", args, url, redis.url)
+                rows += run_setup("postgres-redis", args, url, redis.url)
             finally:
                 redis.stop()
                 postgres.stop()

@@ -93,13 +93,17 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
         rows = [r["html"] for r in event["rows"] if visible is None or r["rule"] in visible]
         head = event["count_html"] if visible is None else fragment("queue_count_poke")
         if rows:
-            # Rows go first, in a message of their own (table rows must lead
-            # their message); the count, the filtered-view hint and a notice
-            # for whatever page is open travel together after them.
-            await self.send(
-                text_data=f'<tbody id="queue-rows" hx-swap-oob="beforeend">{"".join(rows)}</tbody>'
+            # One message per page and event: every message costs a frame and
+            # a socket write per open page. New rows lead it: a browser parses
+            # a <tbody> only at the start of a fragment, and what follows it
+            # (the count, the filtered-view hint, a notice for whatever page
+            # is open) as its siblings.
+            head = (
+                f'<tbody id="queue-rows" hx-swap-oob="beforeend">{"".join(rows)}</tbody>'
+                + head
+                + fragment("queue_news")
+                + notice(len(rows))
             )
-            head += fragment("queue_news") + notice(len(rows))
         await self.send(text_data=head)
         if event["removed_html"]:
             await self.send(text_data=event["removed_html"])

@@ -139,8 +139,7 @@ class ReviewTaskQuerySet(models.QuerySet):
         stopped thread. Returns the tasks created: none when this checkpoint's
         requests were asked already (a retried stop, an edit that changed
         nothing), since a checkpoint's tasks are only ever created together."""
-        asked = self.filter(thread_id=thread_id, checkpoint_id=checkpoint_id)
-        if not requests or asked.exists():
+        if not requests:
             return []
         rules = list(ReviewRule.objects.all())
         tasks = [
@@ -171,7 +170,7 @@ class ReviewTaskQuerySet(models.QuerySet):
         try:
             with transaction.atomic(using=self.db):
                 return self.bulk_create(tasks)  # with their ids, for the live rows
-        except IntegrityError:  # another process asked them in the meantime
+        except IntegrityError:  # the unique key: asked before, at this checkpoint
             return []
 
     def supersede(self, thread_id: str, *, keep_checkpoint: str | None = None) -> list[int]:
@@ -707,7 +706,9 @@ class AuditEvent(models.Model):
         )
         # Stored as the database gives them back, so the hash can be checked later.
         event.before, event.after = json_roundtrip(before), json_roundtrip(after)
-        with transaction.atomic():
+        # Inside the caller's transaction, no savepoint: if the row can't be
+        # written, the action it records must not commit either.
+        with transaction.atomic(savepoint=False):
             connection = transaction.get_connection()
             if connection.vendor == "postgresql":
                 # One writer at a time extends the chain (SQLite's IMMEDIATE

@@ -1,17 +1,19 @@
-"""A graph that notes when it calls interrupt(), for bench/latency.py."""
+"""A graph that says when it called interrupt(), for bench/latency.py.
+
+The moment (time.perf_counter(), CLOCK_MONOTONIC on Linux: one clock for
+every process on the machine) goes into the question, which the queue row
+shows: a client reads it from the very row it receives.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import TypedDict
 
-from langgraph.config import get_config
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
 
-# thread id -> time.perf_counter() just before interrupt(); the benchmark's
-# worker runs in the benchmark's process, so the clocks agree.
-STAMPS: dict[str, float] = {}
+STAMP_FORMAT = "interrupt() at {:.6f}"
 
 
 class State(TypedDict, total=False):
@@ -20,8 +22,8 @@ class State(TypedDict, total=False):
 
 
 def ask(state: State) -> State:
-    STAMPS[get_config()["configurable"]["thread_id"]] = time.perf_counter()
-    return {"answer": interrupt({"question": state["question"]})}
+    stamp = STAMP_FORMAT.format(time.perf_counter())
+    return {"answer": interrupt({"question": f"{state['question']} {stamp}"})}
 
 
 _builder = StateGraph(State)
