@@ -15,10 +15,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
-from graphs.events import QUEUE_GROUP, thread_group
+from graphs.events import thread_group
 from graphs.models import Thread
 from reviews.access import VIEW, can_graph, rules_granting
 from reviews.models import ReviewRule
+from reviews.queue_hub import hub_for
 
 MAX_THREADS = 50
 
@@ -47,14 +48,16 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
         # What this reviewer may see is read once, here: a page reconnects
         # (a reload) to see the effect of changed rules.
         self.visible_rules = await self._visible_rules(user)
-        self.groups_joined = [QUEUE_GROUP]
-        for thread_id in await self._existing_threads(wanted, user):
-            self.groups_joined.append(thread_group(thread_id))
+        self.groups_joined = [
+            thread_group(thread_id) for thread_id in await self._existing_threads(wanted, user)
+        ]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        await hub_for(self.channel_layer).join(self)  # queue events, after the accept
 
     async def disconnect(self, code: int) -> None:
+        hub_for(self.channel_layer).leave(self)
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -74,8 +77,9 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
         granted = rules_granting(user, VIEW)
         return None if granted is None else {None, *granted}
 
-    # Group events carry everything they need: no handler touches the database.
-    LIVE_EVENTS = frozenset({"queue.changed", "run.status", "run.progress"})
+    # Thread events carry everything they need: no handler touches the
+    # database. (Queue events come from the hub, reviews.queue_hub.)
+    LIVE_EVENTS = frozenset({"run.status", "run.progress"})
 
     async def dispatch(self, message: dict) -> None:
         # Channels closes stale database connections (a hop to the sync thread)

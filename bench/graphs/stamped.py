@@ -21,13 +21,22 @@ class State(TypedDict, total=False):
     answer: str
 
 
+def think(state: State) -> State:
+    # Stands in for the model call before a real interrupt: the request that
+    # started the run has been answered by the time the graph stops.
+    time.sleep(0.02)
+    return {}
+
+
 def ask(state: State) -> State:
     stamp = STAMP_FORMAT.format(time.perf_counter())
     return {"answer": interrupt({"question": f"{state['question']} {stamp}"})}
 
 
 _builder = StateGraph(State)
+_builder.add_node("think", think)
 _builder.add_node("ask", ask)
-_builder.add_edge(START, "ask")
+_builder.add_edge(START, "think")
+_builder.add_edge("think", "ask")
 _builder.add_edge("ask", END)
 graph = _builder.compile()

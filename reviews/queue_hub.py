@@ -1,0 +1,94 @@
+"""Queue events for the open pages of one process, from one subscription.
+
+A page could join the channel layer's queue group itself, but then every
+event is put on every page's channel and wakes every page's consumer on its
+own: with a few hundred pages open, that bookkeeping cost more than the
+pages' own work (picking the rows each reviewer may see, one socket write).
+So each process (each event loop) joins the group once, through a hub, and
+the hub hands every event to its pages in turn. Thread events, which reach a
+handful of pages, still go to each page's own channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from channels.consumer import get_handler_name
+
+from graphs.events import QUEUE_GROUP
+
+log = logging.getLogger(__name__)
+
+# Group memberships expire (after a day, by default): the hub renews its own
+# well within that, whether or not events come.
+RENEW_SECONDS = 3600.0
+PAGES_PER_TURN = 16
+
+
+class Page(Protocol):
+    async def queue_changed(self, event: dict[str, Any]) -> None: ...
+
+
+class QueueHub:
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.pages: set[Page] = set()
+        self.channel: str | None = None
+        self.listener: asyncio.Task | None = None
+
+    async def join(self, page: Page) -> None:
+        for stale in _forget_closed_loops():
+            if stale.channel is not None:  # its loop is gone: nobody reads it any more
+                await stale.layer.group_discard(QUEUE_GROUP, stale.channel)
+        if self.channel is None:
+            self.channel = await self.layer.new_channel("queue-hub.")
+            await self.layer.group_add(QUEUE_GROUP, self.channel)
+        if self.listener is None or self.listener.done():
+            self.listener = asyncio.ensure_future(self._listen())
+        self.pages.add(page)
+
+    def leave(self, page: Page) -> None:
+        self.pages.discard(page)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                event = await asyncio.wait_for(self.layer.receive(self.channel), RENEW_SECONDS)
+            except TimeoutError:
+                await self.layer.group_add(QUEUE_GROUP, self.channel)
+                continue
+            except Exception:  # the layer's server went away: pages reload from the database
+                log.warning("the queue hub lost its channel layer; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            handler = get_handler_name(event)
+            for done, page in enumerate(list(self.pages), start=1):
+                try:
+                    await getattr(page, handler)(event)
+                except Exception:  # one broken page must not cost the others their events
+                    log.warning(
+                        "a page could not take a %s event", event.get("type"), exc_info=True
+                    )
+                if done % PAGES_PER_TURN == 0:
+                    # The server writes to sockets when the loop polls them:
+                    # let it send what the pages so far have, before the rest.
+                    await asyncio.sleep(0)
+
+
+_hubs: dict[tuple[asyncio.AbstractEventLoop, int], QueueHub] = {}
+
+
+def hub_for(layer: Any) -> QueueHub:
+    """This event loop's hub for the given channel layer."""
+    key = (asyncio.get_running_loop(), id(layer))
+    if key not in _hubs or _hubs[key].layer is not layer:
+        _hubs[key] = QueueHub(layer)
+    return _hubs[key]
+
+
+def _forget_closed_loops() -> list[QueueHub]:
+    """Hubs of event loops that have closed (a test's, a restarted server's)."""
+    closed = [key for key in _hubs if key[0].is_closed()]
+    return [_hubs.pop(key) for key in closed]

@@ -1,0 +1,73 @@
+"""Queue events reach every open page of a process through one subscription."""
+
+from __future__ import annotations
+
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+
+from graphs.events import QUEUE_GROUP
+from hitl_site.asgi import application
+from reviews.queue_hub import hub_for
+from tests.reviews.test_consumer import ORIGIN, session_cookie
+
+
+def queue_event(text: str) -> dict:
+    return {
+        "type": "queue.changed",
+        "removed": [],
+        "count_html": f'<span id="pending-count">{text}</span>',
+        "rows": [{"rule": None, "html": f'<tr id="task-1"><td>{text}</td></tr>'}],
+        "removed_html": "",
+        "changed": [],
+    }
+
+
+async def open_page(cookie: bytes) -> WebsocketCommunicator:
+    page = WebsocketCommunicator(application, "/ws/reviews/", headers=[ORIGIN, (b"cookie", cookie)])
+    assert (await page.connect())[0]
+    return page
+
+
+async def test_one_membership_per_process_and_every_page_hears(transactional_db):
+    cookie = await session_cookie()
+    pages = [await open_page(cookie) for _ in range(5)]
+    layer = get_channel_layer()
+    # However many pages are open, the layer puts each event on one channel.
+    assert list(layer.groups[QUEUE_GROUP]) == [hub_for(layer).channel]
+    assert len(hub_for(layer).pages) == 5
+
+    await layer.group_send(QUEUE_GROUP, queue_event("first"))
+    for page in pages:
+        message = await page.receive_from(timeout=5)
+        assert message.startswith('<tbody id="queue-rows"') and "first" in message
+
+    # A closed page leaves the hub; the others still hear the next event.
+    await pages[0].disconnect()
+    assert len(hub_for(layer).pages) == 4
+    await layer.group_send(QUEUE_GROUP, queue_event("second"))
+    for page in pages[1:]:
+        assert "second" in await page.receive_from(timeout=5)
+        await page.disconnect()
+    assert not hub_for(layer).pages
+
+
+async def test_a_failing_page_does_not_cost_the_others_their_events(transactional_db):
+    cookie = await session_cookie()
+    pages = [await open_page(cookie) for _ in range(3)]
+    layer = get_channel_layer()
+    hub = hub_for(layer)
+    broken = next(iter(hub.pages))
+
+    async def refuse(event: dict) -> None:
+        raise RuntimeError("socket gone")
+
+    broken.queue_changed = refuse
+    await layer.group_send(QUEUE_GROUP, queue_event("still here"))
+    heard = 0
+    for page in pages:
+        if not await page.receive_nothing(timeout=1):
+            assert "still here" in await page.receive_from()
+            heard += 1
+    assert heard == 2
+    for page in pages:
+        await page.disconnect()
