@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.django_env import BENCH_GRAPHS  # noqa: E402
 from bench.graphs.stamped import STAMP_FORMAT  # noqa: E402
-from tests.servers import free_port, wait_for_port  # noqa: E402
+from tests.servers import free_port, stop_all, wait_for_port  # noqa: E402
 
 STAMP = re.compile(re.escape(STAMP_FORMAT).replace(r"\{:\.6f\}", r"([\d.]+)"))
 WARM_UP = 2
@@ -120,13 +120,7 @@ def served(name: str, tmp: Path, env: dict[str, str]) -> Iterator[tuple[int, dic
                 print(f"--- {log.name}\n{log.read_text()[-3000:]}", file=sys.stderr)
         raise
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes)
 
 
 def start_run(port: int, token: str) -> None:

@@ -160,6 +160,17 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def stop_all(processes: list[subprocess.Popen], timeout: float = 20) -> None:
+    """Ask every process to stop, then wait for each (killing a stuck one)."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 def redis_missing_reason() -> str | None:
     if shutil.which("redis-server") is None:
         return "redis-server is not installed"

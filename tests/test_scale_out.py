@@ -22,6 +22,7 @@ from tests.servers import (
     redis_missing_reason,
     require,
     start_redis,
+    stop_all,
     wait_for_port,
 )
 
@@ -150,12 +151,6 @@ def test_fifty_runs_two_workers_one_daphne(postgres_server, redis_server, tmp_pa
         assert {r["status"] for r in report["runs"]} == {"interrupted"}
         assert {r["attempts"] for r in report["runs"]} == {1}  # each ran exactly once
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_all(processes)
         for log in logs:
             log.close()
