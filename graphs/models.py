@@ -18,7 +18,8 @@ from django.conf import settings
 from django.db import IntegrityError, connections, models, transaction
 from django.utils import timezone
 
-from graphs.signals import run_queued
+from graphs import events
+from graphs.signals import run_finished, run_queued
 
 
 class Thread(models.Model):
@@ -47,7 +48,10 @@ class Thread(models.Model):
         )
 
     def active_run(self) -> Run | None:
-        return self.runs.filter(status__in=Run.ACTIVE).order_by("pk").first()
+        """The run that has the thread now or next: running, stopping after a
+        cancel, or queued."""
+        runs = self.runs.filter(models.Q(status__in=Run.ACTIVE) | Run.stopping_q())
+        return runs.order_by("pk").first()
 
 
 class Checkpoint(models.Model):
@@ -134,7 +138,7 @@ WHERE id = (
           AND earlier.status = %s AND earlier.id < candidate.id)
       AND NOT EXISTS (
         SELECT 1 FROM {table} busy WHERE busy.thread_id = candidate.thread_id
-          AND busy.status = %s)
+          AND (busy.status = %s OR (busy.status = %s AND busy.lease_expires_at > %s)))
     ORDER BY candidate.id LIMIT 1 {lock}
 ) AND status = %s
 RETURNING *
@@ -143,15 +147,19 @@ RETURNING *
 
 class RunQuerySet(models.QuerySet):
     def claimable(self) -> RunQuerySet:
-        """Queued runs whose thread has no earlier queued run and none running:
-        a thread's runs execute one at a time, in the order they were asked for."""
+        """Queued runs whose thread has no earlier queued run and none running
+        (or still stopping, see Run.cancel): a thread's runs execute one at a
+        time, in the order they were asked for."""
         runs = Run.objects.using(self.db)
         earlier = runs.filter(
             thread_id=models.OuterRef("thread_id"),
             status=Run.Status.QUEUED,
             pk__lt=models.OuterRef("pk"),
         )
-        running = runs.filter(thread_id=models.OuterRef("thread_id"), status=Run.Status.RUNNING)
+        running = runs.filter(
+            models.Q(status=Run.Status.RUNNING) | Run.stopping_q(),
+            thread_id=models.OuterRef("thread_id"),
+        )
         return (
             self.filter(status=Run.Status.QUEUED)
             .exclude(models.Exists(earlier))
@@ -182,6 +190,8 @@ class RunQuerySet(models.QuerySet):
             Run.Status.QUEUED,
             Run.Status.QUEUED,
             Run.Status.RUNNING,
+            Run.Status.CANCELLED,
+            connection.ops.adapt_datetimefield_value(now),
             Run.Status.QUEUED,
         ]
         for _ in range(5):
@@ -303,6 +313,55 @@ class Run(models.Model):
             )
             transaction.on_commit(lambda: run_queued.send(sender=cls, run=run), using=using)
         return run
+
+    @staticmethod
+    def stopping_q() -> models.Q:
+        """Cancelled while running, and its worker may still be on its step:
+        the run keeps its lease until the worker lets go (or the lease runs out)."""
+        return models.Q(status=Run.Status.CANCELLED, lease_expires_at__gt=timezone.now())
+
+    @property
+    def active(self) -> bool:
+        return self.status in Run.ACTIVE
+
+    @property
+    def stopping(self) -> bool:
+        return (
+            self.status == Run.Status.CANCELLED
+            and self.lease_expires_at is not None
+            and self.lease_expires_at > timezone.now()
+        )
+
+    def cancel(self, *, by: Any = None) -> bool:
+        """Stop a queued or running run; False if it had already stopped.
+
+        A queued run never starts. A running run's worker learns of it when it
+        next renews its lease (a third of the lease, ten seconds by default)
+        and stops before the graph's next step, recording nothing; until then
+        the run keeps its lease, and with it the thread.
+        """
+        name = by.get_username() if getattr(by, "is_authenticated", False) else "the system"
+        db = self._state.db or "default"
+        cancelled = Run.objects.using(db).filter(pk=self.pk, status__in=Run.ACTIVE)
+        if not cancelled.update(
+            status=Run.Status.CANCELLED, finished_at=timezone.now(), error=f"Cancelled by {name}."
+        ):
+            return False
+        self.refresh_from_db(using=db)
+
+        def announce() -> None:
+            run_finished.send(sender=Run, run=self, status=Run.Status.CANCELLED)
+            events.publish_run(self, Run.Status.CANCELLED)
+
+        transaction.on_commit(announce, using=db)
+        return True
+
+    def let_go(self, worker_id: str) -> bool:
+        """The worker of a run cancelled mid-step has stopped: the thread is free."""
+        mine = Run.objects.using(self._state.db).filter(
+            pk=self.pk, status=Run.Status.CANCELLED, worker_id=worker_id
+        )
+        return bool(mine.update(lease_expires_at=None))
 
     def renew_lease(self, worker_id: str, lease: timedelta) -> bool:
         """Extend the lease; False when the run is no longer ours (it expired

@@ -195,6 +195,9 @@ def execute(
         state = graph.get_state({"configurable": {"thread_id": run.thread_id}}, subgraphs=True)
         return _record_stop(run, worker_id, state)
     except LeaseLost:
+        if run.let_go(worker_id):
+            log.info("run %s: cancelled, stopped before its next step", run.pk)
+            return Run.Status.CANCELLED
         log.warning("run %s: lease lost, leaving it to its new worker", run.pk)
         return Run.Status.RUNNING
     except Exception as exc:
@@ -207,7 +210,8 @@ def execute(
         ):
             run_finished.send(sender=Run, run=run, status=Run.Status.FAILED)
             events.publish_run(run, Run.Status.FAILED)
-        return Run.Status.FAILED
+            return Run.Status.FAILED
+        return Run.Status.CANCELLED if run.let_go(worker_id) else Run.Status.RUNNING
     finally:
         heartbeat.hold(None)
 

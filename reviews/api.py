@@ -13,12 +13,15 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404
 from ninja import NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 from pydantic import Field
 
+from graphs.models import Run
 from reviews.access import REVIEW, can_graph, task_for, thread_for, visible_tasks
+from reviews.cancel import cancel_run
 from reviews.graph_state import GraphUnavailable, read_state
 from reviews.live import tasks_changed
 from reviews.models import ApiToken, DecisionRefused, DecisionsInvalid, ReviewTask
@@ -114,6 +117,23 @@ def start_run(request: HttpRequest, body: RunIn):
         )
     run = form.start(user=request.user, client_address=_client(request))
     return Status(201, _run_out(run))
+
+
+@api.post(
+    "/runs/{run_id}/cancel",
+    response={200: RunOut, 403: Error, 404: Error, 409: Error},
+    tags=["runs"],
+)
+def cancel(request: HttpRequest, run_id: int):
+    """Stop a queued or running run. A queued run never starts; a running one
+    stops before its next step (within a third of its lease) and records nothing."""
+    run = get_object_or_404(Run, pk=run_id)
+    thread_for(request.user, run.thread_id, REVIEW)
+    try:
+        cancel_run(run, user=request.user, client_address=_client(request))
+    except DecisionRefused as exc:
+        return Status(409, {"detail": str(exc)})
+    return Status(200, _run_out(run))
 
 
 # -- threads ----------------------------------------------------------------------

@@ -21,16 +21,6 @@ from reviews.models import AuditEvent
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 2000
-ACTIONS = [
-    "run.started",
-    "interrupt.raised",
-    "task.claimed",
-    "task.decided",
-    "state.edited",
-    "thread.forked",
-    "thread.replayed",
-    "rule.changed",
-]
 # The exported columns: the row's id, what its hash covers, and the hash.
 COLUMNS = ["id", *HASHED, "hash"]
 # Seeing the whole trail is an administrator's right: reviewers are granted
@@ -106,7 +96,7 @@ def audit(request: HttpRequest) -> HttpResponse:
         "events": page,
         "filters": filters,
         "errors": errors,
-        "actions": ACTIONS,
+        "actions": AuditEvent.ACTIONS,
         "more_url": f"{reverse('audit')}?{params.urlencode()}" if more else "",
         "export_query": export,
     }

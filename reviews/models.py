@@ -644,6 +644,22 @@ class AuditEvent(models.Model):
     prev_hash = models.CharField(max_length=64, default="", editable=False)
     hash = models.CharField(max_length=64, default="", editable=False)
 
+    # Every action the trail records (the audit page filters on them).
+    ACTIONS = (
+        "run.started",
+        "run.cancelled",
+        "interrupt.raised",
+        "task.claimed",
+        "task.assigned",
+        "task.approved",
+        "task.decided",
+        "task.escalated",
+        "state.edited",
+        "thread.forked",
+        "thread.replayed",
+        "rule.changed",
+    )
+
     objects = AuditQuerySet.as_manager()
 
     class Meta:
@@ -684,6 +700,8 @@ class AuditEvent(models.Model):
         client_address: str | None = None,
     ) -> AuditEvent:
         """Add a row at the end of the chain (actor None: the system)."""
+        if action not in cls.ACTIONS:
+            raise ValueError(f"unknown audit action {action!r} (add it to AuditEvent.ACTIONS)")
         if task is not None:
             thread_id = thread_id or task.thread_id
             graph_name = graph_name or task.graph_name

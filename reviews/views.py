@@ -32,6 +32,7 @@ from reviews.access import (
     thread_for,
     visible_tasks,
 )
+from reviews.cancel import cancel_run
 from reviews.decision_forms import DecisionForm, quick_decision
 from reviews.escalation import notify_assignment
 from reviews.graph_state import (
@@ -306,7 +307,11 @@ def _task_context(task: ReviewTask, forms: list[DecisionForm] | None = None) -> 
 def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     task = task_for(request.user, pk)
     template = "reviews/task.html#panel" if request.htmx else "reviews/task.html"
-    context = {**_task_context(task), "can_administer": can(request.user, ADMINISTER, task)}
+    context = {
+        **_task_context(task),
+        "can_administer": can(request.user, ADMINISTER, task),
+        "may_run": can_graph(request.user, REVIEW, task.graph_name),
+    }
     return render(request, template, context)
 
 
@@ -412,6 +417,7 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
     except GraphUnavailable as exc:
         context |= {"graph_error": str(exc), "point": None}
     context["active_run"] = thread.active_run()
+    context["may_run"] = can_graph(request.user, REVIEW, thread.graph_name)
     if request.htmx and request.htmx.target == "point":
         return render(request, "reviews/thread.html#point", context)
     if request.htmx and request.htmx.target == "timeline":
@@ -528,4 +534,21 @@ def run_status(request: HttpRequest, pk: int) -> HttpResponse:
     """One run's status element, for pages that show it (see run_status.html)."""
     run = get_object_or_404(Run, pk=pk)
     thread_for(request.user, run.thread_id)  # the same visibility as the thread
-    return render(request, "reviews/run_status.html", {"run": run})
+    may_run = can_graph(request.user, REVIEW, run.graph_name)
+    return render(request, "reviews/run_status.html", {"run": run, "may_run": may_run})
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """Stop a queued or running run; whoever may start the graph's runs may."""
+    run = get_object_or_404(Run, pk=pk)
+    thread_for(request.user, run.thread_id, REVIEW)
+    try:
+        cancel_run(run, user=request.user, client_address=_client_address(request))
+    except DecisionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        note = " It stops before its next step." if run.stopping else ""
+        messages.success(request, f"Run {run.pk} cancelled.{note}")
+    return redirect("thread", thread_id=run.thread_id)

@@ -99,3 +99,41 @@ def test_expired_lease_is_requeued_and_the_old_worker_loses_it(db_alias):
     assert not claimed.finish("dead-worker", Run.Status.SUCCEEDED)
     assert again.renew_lease("live-worker", LEASE)
     assert runs.get(pk=run.pk).status == Run.Status.RUNNING
+
+
+def test_a_cancelled_queued_run_never_starts(db_alias):
+    run = queue(db_alias)
+    assert run.cancel()
+    assert not run.cancel()  # already stopped: nothing changes
+    stored = Run.objects.using(db_alias).get(pk=run.pk)
+    assert (stored.status, stored.error) == (Run.Status.CANCELLED, "Cancelled by the system.")
+    assert stored.finished_at is not None and not stored.stopping
+    assert Run.objects.using(db_alias).claim_next("w1", LEASE) is None
+
+
+def test_a_run_cancelled_mid_step_keeps_its_thread_until_its_worker_lets_go(db_alias):
+    runs = Run.objects.using(db_alias)
+    first = queue(db_alias, thread_id="busy")
+    second = queue(db_alias, thread_id="busy")
+    claimed = runs.claim_next("w1", LEASE)
+    assert claimed.pk == first.pk
+    assert claimed.cancel()
+    claimed.refresh_from_db()
+    assert claimed.stopping and not claimed.renew_lease("w1", LEASE)
+    # Its worker may still be on a step: the thread is not free for the next run.
+    assert Thread.objects.using(db_alias).get(pk="busy").active_run().pk == first.pk
+    assert runs.claim_next("w2", LEASE) is None
+    assert claimed.let_go("w1")
+    assert not runs.get(pk=first.pk).stopping
+    assert runs.claim_next("w2", LEASE).pk == second.pk
+
+
+def test_a_stopping_run_whose_worker_died_frees_its_thread_when_the_lease_ends(db_alias):
+    runs = Run.objects.using(db_alias)
+    first = queue(db_alias, thread_id="orphan")
+    second = queue(db_alias, thread_id="orphan")
+    runs.claim_next("dead-worker", LEASE).cancel()
+    assert runs.claim_next("w2", LEASE) is None
+    runs.filter(pk=first.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert runs.requeue_expired() == 0  # a cancelled run is never run again
+    assert runs.claim_next("w2", LEASE).pk == second.pk

@@ -280,3 +280,24 @@ def test_worker_that_lost_its_lease_stops_and_records_nothing(stops):
     )
     assert run.pk not in stops  # no review requests from the worker that lost it
     assert len(state_of(run).values["done"]) < 8  # it stopped early
+
+
+def test_cancelled_mid_run_the_worker_stops_at_the_next_step(stops):
+    run = Run.enqueue(
+        graph_name="slow", kind=Run.Kind.START, payload={"done": [], "delay": 0.2, "steps": 8}
+    )
+
+    def cancel_soon() -> None:
+        while not Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).exists():
+            time.sleep(0.02)
+        time.sleep(0.3)
+        assert Run.objects.get(pk=run.pk).cancel()
+
+    canceller = threading.Thread(target=cancel_soon)
+    canceller.start()
+    assert work("w1", lease=timedelta(seconds=0.3)) == 1
+    canceller.join()
+    run.refresh_from_db()
+    assert run.status == Run.Status.CANCELLED and not run.stopping  # the worker let go
+    assert run.pk not in stops  # it asked nobody anything
+    assert len(state_of(run).values["done"]) < 8  # it stopped early

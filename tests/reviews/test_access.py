@@ -87,7 +87,9 @@ def test_pages_matrix(world):
 
 def test_changes_matrix(world):
     task, thread = world["task"], world["thread"]
+    waiting = Run.enqueue(graph_name="support", kind=Run.Kind.CONTINUE, thread_id=thread)
     posts = {
+        reverse("cancel_run", args=[waiting.pk]): {},
         reverse("decide", args=[task.pk]): {
             f"t{task.pk}-type": "response",
             f"t{task.pk}-message": "x",
@@ -103,8 +105,11 @@ def test_changes_matrix(world):
         for url, data in posts.items():
             assert client.post(url, data).status_code == status, (person, url)
     assert ReviewTask.objects.get(pk=task.pk).status == "pending"
-    assert not Run.objects.exclude(kind="start").exists()
+    assert Run.objects.get(pk=waiting.pk).status == Run.Status.QUEUED
+    assert not Run.objects.exclude(kind="start").exclude(pk=waiting.pk).exists()
     supporter = client_for(world["users"]["supporter"])
+    assert supporter.post(reverse("cancel_run", args=[waiting.pk])).status_code == 302
+    assert Run.objects.get(pk=waiting.pk).status == Run.Status.CANCELLED
     response = supporter.post(reverse("quick_decide", args=[task.pk]), {"action": "approve"})
     assert response.status_code == 302
     assert ReviewTask.objects.get(pk=task.pk).decided_by == world["users"]["supporter"]

@@ -49,7 +49,8 @@ def test_every_route_needs_a_valid_token(as_rita, rita, client):
     ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
     for anonymous in (Api(None), Api("not-a-token"), Api(key)):
         for path, operations in document["paths"].items():
-            url = path.removeprefix("/api").replace("{thread_id}", "t").replace("{task_id}", "1")
+            url = path.removeprefix("/api").replace("{thread_id}", "t")
+            url = url.replace("{task_id}", "1").replace("{run_id}", "1")
             for method in operations:
                 response = getattr(anonymous, method)(url)
                 assert response.status_code == 401, (method, path)
@@ -59,6 +60,7 @@ def test_documented_routes_answer_as_documented_and_never_500(as_rita, api):
     document = schema(as_rita)
     assert {p.removeprefix("/api") for p in document["paths"]} == {
         "/runs",
+        "/runs/{run_id}/cancel",
         "/threads/{thread_id}",
         "/threads/{thread_id}/history",
         "/threads/{thread_id}/state",
@@ -69,7 +71,8 @@ def test_documented_routes_answer_as_documented_and_never_500(as_rita, api):
         "/tasks/{task_id}/claim",
     }
     for path, operations in document["paths"].items():
-        url = path.removeprefix("/api").replace("{thread_id}", "nope").replace("{task_id}", "999")
+        url = path.removeprefix("/api").replace("{thread_id}", "nope")
+        url = url.replace("{task_id}", "999").replace("{run_id}", "999")
         for method, operation in operations.items():
             documented = set(operation["responses"]) | {"422"}  # ninja's own validation
             for body in (None, "{not json", '{"unexpected": ['):
