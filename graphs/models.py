@@ -325,6 +325,11 @@ class Run(models.Model):
         return self.status in Run.ACTIVE
 
     @property
+    def phase(self) -> str:
+        """The status, or "stopping" for a run cancelled mid-step (for messages)."""
+        return "stopping" if self.stopping else self.status
+
+    @property
     def stopping(self) -> bool:
         return (
             self.status == Run.Status.CANCELLED

@@ -527,7 +527,7 @@ class ReviewTask(models.Model):
         active = thread.active_run()
         if active is not None:
             raise DecisionRefused(
-                f"Run {active.pk} is {active.status} on this thread; decide once it has stopped."
+                f"Run {active.pk} is {active.phase} on this thread; decide once it has stopped."
             )
         latest = thread.latest_checkpoint_id()
         if latest != self.checkpoint_id:

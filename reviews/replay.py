@@ -25,7 +25,7 @@ def replay_from(
         active = locked.active_run()
         if active is not None:
             raise DecisionRefused(
-                f"Run {active.pk} is {active.status} on this thread; replay once it has stopped."
+                f"Run {active.pk} is {active.phase} on this thread; replay once it has stopped."
             )
         run = Run.enqueue(
             graph_name=thread.graph_name,

@@ -148,7 +148,7 @@ class StateEdit:
             active = thread.active_run()
             if active is not None:
                 raise DecisionRefused(
-                    f"Run {active.pk} is {active.status} on this thread; edit its state once it has stopped."
+                    f"Run {active.pk} is {active.phase} on this thread; edit its state once it has stopped."
                 )
             latest = thread.latest_checkpoint_id()
             if not self.fork_from and latest != self.base_checkpoint:

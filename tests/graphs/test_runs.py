@@ -137,3 +137,14 @@ def test_a_stopping_run_whose_worker_died_frees_its_thread_when_the_lease_ends(d
     runs.filter(pk=first.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     assert runs.requeue_expired() == 0  # a cancelled run is never run again
     assert runs.claim_next("w2", LEASE).pk == second.pk
+
+
+def test_a_stopping_run_says_so(db_alias):
+    run = queue(db_alias, thread_id="says")
+    claimed = Run.objects.using(db_alias).claim_next("w1", LEASE)
+    assert claimed.phase == "running"
+    claimed.cancel()
+    assert claimed.phase == "stopping"
+    claimed.let_go("w1")
+    claimed.refresh_from_db()
+    assert claimed.phase == "cancelled" and run.pk == claimed.pk
