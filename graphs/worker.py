@@ -4,7 +4,9 @@ The database row is the truth. A worker holds a run under a lease that a
 heartbeat thread renews; if the worker dies, the lease expires, a sweep puts
 the run back in the queue, and whoever claims it next continues from the last
 checkpoint the run wrote (found by the run id in checkpoint metadata), rather
-than sending its input or resume value a second time.
+than sending its input or resume value a second time. A run cancelled while
+running fails its next renewal the same way: the worker stops before the next
+step, records nothing, and lets the thread go (Run.cancel, Run.let_go).
 """
 
 from __future__ import annotations
