@@ -36,7 +36,7 @@ class QueueHub:
         self.layer = layer
         self.pages: set[Page] = set()
         self.channel: str | None = None
-        self.listener: asyncio.Task | None = None
+        self.tasks: list[asyncio.Task] = []
 
     async def join(self, page: Page) -> None:
         for stale in _forget_closed_loops():
@@ -45,20 +45,32 @@ class QueueHub:
         if self.channel is None:
             self.channel = await self.layer.new_channel("queue-hub.")
             await self.layer.group_add(QUEUE_GROUP, self.channel)
-        if self.listener is None or self.listener.done():
-            self.listener = asyncio.ensure_future(self._listen())
+        if not self.tasks or any(task.done() for task in self.tasks):
+            for task in self.tasks:
+                task.cancel()
+            self.tasks = [
+                asyncio.ensure_future(self._listen()),
+                asyncio.ensure_future(self._renew()),
+            ]
         self.pages.add(page)
 
     def leave(self, page: Page) -> None:
         self.pages.discard(page)
 
+    async def _renew(self) -> None:
+        # Not a timeout on receive(): Redis's pub/sub layer forgets a channel
+        # whose receive() was cancelled.
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            try:
+                await self.layer.group_add(QUEUE_GROUP, self.channel)
+            except Exception:
+                log.warning("the queue hub could not renew its membership", exc_info=True)
+
     async def _listen(self) -> None:
         while True:
             try:
-                event = await asyncio.wait_for(self.layer.receive(self.channel), RENEW_SECONDS)
-            except TimeoutError:
-                await self.layer.group_add(QUEUE_GROUP, self.channel)
-                continue
+                event = await self.layer.receive(self.channel)
             except Exception:  # the layer's server went away: pages reload from the database
                 log.warning("the queue hub lost its channel layer; retrying", exc_info=True)
                 await asyncio.sleep(1)

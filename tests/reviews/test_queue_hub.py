@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from graphs.events import QUEUE_GROUP
 from hitl_site.asgi import application
-from reviews.queue_hub import hub_for
+from hitl_site.layers import EmbeddedChannelLayer
+from reviews import queue_hub
+from reviews.queue_hub import QueueHub, hub_for
 from tests.reviews.test_consumer import ORIGIN, session_cookie
+from tests.servers import redis_missing_reason, require, start_redis
 
 
 def queue_event(text: str) -> dict:
@@ -71,3 +77,50 @@ async def test_a_failing_page_does_not_cost_the_others_their_events(transactiona
     assert heard == 2
     for page in pages:
         await page.disconnect()
+
+
+class Listener:
+    """A page as the hub sees it: something that takes queue events."""
+
+    def __init__(self) -> None:
+        self.events: asyncio.Queue = asyncio.Queue()
+
+    async def queue_changed(self, event: dict) -> None:
+        self.events.put_nowait(event)
+
+
+async def heard_after_renewals(layer, monkeypatch) -> list[str]:
+    """Join a hub, let it renew its membership a few times, then publish."""
+    monkeypatch.setattr(queue_hub, "RENEW_SECONDS", 0.05)
+    hub, page = QueueHub(layer), Listener()
+    await hub.join(page)
+    await asyncio.sleep(0.3)
+    await layer.group_send(QUEUE_GROUP, queue_event("after renewals"))
+    event = await asyncio.wait_for(page.events.get(), timeout=5)
+    for task in hub.tasks:
+        task.cancel()
+    return [row["html"] for row in event["rows"]]
+
+
+async def test_the_membership_is_renewed_in_memory(monkeypatch):
+    layer = EmbeddedChannelLayer()
+    rows = await heard_after_renewals(layer, monkeypatch)
+    assert rows == ['<tr id="task-1"><td>after renewals</td></tr>']
+    (joined,) = layer.groups[QUEUE_GROUP].values()
+    assert time.time() - joined < 1  # refreshed, not the first join's time
+
+
+async def test_the_membership_is_renewed_on_redis(monkeypatch):
+    """Redis's pub/sub layer drops a channel whose receive() is cancelled:
+    renewals must never cancel the hub's receive."""
+    require(redis_missing_reason())
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    server = start_redis()
+    try:
+        layer = RedisPubSubChannelLayer(hosts=[server.url])
+        rows = await heard_after_renewals(layer, monkeypatch)
+        assert rows == ['<tr id="task-1"><td>after renewals</td></tr>']
+        await layer.flush()
+    finally:
+        server.stop()
