@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import Any, Protocol
 
 from channels.consumer import get_handler_name
@@ -34,7 +35,8 @@ class Page(Protocol):
 class QueueHub:
     def __init__(self, layer: Any) -> None:
         self.layer = layer
-        self.pages: set[Page] = set()
+        # Weak: a page whose connection ended without a goodbye drops out.
+        self.pages: weakref.WeakSet[Page] = weakref.WeakSet()
         self.channel: str | None = None
         self.tasks: list[asyncio.Task] = []
 
