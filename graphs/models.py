@@ -340,10 +340,12 @@ class Run(models.Model):
     def cancel(self, *, by: Any = None) -> bool:
         """Stop a queued or running run; False if it had already stopped.
 
-        A queued run never starts. A running run's worker learns of it when it
-        next renews its lease (a third of the lease, ten seconds by default)
-        and stops before the graph's next step, recording nothing; until then
-        the run keeps its lease, and with it the thread.
+        A queued run never starts. A running run's worker learns of it at
+        once if it shares this process (graphs.worker listens for the
+        announcement), else when it next renews its lease (a third of the
+        lease, ten seconds by default); it stops before the graph's next step,
+        recording nothing. Until then the run keeps its lease, and with it the
+        thread.
         """
         name = by.get_username() if getattr(by, "is_authenticated", False) else "the system"
         db = self._state.db or "default"

@@ -5,8 +5,9 @@ heartbeat thread renews; if the worker dies, the lease expires, a sweep puts
 the run back in the queue, and whoever claims it next continues from the last
 checkpoint the run wrote (found by the run id in checkpoint metadata), rather
 than sending its input or resume value a second time. A run cancelled while
-running fails its next renewal the same way: the worker stops before the next
-step, records nothing, and lets the thread go (Run.cancel, Run.let_go).
+running fails its next renewal the same way (or hears of it at once when the
+cancel is made in this process): the worker stops before the next step,
+records nothing, and lets the thread go (Run.cancel, Run.let_go).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connections, transaction
+from django.dispatch import receiver
 from langgraph.types import Command
 
 from graphs import events
@@ -87,8 +89,19 @@ class _Heartbeat(threading.Thread):
 
     def hold(self, run: Run | None) -> None:
         with self.lock:
-            self.current = run
+            previous, self.current = self.current, run
             self.lost.clear()
+        with _held_lock:
+            if previous is not None:
+                _held.pop(_key(previous), None)
+            if run is not None:
+                _held[_key(run)] = self
+
+    def lose(self, run: Run) -> None:
+        """The run was cancelled in this process: stop at the next step."""
+        with self.lock:
+            if self.current is not None and _key(self.current) == _key(run):
+                self.lost.set()
 
     def run(self) -> None:
         try:
@@ -109,6 +122,26 @@ class _Heartbeat(threading.Thread):
     def __exit__(self, *exc_info: object) -> None:
         self.stopped.set()
         self.join()
+
+
+def _key(run: Run) -> tuple[str, int]:
+    return (run._state.db or "default", run.pk)
+
+
+# The runs this process is executing. A cancel made in this process (the
+# embedded server, where pages and worker share it) stops its run at the
+# next step instead of at the next lease renewal.
+_held: dict[tuple[str, int], _Heartbeat] = {}
+_held_lock = threading.Lock()
+
+
+@receiver(run_finished, dispatch_uid="graphs.worker.stop_cancelled")
+def _stop_cancelled(sender, run: Run, status: str, **kwargs) -> None:
+    if status == Run.Status.CANCELLED:
+        with _held_lock:
+            heartbeat = _held.get(_key(run))
+        if heartbeat is not None:
+            heartbeat.lose(run)
 
 
 def _progress_made(run: Run) -> bool:

@@ -126,7 +126,8 @@ def start_run(request: HttpRequest, body: RunIn):
 )
 def cancel(request: HttpRequest, run_id: int):
     """Stop a queued or running run. A queued run never starts; a running one
-    stops before its next step (within a third of its lease) and records nothing."""
+    stops before its next step (at once on the embedded server, else within a
+    third of its lease) and records nothing."""
     run = get_object_or_404(Run, pk=run_id)
     thread_for(request.user, run.thread_id, REVIEW)
     try:

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.db import transaction
 from django.test import override_settings
 from langchain_core.messages import ToolMessage
 
@@ -301,3 +302,26 @@ def test_cancelled_mid_run_the_worker_stops_at_the_next_step(stops):
     assert run.status == Run.Status.CANCELLED and not run.stopping  # the worker let go
     assert run.pk not in stops  # it asked nobody anything
     assert len(state_of(run).values["done"]) < 8  # it stopped early
+
+
+def test_a_cancel_made_in_the_workers_process_stops_the_run_at_once(stops):
+    """As in the embedded server: no waiting for the next lease renewal."""
+    run = Run.enqueue(
+        graph_name="slow", kind=Run.Kind.START, payload={"done": [], "delay": 0.2, "steps": 40}
+    )
+
+    def cancel_soon() -> None:
+        while not Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).exists():
+            time.sleep(0.02)
+        time.sleep(0.3)
+        with transaction.atomic():  # announced on commit, as the pages do
+            assert Run.objects.get(pk=run.pk).cancel()
+
+    canceller = threading.Thread(target=cancel_soon)
+    canceller.start()
+    # The first renewal would come after 20 s, long after the graph's 40 steps.
+    assert work("w1", lease=timedelta(seconds=60)) == 1
+    canceller.join()
+    run.refresh_from_db()
+    assert run.status == Run.Status.CANCELLED and not run.stopping
+    assert len(state_of(run).values["done"]) < 10
