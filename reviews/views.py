@@ -52,6 +52,7 @@ from reviews.state_editor import StateEdit
 from reviews.timeline import timeline
 
 PAGE_SIZE = 50
+RUNS_SHOWN = 10  # a thread page lists its newest runs
 
 
 def _client_address(request: HttpRequest) -> str | None:
@@ -416,8 +417,16 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
         }
     except GraphUnavailable as exc:
         context |= {"graph_error": str(exc), "point": None}
-    context["active_run"] = thread.active_run()
-    context["may_run"] = can_graph(request.user, REVIEW, thread.graph_name)
+    runs = list(thread.runs.select_related("requested_by").order_by("-pk")[:RUNS_SHOWN])
+    context |= {
+        "runs": runs,
+        "RUNS_SHOWN": RUNS_SHOWN,
+        # Open the list when the newest run is under way or has failed.
+        "runs_need_eyes": bool(
+            runs and (runs[0].active or runs[0].stopping or runs[0].status == Run.Status.FAILED)
+        ),
+        "may_run": can_graph(request.user, REVIEW, thread.graph_name),
+    }
     if request.htmx and request.htmx.target == "point":
         return render(request, "reviews/thread.html#point", context)
     if request.htmx and request.htmx.target == "timeline":

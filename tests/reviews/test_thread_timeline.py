@@ -213,3 +213,23 @@ def test_start_form_from_the_input_schema(as_rita, rita):
     (stop,) = pending(run.thread_id)
     assert stop.kind == "breakpoint" and stop.node == "ask_feedback"
     assert as_rita.get(reverse("start_run", args=["nope"])).status_code == 404
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_the_thread_lists_its_runs_with_a_failure_and_its_traceback(as_rita, rita):
+    thread_id = start("broken", {"answers": []}, requested_by=rita)
+    run = Run.objects.get(thread_id=thread_id)
+    again = Run.enqueue(graph_name="broken", kind=Run.Kind.CONTINUE, thread_id=thread_id)
+    assert again.cancel(by=rita)
+    html = as_rita.get(reverse("thread", args=[thread_id])).content.decode()
+    # Newest first; the newest run did not fail, so the list starts closed.
+    assert html.index(f'id="run-{again.pk}-status"') < html.index(f'id="run-{run.pk}-status"')
+    assert '<details class="runs">' in html
+    assert f"Run {run.pk}: failed" in html and "asked by rita" in html
+    assert '<summary class="error">ValueError: the tool is down</summary>' in html
+    assert "Traceback (most recent call last)" in html and "_boom" in html
+    assert '<summary class="hint">Cancelled by rita.</summary>' in html
+    # A failure as the newest run opens the list.
+    Run.objects.filter(pk=again.pk).delete()
+    html = as_rita.get(reverse("thread", args=[thread_id])).content.decode()
+    assert '<details class="runs" open>' in html
