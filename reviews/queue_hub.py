@@ -39,21 +39,25 @@ class QueueHub:
         self.pages: weakref.WeakSet[Page] = weakref.WeakSet()
         self.channel: str | None = None
         self.tasks: list[asyncio.Task] = []
+        # Pages that connect at the same moment must not each make a channel:
+        # one nobody reads would collect every event.
+        self.setting_up = asyncio.Lock()
 
     async def join(self, page: Page) -> None:
-        for stale in _forget_closed_loops():
-            if stale.channel is not None:  # its loop is gone: nobody reads it any more
-                await stale.layer.group_discard(QUEUE_GROUP, stale.channel)
-        if self.channel is None:
-            self.channel = await self.layer.new_channel("queue-hub.")
-            await self.layer.group_add(QUEUE_GROUP, self.channel)
-        if not self.tasks or any(task.done() for task in self.tasks):
-            for task in self.tasks:
-                task.cancel()
-            self.tasks = [
-                asyncio.ensure_future(self._listen()),
-                asyncio.ensure_future(self._renew()),
-            ]
+        async with self.setting_up:
+            for stale in _forget_closed_loops():
+                if stale.channel is not None:  # its loop is gone: nobody reads it any more
+                    await stale.layer.group_discard(QUEUE_GROUP, stale.channel)
+            if self.channel is None:
+                self.channel = await self.layer.new_channel("queue-hub.")
+                await self.layer.group_add(QUEUE_GROUP, self.channel)
+            if not self.tasks or any(task.done() for task in self.tasks):
+                for task in self.tasks:
+                    task.cancel()
+                self.tasks = [
+                    asyncio.ensure_future(self._listen()),
+                    asyncio.ensure_future(self._renew()),
+                ]
         self.pages.add(page)
 
     def leave(self, page: Page) -> None:

@@ -124,3 +124,24 @@ async def test_the_membership_is_renewed_on_redis(monkeypatch):
         await layer.flush()
     finally:
         server.stop()
+
+
+class RemoteLayer(EmbeddedChannelLayer):
+    """Makes channels as a layer with a server does: after a wait."""
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        await asyncio.sleep(0.01)
+        return await super().new_channel(prefix)
+
+
+async def test_pages_that_join_at_once_share_one_channel():
+    layer = RemoteLayer()
+    hub = QueueHub(layer)
+    pages = [Listener() for _ in range(5)]
+    await asyncio.gather(*(hub.join(page) for page in pages))
+    assert list(layer.groups[QUEUE_GROUP]) == [hub.channel]
+    await layer.group_send(QUEUE_GROUP, queue_event("together"))
+    for page in pages:
+        assert (await asyncio.wait_for(page.events.get(), timeout=5))["type"] == "queue.changed"
+    for task in hub.tasks:
+        task.cancel()
