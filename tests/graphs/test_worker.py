@@ -255,25 +255,38 @@ def test_retried_run_continues_instead_of_resending_input(stops):
     assert state_of(run).values["done"] == [0, 1, 2]  # not restarted from an empty list
 
 
+def slow_run(steps: int) -> Run:
+    return Run.enqueue(
+        graph_name="slow", kind=Run.Kind.START, payload={"done": [], "delay": 0.2, "steps": steps}
+    )
+
+
+def work_while(run: Run, lease: timedelta, meanwhile) -> None:
+    """Work the queue; once the run is a few steps in, `meanwhile` runs in another thread."""
+
+    def later() -> None:
+        while not Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).exists():
+            time.sleep(0.02)
+        time.sleep(0.3)
+        meanwhile()
+
+    other = threading.Thread(target=later)
+    other.start()
+    assert work("w1", lease=lease) == 1
+    other.join()
+    run.refresh_from_db()
+
+
 def test_worker_that_lost_its_lease_stops_and_records_nothing(stops):
     """A worker too slow to renew finds its run taken over: it stops at the
     next step and leaves the run, untouched, to its new owner."""
-    run = Run.enqueue(
-        graph_name="slow", kind=Run.Kind.START, payload={"done": [], "delay": 0.2, "steps": 8}
+    run = slow_run(8)
+    # Renewed every 0.1 s: the worker has renewed before the takeover.
+    work_while(
+        run,
+        timedelta(seconds=0.3),
+        lambda: Run.objects.filter(pk=run.pk).update(worker_id="other-worker"),
     )
-    lease = timedelta(seconds=0.3)  # renewed every 0.1 s
-
-    def take_over() -> None:
-        while not Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).exists():
-            time.sleep(0.02)
-        time.sleep(0.25)  # the first worker has renewed at least once
-        Run.objects.filter(pk=run.pk).update(worker_id="other-worker")
-
-    thief = threading.Thread(target=take_over)
-    thief.start()
-    assert work("w1", lease=lease) == 1
-    thief.join()
-    run.refresh_from_db()
     assert (run.status, run.worker_id, run.finished_at) == (
         Run.Status.RUNNING,
         "other-worker",
@@ -283,22 +296,15 @@ def test_worker_that_lost_its_lease_stops_and_records_nothing(stops):
     assert len(state_of(run).values["done"]) < 8  # it stopped early
 
 
-def test_cancelled_mid_run_the_worker_stops_at_the_next_step(stops):
-    run = Run.enqueue(
-        graph_name="slow", kind=Run.Kind.START, payload={"done": [], "delay": 0.2, "steps": 8}
+def test_cancelled_elsewhere_the_worker_stops_at_its_next_renewal(stops):
+    """A cancel from another process: this one hears of it when its lease
+    renewal finds the run no longer running."""
+    run = slow_run(8)
+    work_while(
+        run,
+        timedelta(seconds=0.3),
+        lambda: Run.objects.filter(pk=run.pk).update(status=Run.Status.CANCELLED),
     )
-
-    def cancel_soon() -> None:
-        while not Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).exists():
-            time.sleep(0.02)
-        time.sleep(0.3)
-        assert Run.objects.get(pk=run.pk).cancel()
-
-    canceller = threading.Thread(target=cancel_soon)
-    canceller.start()
-    assert work("w1", lease=timedelta(seconds=0.3)) == 1
-    canceller.join()
-    run.refresh_from_db()
     assert run.status == Run.Status.CANCELLED and not run.stopping  # the worker let go
     assert run.pk not in stops  # it asked nobody anything
     assert len(state_of(run).values["done"]) < 8  # it stopped early
@@ -306,22 +312,13 @@ def test_cancelled_mid_run_the_worker_stops_at_the_next_step(stops):
 
 def test_a_cancel_made_in_the_workers_process_stops_the_run_at_once(stops):
     """As in the embedded server: no waiting for the next lease renewal."""
-    run = Run.enqueue(
-        graph_name="slow", kind=Run.Kind.START, payload={"done": [], "delay": 0.2, "steps": 40}
-    )
+    run = slow_run(40)
 
-    def cancel_soon() -> None:
-        while not Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).exists():
-            time.sleep(0.02)
-        time.sleep(0.3)
+    def cancel() -> None:
         with transaction.atomic():  # announced on commit, as the pages do
             assert Run.objects.get(pk=run.pk).cancel()
 
-    canceller = threading.Thread(target=cancel_soon)
-    canceller.start()
     # The first renewal would come after 20 s, long after the graph's 40 steps.
-    assert work("w1", lease=timedelta(seconds=60)) == 1
-    canceller.join()
-    run.refresh_from_db()
+    work_while(run, timedelta(seconds=60), cancel)
     assert run.status == Run.Status.CANCELLED and not run.stopping
     assert len(state_of(run).values["done"]) < 10
