@@ -21,12 +21,12 @@ from pydantic import Field
 
 from graphs.models import Run
 from reviews.access import REVIEW, can_graph, task_for, thread_for, visible_tasks
-from reviews.cancel import cancel_run
 from reviews.graph_state import GraphUnavailable, read_state
 from reviews.live import tasks_changed
 from reviews.models import ApiToken, DecisionRefused, DecisionsInvalid, ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks
 from reviews.replay import replay_from
+from reviews.run_actions import cancel_run, retry_run
 from reviews.start_form import StartForm
 from reviews.state_editor import StateEdit
 from reviews.timeline import timeline
@@ -135,6 +135,23 @@ def cancel(request: HttpRequest, run_id: int):
     except DecisionRefused as exc:
         return Status(409, {"detail": str(exc)})
     return Status(200, _run_out(run))
+
+
+@api.post(
+    "/runs/{run_id}/retry",
+    response={201: RunOut, 403: Error, 404: Error, 409: Error},
+    tags=["runs"],
+)
+def retry(request: HttpRequest, run_id: int):
+    """Queue a thread's failed newest run again: it continues from the latest
+    checkpoint, or starts over if it failed before its first."""
+    run = get_object_or_404(Run, pk=run_id)
+    thread_for(request.user, run.thread_id, REVIEW)
+    try:
+        again = retry_run(run, user=request.user, client_address=_client(request))
+    except DecisionRefused as exc:
+        return Status(409, {"detail": str(exc)})
+    return Status(201, _run_out(again))
 
 
 # -- threads ----------------------------------------------------------------------

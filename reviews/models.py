@@ -648,6 +648,7 @@ class AuditEvent(models.Model):
     ACTIONS = (
         "run.started",
         "run.cancelled",
+        "run.retried",
         "interrupt.raised",
         "task.claimed",
         "task.assigned",

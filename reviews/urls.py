@@ -20,6 +20,7 @@ urlpatterns = [
     path("tasks/<int:pk>/assign/", views.assign, name="assign"),
     path("runs/<int:pk>/status/", views.run_status, name="run_status"),
     path("runs/<int:pk>/cancel/", views.cancel, name="cancel_run"),
+    path("runs/<int:pk>/retry/", views.retry, name="retry_run"),
     path("threads/<path:thread_id>/state/", views.thread_state, name="thread_state"),
     path("threads/<path:thread_id>/replay/", views.replay, name="replay"),
     path("threads/<path:thread_id>/", views.thread_detail, name="thread"),

@@ -32,7 +32,6 @@ from reviews.access import (
     thread_for,
     visible_tasks,
 )
-from reviews.cancel import cancel_run
 from reviews.decision_forms import DecisionForm, quick_decision
 from reviews.escalation import notify_assignment
 from reviews.graph_state import (
@@ -46,6 +45,7 @@ from reviews.graph_state import (
 from reviews.models import DecisionRefused, DecisionsInvalid, ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks
 from reviews.replay import replay_from
+from reviews.run_actions import cancel_run, retry_run
 from reviews.start_form import StartForm
 from reviews.state_diff import diff_states
 from reviews.state_editor import StateEdit
@@ -560,4 +560,19 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         note = " It stops before its next step." if run.stopping else ""
         messages.success(request, f"Run {run.pk} cancelled.{note}")
+    return redirect("thread", thread_id=run.thread_id)
+
+
+@login_required
+@require_POST
+def retry(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue a thread's failed newest run again; whoever may start its runs may."""
+    run = get_object_or_404(Run, pk=pk)
+    thread_for(request.user, run.thread_id, REVIEW)
+    try:
+        again = retry_run(run, user=request.user, client_address=_client_address(request))
+    except DecisionRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Run {again.pk} retries run {run.pk}.")
     return redirect("thread", thread_id=run.thread_id)

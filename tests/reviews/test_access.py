@@ -90,6 +90,7 @@ def test_changes_matrix(world):
     waiting = Run.enqueue(graph_name="support", kind=Run.Kind.CONTINUE, thread_id=thread)
     posts = {
         reverse("cancel_run", args=[waiting.pk]): {},
+        reverse("retry_run", args=[waiting.pk]): {},
         reverse("decide", args=[task.pk]): {
             f"t{task.pk}-type": "response",
             f"t{task.pk}-message": "x",

@@ -61,6 +61,7 @@ def test_documented_routes_answer_as_documented_and_never_500(as_rita, api):
     assert {p.removeprefix("/api") for p in document["paths"]} == {
         "/runs",
         "/runs/{run_id}/cancel",
+        "/runs/{run_id}/retry",
         "/threads/{thread_id}",
         "/threads/{thread_id}/history",
         "/threads/{thread_id}/state",

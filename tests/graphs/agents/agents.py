@@ -55,6 +55,24 @@ def _boom(state: Answers) -> Answers:
     raise ValueError("the tool is down")
 
 
+# Whether the flaky graph's tool is down; tests flip it.
+TOOL = {"down": True}
+
+
+def _call_tool(state: Answers) -> Answers:
+    if TOOL["down"]:
+        raise ValueError("the tool is down")
+    return {"answers": ["tool answered"]}
+
+
+_flaky = StateGraph(Answers)
+_flaky.add_node("prepare", lambda state: {"answers": ["prepared"]})
+_flaky.add_node("call_tool", _call_tool)
+_flaky.add_edge(START, "prepare")
+_flaky.add_edge("prepare", "call_tool")
+_flaky.add_edge("call_tool", END)
+flaky = _flaky.compile()
+
 _broken = StateGraph(Answers)
 _broken.add_node("boom", _boom)
 _broken.add_edge(START, "boom")

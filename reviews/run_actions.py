@@ -1,0 +1,73 @@
+"""Cancelling and retrying runs (pages and API)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from graphs.models import Checkpoint, Run, Thread
+from reviews.models import AuditEvent, DecisionRefused
+
+
+def cancel_run(run: Run, *, user: Any, client_address: str | None = None) -> Run:
+    """Stop a queued or running run (see Run.cancel), audited; refused
+    (DecisionRefused) once it has stopped."""
+    before = run.status
+    with transaction.atomic():
+        if not run.cancel(by=user):
+            run.refresh_from_db()
+            raise DecisionRefused(f"Run {run.pk} has already stopped: it is {run.status}.")
+        AuditEvent.record(
+            "run.cancelled",
+            actor=user,
+            thread_id=run.thread_id,
+            graph_name=run.graph_name,
+            run=run,
+            before={"status": before},
+            after={"status": run.status},
+            client_address=client_address,
+        )
+    return run
+
+
+def retry_run(run: Run, *, user: Any, client_address: str | None = None) -> Run:
+    """Queue the thread's newest run again after it failed; returns the new run.
+
+    A run that wrote checkpoints continues from the thread's latest one (the
+    step that failed runs again, with any resume value already saved there);
+    a start that failed before its first checkpoint is sent its input again.
+    Refused (DecisionRefused) for a run that did not fail, or that a newer run
+    of the thread has followed.
+    """
+    with transaction.atomic():
+        thread = Thread.objects.select_for_update().get(pk=run.thread_id)
+        run.refresh_from_db()
+        if run.status != Run.Status.FAILED:
+            raise DecisionRefused(f"Run {run.pk} is {run.phase}; only a failed run is retried.")
+        newest = thread.runs.order_by("-pk").first()
+        if newest.pk != run.pk:
+            raise DecisionRefused(
+                f"Run {newest.pk} came after run {run.pk}: retry the thread's newest run."
+            )
+        started = Checkpoint.objects.filter(thread_id=thread.pk).exists()
+        again = Run.enqueue(
+            graph_name=run.graph_name,
+            kind=Run.Kind.CONTINUE if started else run.kind,
+            thread_id=thread.pk,
+            payload=None if started else run.payload,
+            interrupt_before=run.interrupt_before,
+            interrupt_after=run.interrupt_after,
+            requested_by=user if getattr(user, "is_authenticated", False) else None,
+        )
+        AuditEvent.record(
+            "run.retried",
+            actor=user,
+            thread_id=thread.pk,
+            graph_name=run.graph_name,
+            run=again,
+            before={"run": run.pk, "error": run.error},
+            after={"run": again.pk, "kind": again.kind},
+            client_address=client_address,
+        )
+    return again
