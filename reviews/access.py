@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from graphs.models import Thread
+from graphs.models import Run, Thread
 from reviews.models import ReviewRule, ReviewTask
 
 VIEW, REVIEW, ADMINISTER = "view", "review", "administer"
@@ -104,3 +104,12 @@ def thread_for(user: Any, thread_id: str, action: str = VIEW) -> Thread:
     if action != VIEW and not can_graph(user, action, thread.graph_name):
         raise PermissionDenied(f"You may see {thread.graph_name} threads but not change them.")
     return thread
+
+
+def run_for(user: Any, run_id: int, action: str = VIEW) -> Run:
+    """A run, under its thread's rules."""
+    run = Run.objects.filter(pk=run_id).first()
+    if run is None:
+        raise Http404("No such run.")
+    thread_for(user, run.thread_id, action)
+    return run

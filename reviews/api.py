@@ -13,14 +13,12 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
-from django.shortcuts import get_object_or_404
 from ninja import NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 from pydantic import Field
 
-from graphs.models import Run
-from reviews.access import REVIEW, can_graph, task_for, thread_for, visible_tasks
+from reviews.access import REVIEW, can_graph, run_for, task_for, thread_for, visible_tasks
 from reviews.graph_state import GraphUnavailable, read_state
 from reviews.live import tasks_changed
 from reviews.models import ApiToken, DecisionRefused, DecisionsInvalid, ReviewTask
@@ -128,8 +126,7 @@ def cancel(request: HttpRequest, run_id: int):
     """Stop a queued or running run. A queued run never starts; a running one
     stops before its next step (at once on the embedded server, else within a
     third of its lease) and records nothing."""
-    run = get_object_or_404(Run, pk=run_id)
-    thread_for(request.user, run.thread_id, REVIEW)
+    run = run_for(request.user, run_id, REVIEW)
     try:
         cancel_run(run, user=request.user, client_address=_client(request))
     except DecisionRefused as exc:
@@ -145,8 +142,7 @@ def cancel(request: HttpRequest, run_id: int):
 def retry(request: HttpRequest, run_id: int):
     """Queue a thread's failed newest run again: it continues from the latest
     checkpoint, or starts over if it failed before its first."""
-    run = get_object_or_404(Run, pk=run_id)
-    thread_for(request.user, run.thread_id, REVIEW)
+    run = run_for(request.user, run_id, REVIEW)
     try:
         again = retry_run(run, user=request.user, client_address=_client(request))
     except DecisionRefused as exc:

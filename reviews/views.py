@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -28,6 +28,7 @@ from reviews.access import (
     VIEW,
     can,
     can_graph,
+    run_for,
     task_for,
     thread_for,
     visible_tasks,
@@ -541,8 +542,7 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def run_status(request: HttpRequest, pk: int) -> HttpResponse:
     """One run's status element, for pages that show it (see run_status.html)."""
-    run = get_object_or_404(Run, pk=pk)
-    thread_for(request.user, run.thread_id)  # the same visibility as the thread
+    run = run_for(request.user, pk)
     may_run = can_graph(request.user, REVIEW, run.graph_name)
     return render(request, "reviews/run_status.html", {"run": run, "may_run": may_run})
 
@@ -551,8 +551,7 @@ def run_status(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     """Stop a queued or running run; whoever may start the graph's runs may."""
-    run = get_object_or_404(Run, pk=pk)
-    thread_for(request.user, run.thread_id, REVIEW)
+    run = run_for(request.user, pk, REVIEW)
     try:
         cancel_run(run, user=request.user, client_address=_client_address(request))
     except DecisionRefused as exc:
@@ -567,8 +566,7 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def retry(request: HttpRequest, pk: int) -> HttpResponse:
     """Queue a thread's failed newest run again; whoever may start its runs may."""
-    run = get_object_or_404(Run, pk=pk)
-    thread_for(request.user, run.thread_id, REVIEW)
+    run = run_for(request.user, pk, REVIEW)
     try:
         again = retry_run(run, user=request.user, client_address=_client_address(request))
     except DecisionRefused as exc:
