@@ -102,6 +102,9 @@ def home(request: HttpRequest) -> HttpResponse:
             latest_checkpoint_id=Subquery(
                 root.order_by("-checkpoint_id").values("checkpoint_id")[:1]
             ),
+            last_run_status=Subquery(
+                Run.objects.filter(thread_id=OuterRef("pk")).order_by("-pk").values("status")[:1]
+            ),
         )[:50]
     )
     per_graph = dict(
