@@ -12,11 +12,19 @@ from django.contrib.auth.models import Group
 from django.test import override_settings
 from django.urls import reverse
 
+from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.models import Run
+from graphs.registry import get_registry
 from reviews.models import ApiToken, AuditEvent, ReviewRule
 from tests.reviews.conftest import finish, start
 
 AGENTS = Path(__file__).resolve().parents[1] / "graphs" / "agents" / "langgraph.json"
+
+
+def state_of(graph_name: str, thread_id: str):
+    graph = get_registry().get(graph_name).compile(DjangoCheckpointSaver())
+    return graph.get_state({"configurable": {"thread_id": thread_id}})
+
 
 DRAFT = {"topic": "release notes"}
 
@@ -74,12 +82,17 @@ def test_the_api_cancels_once(client, rita, waiting):
 def bring_tool_back():
     """Brings the flaky graph's tool up; it is down again after the test."""
 
+    modules = ("hitl_graphs.flaky", "hitl_graphs.flaky_after_approval")
+
     def up() -> None:
-        sys.modules["hitl_graphs.flaky"].TOOL["down"] = False
+        for name in modules:
+            if name in sys.modules:
+                sys.modules[name].TOOL["down"] = False
 
     yield up
-    if "hitl_graphs.flaky" in sys.modules:
-        sys.modules["hitl_graphs.flaky"].TOOL["down"] = True
+    for name in modules:
+        if name in sys.modules:
+            sys.modules[name].TOOL["down"] = True
 
 
 @override_settings(HITL_GRAPHS_CONFIG=AGENTS)
@@ -100,12 +113,8 @@ def test_a_failed_run_is_retried_from_where_it_failed(as_rita, rita, bring_tool_
     finish()
     again.refresh_from_db()
     assert again.status == Run.Status.SUCCEEDED
-    from graphs.checkpoint import DjangoCheckpointSaver
-    from graphs.registry import get_registry
-
-    graph = get_registry().get("flaky").compile(DjangoCheckpointSaver())
-    values = graph.get_state({"configurable": {"thread_id": thread}}).values
-    assert values["answers"] == ["prepared", "tool answered"]  # "prepare" did not run twice
+    # "prepare" did not run twice
+    assert state_of("flaky", thread).values["answers"] == ["prepared", "tool answered"]
 
     # Only the newest failed run is retried, once.
     refused = as_rita.post(reverse("retry_run", args=[failed.pk]), follow=True)
@@ -125,3 +134,26 @@ def test_a_start_that_failed_before_its_first_checkpoint_is_sent_its_input_again
     assert again.payload == {"answers": []}
     refused = client.post(f"/api/runs/{again.pk}/retry", **auth)
     assert refused.status_code == 409 and "only a failed run is retried" in refused.json()["detail"]
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_a_retried_resume_keeps_the_decision_it_was_given(as_rita, bring_tool_back):
+    """The node failed after interrupt() returned: the retry runs it again
+    with the saved decision, without asking anyone again."""
+    thread = start("flaky_after_approval", {"answers": []})
+    Run.enqueue(
+        graph_name="flaky_after_approval",
+        kind=Run.Kind.RESUME,
+        thread_id=thread,
+        payload={"value": "approved"},
+    )
+    finish()
+    failed = Run.objects.filter(thread_id=thread).latest("pk")
+    assert failed.status == Run.Status.FAILED
+    bring_tool_back()
+    as_rita.post(reverse("retry_run", args=[failed.pk]))
+    finish()
+    again = Run.objects.filter(thread_id=thread).latest("pk")
+    assert again.status == Run.Status.SUCCEEDED
+    state = state_of("flaky_after_approval", thread)
+    assert state.values["answers"] == ["approved: tool answered"] and not state.next

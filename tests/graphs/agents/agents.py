@@ -65,6 +65,17 @@ def _call_tool(state: Answers) -> Answers:
     return {"answers": ["tool answered"]}
 
 
+def _approve_then_call(state: Answers) -> Answers:
+    answer = interrupt("call the tool?")
+    return {"answers": [f"{answer}: {_call_tool(state)['answers'][0]}"]}
+
+
+_flaky_after_approval = StateGraph(Answers)
+_flaky_after_approval.add_node("act", _approve_then_call)
+_flaky_after_approval.add_edge(START, "act")
+_flaky_after_approval.add_edge("act", END)
+flaky_after_approval = _flaky_after_approval.compile()
+
 _flaky = StateGraph(Answers)
 _flaky.add_node("prepare", lambda state: {"answers": ["prepared"]})
 _flaky.add_node("call_tool", _call_tool)
