@@ -42,7 +42,8 @@ class Served:
 
 
 @pytest.fixture
-def served(tmp_path):
+def served(tmp_path, request):
+    """The demo graphs, or the langgraph.json given by indirect parametrization."""
     require(chromium_missing_reason())
     env = {
         **os.environ,
@@ -50,6 +51,8 @@ def served(tmp_path):
         "HITL_VAR_DIR": str(tmp_path),
         "DJANGO_SETTINGS_MODULE": "hitl_site.settings",
     }
+    if graphs := getattr(request, "param", None):
+        env["HITL_GRAPHS_CONFIG"] = str(graphs)
     env.pop("REDIS_URL", None)
     site = Served(url="", env=env)
     site.manage("migrate", "--noinput")

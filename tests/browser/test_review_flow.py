@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import signed_in
 
 FLIGHT = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
 REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
+AGENTS = Path(__file__).resolve().parents[1] / "graphs" / "agents" / "langgraph.json"
 
 
 def start_elsewhere(served, graph: str, payload: dict) -> str:
@@ -228,3 +231,28 @@ def test_quorum_reached_by_two_reviewers_in_two_browsers(served, browser):
         "result = [t.status, t.approvals.count(), Run.objects.filter(kind='resume').count()]"
     )
     assert outcome == ["decided", 2, 1]
+
+
+@pytest.mark.parametrize("served", [AGENTS], indirect=True)
+def test_a_running_run_is_cancelled_from_its_thread_page(served, browser):
+    thread = start_elsewhere(served, "slow", {"done": [], "delay": 0.5, "steps": 60})
+    page = signed_in(browser, served, "admin")
+    page.goto(f"/threads/{thread}/")
+    expect(page.locator(".run-status.running")).to_be_visible()  # the list opens for it
+    count = f"from graphs.models import Checkpoint\nresult = Checkpoint.objects.filter(thread_id={thread!r}).count()"
+    before = served.query(count)
+    page.click("text=Cancel run")
+    expect(page.locator("ul.messages")).to_contain_text("cancelled")
+    # The worker shares the server's process: it stops at the next step and
+    # lets the thread go, and the status element says so without a reload.
+    expect(page.locator(".run-status.cancelled")).to_have_text(
+        re.compile(r"^Run \d+: cancelled\s*$")
+    )
+    run = served.query(
+        f"from graphs.models import Run\nr = Run.objects.get(thread_id={thread!r})\n"
+        "result = [r.status, r.lease_expires_at is None]"
+    )
+    assert run == ["cancelled", True]
+    # A step is half a second: waiting for the lease renewal (ten seconds)
+    # would have let some twenty more through.
+    assert served.query(count) - before <= 6
