@@ -127,10 +127,7 @@ def cancel(request: HttpRequest, run_id: int):
     stops before its next step (at once on the embedded server, else within a
     third of its lease) and records nothing."""
     run = run_for(request.user, run_id, REVIEW)
-    try:
-        cancel_run(run, user=request.user, client_address=_client(request))
-    except DecisionRefused as exc:
-        return Status(409, {"detail": str(exc)})
+    cancel_run(run, user=request.user, client_address=_client(request))
     return Status(200, _run_out(run))
 
 
@@ -143,10 +140,7 @@ def retry(request: HttpRequest, run_id: int):
     """Queue a thread's failed newest run again: it continues from the latest
     checkpoint, or starts over if it failed before its first."""
     run = run_for(request.user, run_id, REVIEW)
-    try:
-        again = retry_run(run, user=request.user, client_address=_client(request))
-    except DecisionRefused as exc:
-        return Status(409, {"detail": str(exc)})
+    again = retry_run(run, user=request.user, client_address=_client(request))
     return Status(201, _run_out(again))
 
 
@@ -259,10 +253,7 @@ def edit_state(request: HttpRequest, thread_id: str, body: StateEditIn):
     if not edit.is_valid():
         errors = {f.key: f.error for f in edit.fields if f.error}
         return Status(422, {"detail": " ".join(edit.errors) or "Invalid values.", "errors": errors})
-    try:
-        result = edit.save(user=request.user, client_address=_client(request))
-    except DecisionRefused as exc:
-        return Status(409, {"detail": str(exc)})
+    result = edit.save(user=request.user, client_address=_client(request))
     return {
         "checkpoint_id": result.checkpoint_id,
         "summary": result.summary,
@@ -281,15 +272,12 @@ class ReplayIn(Schema):
 )
 def replay(request: HttpRequest, thread_id: str, body: ReplayIn):
     """Re-run the graph from a past checkpoint; the old branch stays."""
-    try:
-        run = replay_from(
-            thread_for(request.user, thread_id, REVIEW),
-            body.checkpoint_id,
-            user=request.user,
-            client_address=_client(request),
-        )
-    except DecisionRefused as exc:
-        return Status(409, {"detail": str(exc)})
+    run = replay_from(
+        thread_for(request.user, thread_id, REVIEW),
+        body.checkpoint_id,
+        user=request.user,
+        client_address=_client(request),
+    )
     return Status(201, _run_out(run))
 
 
@@ -432,8 +420,6 @@ def decide(request: HttpRequest, task_id: int, body: DecisionIn):
                 "errors": {str(k): v for k, v in exc.errors.items()},
             },
         )
-    except DecisionRefused as exc:
-        return Status(409, {"detail": str(exc)})
     note = after_decision(pending, run)
     decided = list(
         ReviewTask.objects.filter(pk__in=[t.pk for t in pending])
@@ -458,10 +444,7 @@ def claim(request: HttpRequest, task_id: int):
     """Claim the pending actions of the task's interrupt for 15 minutes (again: extend)."""
     task = task_for(request.user, task_id, REVIEW)
     group = list(ReviewTask.objects.of_interrupt(task).pending()) or [task]
-    try:
-        ReviewTask.claim_together(group, user=request.user, client_address=_client(request))
-    except DecisionRefused as exc:
-        return Status(409, {"detail": str(exc)})
+    ReviewTask.claim_together(group, user=request.user, client_address=_client(request))
     tasks_changed([t.pk for t in group])
     task.refresh_from_db()
     return {
@@ -474,6 +457,12 @@ def claim(request: HttpRequest, task_id: int):
 @api.exception_handler(PermissionDenied)
 def _forbidden(request: HttpRequest, exc: PermissionDenied):
     return api.create_response(request, {"detail": str(exc)}, status=403)
+
+
+@api.exception_handler(DecisionRefused)
+def _refused(request: HttpRequest, exc: DecisionRefused):
+    """Taken by someone else, stopped, or moved on: the message says which."""
+    return api.create_response(request, {"detail": str(exc)}, status=409)
 
 
 @api.exception_handler(Http404)
