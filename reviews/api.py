@@ -23,8 +23,7 @@ from reviews.graph_state import GraphUnavailable, read_state
 from reviews.live import tasks_changed
 from reviews.models import ApiToken, DecisionRefused, DecisionsInvalid, ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks
-from reviews.replay import replay_from
-from reviews.run_actions import cancel_run, retry_run
+from reviews.run_actions import cancel_run, replay_from, retry_run
 from reviews.start_form import StartForm
 from reviews.state_editor import StateEdit
 from reviews.timeline import timeline

@@ -45,8 +45,7 @@ from reviews.graph_state import (
 )
 from reviews.models import DecisionRefused, DecisionsInvalid, ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks
-from reviews.replay import replay_from
-from reviews.run_actions import cancel_run, retry_run
+from reviews.run_actions import cancel_run, replay_from, retry_run
 from reviews.start_form import StartForm
 from reviews.state_diff import diff_states
 from reviews.state_editor import StateEdit
