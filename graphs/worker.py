@@ -20,6 +20,7 @@ import threading
 import traceback
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=30)
 # Checkpoint metadata key naming the run that wrote a checkpoint.
 RUN_KEY = "hitl_run"
+# The key of an "updates" chunk that carries interrupts (LangGraph keeps its
+# own constant private).
+INTERRUPT = "__interrupt__"
 
 
 _SAVER = DjangoCheckpointSaver()
@@ -180,6 +184,44 @@ def _graph_input(run: Run, graph, config: dict[str, Any]) -> tuple[Any, dict[str
     return None, config  # CONTINUE
 
 
+@dataclass(frozen=True)
+class _Stopped:
+    """The parts of a state snapshot that say where a run stopped."""
+
+    config: dict[str, Any]
+    interrupts: tuple[Any, ...]
+    next: tuple[str, ...]
+
+
+class _StopSeen:
+    """Where the run stopped, as its own stream told it: the root graph's
+    last checkpoint and the interrupts raised after it. Reading the state
+    back costs a query and a rebuild of the snapshot, on the way from
+    interrupt() to the reviewers; the stream already said all of it."""
+
+    def __init__(self) -> None:
+        self.checkpoint: dict[str, Any] | None = None
+        self.raised: list[tuple[Any, ...]] = []
+
+    def checkpointed(self, data: dict[str, Any]) -> None:
+        self.checkpoint, self.raised = data, []
+
+    def interrupted(self, interrupts: tuple[Any, ...]) -> None:
+        self.raised.append(tuple(interrupts))
+
+    def snapshot(self) -> _Stopped | None:
+        """None when only the saved state can tell: no checkpoint of this
+        run's own (a resume that stopped again in the step it resumed), or
+        interrupts from several tasks at once, whose order get_state fixes."""
+        if self.checkpoint is None or len(self.raised) > 1:
+            return None
+        return _Stopped(
+            config=self.checkpoint["config"],
+            interrupts=self.raised[0] if self.raised else (),
+            next=tuple(self.checkpoint["next"]),
+        )
+
+
 def execute(
     run: Run, worker_id: str, *, lease: timedelta = LEASE, heartbeat: _Heartbeat | None = None
 ) -> str:
@@ -205,6 +247,7 @@ def execute(
         # Nodes that wrote since the last checkpoint, per namespace: a
         # checkpoint holds the writes of the updates streamed before it.
         written: dict[tuple[str, ...], list[str]] = {}
+        stop = _StopSeen()
         for chunk in graph.stream(
             stream_input,
             stream_config,
@@ -217,8 +260,12 @@ def execute(
             namespace, mode, data = chunk if subgraphs else ((), *chunk)
             if mode == "updates":
                 nodes = written.setdefault(namespace, [])
-                nodes.extend(n for n in data or {} if n != "__interrupt__")
+                nodes.extend(n for n in data or {} if n != INTERRUPT)
+                if not namespace and INTERRUPT in (data or {}):
+                    stop.interrupted(data[INTERRUPT])
             else:
+                if not namespace:
+                    stop.checkpointed(data)
                 events.publish_progress(
                     run,
                     step=data["metadata"].get("step"),
@@ -227,7 +274,9 @@ def execute(
                     nodes=written.pop(namespace, []),
                     namespace=namespace,
                 )
-        state = graph.get_state({"configurable": {"thread_id": run.thread_id}}, subgraphs=True)
+        state = stop.snapshot() or graph.get_state(
+            {"configurable": {"thread_id": run.thread_id}}, subgraphs=True
+        )
         return _record_stop(run, worker_id, state)
     except LeaseLost:
         if run.let_go(worker_id):

@@ -14,7 +14,7 @@ from django.test import override_settings
 from langchain_core.messages import ToolMessage
 
 from graphs.checkpoint import DjangoCheckpointSaver
-from graphs.interrupts import DecisionError, resume_value, validate_decision
+from graphs.interrupts import DecisionError, pending_requests, resume_value, validate_decision
 from graphs.models import Checkpoint, Run
 from graphs.registry import get_registry
 from graphs.signals import run_interrupted
@@ -25,11 +25,16 @@ AGENTS = Path(__file__).parent / "agents" / "langgraph.json"
 
 @pytest.fixture
 def stops(transactional_db):
-    """Review requests per run, as the run_interrupted hook hands them out."""
+    """Review requests per run, as the run_interrupted hook hands them out.
+    The worker reads where a run stopped from the run's own stream; each stop
+    must say exactly what the saved state says."""
     seen: dict[int, list[dict]] = {}
 
     def receiver(sender, run, requests, checkpoint_id, **kwargs):
         seen[run.pk] = [r.as_dict() for r in requests]
+        saved = state_of(run, subgraphs=True)
+        assert checkpoint_id == saved.config["configurable"]["checkpoint_id"]
+        assert seen[run.pk] == [r.as_dict() for r in pending_requests(saved)]
 
     run_interrupted.connect(receiver)
     with override_settings(HITL_GRAPHS_CONFIG=AGENTS):
@@ -37,9 +42,9 @@ def stops(transactional_db):
     run_interrupted.disconnect(receiver)
 
 
-def state_of(run: Run):
+def state_of(run: Run, *, subgraphs: bool = False):
     graph = get_registry().get(run.graph_name).compile(DjangoCheckpointSaver())
-    return graph.get_state({"configurable": {"thread_id": run.thread_id}})
+    return graph.get_state({"configurable": {"thread_id": run.thread_id}}, subgraphs=subgraphs)
 
 
 def decide(run: Run, requests: list[dict], decisions: list[dict]) -> Run:
@@ -322,3 +327,34 @@ def test_a_cancel_made_in_the_workers_process_stops_the_run_at_once(stops):
     work_while(run, timedelta(seconds=60), cancel)
     assert run.status == Run.Status.CANCELLED and not run.stopping
     assert len(state_of(run).values["done"]) < 10
+
+
+def test_interrupt_inside_a_subgraph_is_asked_and_resumed(stops):
+    run = Run.enqueue(graph_name="nested", kind=Run.Kind.START, payload={"text": "  hello "})
+    work("w1")
+    (request,) = stops[run.pk]
+    assert (request["shape"], request["description"]) == ("json", "Is this text fine?")
+    resume = decide(run, [request], [{"type": "answer", "value": "yes"}])
+    work("w1")
+    resume.refresh_from_db()
+    assert resume.status == Run.Status.SUCCEEDED
+    assert state_of(run).values["checked"] == "hello: yes"
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_the_stop_is_read_from_the_stream_not_from_the_saver(transactional_db, monkeypatch):
+    """The way from interrupt() to the reviewers reads nothing back: the
+    only checkpoint read of a new run is LangGraph's own, when it starts."""
+    reads = []
+    get_tuple = DjangoCheckpointSaver.get_tuple
+
+    def counted(self, config):
+        reads.append(config["configurable"].get("checkpoint_id"))
+        return get_tuple(self, config)
+
+    monkeypatch.setattr(DjangoCheckpointSaver, "get_tuple", counted)
+    run = Run.enqueue(graph_name="drafting", kind=Run.Kind.START, payload={"topic": "refunds"})
+    work("w1")
+    run.refresh_from_db()
+    assert run.status == Run.Status.INTERRUPTED
+    assert reads == [None]
