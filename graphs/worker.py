@@ -231,6 +231,9 @@ def execute(
             return execute(run, worker_id, lease=lease, heartbeat=heartbeat)
     heartbeat.hold(run)
     try:
+        # Read now what the stop's live rows show of the thread (its title),
+        # not on the way from interrupt() to the reviewers.
+        run.thread  # noqa: B018
         graph = compiled_graph(run.graph_name)
         config: dict[str, Any] = {
             "configurable": {"thread_id": run.thread_id},
