@@ -256,6 +256,11 @@ def execute(
             stream_config,
             stream_mode=["updates", "checkpoints"],
             subgraphs=subgraphs,
+            # Each checkpoint is saved before the next step begins: a step's
+            # side effects (a tool charging a card) never run ahead of the
+            # checkpoint a restarted worker continues from. It also ends the
+            # run sooner after interrupt(): nothing is left to wait for.
+            durability="sync",
             **kwargs,
         ):
             if heartbeat.lost.is_set():

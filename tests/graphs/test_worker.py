@@ -358,3 +358,14 @@ def test_the_stop_is_read_from_the_stream_not_from_the_saver(transactional_db, m
     run.refresh_from_db()
     assert run.status == Run.Status.INTERRUPTED
     assert reads == [None]
+
+
+def test_each_step_begins_after_the_checkpoint_before_it_is_saved(stops):
+    """Durability "sync": a step's side effects never run ahead of the
+    checkpoint a restarted worker would continue from."""
+    run = Run.enqueue(graph_name="witnessed", kind=Run.Kind.START, payload={"saved": []})
+    work("w1")
+    run.refresh_from_db()
+    assert run.status == Run.Status.SUCCEEDED
+    # The input checkpoint, then one per step: step k sees k + 2 saved.
+    assert state_of(run).values["saved"] == list(range(2, 10))
