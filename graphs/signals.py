@@ -7,8 +7,10 @@ run_queued = Signal()
 
 # A run stopped with pending interrupts, inside the transaction that marks it
 # interrupted: receivers create review requests in that same transaction.
-# Sent with `run`, `requests` (graphs.interrupts.ReviewRequest list) and the
-# `checkpoint_id` the graph stopped at.
+# Sent with `run`, `requests` (graphs.interrupts.ReviewRequest list), the
+# `checkpoint_id` the graph stopped at, and `new_checkpoint`: True when this
+# run wrote that checkpoint (nothing can have been asked at it yet), False
+# when it stopped again where it had stopped before.
 run_interrupted = Signal()
 
 # A run finished (succeeded, failed or cancelled). Sent with `run` and its

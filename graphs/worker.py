@@ -199,12 +199,23 @@ class _StopSeen:
     back costs a query and a rebuild of the snapshot, on the way from
     interrupt() to the reviewers; the stream already said all of it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, from_input: bool) -> None:
+        # A run without new input (a resume, a continue, a replay) first
+        # streams the checkpoint it starts from, which another run wrote.
+        self.loaded = 0 if from_input else 1
+        self.seen = 0
         self.checkpoint: dict[str, Any] | None = None
         self.raised: list[tuple[Any, ...]] = []
 
     def checkpointed(self, data: dict[str, Any]) -> None:
         self.checkpoint, self.raised = data, []
+        self.seen += 1
+
+    @property
+    def new_checkpoint(self) -> bool:
+        """Whether the run stopped at a checkpoint it wrote itself: nothing
+        can have been asked at one yet."""
+        return self.seen > self.loaded
 
     def interrupted(self, interrupts: tuple[Any, ...]) -> None:
         self.raised.append(tuple(interrupts))
@@ -250,7 +261,7 @@ def execute(
         # Nodes that wrote since the last checkpoint, per namespace: a
         # checkpoint holds the writes of the updates streamed before it.
         written: dict[tuple[str, ...], list[str]] = {}
-        stop = _StopSeen()
+        stop = _StopSeen(from_input=run.kind == Run.Kind.START and stream_input is not None)
         for chunk in graph.stream(
             stream_input,
             stream_config,
@@ -285,7 +296,7 @@ def execute(
         state = stop.snapshot() or graph.get_state(
             {"configurable": {"thread_id": run.thread_id}}, subgraphs=True
         )
-        return _record_stop(run, worker_id, state)
+        return _record_stop(run, worker_id, state, new_checkpoint=stop.new_checkpoint)
     except LeaseLost:
         if run.let_go(worker_id):
             log.info("run %s: cancelled, stopped before its next step", run.pk)
@@ -308,7 +319,9 @@ def execute(
         heartbeat.hold(None)
 
 
-def _record_stop(run: Run, worker_id: str, state) -> str:
+def _record_stop(run: Run, worker_id: str, state, *, new_checkpoint: bool) -> str:
+    """One transaction: the run's new status, and (through the receivers) its
+    review tasks."""
     requests = pending_requests(state)
     status = Run.Status.INTERRUPTED if requests else Run.Status.SUCCEEDED
     with transaction.atomic():
@@ -318,7 +331,11 @@ def _record_stop(run: Run, worker_id: str, state) -> str:
             # Receivers (the reviews app) create their tasks in this transaction.
             checkpoint_id = state.config["configurable"]["checkpoint_id"]
             run_interrupted.send(
-                sender=Run, run=run, requests=requests, checkpoint_id=checkpoint_id
+                sender=Run,
+                run=run,
+                requests=requests,
+                checkpoint_id=checkpoint_id,
+                new_checkpoint=new_checkpoint,
             )
         else:
             run_finished.send(sender=Run, run=run, status=status)

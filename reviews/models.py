@@ -134,11 +134,17 @@ class ReviewTaskQuerySet(models.QuerySet):
         checkpoint_id: str,
         requests: list,
         run: Run | None = None,
+        new_checkpoint: bool = False,
     ) -> list[ReviewTask]:
         """One task per review request (graphs.interrupts.ReviewRequest) of a
         stopped thread. Returns the tasks created: none when this checkpoint's
-        requests were asked already (a retried stop, an edit that changed
-        nothing), since a checkpoint's tasks are only ever created together."""
+        requests were asked already (a run that stopped again where it had
+        stopped), since a checkpoint's tasks are only ever created together.
+
+        `new_checkpoint`: the caller has just written this checkpoint, so no
+        task can exist at it and the insert needs no savepoint to fall back
+        on (one costs two round trips on PostgreSQL, on the way from
+        interrupt() to the reviewers)."""
         if not requests:
             return []
         rules = list(ReviewRule.objects.all())
@@ -171,9 +177,11 @@ class ReviewTaskQuerySet(models.QuerySet):
             task.rule = ReviewRule.for_task(task, rules)
             if task.rule and task.rule.deadline_minutes:
                 task.due_at = now + timedelta(minutes=task.rule.deadline_minutes)
+        if new_checkpoint:
+            return self.bulk_create(tasks)  # with their ids, for the live rows
         try:
             with transaction.atomic(using=self.db):
-                return self.bulk_create(tasks)  # with their ids, for the live rows
+                return self.bulk_create(tasks)
         except IntegrityError:  # the unique key: asked before, at this checkpoint
             return []
 

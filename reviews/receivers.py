@@ -15,7 +15,9 @@ from reviews.models import AuditEvent, ReviewRule, ReviewTask, WebhookDelivery
 
 
 @receiver(run_interrupted, dispatch_uid="reviews.create_tasks")
-def create_tasks(sender, run, requests, checkpoint_id: str, **kwargs) -> None:
+def create_tasks(
+    sender, run, requests, checkpoint_id: str, new_checkpoint: bool = False, **kwargs
+) -> None:
     """Runs inside the worker's transaction that marks the run interrupted."""
     stale = ReviewTask.objects.supersede(run.thread_id, keep_checkpoint=checkpoint_id)
     created = ReviewTask.objects.create_for(
@@ -24,6 +26,7 @@ def create_tasks(sender, run, requests, checkpoint_id: str, **kwargs) -> None:
         checkpoint_id=checkpoint_id,
         requests=requests,
         run=run,
+        new_checkpoint=new_checkpoint,
     )
     if created:  # a retried stop asks nothing new
         endpoints = WebhookDelivery.endpoints_for("task.created")

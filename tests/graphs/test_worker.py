@@ -369,3 +369,29 @@ def test_each_step_begins_after_the_checkpoint_before_it_is_saved(stops):
     assert run.status == Run.Status.SUCCEEDED
     # The input checkpoint, then one per step: step k sees k + 2 saved.
     assert state_of(run).values["saved"] == list(range(2, 10))
+
+
+def test_a_run_that_stops_again_where_it_stopped_asks_nothing_twice(stops):
+    from reviews.models import ReviewTask
+
+    fresh: dict[int, bool] = {}
+
+    def note(sender, run, new_checkpoint, **kwargs):
+        fresh[run.pk] = new_checkpoint
+
+    run_interrupted.connect(note)
+    try:
+        run = Run.enqueue(graph_name="echo", kind=Run.Kind.START, payload={"text": "hi"})
+        work("w1")
+        # Continuing without an answer runs the asking node again: it asks
+        # the same question at the same checkpoint.
+        again = Run.enqueue(graph_name="echo", kind=Run.Kind.CONTINUE, thread_id=run.thread_id)
+        work("w1")
+    finally:
+        run_interrupted.disconnect(note)
+    again.refresh_from_db()
+    assert again.status == Run.Status.INTERRUPTED
+    assert fresh == {run.pk: True, again.pk: False}
+    assert stops[again.pk] == stops[run.pk]
+    (task,) = ReviewTask.objects.filter(thread_id=run.thread_id)
+    assert (task.run_id, task.status) == (run.pk, ReviewTask.Status.PENDING)
