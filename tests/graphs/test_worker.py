@@ -395,3 +395,16 @@ def test_a_run_that_stops_again_where_it_stopped_asks_nothing_twice(stops):
     assert stops[again.pk] == stops[run.pk]
     (task,) = ReviewTask.objects.filter(thread_id=run.thread_id)
     assert (task.run_id, task.status) == (run.pk, ReviewTask.Status.PENDING)
+
+
+def test_a_breakpoint_after_a_node_stops_before_the_next(stops):
+    run = Run.enqueue(
+        graph_name="drafting",
+        kind=Run.Kind.START,
+        payload={"topic": "refunds"},
+        interrupt_after=["write_draft"],
+    )
+    work("w1")
+    (breakpoint,) = stops[run.pk]
+    assert (breakpoint["shape"], breakpoint["node"]) == ("breakpoint", "ask_feedback")
+    assert state_of(run).values["draft"].startswith("Announcing: refunds")
