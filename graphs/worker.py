@@ -211,19 +211,19 @@ class _StopSeen:
         self.checkpoint, self.raised = data, []
         self.seen += 1
 
+    def interrupted(self, interrupts: tuple[Any, ...]) -> None:
+        self.raised.append(tuple(interrupts))
+
     @property
     def new_checkpoint(self) -> bool:
         """Whether the run stopped at a checkpoint it wrote itself: nothing
         can have been asked at one yet."""
         return self.seen > self.loaded
 
-    def interrupted(self, interrupts: tuple[Any, ...]) -> None:
-        self.raised.append(tuple(interrupts))
-
     def snapshot(self) -> _Stopped | None:
-        """None when only the saved state can tell: no checkpoint of this
-        run's own (a resume that stopped again in the step it resumed), or
-        interrupts from several tasks at once, whose order get_state fixes."""
+        """None when only the saved state can tell: no root checkpoint was
+        streamed, or several tasks raised interrupts at once (get_state puts
+        them in the graph's task order; the stream, in the order they ended)."""
         if self.checkpoint is None or len(self.raised) > 1:
             return None
         return _Stopped(
