@@ -1,7 +1,8 @@
 """Runs per second through the worker against calling the graph directly.
 
 Both sides run a demo graph (`drafting` unless told) from start to its first
-interrupt on new threads, with DjangoCheckpointSaver on the same SQLite database, in
+interrupt on new threads (or `stamped`, the latency bench's graph, which
+spends 20 ms in a stand-in for a model call before it asks), with DjangoCheckpointSaver on the same SQLite database, in
 interleaved rounds. The worker side pays for what a served run costs: the
 claim, the lease heartbeat, the progress events, the stop's transaction, the
 review task with its audit row, and the live queue row. The runs are queued
@@ -25,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.django_env import setup_django  # noqa: E402
+from bench.django_env import BENCH_GRAPHS, setup_django  # noqa: E402
 
 # Each demo graph from its start to its first interrupt.
 INPUTS = {
@@ -34,12 +35,14 @@ INPUTS = {
     "tool_agent": {
         "messages": [{"role": "user", "content": "Book me a flight to Porto for 2 people"}]
     },
+    "stamped": {"question": "go?"},
 }
 
 
-def setup() -> None:
+def setup(graph: str) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-worker-"))
-    setup_django(f"sqlite:///{tmp / 'bench.sqlite3'}")
+    config = BENCH_GRAPHS if graph == "stamped" else None
+    setup_django(f"sqlite:///{tmp / 'bench.sqlite3'}", graphs_config=config)
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--runs", type=int, default=10, help="runs per timed sample")
     parser.add_argument("--graph", choices=sorted(INPUTS), default="drafting")
     args = parser.parse_args(argv)
-    setup()
+    setup(args.graph)
 
     from graphs.checkpoint import DjangoCheckpointSaver
     from graphs.models import Run
