@@ -4,17 +4,24 @@ A message on `graph-runs` only says "look at the queue"; the rows say what to
 do. The worker looks once as it starts (graphs' `runworker`), and after each
 look schedules its next, so runs whose wake-up was lost, or whose worker
 died, are picked up within SWEEP_SECONDS.
+
+Runs execute in a thread while the consumer goes on reading its messages:
+each worker process is also in the `graph-workers` group, where a cancel made
+anywhere reaches the run it is executing before the graph's next step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from channels.consumer import AsyncConsumer
 from channels.db import database_sync_to_async
 
 from graphs import worker
-from graphs.events import RUNS_CHANNEL
+from graphs.events import RUNS_CHANNEL, WORKERS_GROUP
+
+log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 10.0
 
@@ -23,20 +30,37 @@ class GraphRunsConsumer(AsyncConsumer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.worker_id = worker.new_worker_id()
-        self.busy = asyncio.Lock()
+        self.looking: asyncio.Task | None = None
         self.next_sweep: asyncio.TimerHandle | None = None
         self.again = False
 
     async def runs_wake(self, message: dict) -> None:
-        if self.busy.locked():
-            self.again = True  # the loop in progress takes another look when done
-            return
-        async with self.busy:
-            self.again = True
-            while self.again:
+        # Each look renews the group membership, which expires otherwise.
+        await self.channel_layer.group_add(WORKERS_GROUP, self.channel_name)
+        self.again = True
+        if self.looking is None or self.looking.done():
+            self.looking = asyncio.ensure_future(self._look())
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels first closes stale database connections on the sync thread,
+        # which is busy executing the very run a cancel is about.
+        if message["type"] == "run.cancelled":
+            await self.run_cancelled(message)
+        else:
+            await super().dispatch(message)
+
+    async def run_cancelled(self, message: dict) -> None:
+        worker.stop_held(message["database"], message["run"])
+
+    async def _look(self) -> None:
+        try:
+            while self.again:  # a wake-up during a look asks for another
                 self.again = False
                 await database_sync_to_async(worker.work)(self.worker_id)
-        self._schedule_sweep()
+        except Exception:
+            log.exception("the worker's look at the queue failed; retrying at the next sweep")
+        finally:
+            self._schedule_sweep()
 
     def _schedule_sweep(self) -> None:
         if self.next_sweep is not None:

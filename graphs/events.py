@@ -1,7 +1,7 @@
 """The event vocabulary, in one place: group names and what is published.
 
-Groups: `queue` (every reviewer's queue page) and `thread.<thread_id>` (pages
-showing one thread). Messages are small dicts; consumers render them. A lost
+Groups: `queue` (every reviewer's queue page), `thread.<thread_id>` (pages
+showing one thread) and `graph-workers` (every worker process). Messages are small dicts; consumers render them. A lost
 message costs only liveness: pages reload from the database.
 """
 
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 QUEUE_GROUP = "queue"
 RUNS_CHANNEL = "graph-runs"
+WORKERS_GROUP = "graph-workers"
 _UNSAFE = re.compile(r"[^0-9A-Za-z_.\-]")
 
 
@@ -190,6 +191,16 @@ def publish_run(run, status: str, *, requests: list | None = None) -> None:
             "status": status,
             "requests": len(requests or ()),
         },
+    )
+
+
+def stop_run(run) -> None:
+    """A running run was cancelled: whichever worker holds it stops it before
+    its next step. (The worker also finds out when it next renews its lease;
+    this only saves the wait.)"""
+    publish(
+        WORKERS_GROUP,
+        {"type": "run.cancelled", "run": run.pk, "database": run._state.db or "default"},
     )
 
 

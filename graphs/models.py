@@ -341,11 +341,11 @@ class Run(models.Model):
         """Stop a queued or running run; False if it had already stopped.
 
         A queued run never starts. A running run's worker learns of it at
-        once if it shares this process (graphs.worker listens for the
-        announcement), else when it next renews its lease (a third of the
-        lease, ten seconds by default); it stops before the graph's next step,
-        recording nothing. Until then the run keeps its lease, and with it the
-        thread.
+        once: in this process from the announcement (graphs.worker listens),
+        in another from a message to every worker process; should that be
+        lost, when it next renews its lease (a third of the lease, ten seconds
+        by default). It stops before the graph's next step, recording
+        nothing. Until then the run keeps its lease, and with it the thread.
         """
         name = by.get_username() if getattr(by, "is_authenticated", False) else "the system"
         db = self._state.db or "default"
@@ -359,6 +359,8 @@ class Run(models.Model):
         def announce() -> None:
             run_finished.send(sender=Run, run=self, status=Run.Status.CANCELLED)
             events.publish_run(self, Run.Status.CANCELLED)
+            if self.worker_id:  # claimed: a worker may be running it now
+                events.stop_run(self)
 
         transaction.on_commit(announce, using=db)
         return True

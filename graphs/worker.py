@@ -101,10 +101,10 @@ class _Heartbeat(threading.Thread):
             if run is not None:
                 _held[_key(run)] = self
 
-    def lose(self, run: Run) -> None:
-        """The run was cancelled in this process: stop at the next step."""
+    def lose(self, database: str, run_id: int) -> None:
+        """The run was cancelled: stop at the next step."""
         with self.lock:
-            if self.current is not None and _key(self.current) == _key(run):
+            if self.current is not None and _key(self.current) == (database, run_id):
                 self.lost.set()
 
     def run(self) -> None:
@@ -133,19 +133,27 @@ def _key(run: Run) -> tuple[str, int]:
 
 
 # The runs this process is executing. A cancel made in this process (the
-# embedded server, where pages and worker share it) stops its run at the
-# next step instead of at the next lease renewal.
+# embedded server, where pages and worker share it), or announced to every
+# worker process (graphs.consumers), stops its run at the next step instead
+# of at the next lease renewal.
 _held: dict[tuple[str, int], _Heartbeat] = {}
 _held_lock = threading.Lock()
+
+
+def stop_held(database: str, run_id: int) -> bool:
+    """A run was cancelled: if this process is executing it, stop it before
+    its next step. Returns whether this process held it."""
+    with _held_lock:
+        heartbeat = _held.get((database, run_id))
+    if heartbeat is not None:
+        heartbeat.lose(database, run_id)
+    return heartbeat is not None
 
 
 @receiver(run_finished, dispatch_uid="graphs.worker.stop_cancelled")
 def _stop_cancelled(sender, run: Run, status: str, **kwargs) -> None:
     if status == Run.Status.CANCELLED:
-        with _held_lock:
-            heartbeat = _held.get(_key(run))
-        if heartbeat is not None:
-            heartbeat.lose(run)
+        stop_held(*_key(run))
 
 
 def _progress_made(run: Run) -> bool:

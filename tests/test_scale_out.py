@@ -1,7 +1,8 @@
 """Scale-out for real: PostgreSQL, redis-server, two `runworker graph-runs`
 processes and one daphne. A run queued before any worker started is picked
 up; fifty more each execute exactly once, and every interrupt reaches a
-reviewer's connected websocket."""
+reviewer's connected websocket. A run cancelled from another process stops
+at once in whichever worker runs it."""
 
 from __future__ import annotations
 
@@ -43,6 +44,21 @@ import django, sys; django.setup()
 from graphs.models import Run
 for i in range(int(sys.argv[1])):
     Run.enqueue(graph_name="echo", kind=Run.Kind.START, payload={"text": f"question {i}"})
+"""
+SLOW = """
+import django; django.setup()
+from graphs.models import Run
+payload = {"done": [], "delay": 0.1, "steps": 300}  # thirty seconds of steps
+print(Run.enqueue(graph_name="slow", kind=Run.Kind.START, payload=payload).pk)
+"""
+RUN = """
+import django, json, sys; django.setup()
+from graphs.models import Checkpoint, Run
+run = Run.objects.get(pk=int(sys.argv[1]))
+if sys.argv[2:] == ["cancel"]:
+    assert run.cancel()
+steps = Checkpoint.objects.filter(thread_id=run.thread_id, checkpoint_ns="").count()
+print(json.dumps({"status": run.status, "stopping": run.stopping, "steps": steps}))
 """
 REPORT = """
 import django, json; django.setup()
@@ -150,6 +166,18 @@ def test_fifty_runs_two_workers_one_daphne(postgres_server, redis_server, tmp_pa
         assert len(report["runs"]) == RUNS + 1
         assert {r["status"] for r in report["runs"]} == {"interrupted"}
         assert {r["attempts"] for r in report["runs"]} == {1}  # each ran exactly once
+
+        # Lease renewals come every ten seconds; the cancel must not wait for one.
+        slow = python(SLOW)
+        deadline = time.monotonic() + 30
+        while json.loads(python(RUN, slow))["status"] != "running":
+            assert time.monotonic() < deadline, "the slow run never started"
+        at_cancel = json.loads(python(RUN, slow, "cancel"))
+        deadline = time.monotonic() + 30
+        while (now := json.loads(python(RUN, slow)))["stopping"]:
+            assert time.monotonic() < deadline, "the cancelled run never stopped"
+        assert now["status"] == "cancelled"
+        assert now["steps"] - at_cancel["steps"] < 15, f"{now} after the cancel at {at_cancel}"
     finally:
         stop_all(processes)
         for log in logs:

@@ -1,18 +1,22 @@
 """startrun, and the worker consumer on a real channel layer."""
 
 import asyncio
+import functools
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import ApplicationCommunicator
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from graphs.consumers import GraphRunsConsumer
+from graphs.events import WORKERS_GROUP
 from graphs.models import Run
 from reviews.models import ReviewTask
+from tests.graphs.test_worker import state_of
 
 AGENTS = Path(__file__).parent / "agents" / "langgraph.json"
 
@@ -70,3 +74,45 @@ async def test_consumer_wakes_and_executes_queued_runs(transactional_db):
     app.stop()
     assert status == Run.Status.INTERRUPTED
     assert await sync_to_async(ReviewTask.objects.count)() == 2
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+async def test_a_cancel_from_another_process_stops_the_consumers_run_at_once(transactional_db):
+    """The worker process hears of the cancel from the workers group while
+    its run executes, not at its next lease renewal (ten seconds away)."""
+    # Not the thread the consumer's run executes in, which is busy with it.
+    elsewhere = functools.partial(sync_to_async, thread_sensitive=False)
+    run = await elsewhere(Run.enqueue)(
+        graph_name="slow",
+        kind=Run.Kind.START,
+        payload={"done": [], "delay": 0.05, "steps": 100},  # five seconds of steps
+    )
+    app = ApplicationCommunicator(
+        GraphRunsConsumer.as_asgi(), {"type": "channel", "channel": "graph-runs"}
+    )
+    await app.send_input({"type": "runs.wake"})
+    for _ in range(200):
+        if await elsewhere(lambda: Run.objects.get(pk=run.pk).status)() == Run.Status.RUNNING:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)
+
+    # What Run.cancel does in another process: the row, then the message.
+    cancelled = await elsewhere(
+        lambda: Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
+            status=Run.Status.CANCELLED
+        )
+    )()
+    assert cancelled == 1
+    await get_channel_layer().group_send(
+        WORKERS_GROUP, {"type": "run.cancelled", "run": run.pk, "database": "default"}
+    )
+    for _ in range(300):
+        stopped = await elsewhere(lambda: Run.objects.get(pk=run.pk))()
+        if not stopped.stopping:  # the worker let the thread go
+            break
+        await asyncio.sleep(0.05)
+    app.stop()
+    assert not stopped.stopping
+    done = await elsewhere(lambda: state_of(stopped).values["done"])()
+    assert len(done) < 50, f"{len(done)} steps ran after the cancel"
