@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from channels.consumer import AsyncConsumer
+from channels.consumer import AsyncConsumer, get_handler_name
 from channels.db import database_sync_to_async
 
 from graphs import worker
@@ -34,20 +34,23 @@ class GraphRunsConsumer(AsyncConsumer):
         self.next_sweep: asyncio.TimerHandle | None = None
         self.again = False
 
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale database connections before each handler, on
+        # the sync thread: busy executing a run for as long as it lasts, so
+        # every message (a cancel among them) would wait for the run's end.
+        # No handler here touches the database on the loop; worker.work runs
+        # through database_sync_to_async, which closes them itself.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
+
     async def runs_wake(self, message: dict) -> None:
-        # Each look renews the group membership, which expires otherwise.
+        # Each wake-up renews the group membership, which expires otherwise.
         await self.channel_layer.group_add(WORKERS_GROUP, self.channel_name)
         self.again = True
         if self.looking is None or self.looking.done():
             self.looking = asyncio.ensure_future(self._look())
-
-    async def dispatch(self, message: dict) -> None:
-        # Channels first closes stale database connections on the sync thread,
-        # which is busy executing the very run a cancel is about.
-        if message["type"] == "run.cancelled":
-            await self.run_cancelled(message)
-        else:
-            await super().dispatch(message)
 
     async def run_cancelled(self, message: dict) -> None:
         worker.stop_held(message["database"], message["run"])

@@ -97,6 +97,9 @@ async def test_a_cancel_from_another_process_stops_the_consumers_run_at_once(tra
         await asyncio.sleep(0.02)
     await asyncio.sleep(0.3)
 
+    # Another run queued meanwhile wakes the worker: the wake-up must not
+    # hold the cancel up until the run ends.
+    await app.send_input({"type": "runs.wake"})
     # What Run.cancel does in another process: the row, then the message.
     cancelled = await elsewhere(
         lambda: Run.objects.filter(pk=run.pk, status=Run.Status.RUNNING).update(
