@@ -1,8 +1,9 @@
 """The event vocabulary, in one place: group names and what is published.
 
 Groups: `queue` (every reviewer's queue page), `thread.<thread_id>` (pages
-showing one thread) and `graph-workers` (every worker process). Messages are small dicts; consumers render them. A lost
-message costs only liveness: pages reload from the database.
+showing one thread) and `graph-workers` (every worker process). Messages are
+small dicts; consumers render them. A lost message costs only liveness: pages
+reload from the database, and workers from the rows.
 """
 
 from __future__ import annotations
