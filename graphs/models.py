@@ -287,7 +287,11 @@ class Run(models.Model):
         using: str = "default",
         **fields: Any,
     ) -> Run:
-        """Queue a run (creating its thread) and wake a worker once committed."""
+        """Queue a run (creating its thread) and wake a worker once committed.
+        `requested_by`: the person asking; anyone else (an anonymous user, a
+        script without one) is recorded as nobody."""
+        if not getattr(requested_by, "is_authenticated", False):
+            requested_by = None
         with transaction.atomic(using=using):
             threads = Thread.objects.using(using)
             if thread_id is None:  # a new thread: nothing to look up

@@ -59,7 +59,7 @@ def retry_run(run: Run, *, user: Any, client_address: str | None = None) -> Run:
             payload=None if started else run.payload,
             interrupt_before=run.interrupt_before,
             interrupt_after=run.interrupt_after,
-            requested_by=user if getattr(user, "is_authenticated", False) else None,
+            requested_by=user,
         )
         AuditEvent.record(
             "run.retried",
@@ -96,7 +96,7 @@ def replay_from(
             kind=Run.Kind.REPLAY,
             thread_id=thread.pk,
             checkpoint_id=checkpoint_id,
-            requested_by=user if getattr(user, "is_authenticated", False) else None,
+            requested_by=user,
         )
         AuditEvent.record(
             "thread.replayed",

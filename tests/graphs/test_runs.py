@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+from django.contrib.auth.models import AnonymousUser
 from django.db import connections
 from django.utils import timezone
 
@@ -35,6 +36,12 @@ def test_enqueue_creates_the_thread_and_wakes_after_commit(db_alias):
     thread = Thread.objects.using(db_alias).get(pk=run.thread_id)
     assert (thread.graph_name, thread.title) == ("drafting", "A draft")
     assert run.status == Run.Status.QUEUED and run.payload == {"topic": "x"}
+
+
+def test_a_run_asked_for_by_nobody_in_particular_records_nobody(db_alias):
+    assert queue(db_alias, requested_by=AnonymousUser()).requested_by is None
+    stored = Run.objects.using(db_alias).get(requested_by__isnull=True)
+    assert stored.kind == Run.Kind.START
 
 
 def test_claims_oldest_first_and_one_run_per_thread_at_a_time(db_alias):
