@@ -41,6 +41,16 @@ class DecisionRefused(Exception):
     """A decision that can't be taken any more: someone else took it, or the
     thread moved on. The message says which, for the reviewer."""
 
+    @classmethod
+    def while_running(cls, thread: Thread, action: str) -> None:
+        """Refuse `action` ("decide", "replay"...) while a run has the thread:
+        whatever it does would overlap the run's steps."""
+        active = thread.active_run()
+        if active is not None:
+            raise cls(
+                f"Run {active.pk} is {active.phase} on this thread; {action} once it has stopped."
+            )
+
 
 @dataclass
 class DecisionsInvalid(Exception):
@@ -544,11 +554,7 @@ class ReviewTask(models.Model):
     def refuse_if_moved_on(self, thread: Thread) -> None:
         if not self.is_pending:
             raise DecisionRefused(self.why_not_pending())
-        active = thread.active_run()
-        if active is not None:
-            raise DecisionRefused(
-                f"Run {active.pk} is {active.phase} on this thread; decide once it has stopped."
-            )
+        DecisionRefused.while_running(thread, "decide")
         latest = thread.latest_checkpoint_id()
         if latest != self.checkpoint_id:
             raise DecisionRefused(

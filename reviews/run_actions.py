@@ -86,11 +86,7 @@ def replay_from(
             thread_id=thread.pk, checkpoint_ns="", checkpoint_id=checkpoint_id
         ).exists():
             raise DecisionRefused(f"Checkpoint {checkpoint_id!r} is not a point of this thread.")
-        active = locked.active_run()
-        if active is not None:
-            raise DecisionRefused(
-                f"Run {active.pk} is {active.phase} on this thread; replay once it has stopped."
-            )
+        DecisionRefused.while_running(locked, "replay")
         run = Run.enqueue(
             graph_name=thread.graph_name,
             kind=Run.Kind.REPLAY,

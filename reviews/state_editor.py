@@ -145,11 +145,7 @@ class StateEdit:
         changed after the form was made."""
         with transaction.atomic():
             thread = Thread.objects.select_for_update().get(pk=self.thread.pk)
-            active = thread.active_run()
-            if active is not None:
-                raise DecisionRefused(
-                    f"Run {active.pk} is {active.phase} on this thread; edit its state once it has stopped."
-                )
+            DecisionRefused.while_running(thread, "edit its state")
             latest = thread.latest_checkpoint_id()
             if not self.fork_from and latest != self.base_checkpoint:
                 raise DecisionRefused(
