@@ -5,9 +5,10 @@ heartbeat thread renews; if the worker dies, the lease expires, a sweep puts
 the run back in the queue, and whoever claims it next continues from the last
 checkpoint the run wrote (found by the run id in checkpoint metadata), rather
 than sending its input or resume value a second time. A run cancelled while
-running fails its next renewal the same way (or hears of it at once when the
-cancel is made in this process): the worker stops before the next step,
-records nothing, and lets the thread go (Run.cancel, Run.let_go).
+running is stopped before its next step: at once when the cancel is made in
+this process or reaches it through the workers group (graphs.consumers),
+else when its next renewal fails. The worker records nothing and lets the
+thread go (Run.cancel, Run.let_go).
 """
 
 from __future__ import annotations
@@ -140,14 +141,13 @@ _held: dict[tuple[str, int], _Heartbeat] = {}
 _held_lock = threading.Lock()
 
 
-def stop_held(database: str, run_id: int) -> bool:
+def stop_held(database: str, run_id: int) -> None:
     """A run was cancelled: if this process is executing it, stop it before
-    its next step. Returns whether this process held it."""
+    its next step."""
     with _held_lock:
         heartbeat = _held.get((database, run_id))
     if heartbeat is not None:
         heartbeat.lose(database, run_id)
-    return heartbeat is not None
 
 
 @receiver(run_finished, dispatch_uid="graphs.worker.stop_cancelled")
@@ -269,7 +269,9 @@ def execute(
         # Nodes that wrote since the last checkpoint, per namespace: a
         # checkpoint holds the writes of the updates streamed before it.
         written: dict[tuple[str, ...], list[str]] = {}
-        stop = _StopSeen(from_input=run.kind == Run.Kind.START and stream_input is not None)
+        stop = _StopSeen(
+            from_input=stream_input is not None and not isinstance(stream_input, Command)
+        )
         for chunk in graph.stream(
             stream_input,
             stream_config,

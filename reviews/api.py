@@ -123,8 +123,7 @@ def start_run(request: HttpRequest, body: RunIn):
 )
 def cancel(request: HttpRequest, run_id: int):
     """Stop a queued or running run. A queued run never starts; a running one
-    stops before its next step (at once on the embedded server, else within a
-    third of its lease) and records nothing."""
+    stops before its next step and records nothing."""
     run = run_for(request.user, run_id, REVIEW)
     cancel_run(run, user=request.user, client_address=_client(request))
     return Status(200, _run_out(run))

@@ -28,7 +28,7 @@ def create_tasks(
         run=run,
         new_checkpoint=new_checkpoint,
     )
-    if created:  # a retried stop asks nothing new
+    if created:  # a run that stopped again where it had stopped asks nothing new
         endpoints = WebhookDelivery.endpoints_for("task.created")
         for task in created if endpoints else ():
             WebhookDelivery.queue_event("task.created", task, endpoints)
