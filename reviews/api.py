@@ -15,28 +15,19 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from ninja import NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError
-from ninja.security import HttpBearer
 from pydantic import Field
 
 from reviews.access import REVIEW, can_graph, run_for, task_for, thread_for, visible_tasks
+from reviews.api_auth import TokenAuth
 from reviews.graph_state import GraphUnavailable, read_state
 from reviews.live import tasks_changed
-from reviews.models import ApiToken, DecisionRefused, DecisionsInvalid, ReviewTask
+from reviews.models import DecisionRefused, DecisionsInvalid, ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks
 from reviews.run_actions import cancel_run, replay_from, retry_run
 from reviews.start_form import StartForm
 from reviews.state_editor import StateEdit
 from reviews.timeline import timeline
 from reviews.views import after_decision
-
-
-class TokenAuth(HttpBearer):
-    def authenticate(self, request: HttpRequest, token: str) -> Any:
-        user = ApiToken.user_for(token)
-        if user is not None:
-            request.user = user
-        return user
-
 
 api = NinjaAPI(
     title="HITL review API",

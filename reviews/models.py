@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,7 +15,6 @@ from django.utils import timezone
 
 from graphs.interrupts import DecisionError, check_value, resume_value, validate_decision
 from graphs.models import Run, Thread
-from reviews.audit_chain import GENESIS, row_hash
 from reviews.graph_state import GraphUnavailable, graph_for, tool_args_schemas
 
 CLAIM_FOR = timedelta(minutes=15)
@@ -631,264 +627,29 @@ class Approval(models.Model):
         return f"{self.reviewer} approved task {self.task_id}"
 
 
-class AuditImmutable(Exception):
-    """The audit trail is only ever added to."""
+# Models kept in modules of their own; imported here so Django registers them.
+from reviews.audit_log import (  # noqa: E402
+    AUDIT_CHAIN_LOCK,
+    AuditEvent,
+    AuditImmutable,
+    AuditQuerySet,
+    json_roundtrip,
+)
+from reviews.tokens import ApiToken  # noqa: E402
+from reviews.webhook_models import WebhookDelivery, WebhookEndpoint  # noqa: E402
 
-
-class AuditQuerySet(models.QuerySet):
-    def update(self, **kwargs: Any) -> int:
-        raise AuditImmutable("audit events can't be changed")
-
-    def delete(self) -> tuple[int, dict[str, int]]:
-        raise AuditImmutable("audit events can't be deleted")
-
-    def bulk_update(self, *args: Any, **kwargs: Any) -> int:
-        raise AuditImmutable("audit events can't be changed")
-
-
-class AuditEvent(models.Model):
-    """One human or system action, as it happened. Rows are only ever added:
-    the ORM refuses changes, a trigger refuses them on PostgreSQL, and a hash
-    chain shows any change made past both (`manage.py verify_audit`)."""
-
-    created_at = models.DateTimeField(default=timezone.now)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    # The actor's name when it happened ("": the system).
-    actor_name = models.CharField(max_length=150, blank=True, default="")
-    action = models.CharField(max_length=64)
-    graph_name = models.CharField(max_length=200, blank=True, default="")
-    thread_id = models.CharField(max_length=255, blank=True, default="")
-    checkpoint_id = models.CharField(max_length=64, blank=True, default="")
-    # Plain ids, not foreign keys: the trail outlives what it mentions.
-    task_id = models.BigIntegerField(null=True, blank=True)
-    run_id = models.BigIntegerField(null=True, blank=True)
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
-    client_address = models.GenericIPAddressField(null=True, blank=True)
-    prev_hash = models.CharField(max_length=64, default="", editable=False)
-    hash = models.CharField(max_length=64, default="", editable=False)
-
-    # Every action the trail records (the audit page filters on them).
-    ACTIONS = (
-        "run.started",
-        "run.cancelled",
-        "run.retried",
-        "interrupt.raised",
-        "task.claimed",
-        "task.assigned",
-        "task.approved",
-        "task.decided",
-        "task.escalated",
-        "state.edited",
-        "thread.forked",
-        "thread.replayed",
-        "rule.changed",
-    )
-
-    objects = AuditQuerySet.as_manager()
-
-    class Meta:
-        indexes = [
-            # The trail newest first (keyset on id), and per thread.
-            models.Index(fields=["-created_at", "-id"], name="audit_created_idx"),
-            models.Index(fields=["thread_id", "-created_at"], name="audit_thread_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name or 'system'} {self.action}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise AuditImmutable("audit events can't be changed")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise AuditImmutable("audit events can't be deleted")
-
-    @property
-    def actor_label(self) -> str:
-        return self.actor_name or "system"
-
-    @classmethod
-    def record(
-        cls,
-        action: str,
-        *,
-        actor: Any = None,
-        task: ReviewTask | None = None,
-        thread_id: str = "",
-        graph_name: str = "",
-        checkpoint_id: str = "",
-        run: Run | None = None,
-        before: Any = None,
-        after: Any = None,
-        client_address: str | None = None,
-    ) -> AuditEvent:
-        """Add a row at the end of the chain (actor None: the system)."""
-        if action not in cls.ACTIONS:
-            raise ValueError(f"unknown audit action {action!r} (add it to AuditEvent.ACTIONS)")
-        if task is not None:
-            thread_id = thread_id or task.thread_id
-            graph_name = graph_name or task.graph_name
-            checkpoint_id = checkpoint_id or task.checkpoint_id
-        person = actor if getattr(actor, "is_authenticated", False) else None
-        event = cls(
-            action=action,
-            actor=person,
-            actor_name=person.get_username() if person else "",
-            task_id=task.pk if task else None,
-            run_id=run.pk if run else None,
-            thread_id=thread_id,
-            graph_name=graph_name,
-            checkpoint_id=checkpoint_id,
-            before=before,
-            after=after,
-            client_address=cls._meta.get_field("client_address").get_prep_value(
-                client_address or None
-            ),
-        )
-        # Stored as the database gives them back, so the hash can be checked later.
-        event.before, event.after = json_roundtrip(before), json_roundtrip(after)
-        # Inside the caller's transaction, no savepoint: if the row can't be
-        # written, the action it records must not commit either.
-        with transaction.atomic(savepoint=False):
-            connection = transaction.get_connection()
-            if connection.vendor == "postgresql":
-                # One writer at a time extends the chain (SQLite's IMMEDIATE
-                # transactions already serialise writers).
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
-            event.prev_hash = (
-                cls.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS
-            )
-            event.hash = row_hash(event.__dict__, event.prev_hash)
-            event.save(force_insert=True)
-        return event
-
-
-AUDIT_CHAIN_LOCK = 7_240_001  # pg_advisory_xact_lock key for the audit chain
-
-
-def json_roundtrip(value: Any) -> Any:
-    return None if value is None else json.loads(json.dumps(value, default=str))
-
-
-class ApiToken(models.Model):
-    """A bearer token for scripts and other systems; only its hash is stored."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    name = models.CharField(max_length=100)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    prefix = models.CharField(max_length=8, editable=False)  # to tell tokens apart
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.prefix}…, {self.user})"
-
-    @staticmethod
-    def _hash(key: str) -> str:
-        return hashlib.sha256(key.encode()).hexdigest()
-
-    @classmethod
-    def issue(cls, user: Any, name: str) -> tuple[ApiToken, str]:
-        """A new token; the plain key is returned once and never stored."""
-        key = secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, key_hash=cls._hash(key), prefix=key[:8])
-        return token, key
-
-    @classmethod
-    def user_for(cls, key: str) -> Any:
-        """The active user a key belongs to, or None."""
-        token = (
-            cls.objects.select_related("user")
-            .filter(key_hash=cls._hash(key), revoked_at__isnull=True, user__is_active=True)
-            .first()
-        )
-        if token is None:
-            return None
-        now = timezone.now()
-        # At most one write a minute per token, not one per request.
-        cls.objects.filter(pk=token.pk).filter(
-            models.Q(last_used_at__isnull=True)
-            | models.Q(last_used_at__lt=now - timedelta(minutes=1))
-        ).update(last_used_at=now)
-        return token.user
-
-
-class WebhookEndpoint(models.Model):
-    """Where task events are posted, signed with the endpoint's secret."""
-
-    name = models.CharField(max_length=100)
-    url = models.URLField()
-    secret = models.CharField(
-        max_length=200, help_text="signs each body: X-HITL-Signature: sha256=HMAC(secret, body)"
-    )
-    events = models.JSONField(
-        default=list, help_text='e.g. ["task.created", "task.decided", "task.expired"]'
-    )
-    active = models.BooleanField(default=True)
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class WebhookDelivery(models.Model):
-    """One event for one endpoint, tried until it is delivered or given up."""
-
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        DELIVERED = "delivered"
-        FAILED = "failed", "failed (gave up)"
-
-    endpoint = models.ForeignKey(
-        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
-    )
-    event = models.CharField(max_length=32)
-    payload = models.JSONField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        verbose_name_plural = "webhook deliveries"
-        indexes = [
-            # The worker's sweep: pending deliveries whose time has come.
-            models.Index(fields=["status", "next_attempt_at"], name="webhook_due_idx")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.event} to {self.endpoint} ({self.status})"
-
-    @classmethod
-    def endpoints_for(cls, event: str) -> list[WebhookEndpoint]:
-        return [e for e in WebhookEndpoint.objects.filter(active=True) if event in e.events]
-
-    @classmethod
-    def queue_event(
-        cls, event: str, task: ReviewTask, endpoints: list[WebhookEndpoint] | None = None
-    ) -> None:
-        """A delivery to every active endpoint that wants this event, in the
-        caller's transaction: a rolled-back change sends nothing."""
-        endpoints = cls.endpoints_for(event) if endpoints is None else endpoints
-        if not endpoints:
-            return
-        payload = {
-            "task": task.pk,
-            "graph": task.graph_name,
-            "thread": task.thread_id,
-            "kind": task.kind,
-            "tool": task.tool_name,
-            "args": task.args,
-            "status": task.status,
-            "decision": task.decision,
-            "decided_by": task.decided_by.get_username() if task.decided_by else None,
-        }
-        cls.objects.bulk_create([cls(endpoint=e, event=event, payload=payload) for e in endpoints])
+__all__ = [
+    "AUDIT_CHAIN_LOCK",
+    "ApiToken",
+    "Approval",
+    "AuditEvent",
+    "AuditImmutable",
+    "AuditQuerySet",
+    "DecisionRefused",
+    "DecisionsInvalid",
+    "ReviewRule",
+    "ReviewTask",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "json_roundtrip",
+]

@@ -1,0 +1,160 @@
+"""The audit trail: one row per human or system action, only ever added to."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from reviews.audit_chain import GENESIS, row_hash
+
+if TYPE_CHECKING:
+    from graphs.models import Run
+    from reviews.models import ReviewTask
+
+
+class AuditImmutable(Exception):
+    """The audit trail is only ever added to."""
+
+
+class AuditQuerySet(models.QuerySet):
+    def update(self, **kwargs: Any) -> int:
+        raise AuditImmutable("audit events can't be changed")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditImmutable("audit events can't be deleted")
+
+    def bulk_update(self, *args: Any, **kwargs: Any) -> int:
+        raise AuditImmutable("audit events can't be changed")
+
+
+class AuditEvent(models.Model):
+    """One human or system action, as it happened. Rows are only ever added:
+    the ORM refuses changes, a trigger refuses them on PostgreSQL, and a hash
+    chain shows any change made past both (`manage.py verify_audit`)."""
+
+    created_at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The actor's name when it happened ("": the system).
+    actor_name = models.CharField(max_length=150, blank=True, default="")
+    action = models.CharField(max_length=64)
+    graph_name = models.CharField(max_length=200, blank=True, default="")
+    thread_id = models.CharField(max_length=255, blank=True, default="")
+    checkpoint_id = models.CharField(max_length=64, blank=True, default="")
+    # Plain ids, not foreign keys: the trail outlives what it mentions.
+    task_id = models.BigIntegerField(null=True, blank=True)
+    run_id = models.BigIntegerField(null=True, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64, default="", editable=False)
+    hash = models.CharField(max_length=64, default="", editable=False)
+
+    # Every action the trail records (the audit page filters on them).
+    ACTIONS = (
+        "run.started",
+        "run.cancelled",
+        "run.retried",
+        "interrupt.raised",
+        "task.claimed",
+        "task.assigned",
+        "task.approved",
+        "task.decided",
+        "task.escalated",
+        "state.edited",
+        "thread.forked",
+        "thread.replayed",
+        "rule.changed",
+    )
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # The trail newest first (keyset on id), and per thread.
+            models.Index(fields=["-created_at", "-id"], name="audit_created_idx"),
+            models.Index(fields=["thread_id", "-created_at"], name="audit_thread_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name or 'system'} {self.action}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AuditImmutable("audit events can't be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AuditImmutable("audit events can't be deleted")
+
+    @property
+    def actor_label(self) -> str:
+        return self.actor_name or "system"
+
+    @classmethod
+    def record(
+        cls,
+        action: str,
+        *,
+        actor: Any = None,
+        task: ReviewTask | None = None,
+        thread_id: str = "",
+        graph_name: str = "",
+        checkpoint_id: str = "",
+        run: Run | None = None,
+        before: Any = None,
+        after: Any = None,
+        client_address: str | None = None,
+    ) -> AuditEvent:
+        """Add a row at the end of the chain (actor None: the system)."""
+        if action not in cls.ACTIONS:
+            raise ValueError(f"unknown audit action {action!r} (add it to AuditEvent.ACTIONS)")
+        if task is not None:
+            thread_id = thread_id or task.thread_id
+            graph_name = graph_name or task.graph_name
+            checkpoint_id = checkpoint_id or task.checkpoint_id
+        person = actor if getattr(actor, "is_authenticated", False) else None
+        event = cls(
+            action=action,
+            actor=person,
+            actor_name=person.get_username() if person else "",
+            task_id=task.pk if task else None,
+            run_id=run.pk if run else None,
+            thread_id=thread_id,
+            graph_name=graph_name,
+            checkpoint_id=checkpoint_id,
+            before=before,
+            after=after,
+            client_address=cls._meta.get_field("client_address").get_prep_value(
+                client_address or None
+            ),
+        )
+        # Stored as the database gives them back, so the hash can be checked later.
+        event.before, event.after = json_roundtrip(before), json_roundtrip(after)
+        # Inside the caller's transaction, no savepoint: if the row can't be
+        # written, the action it records must not commit either.
+        with transaction.atomic(savepoint=False):
+            connection = transaction.get_connection()
+            if connection.vendor == "postgresql":
+                # One writer at a time extends the chain (SQLite's IMMEDIATE
+                # transactions already serialise writers).
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
+            event.prev_hash = (
+                cls.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS
+            )
+            event.hash = row_hash(event.__dict__, event.prev_hash)
+            event.save(force_insert=True)
+        return event
+
+
+AUDIT_CHAIN_LOCK = 7_240_001  # pg_advisory_xact_lock key for the audit chain
+
+
+def json_roundtrip(value: Any) -> Any:
+    return None if value is None else json.loads(json.dumps(value, default=str))

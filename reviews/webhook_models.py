@@ -1,0 +1,86 @@
+"""Where task events are posted, and each delivery's progress."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import models
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from reviews.models import ReviewTask
+
+
+class WebhookEndpoint(models.Model):
+    """Where task events are posted, signed with the endpoint's secret."""
+
+    name = models.CharField(max_length=100)
+    url = models.URLField()
+    secret = models.CharField(
+        max_length=200, help_text="signs each body: X-HITL-Signature: sha256=HMAC(secret, body)"
+    )
+    events = models.JSONField(
+        default=list, help_text='e.g. ["task.created", "task.decided", "task.expired"]'
+    )
+    active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint, tried until it is delivered or given up."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed", "failed (gave up)"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=32)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    response_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            # The worker's sweep: pending deliveries whose time has come.
+            models.Index(fields=["status", "next_attempt_at"], name="webhook_due_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.endpoint} ({self.status})"
+
+    @classmethod
+    def endpoints_for(cls, event: str) -> list[WebhookEndpoint]:
+        return [e for e in WebhookEndpoint.objects.filter(active=True) if event in e.events]
+
+    @classmethod
+    def queue_event(
+        cls, event: str, task: ReviewTask, endpoints: list[WebhookEndpoint] | None = None
+    ) -> None:
+        """A delivery to every active endpoint that wants this event, in the
+        caller's transaction: a rolled-back change sends nothing."""
+        endpoints = cls.endpoints_for(event) if endpoints is None else endpoints
+        if not endpoints:
+            return
+        payload = {
+            "task": task.pk,
+            "graph": task.graph_name,
+            "thread": task.thread_id,
+            "kind": task.kind,
+            "tool": task.tool_name,
+            "args": task.args,
+            "status": task.status,
+            "decision": task.decision,
+            "decided_by": task.decided_by.get_username() if task.decided_by else None,
+        }
+        cls.objects.bulk_create([cls(endpoint=e, event=event, payload=payload) for e in endpoints])
