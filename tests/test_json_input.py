@@ -1,0 +1,41 @@
+"""reviews.json_input: untrusted JSON text is refused with a ValueError a person
+can read, never a RecursionError or a value the database would refuse."""
+
+import pytest
+
+from reviews.json_input import MAX_DEPTH, parse_json
+
+
+def test_reads_plain_json():
+    assert parse_json('{"a": [1, 2.5, "x[{", null, true]}') == {"a": [1, 2.5, "x[{", None, True]}
+    assert parse_json(b'["\\u00e9"]') == ["é"]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("[" * 100_000, "nested 100000 levels"),
+        ("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1), f"at most {MAX_DEPTH}"),
+        ('{"a": 99999999999999999999999}', "too large"),
+        ("9" * 10_000, "too large"),
+        ("1e999", "too large"),
+        ("NaN", "not a JSON value"),
+        ('"a\x00b"', "NUL"),
+        ('{"a\\u0000": 1}', "NUL"),
+        ('["\\u0000"]', "NUL"),
+        (b"\xff", "UTF-8"),
+        ('{"a":', "Not valid JSON: Expecting value (line 1, column 6)."),
+        ("x" * 11, "at most 10"),
+    ],
+)
+def test_refuses_with_a_reason(text, says):
+    with pytest.raises(ValueError, match=None) as caught:
+        parse_json(text, max_chars=10) if says == "at most 10" else parse_json(text)
+    assert says in str(caught.value)
+    assert type(caught.value) is ValueError
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    text = '["' + "[" * 10_000 + '"]'
+    assert parse_json(text) == ["[" * 10_000]
+    assert parse_json("[" * MAX_DEPTH + "]" * MAX_DEPTH) is not None
