@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reviews import json_input
+
 MISSING = object()
 
 
@@ -163,16 +165,16 @@ def _read(item: SchemaField, raw: str) -> Any:
             raise ValueError(f"{raw!r} is not a whole number.") from None
     if item.widget == "number":
         try:
-            value = json.loads(raw)  # keeps 3 an int and 2.5 a float
-        except json.JSONDecodeError:
+            value = json_input.parse_json(raw)  # keeps 3 an int and 2.5 a float
+        except ValueError:
             value = None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{raw!r} is not a number.")
         return value
     if item.widget == "select":
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
+            value = json_input.parse_json(raw)
+        except ValueError:
             value = raw
         if value not in item.choices:
             raise ValueError(f"Choose one of: {', '.join(map(str, item.choices))}.")
@@ -182,9 +184,4 @@ def _read(item: SchemaField, raw: str) -> Any:
 
 def parse_json(raw: str) -> Any:
     """JSON text to a value, with an error a person can act on."""
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
-        ) from None
+    return json_input.parse_json(raw)
