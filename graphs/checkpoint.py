@@ -46,6 +46,7 @@ from psycopg.types.json import Jsonb
 
 from graphs.models import Checkpoint as CheckpointRow
 from graphs.models import CheckpointBlob, CheckpointWrite, Thread
+from graphs.serde import strict_serializer
 
 THREADS = Thread._meta.db_table
 CHECKPOINTS = CheckpointRow._meta.db_table
@@ -268,12 +269,15 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
     """Stores checkpoints in the `graphs` tables of a Django database.
 
     `DjangoCheckpointSaver()` uses the default database and LangGraph's
-    JSON-plus serializer; pass `serde=` for another (an encrypting one, say)
-    and `using=` for another database alias. Pickled values are never loaded.
+    JSON-plus serializer in its strict mode (see graphs.serde): stored data
+    rebuilds only LangGraph's safe types and those a graph's schemas name,
+    never a callable someone wrote into the tables. Pass `serde=` for another
+    serializer (an encrypting one, say) and `using=` for another database
+    alias. Pickled values are never loaded.
     """
 
     def __init__(self, *, serde: SerializerProtocol | None = None, using: str = "default"):
-        super().__init__(serde=serde)
+        super().__init__(serde=serde or strict_serializer())
         self.using = using
 
     @functools.cached_property

@@ -25,6 +25,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from graphs.serde import allow_graph_types
+
 
 class GraphNotFound(LookupError):
     pass
@@ -72,7 +74,11 @@ class GraphSpec:
             raise GraphLoadError(f"graph {self.name!r}: {location!r} has no {attr!r}") from None
 
     def compile(self, checkpointer: BaseCheckpointSaver, **kwargs: Any) -> CompiledStateGraph:
-        """The graph, compiled (or recompiled) with the given checkpointer."""
+        """The graph, compiled (or recompiled) with the given checkpointer,
+        which may rebuild the types the graph's schemas name."""
+        return allow_graph_types(self._compile(checkpointer, **kwargs))
+
+    def _compile(self, checkpointer: BaseCheckpointSaver, **kwargs: Any) -> CompiledStateGraph:
         obj = self.load_object()
         if inspect.isfunction(obj):
             params = inspect.signature(obj).parameters
