@@ -1,7 +1,7 @@
 """The event vocabulary, in one place: group names and what is published.
 
-Groups: `queue` (every reviewer's queue page), `thread.<thread_id>` (pages
-showing one thread) and `graph-workers` (every worker process). Messages are
+Groups: `queue` (every reviewer's queue page), `thread.<digest of the id>`
+(pages showing one thread) and `graph-workers` (every worker process). Messages are
 small dicts; consumers render them. A lost message costs only liveness: pages
 reload from the database, and workers from the rows.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import atexit
 import collections
+import hashlib
 import logging
-import re
 import threading
 from typing import Any
 
@@ -25,13 +25,17 @@ log = logging.getLogger(__name__)
 QUEUE_GROUP = "queue"
 RUNS_CHANNEL = "graph-runs"
 WORKERS_GROUP = "graph-workers"
-_UNSAFE = re.compile(r"[^0-9A-Za-z_.\-]")
 
 
 def thread_group(thread_id: str) -> str:
-    # Channels accepts only ASCII letters, digits, hyphens, underscores and
-    # periods in group names, under 100 characters.
-    return f"thread.{_UNSAFE.sub('_', str(thread_id))}"[:99]
+    """The group of pages showing a thread.
+
+    Channels accepts only ASCII letters, digits, hyphens, underscores and
+    periods in group names, under 100 characters, and thread ids may hold
+    anything. A digest keeps one group per thread: replacing characters would
+    put `a/b` and `a_b` in one group, and each page would hear the other's
+    thread. 128 bits make a collision, even a sought one, out of reach."""
+    return f"thread.{hashlib.sha256(str(thread_id).encode()).hexdigest()[:32]}"
 
 
 class _Outbox:
