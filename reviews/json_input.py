@@ -26,6 +26,10 @@ _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
+class JSONSyntaxError(ValueError):
+    """The text is not JSON at all (as opposed to JSON refused for its content)."""
+
+
 def parse_json(text: str | bytes, *, max_chars: int = MAX_CHARS, max_depth: int = MAX_DEPTH) -> Any:
     """JSON text to a value. Raises ValueError with a sentence that says what is wrong."""
     if isinstance(text, bytes | bytearray):
@@ -34,7 +38,7 @@ def parse_json(text: str | bytes, *, max_chars: int = MAX_CHARS, max_depth: int 
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ValueError(f"Not valid UTF-8 text (byte {exc.start}).") from None
+            raise JSONSyntaxError(f"Not valid UTF-8 text (byte {exc.start}).") from None
     if not isinstance(text, str):
         raise ValueError("Expected JSON text.")
     if len(text) > max_chars:
@@ -51,7 +55,7 @@ def parse_json(text: str | bytes, *, max_chars: int = MAX_CHARS, max_depth: int 
     except _Refused as exc:
         raise ValueError(str(exc)) from None
     except json.JSONDecodeError as exc:
-        raise ValueError(
+        raise JSONSyntaxError(
             f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
         ) from None
     except RecursionError:  # the bracket count above should make this unreachable

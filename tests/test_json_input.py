@@ -3,7 +3,7 @@ can read, never a RecursionError or a value the database would refuse."""
 
 import pytest
 
-from reviews.json_input import MAX_DEPTH, parse_json
+from reviews.json_input import MAX_DEPTH, JSONSyntaxError, parse_json
 
 
 def test_reads_plain_json():
@@ -29,10 +29,13 @@ def test_reads_plain_json():
     ],
 )
 def test_refuses_with_a_reason(text, says):
-    with pytest.raises(ValueError, match=None) as caught:
+    with pytest.raises(ValueError) as caught:
         parse_json(text, max_chars=10) if says == "at most 10" else parse_json(text)
     assert says in str(caught.value)
-    assert type(caught.value) is ValueError
+    # Text that is JSON but refused for what it holds is told apart from text
+    # that is not JSON at all.
+    syntax = says in ("UTF-8", "Not valid JSON: Expecting value (line 1, column 6).")
+    assert isinstance(caught.value, JSONSyntaxError) is syntax
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting():
