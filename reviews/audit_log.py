@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from reviews.audit_chain import GENESIS, row_hash
+from reviews.audit_chain import (
+    GENESIS,
+    HASHED,
+    KEYED,
+    Verdict,
+    audit_key,
+    keyed_row_hash,
+    sign_anchor,
+    walk,
+)
 
 if TYPE_CHECKING:
     from graphs.models import Run
@@ -33,8 +43,9 @@ class AuditQuerySet(models.QuerySet):
 
 class AuditEvent(models.Model):
     """One human or system action, as it happened. Rows are only ever added:
-    the ORM refuses changes, a trigger refuses them on PostgreSQL, and a hash
-    chain shows any change made past both (`manage.py verify_audit`)."""
+    the ORM refuses changes, a trigger refuses them on PostgreSQL, and a keyed
+    hash chain shows any change made past both (`manage.py verify_audit`);
+    signed anchors kept elsewhere show rows removed from its end."""
 
     created_at = models.DateTimeField(default=timezone.now)
     actor = models.ForeignKey(
@@ -54,6 +65,9 @@ class AuditEvent(models.Model):
     client_address = models.GenericIPAddressField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64, default="", editable=False)
     hash = models.CharField(max_length=64, default="", editable=False)
+    # How `hash` was made: 1 plain SHA-256 (rows from before the chain was
+    # keyed), 2 HMAC-SHA256 with AUDIT_KEY.
+    hash_version = models.PositiveSmallIntegerField(default=KEYED, editable=False)
 
     # Every action the trail records (the audit page filters on them).
     ACTIONS = (
@@ -70,6 +84,7 @@ class AuditEvent(models.Model):
         "thread.forked",
         "thread.replayed",
         "rule.changed",
+        "audit.keyed",
     )
 
     objects = AuditQuerySet.as_manager()
@@ -148,9 +163,38 @@ class AuditEvent(models.Model):
             event.prev_hash = (
                 cls.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS
             )
-            event.hash = row_hash(event.__dict__, event.prev_hash)
+            event.hash = keyed_row_hash(event.__dict__, event.prev_hash, audit_key())
             event.save(force_insert=True)
         return event
+
+    @classmethod
+    def verify(cls, marks: Collection[int] = ()) -> Verdict:
+        """Walk the whole chain (`marks`: anchors' heads, to see where they stand)."""
+        rows = (
+            cls.objects.order_by("id")
+            .values("id", "prev_hash", "hash", "hash_version", *HASHED)
+            .iterator(chunk_size=2000)
+        )
+        return walk(rows, audit_key(), marks=marks)
+
+    @classmethod
+    def anchor(cls, verdict: Verdict | None = None) -> dict[str, Any]:
+        """The chain's head, signed: kept outside the database, it shows later
+        whether any row up to it was removed or changed. `verdict`: the head
+        a walk of the chain verified; else the head now, unchecked."""
+        if verdict is None:
+            head = cls.objects.order_by("-id").values("id", "hash").first()
+            verdict = Verdict(head_id=head["id"], head_hash=head["hash"]) if head else Verdict()
+            # Rows commit in id order (one writer extends the chain at a
+            # time), so a row added since the head was read can't fall under it.
+            verdict.count = cls.objects.filter(id__lte=head["id"]).count() if head else 0
+        return sign_anchor(
+            last_id=verdict.head_id,
+            head_hash=verdict.head_hash,
+            count=verdict.count,
+            at=timezone.now(),
+            key=audit_key(),
+        )
 
 
 AUDIT_CHAIN_LOCK = 7_240_001  # pg_advisory_xact_lock key for the audit chain

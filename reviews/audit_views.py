@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET
 
-from reviews.audit_chain import HASHED
+from reviews.audit_chain import CSV_ANCHOR_MARK, HASHED, anchor_line
 from reviews.models import AuditEvent
 
 PAGE_SIZE = 50
@@ -115,7 +115,7 @@ def _rows(events: QuerySet[AuditEvent]) -> Iterator[dict]:
     return events.order_by("id").values(*COLUMNS).iterator(chunk_size=EXPORT_CHUNK)
 
 
-def _csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
+def _csv_lines(events: QuerySet[AuditEvent], anchor: dict) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(COLUMNS)
     for row in _rows(events):
@@ -123,26 +123,35 @@ def _csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
         for name in ("before", "after"):
             row[name] = "" if row[name] is None else json.dumps(row[name], sort_keys=True)
         yield writer.writerow([row[c] if row[c] is not None else "" for c in COLUMNS])
+    yield writer.writerow([CSV_ANCHOR_MARK, anchor_line(anchor)])
 
 
-def _jsonl_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
+def _jsonl_lines(events: QuerySet[AuditEvent], anchor: dict) -> Iterator[str]:
     for row in _rows(events):
         row["created_at"] = row["created_at"].isoformat()
         yield json.dumps(row, sort_keys=True) + "\n"
+    yield anchor_line(anchor) + "\n"
 
 
 @login_required
 @can_view_audit
 @require_GET
 def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
-    """The filtered trail, oldest first, streamed: a million rows never sit in memory."""
+    """The filtered trail, oldest first, streamed: a million rows never sit in
+    memory. The last line is the whole chain's head when the export began,
+    signed: saved, it is an anchor for `manage.py verify_audit --anchor`."""
     events, errors = filtered_events(_filters(request))
     if errors:
         return HttpResponse("\n".join(errors), status=400, content_type="text/plain")
+    anchor = AuditEvent.anchor()
+    # Rows up to the anchored head only: the file is the trail as it stood then.
+    events = events.filter(id__lte=anchor["last_id"] or 0)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     if fmt == "csv":
-        response = StreamingHttpResponse(_csv_lines(events), content_type="text/csv")
+        response = StreamingHttpResponse(_csv_lines(events, anchor), content_type="text/csv")
     else:
-        response = StreamingHttpResponse(_jsonl_lines(events), content_type="application/jsonl")
+        response = StreamingHttpResponse(
+            _jsonl_lines(events, anchor), content_type="application/jsonl"
+        )
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
     return response

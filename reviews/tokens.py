@@ -22,6 +22,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # None: the token works until it is revoked.
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…, {self.user})"
@@ -30,24 +32,37 @@ class ApiToken(models.Model):
     def _hash(key: str) -> str:
         return hashlib.sha256(key.encode()).hexdigest()
 
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
+
     @classmethod
-    def issue(cls, user: Any, name: str) -> tuple[ApiToken, str]:
+    def issue(
+        cls, user: Any, name: str, *, expires_in: timedelta | None = None
+    ) -> tuple[ApiToken, str]:
         """A new token; the plain key is returned once and never stored."""
         key = secrets.token_urlsafe(32)
-        token = cls.objects.create(user=user, name=name, key_hash=cls._hash(key), prefix=key[:8])
+        token = cls.objects.create(
+            user=user,
+            name=name,
+            key_hash=cls._hash(key),
+            prefix=key[:8],
+            expires_at=timezone.now() + expires_in if expires_in is not None else None,
+        )
         return token, key
 
     @classmethod
     def user_for(cls, key: str) -> Any:
-        """The active user a key belongs to, or None."""
+        """The active user a key belongs to, or None (revoked or expired key)."""
+        now = timezone.now()
         token = (
             cls.objects.select_related("user")
             .filter(key_hash=cls._hash(key), revoked_at__isnull=True, user__is_active=True)
+            .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
             .first()
         )
         if token is None:
             return None
-        now = timezone.now()
         # At most one write a minute per token, not one per request.
         cls.objects.filter(pk=token.pk).filter(
             models.Q(last_used_at__isnull=True)

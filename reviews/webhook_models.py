@@ -17,7 +17,18 @@ class WebhookEndpoint(models.Model):
     name = models.CharField(max_length=100)
     url = models.URLField()
     secret = models.CharField(
-        max_length=200, help_text="signs each body: X-HITL-Signature: sha256=HMAC(secret, body)"
+        max_length=200,
+        help_text=(
+            "Signs each delivery as Standard Webhooks does. Headers: webhook-id (the "
+            "delivery's id, the same on every retry), webhook-timestamp (Unix seconds of this "
+            'attempt) and webhook-signature: "v1," then the base64 HMAC-SHA256 of '
+            '"{webhook-id}.{webhook-timestamp}.{body}" under a key: the secret\'s '
+            "UTF-8 bytes, or for a secret starting whsec_ the base64 bytes after it. A "
+            "receiver recomputes the signature over the raw body, compares it in constant "
+            "time, refuses a timestamp more than 5 minutes from its clock and an id it has "
+            "already seen. X-HITL-Signature: sha256=HMAC(key, body) is still sent for older "
+            "receivers; it signs the body only, so a captured request can be replayed."
+        ),
     )
     events = models.JSONField(
         default=list, help_text='e.g. ["task.created", "task.decided", "task.expired"]'
