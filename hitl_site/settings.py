@@ -1,27 +1,57 @@
 """Settings, read from the environment. The defaults run a fresh checkout:
 SQLite under var/ and an in-memory channel layer, nothing else to install."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 
-from hitl_site.env import env_bool, env_file, env_int, env_list, env_str
+from hitl_site.env import (
+    env_bool,
+    env_file,
+    env_int,
+    env_list,
+    env_networks,
+    env_str,
+    secret_key_file,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("HITL_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: a debug page shows settings, SQL and every URL to
+# whoever makes a request fail.
+DEBUG = env_bool("DEBUG", False)
 
-SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+# Unset, a key is made once under VAR_DIR and kept (owner-only), so a fresh
+# checkout runs and no two installations share a published key.
+SECRET_KEY = env_str("SECRET_KEY") or secret_key_file(VAR_DIR / "secret_key")
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", LOCAL_HOSTS)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Behind a reverse proxy: the addresses it connects from. Only a request whose
+# direct peer is one of them has its X-Forwarded-For / X-Forwarded-Proto
+# believed (hitl_site.middleware.trusted_proxies).
+HITL_TRUSTED_PROXIES = env_networks("HITL_TRUSTED_PROXIES")
+if HITL_TRUSTED_PROXIES:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# HTTPS. Cookies are Secure as soon as the site has a name of its own; the
+# redirect and HSTS are asked for, since either one breaks a site served over
+# plain HTTP (`manage.py check --deploy` lists what is still off).
+SECURE_COOKIES = env_bool("SECURE_COOKIES", not set(ALLOWED_HOSTS) <= set(LOCAL_HOSTS))
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "daphne",
@@ -32,6 +62,11 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
+    "csp",
+    # Serves the API docs' Swagger UI from static files rather than a CDN.
+    "ninja",
+    "hitl_site.apps.HitlSiteConfig",
     # graphs before channels: its `runworker` extends Channels' own.
     "graphs",
     "channels",
@@ -41,8 +76,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: what the rest see as the client's address and scheme.
+    "hitl_site.middleware.trusted_proxies",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the body: too large, NUL-bearing or unreadable
+    # input is answered here with a 4xx.
+    "hitl_site.middleware.request_guard",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -50,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "hitl_site.urls"
@@ -91,7 +134,13 @@ def _database(url: str) -> dict:
         # A file, not memory, so tests see WAL and the threads LangGraph saves
         # from; the suite puts it in a temporary directory per session.
         config["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
-    elif engine not in ("django.db.backends.postgresql",):
+    elif engine == "django.db.backends.postgresql":
+        # A server that does not answer stops start-up (hitl_site.checks)
+        # in seconds, not after the system's TCP timeout.
+        config.setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 10, minimum=1)
+        )
+    else:
         raise ImproperlyConfigured(
             f"DATABASE_URL must be a sqlite:// or postgres:// URL, got engine {engine!r}"
         )
@@ -112,6 +161,14 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+    # Counters that every process must share (failed API tokens).
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "hitl",
         }
     }
 else:
@@ -138,11 +195,52 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing directory
+# Served from the apps' and static/'s own files, with or without DEBUG, so a
+# fresh checkout needs no collectstatic.
+WHITENOISE_USE_FINDERS = True
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+
+# Scripts only from our own static files: no inline script, no eval (htmx's
+# hx-on is not used for that reason). Styles may be inline: Mermaid's
+# diagrams carry their own <style>, and the timeline places lanes with a
+# style attribute.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],  # same-origin ws:/wss: too, for the live updates
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Sign-in throttling (django-axes): after HITL_LOGIN_FAILURE_LIMIT wrong
+# passwords for one username from one address, that pair waits
+# HITL_LOGIN_COOLOFF_MINUTES. By pair, so a stranger cannot lock a colleague
+# out from elsewhere.
+AUTHENTICATION_BACKENDS = [
+    "hitl_site.auth.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("HITL_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("HITL_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
+
+# Failed /api/ bearer tokens per client address (reviews.api_auth).
+HITL_TOKEN_FAILURE_LIMIT = env_int("HITL_TOKEN_FAILURE_LIMIT", 50, minimum=1)
+HITL_TOKEN_FAILURE_WINDOW = env_int("HITL_TOKEN_FAILURE_WINDOW_SECONDS", 600, minimum=1)
 
 LOGGING = {
     "version": 1,
