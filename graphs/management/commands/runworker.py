@@ -10,6 +10,7 @@ from channels.management.commands import runworker
 from channels.worker import Worker
 
 from graphs.events import RUNS_CHANNEL
+from hitl_site.checks import SERVICES
 
 
 class GraphWorker(Worker):
@@ -23,3 +24,9 @@ class GraphWorker(Worker):
 
 class Command(runworker.Command):
     worker_class = GraphWorker
+
+    def handle(self, *args, **options):
+        # A worker that starts against an unreachable database or Redis
+        # would wait for wake-ups that never come.
+        self.check(tags=[SERVICES], include_deployment_checks=True)
+        return super().handle(*args, **options)

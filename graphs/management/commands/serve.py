@@ -18,6 +18,7 @@ from django.db import connections
 from graphs import events
 from graphs.signals import run_queued
 from graphs.worker import new_worker_id, work
+from hitl_site.checks import SERVICES
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ class Command(BaseCommand):
         parser.add_argument("--sweep", type=float, default=2.0, help="seconds between queue sweeps")
 
     def handle(self, *args, host: str, port: int, no_worker: bool, sweep: float, **options) -> None:
+        # An unreachable database or Redis stops start-up here, with a message
+        # that names it, rather than failing on the first request.
+        self.check(tags=[SERVICES], include_deployment_checks=True)
         # Consumers wait on daphne's loop: the worker thread publishes there.
         events.serve_on(twisted_loop)
         worker = None
