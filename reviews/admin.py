@@ -37,10 +37,19 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "user", "created_at", "last_used_at", "revoked_at")
+    list_display = (
+        "name",
+        "prefix",
+        "user",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
     list_filter = ("revoked_at",)
-    # Keys are issued with `manage.py create_api_token`; here they are revoked.
-    fields = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    # Keys are issued with `manage.py create_api_token`; here they are
+    # revoked, or given an earlier (or later) end.
+    fields = ("name", "user", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at")
     readonly_fields = ("name", "user", "prefix", "created_at", "last_used_at")
 
     def has_add_permission(self, request) -> bool:
