@@ -6,6 +6,8 @@ pages see exactly what LangGraph sees.
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,15 +216,72 @@ def state_at(thread: Thread, checkpoint_id: str, ns: str = "") -> PointState | N
     )
 
 
+# Words Mermaid's flowchart grammar reads as its own, whatever their case.
+_MERMAID_WORDS = {"end", "graph", "flowchart", "subgraph", "class", "classdef", "style"}
+_MERMAID_WORDS |= {"linkstyle", "click", "call", "href", "direction", "default"}
+
+
+def _mermaid_ids(names: list[str]) -> dict[str, str]:
+    """A Mermaid node id per name: the name itself where it is a plain
+    identifier (the source stays readable), else node_<n>, never one of them."""
+    plain = {
+        name
+        for name in names
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name.lower() not in _MERMAID_WORDS
+    }
+    ids: dict[str, str] = {}
+    numbers = (f"node_{n}" for n in itertools.count())
+    for name in names:
+        ids[name] = name if name in plain else next(i for i in numbers if i not in plain)
+    return ids
+
+
+def _mermaid_text(text: str) -> str:
+    """Text for a quoted Mermaid label: every character that could mean
+    something to Mermaid, its Markdown or HTML written as an entity code."""
+    return "".join(
+        ch if ch.isascii() and (ch.isalnum() or ch in " _.-") else f"#{ord(ch)};" for ch in text
+    )
+
+
 def mermaid(graph, highlight: list[str]) -> str:
-    """LangGraph's own Mermaid drawing, with the given nodes marked."""
+    """The graph as Mermaid source, with the given nodes marked.
+
+    LangGraph's draw_mermaid() writes node names into the source as they are;
+    names are the graph author's text, so here each node gets an id of its
+    own (its name, when that is a plain identifier) and its name goes in a
+    quoted label, as entity codes where it is not plain. A name with `<`,
+    quotes or brackets then renders as text, cannot break the diagram, and
+    can be marked like any other."""
     try:
-        text = graph.get_graph().draw_mermaid()
+        drawn = graph.get_graph()
+        first, last = drawn.first_node(), drawn.last_node()
     except Exception:  # a graph LangGraph can't draw still has its timeline
         return ""
-    if highlight:
-        text += "\n\tclassDef next fill:#fde68a,stroke:#b45309,stroke-width:2px;\n"
-        # Only plain names: Mermaid's class statement can't address the rest.
-        plain = [node for node in highlight if node.replace("_", "").isalnum()]
-        text += "".join(f"\tclass {node} next;\n" for node in plain)
-    return text
+    ids = _mermaid_ids(list(drawn.nodes))
+    lines = ["---", "config:", "  flowchart:", "    curve: linear", "---", "graph TD;"]
+    for key, node in drawn.nodes.items():
+        notes = [f"{k} = {v}" for k, v in (node.metadata or {}).items() if isinstance(v, str)]
+        label = "<br>".join(_mermaid_text(line) for line in [node.name, *notes])
+        label = f'"{label}"'
+        if first is not None and key == first.id:
+            lines.append(f"\t{ids[key]}([{label}]):::first;")
+        elif last is not None and key == last.id:
+            lines.append(f"\t{ids[key]}([{label}]):::last;")
+        else:
+            lines.append(f"\t{ids[key]}({label});")
+    for edge in drawn.edges:
+        arrow = "-.->" if edge.conditional else "-->"
+        if edge.data is not None:
+            arrow += f'|"{_mermaid_text(str(edge.data))}"|'
+        lines.append(f"\t{ids[edge.source]} {arrow} {ids[edge.target]};")
+    lines += [
+        "\tclassDef default fill:#f2f0ff,line-height:1.2;",
+        "\tclassDef first fill-opacity:0;",
+        "\tclassDef last fill:#bfb6fc;",
+    ]
+    marked = [ids[node] for node in dict.fromkeys(highlight) if node in ids]
+    if marked:
+        lines.append("\tclassDef next fill:#fde68a,stroke:#b45309,stroke-width:2px;")
+        lines += [f"\tclass {node_id} next;" for node_id in marked]
+    return "\n".join(lines) + "\n"
