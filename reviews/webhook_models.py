@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 if TYPE_CHECKING:
     from reviews.models import ReviewTask
+
+WHSEC = "whsec_"
+
+
+def signing_key(secret: str) -> bytes:
+    """A whsec_ secret is base64 after its prefix, as Standard Webhooks
+    libraries read it; any other secret is used as its UTF-8 bytes."""
+    if secret.startswith(WHSEC):
+        try:
+            return base64.b64decode(secret.removeprefix(WHSEC), validate=True)
+        except binascii.Error:
+            raise ValueError("a secret that starts with whsec_ is base64 after it") from None
+    return secret.encode()
 
 
 class WebhookEndpoint(models.Model):
@@ -26,8 +42,8 @@ class WebhookEndpoint(models.Model):
             "UTF-8 bytes, or for a secret starting whsec_ the base64 bytes after it. A "
             "receiver recomputes the signature over the raw body, compares it in constant "
             "time, refuses a timestamp more than 5 minutes from its clock and an id it has "
-            "already seen. X-HITL-Signature: sha256=HMAC(key, body) is still sent for older "
-            "receivers; it signs the body only, so a captured request can be replayed."
+            "already seen. X-HITL-Signature: sha256=HMAC(secret, body) is still sent for "
+            "older receivers; it signs the body only, so a captured request can be replayed."
         ),
     )
     events = models.JSONField(
@@ -37,6 +53,12 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        try:
+            signing_key(self.secret)
+        except ValueError as exc:
+            raise ValidationError({"secret": str(exc)}) from None
 
 
 class WebhookDelivery(models.Model):

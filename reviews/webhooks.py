@@ -1,8 +1,15 @@
-"""Outgoing webhooks: task created, decided and expired, signed with
-HMAC-SHA256, delivered by the worker's sweep and retried with backoff."""
+"""Outgoing webhooks: task created, decided and expired, signed as Standard
+Webhooks signs them (https://www.standardwebhooks.com), delivered by the
+worker's sweep and retried with backoff.
+
+The signature covers the delivery's id and the attempt's time with the body,
+so a receiver that refuses old timestamps and ids it has seen can't be made
+to act twice on a captured request.
+"""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -18,6 +25,7 @@ from django.utils import timezone
 
 from graphs.signals import worker_sweep
 from reviews.models import WebhookDelivery
+from reviews.webhook_models import signing_key
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +34,21 @@ TIMEOUT = 5.0
 
 
 def signature(secret: str, body: bytes) -> str:
+    """X-HITL-Signature, kept for receivers written before webhook-signature:
+    it signs the body alone, so it can't tell a replay from a delivery."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def standard_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(signing_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def message_id(delivery: WebhookDelivery) -> str:
+    # The delivery's, not the attempt's: a receiver that has seen it drops a retry.
+    return f"msg_{delivery.pk}"
 
 
 def backoff(attempts: int) -> timedelta:
@@ -62,26 +84,33 @@ def _send(delivery: WebhookDelivery, attempt: int) -> int:
     body = json.dumps(
         {"event": delivery.event, "delivery": delivery.pk, "data": delivery.payload}, sort_keys=True
     ).encode()
-    request = urllib.request.Request(
-        delivery.endpoint.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "hitl-review-webhooks",
-            "X-HITL-Event": delivery.event,
-            "X-HITL-Delivery": str(delivery.pk),
-            "X-HITL-Signature": signature(delivery.endpoint.secret, body),
-        },
-    )
+    secret = delivery.endpoint.secret
+    msg_id, timestamp = message_id(delivery), int(timezone.now().timestamp())
     code, error = None, ""
     try:
+        request = urllib.request.Request(
+            delivery.endpoint.url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "hitl-review-webhooks",
+                "webhook-id": msg_id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": standard_signature(secret, msg_id, timestamp, body),
+                "X-HITL-Event": delivery.event,
+                "X-HITL-Delivery": str(delivery.pk),
+                "X-HITL-Signature": signature(secret, body),
+            },
+        )
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             code = response.status
     except urllib.error.HTTPError as exc:
         code, error = exc.code, f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}"
+    except ValueError as exc:  # a secret that can't sign
+        error = f"not sent: {exc}"
     ok = code is not None and 200 <= code < 300
     fields: dict[str, Any] = {"response_code": code, "last_error": error}
     if ok:

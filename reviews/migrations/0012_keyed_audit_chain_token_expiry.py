@@ -67,8 +67,8 @@ class Migration(migrations.Migration):
                     "bytes after it. A receiver recomputes the signature over the raw body, "
                     "compares it in constant time, refuses a timestamp more than 5 minutes "
                     "from its clock and an id it has already seen. X-HITL-Signature: "
-                    "sha256=HMAC(key, body) is still sent for older receivers; it signs the "
-                    "body only, so a captured request can be replayed."
+                    "sha256=HMAC(secret, body) is still sent for older receivers; it signs "
+                    "the body only, so a captured request can be replayed."
                 ),
                 max_length=200,
             ),

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import threading
+import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from graphs.worker import work
@@ -17,19 +24,53 @@ from tests.reviews.conftest import pending, start
 REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
 
 
+TOLERANCE = 5 * 60  # seconds a receiver accepts between a delivery's time and its own
+
+
+def refusal(secret: str, headers, body: bytes, now: float, seen: set[str]) -> str:
+    """Why a receiver refuses a delivery ("" when it takes it), checked as the
+    endpoint's help text tells a receiver to."""
+    msg_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
+    if abs(now - int(timestamp)) > TOLERANCE:
+        return "too old"
+    if secret.startswith("whsec_"):
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+    else:
+        key = secret.encode()
+    expected = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    given = [
+        s.removeprefix("v1,") for s in headers["webhook-signature"].split() if s.startswith("v1,")
+    ]
+    if not any(hmac.compare_digest(base64.b64decode(g), expected) for g in given):
+        return "bad signature"
+    return "seen" if msg_id in seen else ""
+
+
 @pytest.fixture
 def receiver():
-    """A loopback server that records what it receives; `fail` makes it answer 500."""
+    """A loopback server that records what it receives; `fail` makes it answer
+    500. With a `secret`, it verifies each delivery as a receiver should and
+    answers 401 to one it refuses (`clock`: seconds its clock is ahead)."""
     got: list[dict] = []
-    state = {"fail": 0}
+    state = {"fail": 0, "secret": None, "clock": 0, "seen": set(), "refused": [], "tried": []}
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            if state["fail"]:
+            state["tried"].append({"headers": self.headers, "body": body})
+            why = ""
+            if state["secret"] is not None:
+                now = time.time() + state["clock"]
+                why = refusal(state["secret"], self.headers, body, now, state["seen"])
+            if why:
+                state["refused"].append(why)
+                self.send_response(401)
+            elif state["fail"]:
                 state["fail"] -= 1
                 self.send_response(500)
             else:
+                # Only a delivery it took is one it must not take again.
+                state["seen"].add(self.headers["webhook-id"])
                 got.append({"headers": self.headers, "body": body})  # case-insensitive
                 self.send_response(204)
             self.end_headers()
@@ -87,3 +128,70 @@ def test_unreachable_endpoint_gives_up_after_the_last_attempt(rita):
     deliver_due()
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == "failed" and "URLError" in delivery.last_error
+
+
+def replay(url: str, captured: dict, body: bytes | None = None) -> int:
+    """Post a captured delivery again, as someone who saw it on the wire would."""
+    headers = {k: v for k, v in captured["headers"].items() if k.lower() != "content-length"}
+    request = urllib.request.Request(url, data=body or captured["body"], headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize("secret", ["s3cret", "whsec_" + base64.b64encode(b"k" * 24).decode()])
+def test_a_receiver_verifies_each_delivery_and_refuses_replays(receiver, rita, secret):
+    url, got, state = receiver
+    state["secret"] = secret
+    WebhookEndpoint.objects.create(
+        name="bot", url=url, secret=secret, events=["task.created", "task.decided"]
+    )
+    (task,) = pending(start("support", REFUND))
+    ReviewTask.decide_together([task], {task.pk: {"type": "accept"}}, user=rita)
+    assert deliver_due() == 2 and state["refused"] == []
+    deliveries = WebhookDelivery.objects.order_by("pk")
+    assert [g["headers"]["webhook-id"] for g in got] == [f"msg_{d.pk}" for d in deliveries]
+    for g in got:  # older receivers still get the body's signature
+        assert g["headers"]["X-HITL-Signature"] == signature(secret, g["body"])
+
+    created = got[0]
+    assert replay(url, created) == 401  # its id was seen
+    state["seen"].clear()  # a receiver that forgot it still has the clock
+    state["clock"] = TOLERANCE + 60
+    assert replay(url, created) == 401
+    state["clock"] = 0
+    forged = created["body"].replace(b'"task.created"', b'"task.decided"')
+    assert replay(url, created, body=forged) == 401
+    assert state["refused"] == ["seen", "too old", "bad signature"]
+    assert replay(url, created) == 204  # the same request, fresh: the checks were what refused
+
+
+def test_a_retry_keeps_the_delivery_id_and_signs_its_own_time(receiver, rita):
+    url, got, state = receiver
+    state["secret"] = "k"
+    WebhookEndpoint.objects.create(name="bot", url=url, secret="k", events=["task.created"])
+    state["fail"] = 1
+    pending(start("support", REFUND))
+    assert deliver_due() == 0
+    WebhookDelivery.objects.update(next_attempt_at=timezone.now())
+    assert deliver_due() == 1
+    first, second = state["tried"]
+    assert first["headers"]["webhook-id"] == second["headers"]["webhook-id"]
+    assert int(first["headers"]["webhook-timestamp"]) <= int(second["headers"]["webhook-timestamp"])
+    assert len(got) == 1 and state["refused"] == []
+
+
+def test_a_whsec_secret_must_be_base64(rita):
+    endpoint = WebhookEndpoint(name="bot", url="http://127.0.0.1:9/hook", secret="whsec_not*b64")
+    with pytest.raises(ValidationError, match="is base64 after it"):
+        endpoint.full_clean()
+    endpoint.events = ["task.created"]
+    endpoint.save()
+    pending(start("support", REFUND))
+    deliver_due()
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "pending" and "not sent: a secret that starts with whsec_" in (
+        delivery.last_error
+    )
