@@ -1,10 +1,20 @@
-"""Who may do what: the one place the pages, the API and the websocket ask.
+"""Who may do what: the one place the pages, the API, the websocket and admin ask.
 
-A task is governed by the rule it matched (ReviewRule); a thread, a start
-form or a replay by its graph's rule (the first rule for the graph, or for
-any graph, with no tool and no condition). Administering implies reviewing,
-and reviewing implies viewing. No rule: every signed-in reviewer may.
-Superusers may always.
+A task is governed by the rule it matched (ReviewRule). An edited call is
+judged as if it had been proposed: its decider needs the right to review
+under the edited call's rule too, and its quorum is the larger of the two.
+Each call of a batched turn is decided by those its own rule names.
+
+A thread (its state, history, diffs and live events) holds every call made
+on it, so it is visible only to those who may view its graph (the graph's
+rule: the first rule for the graph, or for any graph, with no tool and no
+condition) and every task ever asked on it. Changing it (editing state,
+forking, replaying, retrying, cancelling its runs) needs the right to
+review its graph and to decide every task still open on it: any of those
+would retire or overrule them.
+
+Administering implies reviewing, and reviewing implies viewing. No rule:
+every signed-in reviewer may. Superusers may always.
 """
 
 from __future__ import annotations
@@ -12,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 
 from graphs.models import Run, Thread
@@ -75,6 +85,70 @@ def can_graph(user: Any, action: str, graph_name: str) -> bool:
     return allowed(user, action, rule.pk if rule else None)
 
 
+def _thread_allows(user: Any, action: str, thread: Thread) -> bool:
+    if not can_graph(user, VIEW if action == VIEW else REVIEW, thread.graph_name):
+        return False
+    if user.is_superuser:
+        return True
+    tasks = ReviewTask.objects.filter(thread_id=thread.pk, rule__isnull=False)
+    seen = set(tasks.values_list("rule_id", flat=True).distinct())
+    if not seen <= rules_granting(user, VIEW):
+        return False
+    if action == VIEW:
+        return True
+    open_rules = set(tasks.pending().values_list("rule_id", flat=True).distinct())
+    return open_rules <= rules_granting(user, action)
+
+
+def visible_threads(user: Any, threads: QuerySet[Thread]) -> QuerySet[Thread]:
+    """The threads among these the user may see (graph rules aside)."""
+    granted = rules_granting(user, VIEW)
+    if granted is None:
+        return threads
+    hidden = ReviewTask.objects.filter(thread_id=OuterRef("pk"), rule__isnull=False).exclude(
+        rule_id__in=granted
+    )
+    return threads.exclude(Exists(hidden))
+
+
+def edited_rule(task: ReviewTask, decision: dict[str, Any]) -> ReviewRule | None:
+    """The rule an edited call falls under, judged as if it had been proposed."""
+    return ReviewRule.for_call(
+        task.graph_name, decision.get("name") or task.tool_name, decision.get("args")
+    )
+
+
+def check_decisions(
+    user: Any, tasks: list[ReviewTask], decisions: dict[int, dict[str, Any]]
+) -> dict[int, ReviewRule | None]:
+    """Refuse (PermissionDenied) unless the user may decide every one of these
+    tasks as decided; returns, per edited task, the rule its edit falls under
+    (its quorum counts too). The system (user None) decides under no rule."""
+    edited: dict[int, ReviewRule | None] = {}
+    for task in tasks:
+        decision = decisions.get(task.pk) or {}
+        if decision.get("type") == "edit":
+            edited[task.pk] = edited_rule(task, decision)
+        if user is None:
+            continue
+        if not can(user, REVIEW, task):
+            what = f"{task.tool_name} call" if task.tool_name else "request"
+            raise PermissionDenied(
+                f"You may not decide the {what} (task {task.pk}): rule “{task.rule}” names who may."
+            )
+        if task.pk in edited and not allowed(user, REVIEW, getattr(edited[task.pk], "pk", None)):
+            raise PermissionDenied(
+                f"You may not make this edit: {decision.get('name') or task.tool_name} "
+                f"with these arguments falls under rule “{edited[task.pk]}”, which names who may."
+            )
+    return edited
+
+
+def decidable(user: Any, tasks: list[ReviewTask]) -> list[ReviewTask]:
+    """The tasks among these (one turn's calls) that the user may decide."""
+    return [task for task in tasks if can(user, REVIEW, task)]
+
+
 def visible_tasks(user: Any, tasks: QuerySet[ReviewTask]) -> QuerySet[ReviewTask]:
     """The tasks among these the user may see."""
     granted = rules_granting(user, VIEW)
@@ -97,12 +171,22 @@ def task_for(user: Any, pk: int, action: str = VIEW) -> ReviewTask:
     return task
 
 
+def can_thread(user: Any, action: str, thread: Thread) -> bool:
+    return _signed_in(user) and _thread_allows(user, action, thread)
+
+
 def thread_for(user: Any, thread_id: str, action: str = VIEW) -> Thread:
+    """The thread, if the user may see it (Http404 otherwise) and may do
+    `action` to it (PermissionDenied, saying why)."""
     thread = Thread.objects.filter(pk=thread_id).first()
-    if thread is None or not can_graph(user, VIEW, thread.graph_name):
+    if thread is None or not can_thread(user, VIEW, thread):
         raise Http404("No such thread.")
-    if action != VIEW and not can_graph(user, action, thread.graph_name):
-        raise PermissionDenied(f"You may see {thread.graph_name} threads but not change them.")
+    if action != VIEW and not can_thread(user, action, thread):
+        if not can_graph(user, REVIEW, thread.graph_name):
+            raise PermissionDenied(f"You may see {thread.graph_name} threads but not change them.")
+        raise PermissionDenied(
+            "This thread has open tasks you may not decide; changing it would overrule them."
+        )
     return thread
 
 

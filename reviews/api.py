@@ -17,7 +17,15 @@ from ninja import NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
 
-from reviews.access import REVIEW, can_graph, run_for, task_for, thread_for, visible_tasks
+from reviews.access import (
+    REVIEW,
+    can_graph,
+    decidable,
+    run_for,
+    task_for,
+    thread_for,
+    visible_tasks,
+)
 from reviews.api_auth import TokenAuth
 from reviews.graph_state import GraphUnavailable, read_state
 from reviews.live import tasks_changed
@@ -162,24 +170,9 @@ class HistoryOut(Schema):
     older: str = Field("", description="pass as `before` for the next page")
 
 
-@api.get("/threads/{thread_id}", response={200: StateOut, 404: Error}, tags=["threads"])
-def thread_state(request: HttpRequest, thread_id: str):
-    """The thread's latest state."""
-    thread = thread_for(request.user, thread_id)
-    try:
-        state = read_state(thread, steps=0)
-    except GraphUnavailable as exc:
-        return Status(404, {"detail": str(exc)})
-    return {
-        "thread_id": thread.pk,
-        "graph": thread.graph_name,
-        "checkpoint_id": state.checkpoint_id,
-        "values": state.values,
-        "next": state.next,
-    }
-
-
-@api.get("/threads/{thread_id}/history", response={200: HistoryOut, 404: Error}, tags=["threads"])
+@api.get(
+    "/threads/{path:thread_id}/history", response={200: HistoryOut, 404: Error}, tags=["threads"]
+)
 def thread_history(request: HttpRequest, thread_id: str, before: str = "", limit: int = 50):
     """Checkpoints newest first, with branches (see the thread page)."""
     points, older = timeline(
@@ -222,7 +215,7 @@ class StateEditOut(Schema):
 
 
 @api.post(
-    "/threads/{thread_id}/state",
+    "/threads/{path:thread_id}/state",
     response={200: StateEditOut, 400: Error, 403: Error, 404: Error, 409: Error, 422: Invalid},
     tags=["threads"],
 )
@@ -255,7 +248,7 @@ class ReplayIn(Schema):
 
 
 @api.post(
-    "/threads/{thread_id}/replay",
+    "/threads/{path:thread_id}/replay",
     response={201: RunOut, 400: Error, 403: Error, 404: Error, 409: Error},
     tags=["threads"],
 )
@@ -268,6 +261,24 @@ def replay(request: HttpRequest, thread_id: str, body: ReplayIn):
         client_address=_client(request),
     )
     return Status(201, _run_out(run))
+
+
+@api.get("/threads/{path:thread_id}", response={200: StateOut, 404: Error}, tags=["threads"])
+def thread_state(request: HttpRequest, thread_id: str):
+    """The thread's latest state. (Thread ids may hold slashes: this route
+    comes after the longer ones.)"""
+    thread = thread_for(request.user, thread_id)
+    try:
+        state = read_state(thread, steps=0)
+    except GraphUnavailable as exc:
+        return Status(404, {"detail": str(exc)})
+    return {
+        "thread_id": thread.pk,
+        "graph": thread.graph_name,
+        "checkpoint_id": state.checkpoint_id,
+        "values": state.values,
+        "next": state.next,
+    }
 
 
 # -- tasks ------------------------------------------------------------------------
@@ -383,23 +394,42 @@ class DecisionOut(Schema):
     tags=["tasks"],
 )
 def decide(request: HttpRequest, task_id: int, body: DecisionIn):
-    """Decide the pending actions of the task's interrupt, all at once."""
-    task = task_for(request.user, task_id, REVIEW)
-    pending = list(ReviewTask.objects.of_interrupt(task).pending())
+    """Decide the pending calls of the task's turn that you may decide, all at
+    once; calls that other reviewers decide wait for them, and the graph
+    resumes once every call has its decision."""
+    task = task_for(request.user, task_id)
+    pending = list(visible_tasks(request.user, ReviewTask.objects.of_interrupt(task).pending()))
     if not pending:
         return Status(409, {"detail": task.why_not_pending()})
-    missing = [t.pk for t in pending if t.pk not in body.decisions]
+    open_ids = {t.pk for t in pending}
+    strange = [pk for pk in body.decisions if pk not in open_ids]
+    if strange:
+        return Status(
+            422,
+            {
+                "detail": "Decisions may only name the open calls of this task's turn.",
+                "errors": {str(pk): "not an open call of this turn" for pk in strange},
+            },
+        )
+    mine = decidable(request.user, pending)
+    missing = [t.pk for t in mine if t.pk not in body.decisions]
+    if not mine:
+        raise PermissionDenied(
+            f"You may see this task but not decide it: rule “{task.rule}” names who may."
+        )
     if missing:
         return Status(
             422,
             {
-                "detail": "Every pending action of this interrupt needs a decision.",
+                "detail": "Every open call of this turn that you may decide needs a decision.",
                 "errors": {str(pk): "no decision given" for pk in missing},
             },
         )
+    # Calls named here that the user may not decide are refused (403) with the rest.
+    chosen = [t for t in pending if t.pk in body.decisions]
     try:
         run = ReviewTask.decide_together(
-            pending, body.decisions, user=request.user, client_address=_client(request)
+            chosen, body.decisions, user=request.user, client_address=_client(request)
         )
     except DecisionsInvalid as exc:
         return Status(
@@ -409,9 +439,9 @@ def decide(request: HttpRequest, task_id: int, body: DecisionIn):
                 "errors": {str(k): v for k, v in exc.errors.items()},
             },
         )
-    note = after_decision(pending, run)
+    note = after_decision(chosen, run)
     decided = list(
-        ReviewTask.objects.filter(pk__in=[t.pk for t in pending])
+        ReviewTask.objects.filter(pk__in=[t.pk for t in chosen])
         .exclude(status=ReviewTask.Status.PENDING)
         .values_list("pk", flat=True)
     )
@@ -432,7 +462,7 @@ class ClaimOut(Schema):
 def claim(request: HttpRequest, task_id: int):
     """Claim the pending actions of the task's interrupt for 15 minutes (again: extend)."""
     task = task_for(request.user, task_id, REVIEW)
-    group = list(ReviewTask.objects.of_interrupt(task).pending()) or [task]
+    group = decidable(request.user, list(ReviewTask.objects.of_interrupt(task).pending())) or [task]
     ReviewTask.claim_together(group, user=request.user, client_address=_client(request))
     tasks_changed([t.pk for t in group])
     task.refresh_from_db()

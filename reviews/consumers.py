@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 
 from graphs.events import thread_group
 from graphs.models import Thread
-from reviews.access import VIEW, can_graph, rules_granting
+from reviews.access import VIEW, can_thread, rules_granting
 from reviews.models import ReviewRule
 from reviews.queue_hub import hub_for
 
@@ -63,10 +63,9 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _existing_threads(self, thread_ids: list[str], user) -> list[str]:
-        threads = Thread.objects.filter(thread_id__in=thread_ids).values_list(
-            "thread_id", "graph_name"
-        )
-        return [pk for pk, graph in threads if can_graph(user, VIEW, graph)]
+        """The threads asked for that this reviewer may see (as their pages)."""
+        threads = Thread.objects.filter(thread_id__in=thread_ids)
+        return [thread.pk for thread in threads if can_thread(user, VIEW, thread)]
 
     @database_sync_to_async
     def _visible_rules(self, user) -> set[int | None] | None:
@@ -109,8 +108,9 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
                 + notice(len(rows))
             )
         await self.send(text_data=head)
-        if event["removed_html"]:
-            await self.send(text_data=event["removed_html"])
+        removed = [r["html"] for r in event["removed"] if visible is None or r["rule"] in visible]
+        if removed:
+            await self.send(text_data="".join(removed))
         changed = [r["html"] for r in event["changed"] if visible is None or r["rule"] in visible]
         if changed:
             await self.send(text_data="".join(changed))

@@ -17,12 +17,14 @@ from reviews.models import ReviewTask
 def _publish_queue(
     new_tasks: list[ReviewTask], removed: list[int], changed: list[ReviewTask] = ()
 ) -> None:
-    context = {"removed": removed, "pending_count": ReviewTask.objects.pending().count()}
+    context = {"pending_count": ReviewTask.objects.pending().count()}
+    # Removals carry their rule too: a task's id is not news for a page
+    # whose reviewer may not see the task.
+    rules = dict(ReviewTask.objects.filter(pk__in=removed).values_list("pk", "rule_id"))
     publish(
         QUEUE_GROUP,
         {
             "type": "queue.changed",
-            "removed": removed,
             # Each part goes out as a websocket message of its own (see
             # reviews/live.html); rows carry their rule, so each page gets
             # only the rows its reviewer may see.
@@ -34,9 +36,13 @@ def _publish_queue(
                 }
                 for task in new_tasks
             ],
-            "removed_html": render_to_string("reviews/live.html#queue_removed", context)
-            if removed
-            else "",
+            "removed": [
+                {
+                    "rule": rules.get(pk),
+                    "html": render_to_string("reviews/live.html#queue_removed", {"pk": pk}),
+                }
+                for pk in removed
+            ],
             # Rows whose holder or assignee changed, replacing themselves in place.
             "changed": [
                 {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +25,18 @@ ASSIGNED_FOR = timedelta(hours=8)
 REJECTIONS = ("reject", "respond", "response", "ignore")
 
 
+def describe_decision(decision: dict[str, Any]) -> str:
+    """A decision in words, for messages: "edit to refund(amount=9999)"."""
+    type_ = decision.get("type", "")
+    if type_ == "edit":
+        args = decision.get("args") or {}
+        shown = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in args.items())
+        return f"edit to {decision.get('name', '')}({shown})"
+    if decision.get("message"):
+        return f"{type_}: “{decision['message']}”"
+    return str(type_)
+
+
 def _tool_args_schemas(task: ReviewTask) -> dict[str, dict[str, Any]]:
     """The argument schemas of the tools the task's graph runs ({} when the
     graph can't be loaded here: edits are then checked as JSON only)."""
@@ -31,6 +44,24 @@ def _tool_args_schemas(task: ReviewTask) -> dict[str, dict[str, Any]]:
         return tool_args_schemas(graph_for(task.thread))
     except GraphUnavailable:
         return {}
+
+
+def check_rename(
+    task: ReviewTask, name: str, tools: dict[str, Any], turn: list[ReviewTask]
+) -> None:
+    """An edit may call another tool only where the payload lets the reviewer
+    edit, the graph has that tool (when its tools can be read), and the
+    turn doesn't propose that tool with edits forbidden."""
+    if name == task.tool_name:
+        return
+    if tools and name not in tools:
+        raise DecisionError(
+            f"the graph has no tool {name!r} (it has {', '.join(sorted(tools))}); "
+            "an edit may only call one of its tools"
+        )
+    for other in turn:
+        if other.tool_name == name and "edit" not in other.allowed:
+            raise DecisionError(f"{name} calls may not be edited here, so nothing may become one")
 
 
 class DecisionRefused(Exception):
@@ -104,19 +135,26 @@ class ReviewRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def matches(self, task: ReviewTask) -> bool:
-        if self.graph_name and self.graph_name != task.graph_name:
+    def matches(self, graph_name: str, tool_name: str, args: Any) -> bool:
+        if self.graph_name and self.graph_name != graph_name:
             return False
-        if self.tool_name and self.tool_name != task.tool_name:
+        if self.tool_name and self.tool_name != tool_name:
             return False
         if self.condition:
-            return jsonschema.Draft202012Validator(self.condition).is_valid(task.args or {})
+            return jsonschema.Draft202012Validator(self.condition).is_valid(args or {})
         return True
 
     @classmethod
-    def for_task(cls, task: ReviewTask, rules: list[ReviewRule] | None = None) -> ReviewRule | None:
+    def for_call(
+        cls, graph_name: str, tool_name: str, args: Any, rules: list[ReviewRule] | None = None
+    ) -> ReviewRule | None:
+        """The rule a call (or a request without one: tool_name "") falls under."""
         rules = list(cls.objects.all()) if rules is None else rules
-        return next((rule for rule in rules if rule.matches(task)), None)
+        return next((rule for rule in rules if rule.matches(graph_name, tool_name, args)), None)
+
+    @classmethod
+    def for_task(cls, task: ReviewTask, rules: list[ReviewRule] | None = None) -> ReviewRule | None:
+        return cls.for_call(task.graph_name, task.tool_name, task.args, rules)
 
 
 class ReviewTaskQuerySet(models.QuerySet):
@@ -190,6 +228,23 @@ class ReviewTaskQuerySet(models.QuerySet):
                 return self.bulk_create(tasks)
         except IntegrityError:  # the unique key: asked before, at this checkpoint
             return []
+
+    def reopen(self, thread_id: str, checkpoint_id: str) -> list[ReviewTask]:
+        """Open again the decided tasks of a checkpoint whose resume never ran
+        (it was cancelled while queued); their approvals go too. The audit
+        trail keeps what was decided."""
+        decided = list(
+            self.select_for_update().filter(
+                thread_id=thread_id, checkpoint_id=checkpoint_id, status=ReviewTask.Status.DECIDED
+            )
+        )
+        if not decided:
+            return []
+        Approval.objects.filter(task__in=decided).delete()
+        self.filter(pk__in=[t.pk for t in decided], status=ReviewTask.Status.DECIDED).update(
+            status=ReviewTask.Status.PENDING, decision=None, decided_by=None, decided_at=None
+        )
+        return list(self.filter(pk__in=[t.pk for t in decided]).select_related("thread", "rule"))
 
     def supersede(self, thread_id: str, *, keep_checkpoint: str | None = None) -> list[int]:
         """Retire the pending tasks of a thread that has moved past their
@@ -451,14 +506,20 @@ class ReviewTask(models.Model):
                 continue
             if args_schemas is None:  # read from the graph once, only when editing
                 args_schemas = _tool_args_schemas(task)
-            schema = args_schemas.get(edit["name"])
-            if schema:
-                try:
+            try:
+                check_rename(task, edit["name"], args_schemas, tasks)
+                schema = args_schemas.get(edit["name"])
+                if schema:
                     check_value(edit["args"], schema, f"the arguments of {edit['name']}")
-                except DecisionError as exc:
-                    errors[task.pk] = str(exc)
+            except DecisionError as exc:
+                errors[task.pk] = str(exc)
         if errors:
             raise DecisionsInvalid(errors)
+        # Who may decide each call, as decided (an edit as if proposed): asked
+        # here, so every route that decides is held to it.
+        from reviews.access import check_decisions
+
+        check_decisions(user, tasks, normalised)
 
         first = tasks[0]
         with transaction.atomic():
@@ -514,23 +575,36 @@ class ReviewTask(models.Model):
     def required_approvals(self) -> int:
         return self.rule.required_approvals if self.rule_id and self.rule else 1
 
+    def required_for(self, decision: dict[str, Any]) -> int:
+        """Approvals this decision needs: an edited call is judged as if it had
+        been proposed, so its own rule's quorum counts too."""
+        need = self.required_approvals
+        if decision.get("type") == "edit":
+            rule = ReviewRule.for_call(
+                self.graph_name, decision.get("name") or self.tool_name, decision.get("args")
+            )
+            if rule is not None:
+                need = max(need, rule.required_approvals)
+        return need
+
     def needs_quorum(self, decision: dict[str, Any]) -> bool:
         """Approvals count towards a quorum; any rejection decides at once."""
-        return self.required_approvals > 1 and decision.get("type") not in REJECTIONS
+        return decision.get("type") not in REJECTIONS and self.required_for(decision) > 1
 
     def approve(self, user: Any, decision: dict[str, Any], *, client_address: str | None) -> bool:
         """Record one reviewer's approval; True when it completes the quorum.
         Later approvals must approve the version the first one approved (edits
         included), and each reviewer counts once."""
         so_far = list(self.approvals.select_related("reviewer").order_by("pk"))
+        need = self.required_for(so_far[0].decision if so_far else decision)
         if any(a.reviewer_id == user.pk for a in so_far):
             raise DecisionRefused(
-                f"You already approved this; it needs {self.required_approvals} different reviewers."
+                f"You already approved this; it needs {need} different reviewers."
             )
         if so_far and so_far[0].decision != decision:
             raise DecisionRefused(
                 f"{so_far[0].reviewer.get_username()} approved a different version "
-                f"({so_far[0].decision}); approve that version, or reject."
+                f"({describe_decision(so_far[0].decision)}); approve that version, or reject."
             )
         Approval.objects.create(task=self, reviewer=user, decision=decision)
         count = len(so_far) + 1
@@ -538,14 +612,14 @@ class ReviewTask(models.Model):
             "task.approved",
             actor=user,
             task=self,
-            after={**decision, "approvals": count, "required": self.required_approvals},
+            after={**decision, "approvals": count, "required": need},
             client_address=client_address,
         )
         # The claim was for making this approval: others may now add theirs.
         ReviewTask.objects.filter(pk=self.pk, claimed_by=user).update(
             claimed_by=None, claim_expires_at=None
         )
-        return count >= self.required_approvals
+        return count >= need
 
     def refuse_if_moved_on(self, thread: Thread) -> None:
         if not self.is_pending:

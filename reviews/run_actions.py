@@ -3,22 +3,32 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.db import transaction
 
 from graphs.models import Checkpoint, Run, Thread
-from reviews.models import AuditEvent, DecisionRefused
+from reviews import live
+from reviews.models import AuditEvent, DecisionRefused, ReviewTask
 
 
 def cancel_run(run: Run, *, user: Any, client_address: str | None = None) -> Run:
     """Stop a queued or running run (see Run.cancel), audited; refused
-    (DecisionRefused) once it has stopped."""
+    (DecisionRefused) once it has stopped.
+
+    A queued resume never ran, so the thread still waits where its
+    reviewers decided: their review is given back (the tasks open again,
+    approvals towards a quorum included) instead of being lost with the run."""
     before = run.status
+    reopened: list[ReviewTask] = []
     with transaction.atomic():
         if not run.cancel(by=user):
             run.refresh_from_db()
             raise DecisionRefused(f"Run {run.pk} has already stopped: it is {run.status}.")
+        if before == Run.Status.QUEUED and run.kind in (Run.Kind.RESUME, Run.Kind.CONTINUE):
+            thread = Thread.objects.select_for_update().get(pk=run.thread_id)
+            reopened = ReviewTask.objects.reopen(thread.pk, thread.latest_checkpoint_id() or "")
         AuditEvent.record(
             "run.cancelled",
             actor=user,
@@ -26,9 +36,14 @@ def cancel_run(run: Run, *, user: Any, client_address: str | None = None) -> Run
             graph_name=run.graph_name,
             run=run,
             before={"status": before},
-            after={"status": run.status},
+            after={
+                "status": run.status,
+                **({"reopened": [t.pk for t in reopened]} if reopened else {}),
+            },
             client_address=client_address,
         )
+        if reopened:
+            transaction.on_commit(partial(live.tasks_created, reopened))
     return run
 
 

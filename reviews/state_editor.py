@@ -7,14 +7,14 @@ from functools import partial
 from typing import Any
 
 from django.db import transaction
+from django.http import Http404
 
 from graphs.interrupts import DecisionError, check_value, json_safe, pending_requests
-from graphs.models import Run, Thread
+from graphs.models import Checkpoint, Run, Thread
 from reviews import live
 from reviews.graph_state import (
     EDITED_AS_NODE,
     EDITED_BY,
-    GraphUnavailable,
     config_for,
     graph_for,
     merged_keys,
@@ -39,9 +39,16 @@ class StateEdit:
         self.thread, self.graph = thread, graph
         # Editing a past checkpoint forks the thread from there.
         self.fork_from = str(params.get("from", ""))
+        # Only a point of this thread's own timeline: LangGraph reads any other
+        # id as an empty state and would write an orphan branch from it.
+        if (
+            self.fork_from
+            and not Checkpoint.objects.filter(
+                thread_id=thread.pk, checkpoint_ns="", checkpoint_id=self.fork_from
+            ).exists()
+        ):
+            raise Http404(f"Checkpoint {self.fork_from!r} is not a point of this thread.")
         snapshot = graph.get_state(config_for(thread, self.fork_from or None))
-        if self.fork_from and not snapshot.config:
-            raise GraphUnavailable(f"checkpoint {self.fork_from} is not in this thread")
         self.values: dict[str, Any] = json_safe(snapshot.values or {})
         self.next = list(snapshot.next)
         self.checkpoint_id = (

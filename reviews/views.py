@@ -28,10 +28,13 @@ from reviews.access import (
     VIEW,
     can,
     can_graph,
+    can_thread,
+    decidable,
     run_for,
     task_for,
     thread_for,
     visible_tasks,
+    visible_threads,
 )
 from reviews.decision_forms import DecisionForm, quick_decision
 from reviews.escalation import notify_assignment
@@ -43,7 +46,7 @@ from reviews.graph_state import (
     read_state,
     state_at,
 )
-from reviews.models import DecisionRefused, DecisionsInvalid, ReviewTask
+from reviews.models import DecisionRefused, DecisionsInvalid, ReviewTask, describe_decision
 from reviews.queue_filters import queue_filters, queue_tasks
 from reviews.run_actions import cancel_run, replay_from, retry_run
 from reviews.start_form import StartForm
@@ -69,7 +72,8 @@ def after_decision(tasks: list[ReviewTask], run) -> str:
     waiting = [t for t in fresh if t.is_pending]
     if waiting:
         task = waiting[0]
-        have, need = task.approvals.count(), task.required_approvals
+        given = list(task.approvals.order_by("pk"))
+        have, need = len(given), task.required_for(given[0].decision if given else {})
         return (
             f"Your approval is recorded ({have} of {need}); the graph resumes once "
             f"{need - have} more reviewer{'s' if need - have != 1 else ''} approve."
@@ -92,7 +96,7 @@ def home(request: HttpRequest) -> HttpResponse:
     hidden = {name for name in names if not can_graph(request.user, VIEW, name)}
     root = Checkpoint.objects.filter(thread_id=OuterRef("pk"), checkpoint_ns="")
     threads = (
-        Thread.objects.exclude(graph_name__in=hidden)
+        visible_threads(request.user, Thread.objects.exclude(graph_name__in=hidden))
         .order_by("-created_at")
         .annotate(
             checkpoint_count=Subquery(
@@ -272,28 +276,49 @@ def bulk_decide(request: HttpRequest) -> HttpResponse:
 # -- task ---------------------------------------------------------------------
 
 
-def _task_context(task: ReviewTask, forms: list[DecisionForm] | None = None) -> dict[str, Any]:
-    group = list(ReviewTask.objects.of_interrupt(task).select_related("decided_by"))
+def _quorum(task: ReviewTask) -> dict[str, Any] | None:
+    """Who approved what so far, for a call that needs several approvals."""
+    given = list(task.approvals.select_related("reviewer").order_by("pk"))
+    need = task.required_for(given[0].decision if given else {})
+    if need <= 1:
+        return None
+    return {
+        "task": task,
+        "need": need,
+        "by": [a.reviewer.get_username() for a in given],
+        "version": describe_decision(given[0].decision) if given else "",
+    }
+
+
+def _task_context(
+    task: ReviewTask, user: Any, forms: list[DecisionForm] | None = None
+) -> dict[str, Any]:
+    """The task page: the calls of its turn that the user may see, a form for
+    each one they may decide, and the thread's state if they may see it."""
+    turn = ReviewTask.objects.of_interrupt(task).select_related("decided_by", "rule")
+    group = list(visible_tasks(user, turn))
     pending = [t for t in group if t.is_pending]
+    mine = decidable(user, pending)
     if forms is None:
-        forms = [DecisionForm.initial(t) for t in pending]
+        forms = [DecisionForm.initial(t) for t in mine]
     context: dict[str, Any] = {
         "task": task,
         "group": group,
         "forms": forms,
+        # Open calls of this turn that others decide, and how many are hidden.
+        "others": [t for t in pending if t not in mine],
+        "hidden_calls": turn.count() - len(group),
         "decided": [t for t in group if t.status == ReviewTask.Status.DECIDED],
-        "approvals": [
-            (t, list(t.approvals.select_related("reviewer").order_by("pk")))
-            for t in pending
-            if t.required_approvals > 1
-        ],
+        "approvals": [q for t in pending if (q := _quorum(t))],
         "state": None,
         "graph_error": "",
+        "thread_visible": can_thread(user, VIEW, task.thread),
     }
-    try:
-        context["state"] = read_state(task.thread)
-    except GraphUnavailable as exc:
-        context["graph_error"] = str(exc)
+    if context["thread_visible"]:
+        try:
+            context["state"] = read_state(task.thread)
+        except GraphUnavailable as exc:
+            context["graph_error"] = str(exc)
     if context["decided"] and context["state"] and task.tool_name:
         names = [(t.decision or {}).get("name") or t.tool_name for t in context["decided"]]
         results = executed_results(context["state"].values, names)
@@ -312,7 +337,7 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     task = task_for(request.user, pk)
     template = "reviews/task.html#panel" if request.htmx else "reviews/task.html"
     context = {
-        **_task_context(task),
+        **_task_context(task, request.user),
         "can_administer": can(request.user, ADMINISTER, task),
         "may_run": can_graph(request.user, REVIEW, task.graph_name),
     }
@@ -322,12 +347,17 @@ def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def decide(request: HttpRequest, pk: int) -> HttpResponse:
-    """Decide every pending action of the task's interrupt at once."""
-    task = task_for(request.user, pk, REVIEW)
-    pending = list(ReviewTask.objects.of_interrupt(task).pending())
+    """Decide every pending call of the task's turn that the user may decide;
+    the others wait for their own reviewers."""
+    task = task_for(request.user, pk)
+    pending = decidable(request.user, list(ReviewTask.objects.of_interrupt(task).pending()))
+    if not pending and task.is_pending:
+        raise PermissionDenied(
+            f"You may see this task but not decide it: rule “{task.rule}” names who may."
+        )
     forms = [DecisionForm.bound(t, request.POST) for t in pending]
     decisions = {f.task.pk: d for f in forms if (d := f.decision(request.POST)) is not None}
-    refusal = "" if pending else task.why_not_pending()
+    refusal, status = ("" if pending else task.why_not_pending()), 409
     if pending and len(decisions) == len(forms):
         try:
             run = ReviewTask.decide_together(
@@ -341,18 +371,23 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
                 form.error = exc.errors.get(form.task.pk, form.error)
         except DecisionRefused as exc:
             refusal = str(exc)
+        except PermissionDenied as exc:
+            refusal, status = str(exc), 403
         else:
             note = after_decision(pending, run)
             if request.htmx:
                 task.refresh_from_db()
-                context = {**_task_context(task), "notice": note}
+                context = {**_task_context(task, request.user), "notice": note}
                 return render(request, "reviews/task.html#panel", context)
             messages.success(request, note)
             return redirect("task", pk=task.pk)
     task.refresh_from_db()
-    context = {**_task_context(task, forms if not refusal else None), "refusal": refusal}
+    context = {
+        **_task_context(task, request.user, forms if not refusal else None),
+        "refusal": refusal,
+    }
     template = "reviews/task.html#panel" if request.htmx else "reviews/task.html"
-    return render(request, template, context, status=409 if refusal else 422)
+    return render(request, template, context, status=status if refusal else 422)
 
 
 # -- state editor ---------------------------------------------------------------
@@ -487,7 +522,8 @@ def start_run(request: HttpRequest, graph_name: str) -> HttpResponse:
 def claim(request: HttpRequest, pk: int) -> HttpResponse:
     """Claim (or, with `release`, give back) the pending actions of the task's interrupt."""
     task = task_for(request.user, pk, REVIEW)
-    group = list(ReviewTask.objects.of_interrupt(task).pending())
+    # A claim holds the calls of the turn that the claimant may decide.
+    group = decidable(request.user, list(ReviewTask.objects.of_interrupt(task).pending()))
     if request.POST.get("release"):
         if ReviewTask.release_together(group, user=request.user):
             live.tasks_changed([t.pk for t in group])
@@ -516,12 +552,16 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
     if to_user is None and to_group is None:
         messages.error(request, "Name an existing user or group to assign the task to.")
         return redirect("task", pk=task.pk)
-    if to_user is not None and not can(to_user, REVIEW, task):
+    # The calls of the turn this administrator administers; the others keep their own.
+    pending = ReviewTask.objects.of_interrupt(task).pending()
+    group = [t for t in pending if can(request.user, ADMINISTER, t)] or [task]
+    refused = [t for t in group if to_user is not None and not can(to_user, REVIEW, t)]
+    if refused:
         messages.error(
-            request, f"{to_user.get_username()} may not decide this task (rule “{task.rule}”)."
+            request,
+            f"{to_user.get_username()} may not decide this task (rule “{refused[0].rule}”).",
         )
         return redirect("task", pk=task.pk)
-    group = list(ReviewTask.objects.of_interrupt(task).pending()) or [task]
     try:
         ReviewTask.assign_together(
             group,

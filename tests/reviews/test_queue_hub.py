@@ -23,7 +23,6 @@ def queue_event(text: str) -> dict:
         "removed": [],
         "count_html": f'<span id="pending-count">{text}</span>',
         "rows": [{"rule": None, "html": f'<tr id="task-1"><td>{text}</td></tr>'}],
-        "removed_html": "",
         "changed": [],
     }
 
