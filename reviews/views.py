@@ -233,7 +233,8 @@ def bulk_decide(request: HttpRequest) -> HttpResponse:
     own, under every rule; what can't be decided here is reported with why."""
     action = request.POST.get("action", "")
     message = request.POST.get("message", "")
-    ids = [int(pk) for pk in request.POST.getlist("tasks") if pk.isdigit()]
+    # Ids past a 64-bit key can name no task (and would overflow the query).
+    ids = [int(pk) for pk in request.POST.getlist("tasks") if pk.isdigit() and len(pk) < 19]
     if action not in ("approve", "reject") or not ids:
         messages.error(request, "Select tasks, then approve or reject them.")
         return redirect("queue")
