@@ -100,11 +100,17 @@ def _thread_allows(user: Any, action: str, thread: Thread) -> bool:
     return open_rules <= rules_granting(user, action)
 
 
-def visible_threads(user: Any, threads: QuerySet[Thread]) -> QuerySet[Thread]:
-    """The threads among these the user may see (graph rules aside)."""
+def visible_threads(
+    user: Any, threads: QuerySet[Thread], *, graph_rules: bool = False
+) -> QuerySet[Thread]:
+    """The threads among these the user may see; the graphs' own rules too
+    with `graph_rules` (callers that list graphs have asked those already)."""
     granted = rules_granting(user, VIEW)
     if granted is None:
         return threads
+    if graph_rules:
+        names = set(threads.values_list("graph_name", flat=True).distinct())
+        threads = threads.exclude(graph_name__in=[n for n in names if not can_graph(user, VIEW, n)])
     hidden = ReviewTask.objects.filter(thread_id=OuterRef("pk"), rule__isnull=False).exclude(
         rule_id__in=granted
     )

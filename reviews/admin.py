@@ -1,5 +1,10 @@
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from graphs.admin import RunAdmin, ThreadAdmin
+from graphs.models import Run, Thread
+from reviews.access import visible_tasks, visible_threads
 from reviews.models import (
     ApiToken,
     AuditEvent,
@@ -17,6 +22,29 @@ class ReviewTaskAdmin(admin.ModelAdmin):
     search_fields = ("thread__thread_id", "tool_name")
     # Decisions go through the task page, which checks and audits them.
     readonly_fields = [f.name for f in ReviewTask._meta.fields]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ReviewTask]:
+        # Staff see the tasks their review rules show them, as on the pages.
+        return visible_tasks(request.user, super().get_queryset(request))
+
+
+# Threads and runs, as graphs.admin shows them, under the same rules as the
+# pages: staff see (and may delete) only threads they may see whole.
+class GatedThreadAdmin(ThreadAdmin):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Thread]:
+        return visible_threads(request.user, super().get_queryset(request), graph_rules=True)
+
+
+class GatedRunAdmin(RunAdmin):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Run]:
+        threads = visible_threads(request.user, Thread.objects.all(), graph_rules=True)
+        return super().get_queryset(request).filter(thread__in=threads)
+
+
+admin.site.unregister(Thread)
+admin.site.register(Thread, GatedThreadAdmin)
+admin.site.unregister(Run)
+admin.site.register(Run, GatedRunAdmin)
 
 
 @admin.register(AuditEvent)

@@ -23,10 +23,9 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
@@ -385,7 +384,35 @@ def test_admin_is_for_staff_only(gate):
             assert got.status_code == 302 and "/login/" in got["Location"], (person, url)
     for url in urls:
         assert gate.client("admin").get(url).status_code == 200, url
-    assert apps.get_app_config("reviews")
+
+
+def test_staff_see_in_admin_only_what_the_pages_show_them(gate):
+    """Staff with the admin's view permissions, but not in finance."""
+    staff = gate.users["reviewer"]
+    staff.is_staff = True
+    staff.save()
+    staff.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_reviewtask", "view_thread", "view_run", "delete_thread"]
+        )
+    )
+    client = gate.client("reviewer")
+    tasks = client.get(reverse("admin:reviews_reviewtask_changelist")).content.decode()
+    assert f"/admin/reviews/reviewtask/{gate.book.pk}/change/" in tasks
+    assert f"/admin/reviews/reviewtask/{gate.big.pk}/change/" not in tasks
+    threads = client.get(reverse("admin:graphs_thread_changelist")).content.decode()
+    assert gate.small.thread_id in threads and gate.big.thread_id not in threads
+    runs = client.get(reverse("admin:graphs_run_changelist")).content.decode()
+    assert f"/admin/graphs/run/{gate.small.run_id}/change/" in runs
+    assert f"/admin/graphs/run/{gate.big.run_id}/change/" not in runs
+    before = snapshot()
+    change = client.post(reverse("admin:reviews_reviewtask_change", args=[gate.big.pk]), {})
+    assert change.status_code == 403
+    # The delete permission reaches only threads the pages would show.
+    url = reverse("admin:graphs_thread_delete", args=[gate.big.thread_id])
+    response = client.post(url, {"post": "yes"})
+    assert response.status_code == 302 and response["Location"] == reverse("admin:index")
+    assert snapshot() == before
 
 
 # -- the walk-arounds, by name ----------------------------------------------------
