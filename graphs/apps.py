@@ -6,7 +6,10 @@ class GraphsConfig(AppConfig):
     verbose_name = "Graphs and checkpoints"
 
     def ready(self) -> None:
+        from django.core import checks
+
         from graphs import events
+        from graphs.checks import graphs_config
         from graphs.signals import run_queued
 
         run_queued.connect(
@@ -14,3 +17,4 @@ class GraphsConfig(AppConfig):
             dispatch_uid="graphs.wake_workers",
             weak=False,
         )
+        checks.register(graphs_config, "graphs")

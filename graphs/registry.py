@@ -105,15 +105,18 @@ class Registry:
     def __init__(self, config_path: Path):
         self.config_path = config_path
         self.errors: list[str] = []
+        # A file that names no graph at all (unreadable, not JSON, no
+        # "graphs"): graphs.checks stops the server and the worker on it.
+        self.config_error = ""
         self._specs: dict[str, GraphSpec] = {}
         try:
-            data = json.loads(config_path.read_text())
+            data = json.loads(config_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            self.errors.append(f"{config_path}: {exc}")
+            self._fail(f"{config_path}: cannot be read as JSON: {exc}")
             return
         graphs = data.get("graphs") if isinstance(data, dict) else None
         if not isinstance(graphs, dict) or not graphs:
-            self.errors.append(f'{config_path}: no "graphs" mapping of name to "path:attr"')
+            self._fail(f'{config_path}: no "graphs" mapping of name to "path:attr"')
             return
         descriptions = data.get("descriptions", {}) if isinstance(data, dict) else {}
         for name, target in graphs.items():
@@ -129,6 +132,10 @@ class Registry:
                 base_dir=config_path.parent,
                 description=str(descriptions.get(name, "")),
             )
+
+    def _fail(self, error: str) -> None:
+        self.config_error = error
+        self.errors.append(error)
 
     def specs(self) -> list[GraphSpec]:
         return list(self._specs.values())
