@@ -650,8 +650,12 @@ class ReviewTask(models.Model):
         )
         if at_checkpoint.pending().exists():
             return None
+        # Only the interrupts pending now: a node that asks again (interrupt()
+        # in a loop) stops at the same checkpoint, and the answers to its
+        # earlier questions were consumed by the run that asked the new one.
+        asked = at_checkpoint.filter(run_id=task.run_id) if task.run_id else at_checkpoint
         decided = list(
-            at_checkpoint.filter(status=cls.Status.DECIDED).order_by("interrupt_id", "action_index")
+            asked.filter(status=cls.Status.DECIDED).order_by("interrupt_id", "action_index")
         )
         if all(t.shape == "breakpoint" for t in decided):
             return Run.enqueue(

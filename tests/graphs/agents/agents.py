@@ -164,3 +164,26 @@ _witnessed.add_node("witness", _witness)
 _witnessed.add_edge(START, "witness")
 _witnessed.add_conditional_edges("witness", lambda s: END if len(s["saved"]) >= 8 else "witness")
 witnessed = _witnessed.compile()
+
+
+class Age(TypedDict, total=False):
+    age: int
+    attempts: int
+
+
+def _ask_age(state: Age) -> Age:
+    """LangGraph's "validate human input" pattern: ask again in a loop."""
+    question, attempts = "How old are you?", 0
+    while True:
+        attempts += 1
+        answer = interrupt(question)
+        if isinstance(answer, int) and answer > 0:
+            return {"age": answer, "attempts": attempts}
+        question = f"{answer!r} is not a valid age. How old are you?"
+
+
+_asks_again = StateGraph(Age)
+_asks_again.add_node("ask", _ask_age)
+_asks_again.add_edge(START, "ask")
+_asks_again.add_edge("ask", END)
+asks_again = _asks_again.compile()

@@ -1,0 +1,104 @@
+"""The same graph run directly with LangGraph and through this project.
+
+Directly: an in-memory saver, `invoke`, then `Command(resume=...)` with the
+value a reviewer's decision should produce. Here: started through the API,
+run by the worker, each question decided through the API. The final states
+must be equal, in value and in Python type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client, override_settings
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command
+
+from graphs.checkpoint import DjangoCheckpointSaver
+from graphs.registry import get_registry
+from graphs.worker import work
+from reviews.models import ApiToken, ReviewTask
+from tests.graphs.test_worker import AGENTS
+
+# One answer per question: (task as the API shows it) -> decision, and the
+# resume value the same decision gives LangGraph directly.
+Answer = tuple[Callable[[dict], dict], Any]
+
+
+def typed(value: Any) -> Any:
+    """A value with the Python type of every part, for comparisons."""
+    if isinstance(value, dict):
+        return (type(value), {k: typed(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return (type(value), [typed(v) for v in value])
+    return (type(value), value)
+
+
+def direct(graph_name: str, given: dict, answers: list[Answer]) -> Any:
+    graph = get_registry().get(graph_name).compile(InMemorySaver())
+    config = {"configurable": {"thread_id": "direct"}}
+    graph.invoke(given, config)
+    for _, value in answers:
+        pending = graph.get_state(config).interrupts
+        assert len(pending) == 1, pending
+        graph.invoke(Command(resume={pending[0].id: value}), config)
+    assert not graph.get_state(config).interrupts
+    return graph.get_state(config).values
+
+
+def through_the_api(graph_name: str, given: dict, answers: list[Answer]) -> tuple[Any, list]:
+    user = get_user_model().objects.create_superuser("diff", password="pw-diff-123")
+    _, key = ApiToken.issue(user, "diff")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    run = api.post("/api/runs", {"graph": graph_name, "input": given}, "application/json")
+    assert run.status_code == 201, run.content
+    thread = run.json()["thread_id"]
+    work("diff-worker")
+    asked = []
+    for decision, _ in answers:
+        tasks = api.get("/api/tasks", {"status": "pending"}).json()["tasks"]
+        (task,) = [t for t in tasks if t["thread_id"] == thread]
+        asked.append(task["description"])
+        response = api.post(
+            f"/api/tasks/{task['id']}/decision",
+            {"decisions": {task["id"]: decision(task)}},
+            "application/json",
+        )
+        assert response.status_code == 200, response.content
+        work("diff-worker")
+    assert not ReviewTask.objects.pending().filter(thread_id=thread).exists()
+    graph = get_registry().get(graph_name).compile(DjangoCheckpointSaver())
+    return graph.get_state({"configurable": {"thread_id": thread}}).values, asked
+
+
+def answer(value: Any) -> Answer:
+    return (lambda task: {"type": "answer", "value": value}), value
+
+
+CASES = {
+    # Several interrupt() calls in one node: each resume answers only the
+    # question asked now.
+    "validate input in a loop": ("asks_again", {}, [answer("x"), answer(-1), answer(30)]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_same_final_state_as_langgraph(case, transactional_db):
+    graph_name, given, answers = CASES[case]
+    expected = direct(graph_name, given, answers)
+    got, _ = through_the_api(graph_name, given, answers)
+    assert typed(got) == typed(expected)
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_each_question_of_a_loop_shows_the_answer_it_follows(transactional_db):
+    _, asked = through_the_api("asks_again", {}, CASES["validate input in a loop"][2])
+    assert asked == [
+        "How old are you?",
+        "'x' is not a valid age. How old are you?",
+        "-1 is not a valid age. How old are you?",
+    ]
