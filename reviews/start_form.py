@@ -31,6 +31,10 @@ class StartForm:
         self.interrupt_before: list[str] = []
         self.interrupt_after: list[str] = []
         self.errors: list[str] = []
+        # What was wrong with the input, by its key: shown beside the field
+        # when the form's fields were used, and for the API to name the key.
+        self.field_errors: dict[str, str] = {}
+        self.from_fields = False
         self.value: dict[str, Any] = {}
 
     @classmethod
@@ -55,6 +59,7 @@ class StartForm:
                 self.errors.append("Raw JSON must be an object: the graph's input.")
         else:
             self.value = parse_fields(self.fields, data)
+            self.from_fields = True
 
     def bind_values(
         self,
@@ -86,15 +91,38 @@ class StartForm:
             merged = merged_keys(self.graph)
             for key, value in self.value.items():
                 if key not in properties:
-                    self.errors.append(f"The input of {self.graph_name} has no key {key!r}.")
-                elif key not in merged:
-                    # A reducer (add_messages, say) takes more shapes than it
-                    # stores; LangGraph checks those keys itself.
+                    self._refuse(key, f"The input of {self.graph_name} has no key {key!r}.")
+                elif key in merged:
+                    # A reducer (add_messages, say) takes more shapes than its
+                    # schema lists: ask the reducer itself, as the run would.
+                    problem = self._merge_problem(key, value)
+                    if problem:
+                        self._refuse(key, f"{key}: {problem}")
+                else:
                     try:
                         check_value(value, {**properties[key], **defs}, key)
                     except DecisionError as exc:
-                        self.errors.append(str(exc))
-        return not self.errors
+                        self._refuse(key, str(exc))
+        return not self.errors and not any(f.error for f in self.fields)
+
+    def _merge_problem(self, key: str, value: Any) -> str:
+        """Why the key's reducer refuses `value`, or "" if it takes it. The
+        reducer runs on an empty copy of the channel: nothing is saved."""
+        channel = self.graph.channels[key].copy()
+        try:
+            channel.update([value])
+        except Exception as exc:  # each reducer raises its own kinds
+            lines = str(exc).strip().splitlines()
+            return lines[0] if lines else type(exc).__name__
+        return ""
+
+    def _refuse(self, key: str, message: str) -> None:
+        self.field_errors[key] = message
+        field = next((f for f in self.fields if f.key == key), None)
+        if self.from_fields and field is not None:
+            field.error = message
+        else:
+            self.errors.append(message)
 
     def start(self, *, user: Any, client_address: str | None) -> Run:
         with transaction.atomic():
