@@ -211,6 +211,7 @@ class ReviewTaskQuerySet(models.QuerySet):
                 response_schema=request.response_schema,
                 payload=request.value,
                 node=request.node,
+                namespace=request.namespace,
             )
             for request in requests
         ]
@@ -303,6 +304,8 @@ class ReviewTask(models.Model):
     response_schema = models.JSONField(null=True, blank=True)
     payload = models.JSONField(null=True, blank=True)
     node = models.CharField(max_length=200, blank=True, default="")
+    # The subgraph that asked ("" for the graph itself), as LangGraph names it.
+    namespace = models.CharField(max_length=500, blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
     decided_by = models.ForeignKey(
@@ -367,6 +370,7 @@ class ReviewTask(models.Model):
             "response_schema": self.response_schema,
             "value": self.payload,
             "node": self.node,
+            "namespace": self.namespace,
         }
 
     @property
