@@ -206,18 +206,47 @@ def _decisions_in_schema(schema: dict[str, Any] | None) -> list[str]:
     return [d for d in HITL_DECISIONS if d in found]
 
 
-def pending_requests(state) -> list[ReviewRequest]:
+def interrupt_origins(state) -> dict[str, tuple[str, str]]:
+    """Interrupt id -> (node, namespace) for a `get_state(subgraphs=True)`
+    snapshot: which node asked, and in which subgraph ("" for the root)."""
+    origins: dict[str, tuple[str, str]] = {}
+
+    def walk(snapshot, namespace: str) -> None:
+        for task in getattr(snapshot, "tasks", ()) or ():
+            inner = getattr(task, "state", None)
+            inner_ns = namespace
+            if inner is not None and getattr(inner, "config", None):
+                inner_ns = inner.config.get("configurable", {}).get("checkpoint_ns", namespace)
+                walk(inner, inner_ns)
+            for found in getattr(task, "interrupts", ()) or ():
+                # The innermost task that raised it names it first.
+                origins.setdefault(found.id, (task.name, inner_ns))
+
+    walk(state, "")
+    return origins
+
+
+def pending_requests(
+    state, origins: dict[str, tuple[str, str]] | None = None
+) -> list[ReviewRequest]:
     """Every review request of a stopped graph (a `get_state(subgraphs=True)`
-    snapshot): its pending interrupts, or a static breakpoint's next nodes."""
+    snapshot): its pending interrupts, or a static breakpoint's next nodes.
+    `origins` (interrupt id -> node, namespace) where the caller knows them
+    without the snapshot's tasks."""
+    if origins is None:
+        origins = interrupt_origins(state)
     requests: list[ReviewRequest] = []
     seen: set[str] = set()
     for interrupt in getattr(state, "interrupts", ()) or ():
         if interrupt.id in seen:
             continue
         seen.add(interrupt.id)
-        requests.extend(
-            requests_for(interrupt.id, interrupt.value, getattr(interrupt, "response_schema", None))
-        )
+        node, namespace = origins.get(interrupt.id, ("", ""))
+        for request in requests_for(
+            interrupt.id, interrupt.value, getattr(interrupt, "response_schema", None)
+        ):
+            request.node, request.namespace = request.node or node, namespace
+            requests.append(request)
     if requests or not state.next:
         return requests
     return [

@@ -199,6 +199,8 @@ class _Stopped:
     config: dict[str, Any]
     interrupts: tuple[Any, ...]
     next: tuple[str, ...]
+    # Interrupt id -> (node, namespace): the step's one task asked them.
+    origins: dict[str, tuple[str, str]]
 
 
 class _StopSeen:
@@ -214,13 +216,17 @@ class _StopSeen:
         self.seen = 0
         self.checkpoint: dict[str, Any] | None = None
         self.raised: list[tuple[Any, ...]] = []
+        self.nested = False
 
     def checkpointed(self, data: dict[str, Any]) -> None:
         self.checkpoint, self.raised = data, []
         self.seen += 1
 
-    def interrupted(self, interrupts: tuple[Any, ...]) -> None:
-        self.raised.append(tuple(interrupts))
+    def interrupted(self, interrupts: tuple[Any, ...], *, nested: bool = False) -> None:
+        if nested:
+            self.nested = True  # asked inside a subgraph: its namespace is in the saved state
+        else:
+            self.raised.append(tuple(interrupts))
 
     @property
     def new_checkpoint(self) -> bool:
@@ -234,10 +240,16 @@ class _StopSeen:
         them in the graph's task order; the stream, in the order they ended)."""
         if self.checkpoint is None or len(self.raised) > 1:
             return None
+        interrupts = self.raised[0] if self.raised else ()
+        tasks = self.checkpoint.get("tasks") or ()
+        if interrupts and (self.nested or len(tasks) != 1):
+            return None  # which task asked which is for get_state to say
+        node = tasks[0]["name"] if interrupts else ""
         return _Stopped(
             config=self.checkpoint["config"],
-            interrupts=self.raised[0] if self.raised else (),
+            interrupts=interrupts,
             next=tuple(self.checkpoint["next"]),
+            origins={i.id: (node, "") for i in interrupts},
         )
 
 
@@ -290,8 +302,8 @@ def execute(
             if mode == "updates":
                 nodes = written.setdefault(namespace, [])
                 nodes.extend(n for n in data or {} if n != INTERRUPT)
-                if not namespace and INTERRUPT in (data or {}):
-                    stop.interrupted(data[INTERRUPT])
+                if INTERRUPT in (data or {}):
+                    stop.interrupted(data[INTERRUPT], nested=bool(namespace))
             else:
                 if not namespace:
                     stop.checkpointed(data)
@@ -332,7 +344,7 @@ def execute(
 def _record_stop(run: Run, worker_id: str, state, *, new_checkpoint: bool) -> str:
     """One transaction: the run's new status, and (through the receivers) its
     review tasks."""
-    requests = pending_requests(state)
+    requests = pending_requests(state, getattr(state, "origins", None))
     status = Run.Status.INTERRUPTED if requests else Run.Status.SUCCEEDED
     with transaction.atomic():
         if not run.finish(worker_id, status):

@@ -296,7 +296,11 @@ class TaskOut(Schema):
     description: str
     allowed: list[str]
     response_schema: dict[str, Any] | None
-    node: str
+    node: str = Field(description="the node that asked (or a breakpoint's next node)")
+    namespace: str = Field(
+        description='the subgraph that asked, as LangGraph names it ("": the graph)'
+    )
+    payload: Any = Field(description="the interrupt's value, as the graph passed it")
     checkpoint_id: str
     interrupt_id: str
     action_index: int
@@ -338,6 +342,8 @@ def _task_out(task: ReviewTask) -> dict[str, Any]:
         "allowed": task.allowed,
         "response_schema": task.response_schema,
         "node": task.node,
+        "namespace": task.namespace,
+        "payload": task.payload,
         "checkpoint_id": task.checkpoint_id,
         "interrupt_id": task.interrupt_id,
         "action_index": task.action_index,

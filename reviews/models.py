@@ -211,6 +211,7 @@ class ReviewTaskQuerySet(models.QuerySet):
                 response_schema=request.response_schema,
                 payload=request.value,
                 node=request.node,
+                namespace=request.namespace,
             )
             for request in requests
         ]
@@ -229,22 +230,22 @@ class ReviewTaskQuerySet(models.QuerySet):
         except IntegrityError:  # the unique key: asked before, at this checkpoint
             return []
 
-    def reopen(self, thread_id: str, checkpoint_id: str) -> list[ReviewTask]:
-        """Open again the decided tasks of a checkpoint whose resume never ran
-        (it was cancelled while queued); their approvals go too. The audit
-        trail keeps what was decided."""
-        decided = list(
-            self.select_for_update().filter(
-                thread_id=thread_id, checkpoint_id=checkpoint_id, status=ReviewTask.Status.DECIDED
-            )
-        )
-        if not decided:
+    def reopen(self, run: Run) -> list[ReviewTask]:
+        """Open again the tasks whose decisions a resume run was to take to the
+        graph, when that run never ran them (it was cancelled while queued);
+        their approvals go too. The audit trail keeps what was decided."""
+        given = list(self.select_for_update().filter(resumed_by=run))
+        if not given:
             return []
-        Approval.objects.filter(task__in=decided).delete()
-        self.filter(pk__in=[t.pk for t in decided], status=ReviewTask.Status.DECIDED).update(
-            status=ReviewTask.Status.PENDING, decision=None, decided_by=None, decided_at=None
+        Approval.objects.filter(task__in=given).delete()
+        self.filter(pk__in=[t.pk for t in given]).update(
+            status=ReviewTask.Status.PENDING,
+            decision=None,
+            decided_by=None,
+            decided_at=None,
+            resumed_by=None,
         )
-        return list(self.filter(pk__in=[t.pk for t in decided]).select_related("thread", "rule"))
+        return list(self.filter(pk__in=[t.pk for t in given]).select_related("thread", "rule"))
 
     def supersede(self, thread_id: str, *, keep_checkpoint: str | None = None) -> list[int]:
         """Retire the pending tasks of a thread that has moved past their
@@ -303,6 +304,13 @@ class ReviewTask(models.Model):
     response_schema = models.JSONField(null=True, blank=True)
     payload = models.JSONField(null=True, blank=True)
     node = models.CharField(max_length=200, blank=True, default="")
+    # The subgraph that asked ("" for the graph itself), as LangGraph names it.
+    namespace = models.CharField(max_length=500, blank=True, default="")
+    # The run that took this decision to the graph: until then it may be
+    # given back (a cancelled resume), and it is never sent twice.
+    resumed_by = models.ForeignKey(
+        Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="resumed_tasks"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
     decided_by = models.ForeignKey(
@@ -367,6 +375,7 @@ class ReviewTask(models.Model):
             "response_schema": self.response_schema,
             "value": self.payload,
             "node": self.node,
+            "namespace": self.namespace,
         }
 
     @property
@@ -652,37 +661,43 @@ class ReviewTask(models.Model):
             return None
         # Only the interrupts pending now: a node that asks again (interrupt()
         # in a loop) stops at the same checkpoint, and the answers to its
-        # earlier questions were consumed by the run that asked the new one.
-        asked = at_checkpoint.filter(run_id=task.run_id) if task.run_id else at_checkpoint
+        # earlier questions went with the run that asked the new one.
         decided = list(
-            asked.filter(status=cls.Status.DECIDED).order_by("interrupt_id", "action_index")
+            at_checkpoint.filter(status=cls.Status.DECIDED, resumed_by__isnull=True).order_by(
+                "interrupt_id", "action_index"
+            )
         )
         if all(t.shape == "breakpoint" for t in decided):
-            return Run.enqueue(
+            run = Run.enqueue(
                 graph_name=task.graph_name,
                 kind=Run.Kind.CONTINUE,
                 thread_id=task.thread_id,
                 requested_by=user,
             )
-        by_interrupt: dict[str, list[ReviewTask]] = {}
-        for t in decided:
-            by_interrupt.setdefault(t.interrupt_id, []).append(t)
-        values = {
-            interrupt_id: resume_value([t.as_request() for t in group], [t.decision for t in group])
-            for interrupt_id, group in by_interrupt.items()
-        }
-        payload = (
-            {"value": next(iter(values.values()))}
-            if len(values) == 1
-            else {"by_interrupt_id": values}
-        )
-        return Run.enqueue(
-            graph_name=task.graph_name,
-            kind=Run.Kind.RESUME,
-            thread_id=task.thread_id,
-            payload=payload,
-            requested_by=user,
-        )
+        else:
+            by_interrupt: dict[str, list[ReviewTask]] = {}
+            for t in decided:
+                by_interrupt.setdefault(t.interrupt_id, []).append(t)
+            values = {
+                interrupt_id: resume_value(
+                    [t.as_request() for t in group], [t.decision for t in group]
+                )
+                for interrupt_id, group in by_interrupt.items()
+            }
+            payload = (
+                {"value": next(iter(values.values()))}
+                if len(values) == 1
+                else {"by_interrupt_id": values}
+            )
+            run = Run.enqueue(
+                graph_name=task.graph_name,
+                kind=Run.Kind.RESUME,
+                thread_id=task.thread_id,
+                payload=payload,
+                requested_by=user,
+            )
+        cls.objects.filter(pk__in=[t.pk for t in decided]).update(resumed_by=run)
+        return run
 
 
 class Approval(models.Model):

@@ -26,9 +26,8 @@ def cancel_run(run: Run, *, user: Any, client_address: str | None = None) -> Run
         if not run.cancel(by=user):
             run.refresh_from_db()
             raise DecisionRefused(f"Run {run.pk} has already stopped: it is {run.status}.")
-        if before == Run.Status.QUEUED and run.kind in (Run.Kind.RESUME, Run.Kind.CONTINUE):
-            thread = Thread.objects.select_for_update().get(pk=run.thread_id)
-            reopened = ReviewTask.objects.reopen(thread.pk, thread.latest_checkpoint_id() or "")
+        if before == Run.Status.QUEUED:
+            reopened = ReviewTask.objects.reopen(run)
         AuditEvent.record(
             "run.cancelled",
             actor=user,

@@ -102,3 +102,24 @@ def test_each_question_of_a_loop_shows_the_answer_it_follows(transactional_db):
         "'x' is not a valid age. How old are you?",
         "-1 is not a valid age. How old are you?",
     ]
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_the_api_shows_what_each_interrupt_asked_and_where(transactional_db):
+    user = get_user_model().objects.create_superuser("api", password="pw-api-123")
+    _, key = ApiToken.issue(user, "api")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    for graph, given in (("echo", {"text": "refund 120?"}), ("nested", {"text": " hi "})):
+        assert api.post("/api/runs", {"graph": graph, "input": given}, "application/json")
+    work("api-worker")
+    tasks = {t["graph"]: t for t in api.get("/api/tasks").json()["tasks"]}
+    echo, nested = tasks["echo"], tasks["nested"]
+    assert (echo["payload"], echo["node"], echo["namespace"]) == (
+        {"question": "refund 120?"},
+        "ask",
+        "",
+    )
+    assert echo["interrupt_id"]
+    # Asked inside the `review` subgraph, by its `check` node.
+    assert nested["node"] == "check" and nested["namespace"].startswith("review:")
+    assert nested["payload"] == "Is this text fine?"

@@ -29,17 +29,26 @@ def stops(transactional_db):
     The worker reads where a run stopped from the run's own stream; each stop
     must say exactly what the saved state says."""
     seen: dict[int, list[dict]] = {}
+    # The worker catches what a receiver raises (a run fails, it goes on), so
+    # what differs is collected here and asserted after the test.
+    differences: list[tuple] = []
 
     def receiver(sender, run, requests, checkpoint_id, **kwargs):
         seen[run.pk] = [r.as_dict() for r in requests]
         saved = state_of(run, subgraphs=True)
-        assert checkpoint_id == saved.config["configurable"]["checkpoint_id"]
-        assert seen[run.pk] == [r.as_dict() for r in pending_requests(saved)]
+        if checkpoint_id != saved.config["configurable"]["checkpoint_id"]:
+            differences.append((run.pk, checkpoint_id, saved.config))
+        expected = [r.as_dict() for r in pending_requests(saved)]
+        if seen[run.pk] != expected:
+            differences.append((run.pk, seen[run.pk], expected))
 
     run_interrupted.connect(receiver)
-    with override_settings(HITL_GRAPHS_CONFIG=AGENTS):
-        yield seen
-    run_interrupted.disconnect(receiver)
+    try:
+        with override_settings(HITL_GRAPHS_CONFIG=AGENTS):
+            yield seen
+    finally:
+        run_interrupted.disconnect(receiver)
+    assert not differences, "the stop the worker read differs from the saved state"
 
 
 def state_of(run: Run, *, subgraphs: bool = False):
