@@ -243,6 +243,11 @@ class Run(models.Model):
     as_node = models.CharField(max_length=200, blank=True, default="")
     interrupt_before = models.JSONField(default=list, blank=True)
     interrupt_after = models.JSONField(default=list, blank=True)
+    # LangGraph's per-run config (configurable, recursion_limit, tags,
+    # metadata) and the runtime context for a graph with a context_schema. A
+    # run that continues a thread takes them from the thread's last run.
+    config = models.JSONField(default=dict, blank=True)
+    context = models.JSONField(null=True, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -307,6 +312,11 @@ class Run(models.Model):
                 Thread.objects.using(using).filter(pk=thread.pk, graph_name="").update(
                     graph_name=graph_name
                 )
+            if not created and "config" not in fields and "context" not in fields:
+                # A resume or a continue runs under the config the thread ran with.
+                last = thread.runs.order_by("-pk").values("config", "context").first()
+                if last:
+                    fields |= last
             run = cls.objects.using(using).create(
                 thread=thread,
                 graph_name=graph_name,

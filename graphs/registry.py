@@ -10,20 +10,25 @@ checkpointer, so graphs from an existing LangGraph project work unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import inspect
 import json
+import os
 import sys
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import dotenv
 from django.conf import settings
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.pregel import Pregel
 
 from graphs.serde import allow_graph_types
 
@@ -49,17 +54,7 @@ class GraphSpec:
             raise GraphLoadError(f"graph {self.name!r}: target {self.target!r} is not 'path:attr'")
         try:
             if location.endswith(".py") or "/" in location:
-                path = (self.base_dir / location).resolve()
-                if not path.is_file():
-                    raise GraphLoadError(f"graph {self.name!r}: file {str(path)!r} not found")
-                module_name = f"hitl_graphs.{self.name}"
-                module = sys.modules.get(module_name)
-                if module is None or getattr(module, "__file__", None) != str(path):
-                    spec = importlib.util.spec_from_file_location(module_name, path)
-                    assert spec and spec.loader
-                    module = importlib.util.module_from_spec(spec)
-                    sys.modules[module_name] = module
-                    spec.loader.exec_module(module)
+                module = self._load_file(location)
             else:
                 module = importlib.import_module(location)
         except GraphLoadError:
@@ -73,32 +68,110 @@ class GraphSpec:
         except AttributeError:
             raise GraphLoadError(f"graph {self.name!r}: {location!r} has no {attr!r}") from None
 
-    def compile(self, checkpointer: BaseCheckpointSaver, **kwargs: Any) -> CompiledStateGraph:
-        """The graph, compiled (or recompiled) with the given checkpointer,
-        which may rebuild the types the graph's schemas name."""
-        return allow_graph_types(self._compile(checkpointer, **kwargs))
+    def _load_file(self, location: str) -> Any:
+        path = (self.base_dir / location).resolve()
+        if not path.is_file():
+            raise GraphLoadError(f"graph {self.name!r}: file {str(path)!r} not found")
+        module_name = f"hitl_graphs.{self.name}"
+        module = sys.modules.get(module_name)
+        if module is not None and getattr(module, "__file__", None) == str(path):
+            return module
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            # A half-run module must not answer the next attempt: that one
+            # should fail with the real error again, not "has no 'graph'".
+            sys.modules.pop(module_name, None)
+            raise
+        return module
 
-    def _compile(self, checkpointer: BaseCheckpointSaver, **kwargs: Any) -> CompiledStateGraph:
+    @property
+    def takes_config(self) -> bool:
+        """A factory that builds the graph from each run's config."""
         obj = self.load_object()
-        if inspect.isfunction(obj):
-            params = inspect.signature(obj).parameters
-            obj = obj() if not params else obj({"configurable": {}})
+        return _is_factory(obj) and bool(inspect.signature(obj).parameters)
+
+    def compile(
+        self,
+        checkpointer: BaseCheckpointSaver,
+        *,
+        config: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> CompiledStateGraph:
+        """The graph as its author built it (compiled, or compiled here), with
+        the given checkpointer, which may rebuild the types the graph's
+        schemas name. A factory is called with `config` if it takes one."""
+        return allow_graph_types(self._compile(checkpointer, config or {}, **kwargs))
+
+    def _compile(
+        self, checkpointer: BaseCheckpointSaver, config: dict[str, Any], **kwargs: Any
+    ) -> CompiledStateGraph:
+        obj = self.load_object()
+        if _is_factory(obj):
+            obj = self._build(obj, {"configurable": {}, **config})
         if isinstance(obj, StateGraph):
             return obj.compile(checkpointer=checkpointer, **kwargs)
-        if isinstance(obj, CompiledStateGraph):
-            # Recompile from the builder so the graph stores its checkpoints here.
-            return obj.builder.compile(
-                checkpointer=checkpointer,
-                interrupt_before=kwargs.pop("interrupt_before", obj.interrupt_before_nodes),
-                interrupt_after=kwargs.pop("interrupt_after", obj.interrupt_after_nodes),
-                store=obj.store,
-                name=obj.name,
-                **kwargs,
-            )
+        if isinstance(obj, Pregel):
+            # Keep everything the author compiled in (with_config, cache, store,
+            # breakpoints, name): only where checkpoints go is ours.
+            update: dict[str, Any] = {"checkpointer": checkpointer}
+            for key in ("interrupt_before", "interrupt_after"):
+                if key in kwargs:
+                    update[f"{key}_nodes"] = kwargs.pop(key)
+            return obj.copy(update)
         raise GraphLoadError(
             f"graph {self.name!r}: {self.target!r} is a {type(obj).__name__}, "
             "not a StateGraph, a compiled graph or a function returning one"
         )
+
+    def _build(self, factory: Any, config: dict[str, Any]) -> Any:
+        """Call a factory as LangGraph's server does: with the config if it
+        takes one, awaited if it is async; an async context manager is
+        entered once and kept open for the life of the process."""
+        made = factory(config) if inspect.signature(factory).parameters else factory()
+        if inspect.isawaitable(made):
+            made = _on_factory_loop(made)
+        if hasattr(made, "__aenter__"):
+            made = _on_factory_loop(_enter_for_good(made))
+        elif hasattr(made, "__enter__") and not isinstance(made, Pregel | StateGraph):
+            made = made.__enter__()
+        return made
+
+
+def _is_factory(obj: Any) -> bool:
+    return callable(obj) and not isinstance(obj, Pregel | StateGraph) and not inspect.isclass(obj)
+
+
+_factory_loop: asyncio.AbstractEventLoop | None = None
+_factory_lock = threading.Lock()
+_entered: list[Any] = []  # async context managers kept open
+
+
+def _on_factory_loop(awaitable: Any) -> Any:
+    """Await on one long-lived loop of this process: what an async factory
+    opens (a client session, a pool) stays usable after it returns."""
+    global _factory_loop
+    with _factory_lock:
+        if _factory_loop is None:
+            _factory_loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=_factory_loop.run_forever, name="graph-factories", daemon=True
+            ).start()
+    return asyncio.run_coroutine_threadsafe(_awaited(awaitable), _factory_loop).result()
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable
+
+
+async def _enter_for_good(manager: Any) -> Any:
+    graph = await manager.__aenter__()
+    _entered.append(manager)
+    return graph
 
 
 class Registry:
@@ -118,6 +191,7 @@ class Registry:
         if not isinstance(graphs, dict) or not graphs:
             self._fail(f'{config_path}: no "graphs" mapping of name to "path:attr"')
             return
+        self._prepare(data, config_path.parent)
         descriptions = data.get("descriptions", {}) if isinstance(data, dict) else {}
         for name, target in graphs.items():
             if isinstance(target, dict):  # the CLI also allows {"path": ..., "description": ...}
@@ -132,6 +206,30 @@ class Registry:
                 base_dir=config_path.parent,
                 description=str(descriptions.get(name, "")),
             )
+
+    def _prepare(self, data: dict[str, Any], base_dir: Path) -> None:
+        """What the LangGraph CLI does before loading graphs: local
+        `dependencies` become importable (a graph may import the module
+        beside it), and `env` (a .env file, or a mapping) fills in
+        environment variables that are not set already."""
+        for dependency in data.get("dependencies") or []:
+            if isinstance(dependency, str) and dependency.startswith((".", "/")):
+                path = str((base_dir / dependency).resolve())
+                if path not in sys.path:
+                    # After our own packages: a graph's folder can't shadow them.
+                    sys.path.append(path)
+        env = data.get("env")
+        if isinstance(env, str):
+            env_path = (base_dir / env).resolve()
+            if env_path.is_file():
+                dotenv.load_dotenv(env_path, override=False)
+            else:
+                self.errors.append(
+                    f"{base_dir / env}: the env file named in langgraph.json is missing"
+                )
+        elif isinstance(env, dict):
+            for key, value in env.items():
+                os.environ.setdefault(str(key), str(value))
 
     def _fail(self, error: str) -> None:
         self.config_error = error

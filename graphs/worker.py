@@ -61,6 +61,19 @@ def compiled_graph(graph_name: str):
 
 
 @functools.cache
+def _takes_config(config_path: str, graph_name: str) -> bool:
+    return get_registry().get(graph_name).takes_config
+
+
+def graph_for_run(graph_name: str, config: dict[str, Any]):
+    """The graph a run drives: a factory that takes a config is built from
+    the run's own (as LangGraph's server does); any other graph is built once."""
+    if _takes_config(str(get_registry().config_path), graph_name):
+        return get_registry().get(graph_name).compile(_SAVER, config=config)
+    return compiled_graph(graph_name)
+
+
+@functools.cache
 def _has_subgraphs(config_path: str, graph_name: str) -> bool:
     return any(True for _ in compiled_graph(graph_name).get_subgraphs(recurse=False))
 
@@ -154,6 +167,19 @@ def stop_held(database: str, run_id: int) -> None:
 def _stop_cancelled(sender, run: Run, status: str, **kwargs) -> None:
     if status == Run.Status.CANCELLED:
         stop_held(*_key(run))
+
+
+def run_config(run: Run) -> dict[str, Any]:
+    """LangGraph's config for a run: what the run asked for (configurable
+    values, recursion_limit, tags, metadata) over what the graph was
+    compiled with (`with_config`), with the thread and the run's own key."""
+    asked = run.config or {}
+    config: dict[str, Any] = {
+        **{k: v for k, v in asked.items() if k in ("recursion_limit", "tags", "run_name")},
+        "configurable": {**(asked.get("configurable") or {}), "thread_id": run.thread_id},
+        "metadata": {**(asked.get("metadata") or {}), RUN_KEY: run.pk},
+    }
+    return config
 
 
 def _progress_made(run: Run) -> bool:
@@ -265,14 +291,12 @@ def execute(
         # Read now what the stop's live rows show of the thread (its title),
         # not on the way from interrupt() to the reviewers.
         run.thread  # noqa: B018
-        graph = compiled_graph(run.graph_name)
-        config: dict[str, Any] = {
-            "configurable": {"thread_id": run.thread_id},
-            "metadata": {RUN_KEY: run.pk},
-            "recursion_limit": 200,
-        }
+        config = run_config(run)
+        graph = graph_for_run(run.graph_name, config)
         stream_input, stream_config = _graph_input(run, graph, config)
         kwargs: dict[str, Any] = {}
+        if run.context is not None:
+            kwargs["context"] = run.context
         if run.interrupt_before:
             kwargs["interrupt_before"] = run.interrupt_before
         if run.interrupt_after:
