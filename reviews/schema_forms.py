@@ -160,9 +160,13 @@ def _read(item: SchemaField, raw: str) -> Any:
         return raw
     if item.widget == "integer":
         try:
-            return int(raw)
+            number = int(raw)
         except ValueError:
             raise ValueError(f"{raw!r} is not a whole number.") from None
+        # Past 64 bits no database column or checkpoint encoding takes it.
+        if not json_input.INT_MIN <= number <= json_input.INT_MAX:
+            raise ValueError(f"{raw} is too large a number.")
+        return number
     if item.widget == "number":
         try:
             value = json_input.parse_json(raw)  # keeps 3 an int and 2.5 a float

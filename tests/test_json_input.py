@@ -4,6 +4,7 @@ can read, never a RecursionError or a value the database would refuse."""
 import pytest
 
 from reviews.json_input import MAX_DEPTH, JSONSyntaxError, parse_json
+from reviews.schema_forms import fields_for, parse_fields
 
 
 def test_reads_plain_json():
@@ -42,3 +43,19 @@ def test_brackets_inside_strings_do_not_count_as_nesting():
     text = '["' + "[" * 10_000 + '"]'
     assert parse_json(text) == ["[" * 10_000]
     assert parse_json("[" * MAX_DEPTH + "]" * MAX_DEPTH) is not None
+
+
+def test_form_fields_refuse_what_json_input_refuses():
+    schema = {
+        "type": "object",
+        "properties": {"count": {"type": "integer"}, "extra": {"type": "object"}},
+    }
+    fields = fields_for(schema)
+    values = parse_fields(fields, {"f-count": "99999999999999999999999", "f-extra": "[" * 100_000})
+    assert values == {}
+    errors = {f.key: f.error for f in fields}
+    assert "too large" in errors["count"] and "nested 100000 levels" in errors["extra"]
+    assert parse_fields(fields, {"f-count": "-9223372036854775808", "f-extra": "{}"}) == {
+        "count": -(2**63),
+        "extra": {},
+    }
