@@ -17,3 +17,11 @@ class LoginThrottleBackend(AxesStandaloneBackend):
         if request is None:
             return None
         return super().authenticate(request, username=username, password=password, **kwargs)
+
+
+def client_address(request) -> str | None:
+    """The address axes counts failures for: REMOTE_ADDR, as
+    hitl_site.middleware.trusted_proxies leaves it, never a forwarded header
+    of the client's own making (axes would read those through django-ipware
+    if that were ever installed)."""
+    return request.META.get("REMOTE_ADDR") or None

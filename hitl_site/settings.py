@@ -237,6 +237,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "hitl_site.auth.client_address"
 
 # Failed /api/ bearer tokens per client address (reviews.api_auth).
 HITL_TOKEN_FAILURE_LIMIT = env_int("HITL_TOKEN_FAILURE_LIMIT", 50, minimum=1)

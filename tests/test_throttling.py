@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
@@ -79,3 +81,25 @@ def test_wrong_api_tokens_are_answered_429_per_address(rita):
     assert api(key, "198.51.100.7").status_code == 200
     # Requests without a token are not counted, and still get 401.
     assert Client().get("/api/tasks", REMOTE_ADDR="198.51.100.8").status_code == 401
+
+
+@override_settings(AXES_FAILURE_LIMIT=2, HITL_TRUSTED_PROXIES=[ipaddress.ip_network("10.0.0.0/8")])
+def test_behind_a_trusted_proxy_each_client_is_counted_on_its_own(rita):
+    proxy = {"REMOTE_ADDR": "10.0.0.5"}
+    guesser = Client()
+    for _ in range(2):
+        sign_in(guesser, "guess", HTTP_X_FORWARDED_FOR="203.0.113.9", **proxy)
+    assert (
+        sign_in(guesser, PASSWORD, HTTP_X_FORWARDED_FOR="203.0.113.9", **proxy).status_code == 429
+    )
+    # Another client through the same proxy signs in.
+    colleague = Client()
+    assert (
+        sign_in(colleague, PASSWORD, HTTP_X_FORWARDED_FOR="198.51.100.7", **proxy).status_code
+        == 302
+    )
+    # A forged header from outside the proxy changes nothing: counted by its address.
+    forger = Client()
+    for _ in range(2):
+        sign_in(forger, "guess", HTTP_X_FORWARDED_FOR="192.0.2.1", REMOTE_ADDR="198.51.100.99")
+    assert sign_in(forger, PASSWORD, REMOTE_ADDR="198.51.100.99").status_code == 429
