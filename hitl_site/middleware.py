@@ -18,6 +18,9 @@ from reviews import json_input
 Middleware = Callable[[HttpRequest], HttpResponse]
 
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Path and query together; no page or API route needs more (nginx's default
+# request-line buffer is the same 8 KiB).
+MAX_URL_LENGTH = 8192
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # A `\u0000` escape that is not itself an escaped backslash followed by "u0000".
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
@@ -73,6 +76,7 @@ def request_guard(get_response: Middleware) -> Middleware:
     """Input that no view could use is answered here with a 4xx, before a view
     or the API framework reads it and fails with a 500 instead:
 
+    - an address over MAX_URL_LENGTH: 414;
     - a body over DATA_UPLOAD_MAX_MEMORY_SIZE: 413 (the app takes no uploads);
     - a NUL character in the path, query or form fields (400) or a JSON
       body (422).
@@ -92,6 +96,13 @@ def request_guard(get_response: Middleware) -> Middleware:
 
 
 def _refusal(request: HttpRequest) -> HttpResponse | None:
+    length = len(request.path) + len(request.META.get("QUERY_STRING", ""))
+    if length > MAX_URL_LENGTH:
+        return refuse(
+            request,
+            414,
+            f"The address is {length:,} characters long; at most {MAX_URL_LENGTH:,} are accepted.",
+        )
     if "\x00" in request.path:
         return refuse(request, 400, "The address holds a NUL character.")
     if any("\x00" in k or any("\x00" in v for v in vs) for k, vs in request.GET.lists()):

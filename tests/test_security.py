@@ -167,3 +167,11 @@ def test_an_escaped_backslash_before_u0000_is_not_a_nul(bearer):
         Client().post("/api/runs", body, content_type="application/json", **bearer).status_code
         == 201
     )
+
+
+def test_an_address_over_8_kib_gets_414(as_rita, bearer):
+    page = as_rita.get("/queue/", {"q": "x" * 9000})
+    assert page.status_code == 414 and "Address too long (414)" in page.text
+    api = Client().get("/api/tasks", {"q": "x" * 9000}, **bearer)
+    assert api.status_code == 414 and "at most 8,192" in api.json()["detail"]
+    assert as_rita.get("/queue/", {"q": "x" * 8000}).status_code == 200

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import re
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -119,6 +120,15 @@ def test_served_with_the_defaults(tmp_path):
             assert exc.code == 404
             body = exc.read().decode()
             assert "Not found (404)" in body and "URLconf" not in body
+
+        # A 100 kB request line: answered, not dropped.
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            raw.sendall(
+                b"GET /queue/?q=" + b"x" * 100_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            )
+            answer = raw.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 414"), answer[:200]
+        assert b"Address too long" in answer or b"Content-Length" in answer
 
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1)
 

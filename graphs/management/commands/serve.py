@@ -14,6 +14,7 @@ from daphne.endpoints import build_endpoint_description_strings
 from daphne.server import Server, twisted_loop
 from django.core.management.base import BaseCommand
 from django.db import connections
+from twisted.web import http
 
 from graphs import events
 from graphs.signals import run_queued
@@ -48,6 +49,18 @@ class EmbeddedWorker(threading.Thread):
         self.wake.set()
 
 
+# Twisted drops, without a word, a connection whose request line or any
+# header line passes HTTPChannel.MAX_LENGTH (16 KiB). Lines up to LINE_LIMIT
+# are read, so the site answers a long address with a 414 that says why
+# (hitl_site.middleware.request_guard); past it Twisted still drops them.
+LINE_LIMIT = 256 * 1024
+
+
+def read_long_lines() -> None:
+    http.HTTPChannel.MAX_LENGTH = LINE_LIMIT
+    http.HTTPChannel.totalHeadersSize = LINE_LIMIT + 16 * 1024  # the headers after it
+
+
 class Command(BaseCommand):
     help = "Serve the dashboard (daphne) with a graph worker in the same process."
 
@@ -61,6 +74,7 @@ class Command(BaseCommand):
         # An unreachable database or Redis stops start-up here, with a message
         # that names it, rather than failing on the first request.
         self.check(tags=[SERVICES], include_deployment_checks=True)
+        read_long_lines()
         # Consumers wait on daphne's loop: the worker thread publishes there.
         events.serve_on(twisted_loop)
         worker = None
