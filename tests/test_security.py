@@ -175,3 +175,17 @@ def test_an_address_over_8_kib_gets_414(as_rita, bearer):
     api = Client().get("/api/tasks", {"q": "x" * 9000}, **bearer)
     assert api.status_code == 414 and "at most 8,192" in api.json()["detail"]
     assert as_rita.get("/queue/", {"q": "x" * 8000}).status_code == 200
+
+
+@override_settings(
+    SECURE_SSL_REDIRECT=True,
+    SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https"),
+    HITL_TRUSTED_PROXIES=[ipaddress.ip_network("10.0.0.0/8")],
+)
+def test_the_scheme_is_believed_only_from_a_trusted_proxy(transactional_db):
+    https = {"HTTP_X_FORWARDED_PROTO": "https"}
+    from_proxy = Client().get("/accounts/login/", REMOTE_ADDR="10.0.0.5", **https)
+    assert from_proxy.status_code == 200
+    forged = Client().get("/accounts/login/", REMOTE_ADDR="198.51.100.4", **https)
+    assert forged.status_code == 301
+    assert forged.headers["Location"] == "https://testserver/accounts/login/"
