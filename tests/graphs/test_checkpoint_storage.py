@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any, TypedDict
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
@@ -15,6 +15,8 @@ from langgraph.types import Command, interrupt
 
 from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.models import Checkpoint, CheckpointBlob
+
+CHECKPOINTS_TABLE = Checkpoint._meta.db_table
 
 
 class Log(TypedDict, total=False):
@@ -137,3 +139,98 @@ def test_prune_rejects_bad_arguments(saver):
         saver.prune("thread-1")
     with pytest.raises(ValueError, match="Unknown prune strategy"):
         saver.prune(["thread-1"], strategy="keep_some")
+
+
+def _checkpoint_with_versions(versions: dict[str, Any]) -> dict:
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"a": "x", "big": ["y"] * 50}
+    checkpoint["channel_versions"] = versions
+    checkpoint["versions_seen"] = {"node": dict(versions)}
+    return checkpoint
+
+
+def test_versions_are_stored_once_and_keep_their_type(saver, db_alias):
+    cfg = config()
+    text = saver.get_next_version(None, None)
+    saved = saver.put(
+        cfg, _checkpoint_with_versions({"a": text, "big": 7}), {}, {"a": text, "big": 7}
+    )
+    row = Checkpoint.objects.using(db_alias).get(
+        thread_id=cfg["configurable"]["thread_id"],
+        checkpoint_id=saved["configurable"]["checkpoint_id"],
+    )
+    # The row's JSON column has every version as text (the blobs' key);
+    # only the int is kept, as an int, in the checkpoint itself.
+    assert row.versions == {"a": text, "big": "7"}
+    inner = saver.serde.loads_typed((row.type, bytes(row.checkpoint)))
+    assert inner["channel_versions"] == {"big": 7}
+    loaded = saver.get_tuple(saved).checkpoint
+    assert loaded["channel_versions"] == {"a": text, "big": 7}
+    assert loaded["channel_values"] == {"a": "x", "big": ["y"] * 50}
+    [listed] = saver.list(saved)
+    assert listed.checkpoint["channel_versions"] == {"a": text, "big": 7}
+
+
+def test_rows_with_versions_inside_the_checkpoint_still_load(saver, db_alias):
+    # As saved before the versions moved out: all of them in the checkpoint too.
+    cfg = config()
+    versions = {"a": 1, "big": 2}
+    checkpoint = _checkpoint_with_versions(versions)
+    saved = saver.put(cfg, checkpoint, {}, versions)
+    row = Checkpoint.objects.using(db_alias).get(
+        thread_id=cfg["configurable"]["thread_id"],
+        checkpoint_id=saved["configurable"]["checkpoint_id"],
+    )
+    row.type, row.checkpoint = saver.serde.dumps_typed({**checkpoint, "channel_values": {"a": "x"}})
+    row.save(using=db_alias)
+    loaded = saver.get_tuple(saved).checkpoint
+    assert loaded["channel_versions"] == versions
+    assert loaded["channel_values"] == {"a": "x", "big": ["y"] * 50}
+
+
+def test_next_version_is_short_sorts_as_text_and_keeps_a_threads_long_form(saver):
+    first = saver.get_next_version(None, None)
+    counter, tail = first.split(".")
+    assert counter == "0000000001" and len(tail) == 13
+    assert saver.get_next_version(None, None) != first  # forks don't collide
+    later = first
+    for _ in range(12):
+        following = saver.get_next_version(later, None)
+        assert following > later
+        later = following
+    assert later.startswith("0000000013.")
+    # A thread saved with LangGraph's 32-digit form keeps it, so text order holds.
+    long_form = f"{41:032}.{0.5:016}"
+    following = saver.get_next_version(long_form, None)
+    assert following.startswith(f"{42:032}.") and following > long_form
+    assert saver.get_next_version(3, None).startswith("0000000004.")
+
+
+@pytest.mark.postgres
+def test_step_statements_are_prepared_unless_options_say_otherwise(pg_alias, django_db_blocker):
+    from tests.conftest import _allow_queries
+
+    connection = connections[pg_alias]
+
+    def prepared() -> list[str]:
+        with connection.cursor() as cur:
+            cur.execute("SELECT statement FROM pg_prepared_statements")
+            return [row[0] for row in cur.fetchall()]
+
+    with django_db_blocker.unblock(), _allow_queries(pg_alias):
+        # A fresh connection of this thread's own, which the saver then uses.
+        connection.close()
+        connection.ensure_connection()
+        DjangoCheckpointSaver(using=pg_alias).get_tuple(config())
+        assert any(CHECKPOINTS_TABLE in statement for statement in prepared())
+
+        connection.close()
+        options = connection.settings_dict.setdefault("OPTIONS", {})
+        options["prepare_threshold"] = None
+        try:
+            connection.ensure_connection()
+            DjangoCheckpointSaver(using=pg_alias).get_tuple(config())
+            assert prepared() == []
+        finally:
+            del options["prepare_threshold"]
+            connection.close()
