@@ -6,17 +6,19 @@ pages see exactly what LangGraph sees.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.channels.binop import BinaryOperatorAggregate
 from pydantic import TypeAdapter
 
 from graphs.interrupts import json_safe
 from graphs.models import Thread
-from graphs.registry import GraphLoadError, GraphNotFound
+from graphs.registry import GraphLoadError, GraphNotFound, get_registry
 from graphs.worker import compiled_graph
 
 RESERVED_NODES = ("__start__", "__end__")
@@ -124,6 +126,30 @@ def tool_args_schemas(graph) -> dict[str, dict[str, Any]]:
             except Exception:  # a tool without a readable schema is checked as JSON only
                 continue
     return schemas
+
+
+def module_tool_schema(graph_name: str, name: str) -> dict[str, Any] | None:
+    """The argument schema of a tool the graph calls by name from its own
+    code (a function or a langchain tool of the graph's module, not a tool
+    node's): from the tool's args_schema, or the function's annotations."""
+    try:
+        module = get_registry().get(graph_name).module()
+    except (GraphNotFound, GraphLoadError):
+        return None
+    found = getattr(module, name, None)
+    if isinstance(found, BaseTool):
+        tool = found
+    elif inspect.isfunction(found) and found.__name__ == name:
+        try:
+            tool = StructuredTool.from_function(found, description=found.__doc__ or name)
+        except Exception:  # a signature pydantic can't describe: checked as JSON only
+            return None
+    else:
+        return None
+    try:
+        return tool.tool_call_schema.model_json_schema()
+    except Exception:  # a tool without a readable schema is checked as JSON only
+        return None
 
 
 def executed_results(values: dict[str, Any], names: list[str]) -> list[dict[str, Any] | None]:

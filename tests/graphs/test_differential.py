@@ -123,3 +123,30 @@ def test_the_api_shows_what_each_interrupt_asked_and_where(transactional_db):
     # Asked inside the `review` subgraph, by its `check` node.
     assert nested["node"] == "check" and nested["namespace"].startswith("review:")
     assert nested["payload"] == "Is this text fine?"
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_an_edit_is_checked_against_the_tools_own_annotations(transactional_db):
+    """The support graph calls plain functions (no tool node): `amount: float`
+    still refuses a string, with a message, before anything runs."""
+    user = get_user_model().objects.create_superuser("typed", password="pw-typed-123")
+    _, key = ApiToken.issue(user, "typed")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    given = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
+    api.post("/api/runs", {"graph": "support", "input": given}, "application/json")
+    work("typed-worker")
+    (task,) = api.get("/api/tasks").json()["tasks"]
+
+    def edit(amount):
+        args = {"order_id": "A-1001", "amount": amount, "reason": "x"}
+        return api.post(
+            f"/api/tasks/{task['id']}/decision",
+            {"decisions": {task["id"]: {"type": "edit", "name": "refund", "args": args}}},
+            "application/json",
+        )
+
+    refused = edit("99")
+    assert refused.status_code == 422
+    assert "amount" in refused.json()["errors"][str(task["id"])]
+    assert ReviewTask.objects.get(pk=task["id"]).status == "pending"
+    assert edit(99).status_code == 200
