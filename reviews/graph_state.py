@@ -6,15 +6,18 @@ pages see exactly what LangGraph sees.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import itertools
+import json
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.channels.binop import BinaryOperatorAggregate
-from pydantic import TypeAdapter
+from pydantic import ConfigDict, PydanticUserError, TypeAdapter
 
 from graphs.interrupts import json_safe
 from graphs.models import Thread
@@ -103,6 +106,32 @@ def state_schema(graph) -> tuple[dict[str, Any] | None, str]:
         return TypeAdapter(graph.builder.state_schema).json_schema(), ""
     except Exception as exc:  # any schema pydantic can't read: the JSON box still works
         return None, f"{type(exc).__name__}: {exc}"
+
+
+def typed_values(graph, values: dict[str, Any]) -> dict[str, Any]:
+    """Edited values (JSON) as the types the graph's state declares, so an
+    edit round-trips: a Decimal stays a Decimal, a set a set, bytes bytes
+    (sent as base64), a message a message. Keys without a readable type,
+    and values that don't fit it, are passed as they came."""
+    try:
+        hints = typing.get_type_hints(graph.builder.state_schema)
+    except Exception:  # a schema Python can't resolve: LangGraph gets the JSON
+        return dict(values)
+    typed = {}
+    for key, value in values.items():
+        typed[key] = value
+        if key in hints:
+            # A value not of that type is passed as it came: the schema check has spoken.
+            with contextlib.suppress(Exception):
+                typed[key] = _adapter(hints[key]).validate_json(json.dumps(value))
+    return typed
+
+
+def _adapter(annotation: Any) -> TypeAdapter:
+    try:
+        return TypeAdapter(annotation, config=ConfigDict(val_json_bytes="base64"))
+    except PydanticUserError:  # a model with a config of its own
+        return TypeAdapter(annotation)
 
 
 def merged_keys(graph) -> set[str]:
