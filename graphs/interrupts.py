@@ -16,12 +16,25 @@ with plain `interrupt()` work unchanged:
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import datetime as dt
+import ipaddress
 import json
+import re
+import uuid
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jsonschema
+import orjson
+from langgraph.types import Send
 
 # Agent Inbox decision types and the config flag that allows each.
 INBOX_DECISIONS = {
@@ -59,18 +72,56 @@ class ReviewRequest:
 
 
 def json_safe(value: Any) -> Any:
-    """Agent payloads can hold messages and other objects; keep what JSON can."""
-    return json.loads(json.dumps(value, default=_fallback))
+    """A value as LangGraph's own server sends it as JSON: messages and other
+    models as their fields, dataclasses as objects, sets as lists, Decimals
+    as numbers, timedeltas as seconds, bytes as base64, datetimes and UUIDs
+    as strings. Never a Python repr."""
+    try:
+        return orjson.loads(orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS))
+    except TypeError:  # what orjson refuses (an int past 64 bits): the slow way
+        return json.loads(json.dumps(value, default=_default_stdlib, ensure_ascii=False))
 
 
-def _fallback(obj: Any) -> Any:
-    for method in ("model_dump", "dict", "to_json"):
+def _default_stdlib(obj: Any) -> Any:
+    """_default, plus what orjson writes itself."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, dt.date | dt.time):
+        return obj.isoformat()
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, uuid.UUID):
+        return str(obj)
+    return _default(obj)
+
+
+def _default(obj: Any) -> Any:
+    """What orjson can't write itself, the way langgraph-api's serde writes it."""
+    if isinstance(obj, type):
+        return f"{obj.__module__}.{obj.__qualname__}"
+    if isinstance(obj, Send):
+        return {"node": obj.node, "args": obj.arg}
+    for method in ("model_dump", "dict", "_asdict"):
         if callable(getattr(obj, method, None)):
-            try:
-                return getattr(obj, method)()
-            except Exception:  # a best effort for display; str() below is the floor
-                break
-    return str(obj)
+            return getattr(obj, method)()
+    if isinstance(obj, BaseException):
+        return {"error": type(obj).__name__, "message": str(obj)}
+    if isinstance(obj, set | frozenset | deque):
+        return list(obj)
+    if isinstance(obj, dt.timezone | ZoneInfo):
+        return obj.tzname(None)
+    if isinstance(obj, dt.timedelta):
+        return obj.total_seconds()
+    if isinstance(obj, Decimal):
+        exponent = obj.as_tuple().exponent
+        return float(obj) if not obj.is_finite() or int(exponent) < 0 else int(obj)
+    if isinstance(obj, Path | ipaddress._BaseAddress | ipaddress._BaseNetwork):
+        return str(obj)
+    if isinstance(obj, re.Pattern):
+        return obj.pattern
+    if isinstance(obj, bytes | bytearray):
+        return base64.b64encode(obj).decode()
+    return None
 
 
 def _is_agent_inbox(value: Any) -> bool:

@@ -49,24 +49,31 @@ class GraphSpec:
     description: str = ""
 
     def load_object(self) -> Any:
+        location, attr = self._location()
+        try:
+            return getattr(self.module(), attr)
+        except AttributeError:
+            raise GraphLoadError(f"graph {self.name!r}: {location!r} has no {attr!r}") from None
+
+    def _location(self) -> tuple[str, str]:
         location, _, attr = self.target.rpartition(":")
         if not location or not attr:
             raise GraphLoadError(f"graph {self.name!r}: target {self.target!r} is not 'path:attr'")
+        return location, attr
+
+    def module(self) -> Any:
+        """The module the graph is defined in, imported once."""
+        location, _ = self._location()
         try:
             if location.endswith(".py") or "/" in location:
-                module = self._load_file(location)
-            else:
-                module = importlib.import_module(location)
+                return self._load_file(location)
+            return importlib.import_module(location)
         except GraphLoadError:
             raise
         except Exception as exc:
             raise GraphLoadError(
                 f"graph {self.name!r}: importing {location!r} failed: {exc}"
             ) from exc
-        try:
-            return getattr(module, attr)
-        except AttributeError:
-            raise GraphLoadError(f"graph {self.name!r}: {location!r} has no {attr!r}") from None
 
     def _load_file(self, location: str) -> Any:
         path = (self.base_dir / location).resolve()

@@ -6,17 +6,22 @@ pages see exactly what LangGraph sees.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import itertools
+import json
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.channels.binop import BinaryOperatorAggregate
-from pydantic import TypeAdapter
+from pydantic import ConfigDict, PydanticUserError, TypeAdapter
 
 from graphs.interrupts import json_safe
 from graphs.models import Thread
-from graphs.registry import GraphLoadError, GraphNotFound
+from graphs.registry import GraphLoadError, GraphNotFound, get_registry
 from graphs.worker import compiled_graph
 
 RESERVED_NODES = ("__start__", "__end__")
@@ -103,6 +108,32 @@ def state_schema(graph) -> tuple[dict[str, Any] | None, str]:
         return None, f"{type(exc).__name__}: {exc}"
 
 
+def typed_values(graph, values: dict[str, Any]) -> dict[str, Any]:
+    """Edited values (JSON) as the types the graph's state declares, so an
+    edit round-trips: a Decimal stays a Decimal, a set a set, bytes bytes
+    (sent as base64), a message a message. Keys without a readable type,
+    and values that don't fit it, are passed as they came."""
+    try:
+        hints = typing.get_type_hints(graph.builder.state_schema)
+    except Exception:  # a schema Python can't resolve: LangGraph gets the JSON
+        return dict(values)
+    typed = {}
+    for key, value in values.items():
+        typed[key] = value
+        if key in hints:
+            # A value not of that type is passed as it came: the schema check has spoken.
+            with contextlib.suppress(Exception):
+                typed[key] = _adapter(hints[key]).validate_json(json.dumps(value))
+    return typed
+
+
+def _adapter(annotation: Any) -> TypeAdapter:
+    try:
+        return TypeAdapter(annotation, config=ConfigDict(val_json_bytes="base64"))
+    except PydanticUserError:  # a model with a config of its own
+        return TypeAdapter(annotation)
+
+
 def merged_keys(graph) -> set[str]:
     """State keys whose channel merges updates with a reducer (add_messages,
     list appends) instead of replacing the value."""
@@ -124,6 +155,30 @@ def tool_args_schemas(graph) -> dict[str, dict[str, Any]]:
             except Exception:  # a tool without a readable schema is checked as JSON only
                 continue
     return schemas
+
+
+def module_tool_schema(graph_name: str, name: str) -> dict[str, Any] | None:
+    """The argument schema of a tool the graph calls by name from its own
+    code (a function or a langchain tool of the graph's module, not a tool
+    node's): from the tool's args_schema, or the function's annotations."""
+    try:
+        module = get_registry().get(graph_name).module()
+    except (GraphNotFound, GraphLoadError):
+        return None
+    found = getattr(module, name, None)
+    if isinstance(found, BaseTool):
+        tool = found
+    elif inspect.isfunction(found) and found.__name__ == name:
+        try:
+            tool = StructuredTool.from_function(found, description=found.__doc__ or name)
+        except Exception:  # a signature pydantic can't describe: checked as JSON only
+            return None
+    else:
+        return None
+    try:
+        return tool.tool_call_schema.model_json_schema()
+    except Exception:  # a tool without a readable schema is checked as JSON only
+        return None
 
 
 def executed_results(values: dict[str, Any], names: list[str]) -> list[dict[str, Any] | None]:

@@ -16,7 +16,12 @@ from django.utils import timezone
 
 from graphs.interrupts import DecisionError, check_value, resume_value, validate_decision
 from graphs.models import Run, Thread
-from reviews.graph_state import GraphUnavailable, graph_for, tool_args_schemas
+from reviews.graph_state import (
+    GraphUnavailable,
+    graph_for,
+    module_tool_schema,
+    tool_args_schemas,
+)
 
 CLAIM_FOR = timedelta(minutes=15)
 # An assignment holds the claim for the assignee's working day.
@@ -517,7 +522,9 @@ class ReviewTask(models.Model):
                 args_schemas = _tool_args_schemas(task)
             try:
                 check_rename(task, edit["name"], args_schemas, tasks)
-                schema = args_schemas.get(edit["name"])
+                schema = args_schemas.get(edit["name"]) or module_tool_schema(
+                    task.graph_name, edit["name"]
+                )
                 if schema:
                     check_value(edit["args"], schema, f"the arguments of {edit['name']}")
             except DecisionError as exc:

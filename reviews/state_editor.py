@@ -20,6 +20,7 @@ from reviews.graph_state import (
     merged_keys,
     node_names,
     state_schema,
+    typed_values,
 )
 from reviews.models import AuditEvent, DecisionRefused, ReviewTask
 from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
@@ -164,7 +165,7 @@ class StateEdit:
                 metadata = {EDITED_BY: getattr(user, "username", ""), EDITED_AS_NODE: self.as_node}
                 config = self.graph.update_state(
                     {**config_for(thread, self.fork_from or None), "metadata": metadata},
-                    self.changes,
+                    typed_values(self.graph, self.changes),
                     as_node=self.as_node or None,
                 )
                 written = config["configurable"]["checkpoint_id"]

@@ -9,11 +9,15 @@ must be equal, in value and in Python type.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
+from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
@@ -30,6 +34,9 @@ Answer = tuple[Callable[[dict], dict], Any]
 
 def typed(value: Any) -> Any:
     """A value with the Python type of every part, for comparisons."""
+    if isinstance(value, BaseMessage):
+        # add_messages gives each message a random id; the rest must match.
+        return (type(value), typed(value.model_dump(exclude={"id"})))
     if isinstance(value, dict):
         return (type(value), {k: typed(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
@@ -82,6 +89,9 @@ CASES = {
     # Several interrupt() calls in one node: each resume answers only the
     # question asked now.
     "validate input in a loop": ("asks_again", {}, [answer("x"), answer(-1), answer(30)]),
+    # Decimal, set, bytes, datetime, UUID, timedelta, a dataclass, messages.
+    "typed state": ("rich", {}, [answer("yes")]),
+    "pydantic state": ("rich_model", {}, [answer("fine")]),
 }
 
 
@@ -123,3 +133,80 @@ def test_the_api_shows_what_each_interrupt_asked_and_where(transactional_db):
     # Asked inside the `review` subgraph, by its `check` node.
     assert nested["node"] == "check" and nested["namespace"].startswith("review:")
     assert nested["payload"] == "Is this text fine?"
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_an_edit_is_checked_against_the_tools_own_annotations(transactional_db):
+    """The support graph calls plain functions (no tool node): `amount: float`
+    still refuses a string, with a message, before anything runs."""
+    user = get_user_model().objects.create_superuser("typed", password="pw-typed-123")
+    _, key = ApiToken.issue(user, "typed")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    given = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
+    api.post("/api/runs", {"graph": "support", "input": given}, "application/json")
+    work("typed-worker")
+    (task,) = api.get("/api/tasks").json()["tasks"]
+
+    def edit(amount):
+        args = {"order_id": "A-1001", "amount": amount, "reason": "x"}
+        return api.post(
+            f"/api/tasks/{task['id']}/decision",
+            {"decisions": {task["id"]: {"type": "edit", "name": "refund", "args": args}}},
+            "application/json",
+        )
+
+    refused = edit("99")
+    assert refused.status_code == 422
+    assert "amount" in refused.json()["errors"][str(task["id"])]
+    assert ReviewTask.objects.get(pk=task["id"]).status == "pending"
+    assert edit(99).status_code == 200
+
+
+def _api(name: str) -> Client:
+    user = get_user_model().objects.create_superuser(name, password=f"pw-{name}-123")
+    _, key = ApiToken.issue(user, name)
+    return Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_values_are_shown_as_json_as_langgraphs_server_sends_them(transactional_db):
+    api = _api("shown")
+    thread = api.post("/api/runs", {"graph": "rich"}, "application/json").json()["thread_id"]
+    work("shown-worker")
+    values = api.get(f"/api/threads/{thread}").json()["values"]
+    assert values["price"] == 12.5 and sorted(values["tags"]) == ["urgent", "vip"]
+    assert values["blob"] == "AAFiaW5hcnk=" and values["wait"] == 5400.0
+    assert values["when"] == "2026-11-29T08:30:00+00:00" and values["point"] == {"x": 3, "y": 4}
+    assert values["ident"] == "12345678-1234-5678-1234-567812345678"
+    assert values["messages"][0]["tool_calls"][0]["name"] == "charge"
+    (task,) = api.get("/api/tasks").json()["tasks"]
+    assert task["payload"]["price"] == 12.5
+    admin = Client()
+    admin.force_login(get_user_model().objects.get(username="shown"))
+    for url in (f"/tasks/{task['id']}/", f"/threads/{thread}/", f"/threads/{thread}/state/"):
+        html = admin.get(url).content.decode()
+        for repr_text in ("Decimal(", "datetime.", "UUID(", "b&#x27;", "{&#x27;", "AIMessage("):
+            assert repr_text not in html, (url, repr_text)
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_an_edit_round_trips_the_types_of_the_state(transactional_db):
+    api = _api("edits")
+    thread = api.post("/api/runs", {"graph": "rich"}, "application/json").json()["thread_id"]
+    work("edits-worker")
+    shown = api.get(f"/api/threads/{thread}").json()
+    edited = {**shown["values"], "price": 99.95, "tags": ["vip"], "answer": "edited"}
+    response = api.post(
+        f"/api/threads/{thread}/state",
+        {"values": edited, "base_checkpoint": shown["checkpoint_id"]},
+        "application/json",
+    )
+    assert response.status_code == 200, response.content
+    graph = get_registry().get("rich").compile(DjangoCheckpointSaver())
+    state = graph.get_state({"configurable": {"thread_id": thread}}).values
+    assert state["price"] == Decimal("99.95") and isinstance(state["price"], Decimal)
+    assert state["tags"] == {"vip"}
+    assert (state["blob"], state["wait"]) == (b"\x00\x01binary", timedelta(minutes=90))
+    assert isinstance(state["when"], datetime) and isinstance(state["ident"], UUID)
+    assert type(state["point"]).__name__ == "Point"
+    assert [type(m).__name__ for m in state["messages"]] == ["AIMessage"]

@@ -54,7 +54,7 @@ def test_queue_lists_pending_oldest_first_with_count(as_rita):
         f'<span class="count" id="pending-count" title="pending review tasks">{len(ids)}</span>'
         in html
     )
-    assert "<code>charge_card</code>" in html and "&#x27;amount&#x27;: 360.0" in html
+    assert "<code>charge_card</code>" in html and "&quot;amount&quot;: 360.0" in html
     assert 'ws-connect="/ws/reviews/"' in html and 'id="queue-rows"' in html
 
 

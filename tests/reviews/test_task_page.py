@@ -95,7 +95,7 @@ def test_batched_turn_each_call_decided_edit_keeps_json_types(as_rita, rita):
     assert any(c.endswith("Charged 300.00 NOK") for c in executed)
     page = as_rita.get(reverse("task", args=[charge.pk])).content.decode()
     assert "Charged 300.00 NOK" in page  # proposed, decided and executed side by side
-    assert "&#x27;amount&#x27;: 360.0" in page and "&#x27;amount&#x27;: 300" in page
+    assert "&quot;amount&quot;: 360.0" in page and "&quot;amount&quot;: 300" in page
 
 
 def test_invalid_json_is_refused_and_changes_nothing(as_rita):

@@ -187,7 +187,7 @@ def test_subgraph_points_have_their_namespace_and_state(as_rita):
     html = as_rita.get(
         reverse("thread", args=[thread_id]), {"at": inner[0].checkpoint_id, "ns": inner[0].ns}
     ).content.decode()
-    assert "&#x27;text&#x27;: &#x27;hello&#x27;" in html and inner[0].ns in html
+    assert "&quot;text&quot;: &quot;hello&quot;" in html and inner[0].ns in html
 
 
 def test_start_form_from_the_input_schema(as_rita, rita):

@@ -2,12 +2,19 @@
 
 import operator
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated
+from uuid import UUID
 
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
+from langchain_core.messages import AIMessage, AnyMessage
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
 from langgraph.types import interrupt
+from pydantic import BaseModel
 from typing_extensions import TypedDict  # pydantic reads its schema on Python 3.11
 
 from graphs.examples.tool_agent import ScriptedChatModel, book_flight, charge_card, search_flights
@@ -187,3 +194,85 @@ _asks_again.add_node("ask", _ask_age)
 _asks_again.add_edge(START, "ask")
 _asks_again.add_edge("ask", END)
 asks_again = _asks_again.compile()
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+class Rich(TypedDict, total=False):
+    """Values JSON has no word for: each must come back as itself."""
+
+    price: Decimal
+    tags: set[str]
+    blob: bytes
+    when: datetime
+    ident: UUID
+    wait: timedelta
+    point: Point
+    messages: Annotated[list[AnyMessage], add_messages]
+    answer: str
+
+
+def _seed(state: Rich) -> Rich:
+    return {
+        "price": Decimal("12.50"),
+        "tags": {"urgent", "vip"},
+        "blob": b"\x00\x01binary",
+        "when": datetime(2026, 11, 29, 8, 30, tzinfo=UTC),
+        "ident": UUID("12345678-1234-5678-1234-567812345678"),
+        "wait": timedelta(minutes=90),
+        "point": Point(3, 4),
+        "messages": [
+            AIMessage("Charging", tool_calls=[{"name": "charge", "args": {"n": 1}, "id": "c1"}])
+        ],
+    }
+
+
+def _ask_rich(state: Rich) -> Rich:
+    return {
+        "answer": interrupt(
+            {"question": "charge this?", "price": state["price"], "tags": state["tags"]}
+        )
+    }
+
+
+_rich = StateGraph(Rich)
+_rich.add_node("seed", _seed)
+_rich.add_node("ask", _ask_rich)
+_rich.add_edge(START, "seed")
+_rich.add_edge("seed", "ask")
+_rich.add_edge("ask", END)
+rich = _rich.compile()
+
+
+class RichModel(BaseModel):
+    price: Decimal = Decimal("0")
+    tags: set[str] = set()
+    when: datetime | None = None
+    point: Point | None = None
+    answer: str = ""
+
+
+def _seed_model(state: RichModel) -> dict:
+    return {
+        "price": Decimal("7.25"),
+        "tags": {"a"},
+        "when": datetime(2026, 1, 2, tzinfo=UTC),
+        "point": Point(1, 2),
+    }
+
+
+def _ask_model(state: RichModel) -> dict:
+    return {"answer": interrupt({"question": "fine?", "price": state.price})}
+
+
+_rich_model = StateGraph(RichModel)
+_rich_model.add_node("seed", _seed_model)
+_rich_model.add_node("ask", _ask_model)
+_rich_model.add_edge(START, "seed")
+_rich_model.add_edge("seed", "ask")
+_rich_model.add_edge("ask", END)
+rich_model = _rich_model.compile()
