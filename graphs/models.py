@@ -395,15 +395,20 @@ class Run(models.Model):
         return bool(mine.update(lease_expires_at=timezone.now() + lease))
 
     def finish(self, worker_id: str, status: str, *, error: str = "", traceback: str = "") -> bool:
+        """Record how the run ended, if this worker still holds it; the
+        instance then says so too (receivers of run_finished read it)."""
         mine = Run.objects.using(self._state.db).filter(
             pk=self.pk, status=Run.Status.RUNNING, worker_id=worker_id
         )
-        return bool(
-            mine.update(
-                status=status,
-                finished_at=timezone.now(),
-                lease_expires_at=None,
-                error=error,
-                traceback=traceback,
-            )
-        )
+        fields = {
+            "status": status,
+            "finished_at": timezone.now(),
+            "lease_expires_at": None,
+            "error": error,
+            "traceback": traceback,
+        }
+        if not mine.update(**fields):
+            return False
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return True

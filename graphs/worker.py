@@ -26,13 +26,15 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connections, transaction
+from django.db.models import Q
 from django.dispatch import receiver
+from langgraph.checkpoint.base import ERROR, RESUME
 from langgraph.types import Command
 
 from graphs import events
 from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.interrupts import pending_requests
-from graphs.models import Checkpoint, Run
+from graphs.models import Checkpoint, CheckpointWrite, Run
 from graphs.registry import get_registry
 from graphs.signals import run_finished, run_interrupted, worker_sweep
 
@@ -287,6 +289,7 @@ def execute(
         with _Heartbeat(worker_id, lease) as heartbeat:
             return execute(run, worker_id, lease=lease, heartbeat=heartbeat)
     heartbeat.hold(run)
+    stop: _StopSeen | None = None
     try:
         # Read now what the stop's live rows show of the thread (its title),
         # not on the way from interrupt() to the reviewers.
@@ -351,18 +354,73 @@ def execute(
         return Run.Status.RUNNING
     except Exception as exc:
         log.exception("run %s failed", run.pk)
+        refused = False
+        if (
+            run.kind == Run.Kind.RESUME
+            and stop is not None
+            and stop.checkpoint is not None
+            and not stop.new_checkpoint
+        ):
+            # The step that read the answer failed: the graph refused it.
+            refused = forget_refused_answers(run.thread_id, stop.checkpoint["config"])
         if run.finish(
             worker_id,
             Run.Status.FAILED,
             error=f"{type(exc).__name__}: {exc}",
             traceback=traceback.format_exc(),
         ):
-            run_finished.send(sender=Run, run=run, status=Run.Status.FAILED)
+            run_finished.send(sender=Run, run=run, status=Run.Status.FAILED, answer_refused=refused)
             events.publish_run(run, Run.Status.FAILED)
             return Run.Status.FAILED
         return Run.Status.CANCELLED if run.let_go(worker_id) else Run.Status.RUNNING
     finally:
         heartbeat.hold(None)
+
+
+def forget_refused_answers(thread_id: str, config: dict[str, Any]) -> bool:
+    """Take back the answers a resume run gave to tasks that then failed at
+    this checkpoint, so the interrupt can be answered again.
+
+    LangGraph saves a task's resume values (one per interrupt() it passed) and
+    its error as pending writes, and a later resume would read the refused
+    answer again before any new one. The last resume value of each failed task
+    goes (the answers before it stay: a node asking in a loop keeps them), and
+    so does its error; tasks inside subgraphs are mended in their namespaces
+    too. Returns whether any answer was taken back."""
+    checkpoint_id = config["configurable"]["checkpoint_id"]
+    writes = CheckpointWrite.objects.filter(thread_id=thread_id)
+    failed = list(
+        writes.filter(checkpoint_ns="", checkpoint_id=checkpoint_id, channel=ERROR).values_list(
+            "task_id", flat=True
+        )
+    )
+    if not failed:
+        return False
+    places = Q(checkpoint_ns="", checkpoint_id=checkpoint_id, task_id__in=failed)
+    for task_id in failed:
+        places |= Q(checkpoint_ns__contains=f":{task_id}")
+    taken_back = False
+    with transaction.atomic():
+        errors = writes.filter(places, channel=ERROR)
+        errored = set(errors.values_list("checkpoint_ns", "checkpoint_id", "task_id"))
+        for row in writes.filter(places, channel=RESUME):
+            if (row.checkpoint_ns, row.checkpoint_id, row.task_id) not in errored:
+                continue
+            same = writes.filter(
+                checkpoint_ns=row.checkpoint_ns,
+                checkpoint_id=row.checkpoint_id,
+                task_id=row.task_id,
+                idx=row.idx,
+            )
+            answers = _SAVER.serde.loads_typed((row.type, bytes(row.blob)))
+            if isinstance(answers, list) and len(answers) > 1:
+                type_, blob = _SAVER.serde.dumps_typed(answers[:-1])
+                same.update(type=type_, blob=blob)
+            else:
+                same.delete()
+            taken_back = True
+        errors.delete()
+    return taken_back
 
 
 def _record_stop(run: Run, worker_id: str, state, *, new_checkpoint: bool) -> str:

@@ -301,6 +301,9 @@ class TaskOut(Schema):
         description='the subgraph that asked, as LangGraph names it ("": the graph)'
     )
     payload: Any = Field(description="the interrupt's value, as the graph passed it")
+    refused_with: str = Field(
+        description="what the graph raised at the last decision, which it refused (asked again)"
+    )
     checkpoint_id: str
     interrupt_id: str
     action_index: int
@@ -344,6 +347,7 @@ def _task_out(task: ReviewTask) -> dict[str, Any]:
         "node": task.node,
         "namespace": task.namespace,
         "payload": task.payload,
+        "refused_with": task.refused_with,
         "checkpoint_id": task.checkpoint_id,
         "interrupt_id": task.interrupt_id,
         "action_index": task.action_index,

@@ -79,6 +79,7 @@ class AuditEvent(models.Model):
         "task.assigned",
         "task.approved",
         "task.decided",
+        "task.reopened",
         "task.escalated",
         "state.edited",
         "thread.forked",

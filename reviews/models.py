@@ -235,10 +235,11 @@ class ReviewTaskQuerySet(models.QuerySet):
         except IntegrityError:  # the unique key: asked before, at this checkpoint
             return []
 
-    def reopen(self, run: Run) -> list[ReviewTask]:
+    def reopen(self, run: Run, *, refused_with: str = "") -> list[ReviewTask]:
         """Open again the tasks whose decisions a resume run was to take to the
-        graph, when that run never ran them (it was cancelled while queued);
-        their approvals go too. The audit trail keeps what was decided."""
+        graph, when that run never ran them (it was cancelled while queued) or
+        the graph refused them (`refused_with`: what it raised); their
+        approvals go too. The audit trail keeps what was decided."""
         given = list(self.select_for_update().filter(resumed_by=run))
         if not given:
             return []
@@ -249,6 +250,7 @@ class ReviewTaskQuerySet(models.QuerySet):
             decided_by=None,
             decided_at=None,
             resumed_by=None,
+            refused_with=refused_with,
         )
         return list(self.filter(pk__in=[t.pk for t in given]).select_related("thread", "rule"))
 
@@ -316,6 +318,9 @@ class ReviewTask(models.Model):
     resumed_by = models.ForeignKey(
         Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="resumed_tasks"
     )
+    # What the graph raised when it was given the last decision, which it
+    # refused: the task was opened again to be decided anew.
+    refused_with = models.TextField(blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(auto_now_add=True)
     decided_by = models.ForeignKey(
@@ -568,6 +573,7 @@ class ReviewTask(models.Model):
                     decided_by=user,
                     decided_at=now,
                     decision=normalised[task.pk],
+                    refused_with="",
                 )
                 if not won:
                     # Rolls back this call's other decisions too.

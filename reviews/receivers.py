@@ -46,6 +46,25 @@ def create_tasks(
     transaction.on_commit(partial(live.tasks_created, created, stale))
 
 
+@receiver(run_finished, dispatch_uid="reviews.reopen_refused")
+def reopen_refused(sender, run, status: str, answer_refused: bool = False, **kwargs) -> None:
+    """The graph raised on the decisions a resume gave it, before taking a
+    step: the review opens again, showing what it raised, to be decided anew."""
+    if status != Run.Status.FAILED or not answer_refused:
+        return
+    with transaction.atomic():
+        reopened = ReviewTask.objects.reopen(run, refused_with=run.error)
+        for task in reopened:
+            AuditEvent.record(
+                "task.reopened",
+                task=task,
+                run=run,
+                after={"refused_with": run.error},
+            )
+    if reopened:
+        transaction.on_commit(partial(live.tasks_created, reopened))
+
+
 @receiver(run_finished, dispatch_uid="reviews.supersede_on_finish")
 def supersede_on_finish(sender, run, status: str, **kwargs) -> None:
     """A graph that ran to its end waits for nobody (a failed run still does)."""

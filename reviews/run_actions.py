@@ -60,6 +60,13 @@ def retry_run(run: Run, *, user: Any, client_address: str | None = None) -> Run:
         run.refresh_from_db()
         if run.status != Run.Status.FAILED:
             raise DecisionRefused(f"Run {run.pk} is {run.phase}; only a failed run is retried.")
+        waiting = ReviewTask.objects.pending().filter(thread_id=thread.pk).first()
+        if waiting is not None:
+            # A refused answer opened its review again: retrying would only
+            # ask the same question, and never resends the refused answer.
+            raise DecisionRefused(
+                f"The thread waits for review (task {waiting.pk}); decide it instead of retrying."
+            )
         newest = thread.runs.order_by("-pk").first()
         if newest.pk != run.pk:
             raise DecisionRefused(

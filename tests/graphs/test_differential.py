@@ -22,9 +22,10 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from graphs.checkpoint import DjangoCheckpointSaver
+from graphs.models import Run
 from graphs.registry import get_registry
 from graphs.worker import work
-from reviews.models import ApiToken, ReviewTask
+from reviews.models import ApiToken, AuditEvent, ReviewTask
 from tests.graphs.test_worker import AGENTS
 
 # One answer per question: (task as the API shows it) -> decision, and the
@@ -210,3 +211,42 @@ def test_an_edit_round_trips_the_types_of_the_state(transactional_db):
     assert isinstance(state["when"], datetime) and isinstance(state["ident"], UUID)
     assert type(state["point"]).__name__ == "Point"
     assert [type(m).__name__ for m in state["messages"]] == ["AIMessage"]
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_an_answer_the_graph_refuses_opens_the_review_again(transactional_db):
+    """LangGraph keeps a refused answer and would read it again; here the
+    review opens again with the error, the earlier answers of the loop stay,
+    and the final state is the one LangGraph reaches with the good answers."""
+    api = _api("refused")
+    thread = api.post("/api/runs", {"graph": "asks_again"}, "application/json").json()
+    thread = thread["thread_id"]
+    work("refused-worker")
+
+    def decide(value) -> dict:
+        (task,) = api.get("/api/tasks", {"status": "pending"}).json()["tasks"]
+        decision = {task["id"]: {"type": "answer", "value": value}}
+        assert (
+            api.post(
+                f"/api/tasks/{task['id']}/decision", {"decisions": decision}, "application/json"
+            ).status_code
+            == 200
+        )
+        work("refused-worker")
+        return task
+
+    decide("x")
+    refused = decide("boom")
+    failed = Run.objects.filter(thread_id=thread).order_by("-pk").first()
+    assert failed.status == Run.Status.FAILED and "crashed on 'boom'" in failed.error
+    (again,) = api.get("/api/tasks", {"status": "pending"}).json()["tasks"]
+    assert again["id"] == refused["id"] and "crashed on 'boom'" in again["refused_with"]
+    assert again["description"] == "'x' is not a valid age. How old are you?"
+    retry = api.post(f"/api/runs/{failed.pk}/retry")
+    assert retry.status_code == 409 and f"task {again['id']}" in retry.json()["detail"]
+    assert AuditEvent.objects.filter(action="task.reopened", task_id=again["id"]).exists()
+    decide(30)
+    graph = get_registry().get("asks_again").compile(DjangoCheckpointSaver())
+    got = graph.get_state({"configurable": {"thread_id": thread}}).values
+    expected = direct("asks_again", {}, [answer("x"), answer(30)])
+    assert typed(got) == typed(expected) == typed({"age": 30, "attempts": 2})

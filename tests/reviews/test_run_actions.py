@@ -16,7 +16,7 @@ from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.models import Run
 from graphs.registry import get_registry
 from reviews.models import ApiToken, AuditEvent, ReviewRule
-from tests.reviews.conftest import finish, start
+from tests.reviews.conftest import finish, pending, start
 
 AGENTS = Path(__file__).resolve().parents[1] / "graphs" / "agents" / "langgraph.json"
 
@@ -137,21 +137,26 @@ def test_a_start_that_failed_before_its_first_checkpoint_is_sent_its_input_again
 
 
 @override_settings(HITL_GRAPHS_CONFIG=AGENTS)
-def test_a_retried_resume_keeps_the_decision_it_was_given(as_rita, bring_tool_back):
-    """The node failed after interrupt() returned: the retry runs it again
-    with the saved decision, without asking anyone again."""
+def test_a_resume_that_failed_gives_the_review_back_instead_of_a_retry(as_rita, bring_tool_back):
+    """The node failed after interrupt() returned the decision: the decision
+    is not resent by a retry, the review opens again with the error, and the
+    decision made anew runs the node again."""
     thread = start("flaky_after_approval", {"answers": []})
-    Run.enqueue(
-        graph_name="flaky_after_approval",
-        kind=Run.Kind.RESUME,
-        thread_id=thread,
-        payload={"value": "approved"},
-    )
+    (task,) = pending(thread)
+    decide = {f"t{task.pk}-type": "answer", f"t{task.pk}-value": '"approved"'}
+    as_rita.post(reverse("decide", args=[task.pk]), decide)
     finish()
     failed = Run.objects.filter(thread_id=thread).latest("pk")
     assert failed.status == Run.Status.FAILED
+    task.refresh_from_db()
+    assert task.status == "pending" and "the tool is down" in task.refused_with
+    page = as_rita.get(reverse("task", args=[task.pk])).content.decode()
+    assert "The graph refused the last decision" in page and "the tool is down" in page
+    refused = as_rita.post(reverse("retry_run", args=[failed.pk]), follow=True)
+    assert "decide it instead of retrying" in refused.content.decode()
+    assert not Run.objects.filter(thread_id=thread, pk__gt=failed.pk).exists()
     bring_tool_back()
-    as_rita.post(reverse("retry_run", args=[failed.pk]))
+    as_rita.post(reverse("decide", args=[task.pk]), decide)
     finish()
     again = Run.objects.filter(thread_id=thread).latest("pk")
     assert again.status == Run.Status.SUCCEEDED

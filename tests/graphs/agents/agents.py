@@ -184,6 +184,8 @@ def _ask_age(state: Age) -> Age:
     while True:
         attempts += 1
         answer = interrupt(question)
+        if answer == "boom":
+            raise ValueError("the age checker crashed on 'boom'")
         if isinstance(answer, int) and answer > 0:
             return {"age": answer, "attempts": attempts}
         question = f"{answer!r} is not a valid age. How old are you?"
