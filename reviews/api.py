@@ -70,6 +70,13 @@ class RunIn(Schema):
     title: str = ""
     interrupt_before: list[str] = []
     interrupt_after: list[str] = []
+    config: dict[str, Any] = Field(
+        {},
+        description="LangGraph's per-run config: configurable, recursion_limit, tags, metadata",
+    )
+    context: dict[str, Any] | None = Field(
+        None, description="the runtime context, for a graph with a context_schema"
+    )
 
 
 class RunOut(Schema):
@@ -106,11 +113,14 @@ def start_run(request: HttpRequest, body: RunIn):
         title=body.title,
         interrupt_before=body.interrupt_before,
         interrupt_after=body.interrupt_after,
+        config=body.config,
+        context=body.context,
     )
     if not form.is_valid():
-        return Status(
-            422, {"detail": "The input was refused.", "errors": {"input": " ".join(form.errors)}}
-        )
+        errors = {f"input.{key}": message for key, message in form.field_errors.items()}
+        if form.errors:
+            errors["input"] = " ".join(form.errors)
+        return Status(422, {"detail": "The run was refused.", "errors": errors})
     run = form.start(user=request.user, client_address=_client(request))
     return Status(201, _run_out(run))
 

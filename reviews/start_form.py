@@ -9,6 +9,7 @@ from django.db import transaction
 from graphs.interrupts import DecisionError, check_value
 from graphs.models import Run
 from graphs.registry import GraphLoadError, GraphNotFound, get_registry
+from graphs.run_settings import config_problems, context_problems
 from graphs.worker import compiled_graph
 from reviews.graph_state import GraphUnavailable, merged_keys, node_names
 from reviews.models import AuditEvent
@@ -36,6 +37,16 @@ class StartForm:
         self.field_errors: dict[str, str] = {}
         self.from_fields = False
         self.value: dict[str, Any] = {}
+        # LangGraph's per-run config and runtime context (a context_schema's).
+        self.config: dict[str, Any] = {}
+        self.context: dict[str, Any] | None = None
+        self.config_text = self.context_text = ""
+        try:
+            self.context_schema = (
+                graph.get_context_jsonschema() if graph.context_schema is not None else None
+            )
+        except Exception:  # not describable: the context is still checked at run time
+            self.context_schema = {}
 
     @classmethod
     def open(cls, graph_name: str) -> StartForm:
@@ -49,6 +60,14 @@ class StartForm:
         self.raw = str(data.get("raw", ""))
         self.interrupt_before = [n for n in data.getlist("interrupt_before") if n in self.nodes]
         self.interrupt_after = [n for n in data.getlist("interrupt_after") if n in self.nodes]
+        self.config_text = str(data.get("config", ""))
+        self.context_text = str(data.get("context", ""))
+        for name, text in (("config", self.config_text), ("context", self.context_text)):
+            if text.strip():
+                try:
+                    setattr(self, name, parse_json(text))
+                except ValueError as exc:
+                    self.errors.append(f"{name.capitalize()}: {exc}")
         if self.raw.strip():
             try:
                 self.value = parse_json(self.raw)
@@ -68,9 +87,12 @@ class StartForm:
         title: str = "",
         interrupt_before: list[str] = (),
         interrupt_after: list[str] = (),
+        config: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
     ) -> None:
         """The API's way in: the input as JSON."""
         self.value, self.title = value, title[:300]
+        self.config, self.context = config or {}, context
         for name, nodes in (
             ("interrupt_before", interrupt_before),
             ("interrupt_after", interrupt_after),
@@ -83,6 +105,7 @@ class StartForm:
             setattr(self, name, [n for n in nodes if n in self.nodes])
 
     def is_valid(self) -> bool:
+        self.errors += config_problems(self.config) + context_problems(self.graph, self.context)
         if self.errors or any(f.error for f in self.fields):
             return False
         properties = (self.schema or {}).get("properties")
@@ -134,6 +157,8 @@ class StartForm:
                 title=self.title,
                 interrupt_before=self.interrupt_before,
                 interrupt_after=self.interrupt_after,
+                config=self.config,
+                context=self.context,
             )
             AuditEvent.record(
                 "run.started",
@@ -145,6 +170,8 @@ class StartForm:
                     "input": self.value,
                     "interrupt_before": self.interrupt_before,
                     "interrupt_after": self.interrupt_after,
+                    **({"config": self.config} if self.config else {}),
+                    **({"context": self.context} if self.context is not None else {}),
                 },
                 client_address=client_address,
             )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import override_settings
+from django.test import Client, override_settings
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
@@ -123,3 +123,56 @@ def test_a_missing_env_file_is_reported(tmp_path):
     config = tmp_path / "langgraph.json"
     config.write_text('{"env": ".env.missing", "graphs": {"x": "./x.py:graph"}}')
     assert any(".env.missing" in error for error in Registry(config).errors)
+
+
+def test_config_and_context_through_the_api_and_the_start_page(admin_client):
+    from django.contrib.auth import get_user_model
+
+    from reviews.models import ApiToken
+
+    _, key = ApiToken.issue(get_user_model().objects.get(username="admin"), "ctx")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    body = {"graph": "contextual", "input": {}, "context": {"user_id": "u-9"}}
+    started = api.post("/api/runs", body, "application/json")
+    assert started.status_code == 201, started.content
+    run = Run.objects.get(pk=started.json()["id"])
+    assert run.context == {"user_id": "u-9"}
+    for wrong, expected in (
+        ({"context": {"language": "pt"}}, "'user_id' is a required property"),
+        ({"context": {"user_id": "u"}, "config": {"thread_id": "x"}}, "config has no 'thread_id'"),
+        ({"config": {"recursion_limit": 0}}, "at least 1"),
+        ({"config": {"configurable": {"thread_id": "t"}}}, "may not set thread_id"),
+    ):
+        refused = api.post("/api/runs", {"graph": "contextual", **wrong}, "application/json")
+        assert refused.status_code == 422 and expected in refused.json()["errors"]["input"]
+    refused = api.post("/api/runs", {"graph": "made", "context": {"x": 1}}, "application/json")
+    assert "takes no context" in refused.json()["errors"]["input"]
+    page = admin_client.get("/graphs/contextual/start/").content.decode()
+    assert 'name="context"' in page and "<code>user_id</code>" in page
+    response = admin_client.post(
+        "/graphs/contextual/start/",
+        {"raw": "{}", "context": '{"user_id": "page"}', "config": '{"tags": ["from-page"]}'},
+    )
+    assert response.status_code == 302
+    latest = Run.objects.latest("pk")
+    assert (latest.context, latest.config) == ({"user_id": "page"}, {"tags": ["from-page"]})
+    work("loading")
+    state = through_the_api_state(latest)
+    assert state["note"] == "for page in en"
+
+
+def through_the_api_state(run: Run) -> Any:
+    graph = get_registry().get(run.graph_name).compile(DjangoCheckpointSaver())
+    return graph.get_state({"configurable": {"thread_id": run.thread_id}}).values
+
+
+def test_startrun_takes_config_and_context(capsys):
+    from django.core.management import CommandError, call_command
+
+    call_command("startrun", "contextual", "--context", '{"user_id": "cli"}', "--execute")
+    run = Run.objects.latest("pk")
+    assert run.context == {"user_id": "cli"} and run.status == Run.Status.INTERRUPTED
+    with pytest.raises(CommandError, match="required property"):
+        call_command("startrun", "contextual", "--context", "{}")
+    with pytest.raises(CommandError, match="config has no 'bogus'"):
+        call_command("startrun", "made", "--config", '{"bogus": 1}')

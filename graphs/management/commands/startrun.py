@@ -6,7 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from graphs.models import Run
 from graphs.registry import GraphNotFound, get_registry
-from graphs.worker import new_worker_id, work
+from graphs.run_settings import config_problems, context_problems
+from graphs.worker import compiled_graph, new_worker_id, work
 
 
 class Command(BaseCommand):
@@ -17,6 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("--input", default="{}", help="the graph's input, as JSON")
         parser.add_argument("--thread", help="an existing or new thread id (default: a new one)")
         parser.add_argument("--title", default="", help="a title for a new thread")
+        parser.add_argument(
+            "--config",
+            default="{}",
+            help="LangGraph config as JSON: configurable, recursion_limit, tags, metadata",
+        )
+        parser.add_argument("--context", help="the runtime context as JSON (a context_schema's)")
         parser.add_argument(
             "--execute",
             action="store_true",
@@ -30,6 +37,8 @@ class Command(BaseCommand):
         input: str,
         thread: str | None,
         title: str,
+        config: str,
+        context: str | None,
         execute: bool,
         **options,
     ):
@@ -37,15 +46,34 @@ class Command(BaseCommand):
             get_registry().get(graph)
         except GraphNotFound as exc:
             raise CommandError(str(exc)) from exc
-        try:
-            payload = json.loads(input)
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"--input is not valid JSON: {exc}") from exc
+        payload, run_config, run_context = (
+            _json("--input", input),
+            _json("--config", config),
+            _json("--context", context) if context is not None else None,
+        )
+        problems = config_problems(run_config) + context_problems(
+            compiled_graph(graph), run_context
+        )
+        if problems:
+            raise CommandError(" ".join(problems))
         run = Run.enqueue(
-            graph_name=graph, kind=Run.Kind.START, thread_id=thread, payload=payload, title=title
+            graph_name=graph,
+            kind=Run.Kind.START,
+            thread_id=thread,
+            payload=payload,
+            title=title,
+            config=run_config,
+            context=run_context,
         )
         self.stdout.write(run.thread_id)
         if execute:
             work(new_worker_id())
             run.refresh_from_db()
             self.stderr.write(f"run {run.pk}: {run.status}{': ' + run.error if run.error else ''}")
+
+
+def _json(option: str, text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"{option} is not valid JSON: {exc}") from exc
