@@ -64,6 +64,22 @@ class DecisionForm:
     def can_message(self) -> bool:
         return any(d in NEEDS_MESSAGE for d in self.task.allowed)
 
+    @property
+    def edited(self) -> bool:
+        """Whether the editor holds something other than the proposed call
+        (the same JSON written another way is no change)."""
+        if self.name != self.task.tool_name:
+            return True
+        try:
+            return parse_json(self.args_text) != (self.task.args or {})
+        except ValueError:
+            return True
+
+    @property
+    def proposed_args_text(self) -> str:
+        """What the model proposed, whatever the reviewer typed since."""
+        return json.dumps(self.task.args or {}, indent=2, ensure_ascii=False)
+
     @classmethod
     def initial(cls, task: ReviewTask) -> DecisionForm:
         form = cls(task=task)
@@ -94,6 +110,16 @@ class DecisionForm:
             return {"type": "continue"}
         if self.type == "answer":
             return self._answer(data)
+        if self.type in APPROVALS and self.can_edit and self.edited:
+            # Approving runs the call as proposed: an edit left in the editor
+            # would be thrown away without a word.
+            self.error = (
+                "You changed the call but chose “"
+                + LABELS[self.type]
+                + "”: choose “Edit, then run” to run your edit, or undo the change"
+                " to run the call as proposed."
+            )
+            return None
         decision: dict[str, Any] = {"type": self.type}
         if self.type == "edit":
             try:

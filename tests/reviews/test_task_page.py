@@ -249,3 +249,59 @@ def test_an_active_run_status_asks_again_until_it_ends(as_rita):
     finish()
     html = as_rita.get(status_url).content.decode()
     assert "Run" in html and "succeeded" in html and "hx-get" not in html  # ended: stops
+
+
+def _proposed_block(html: str, task_pk: int) -> str:
+    """The "the model proposes" card of one call's fieldset."""
+    fieldset = html.split(f'id="decision-{task_pk}"', 1)[1]
+    return fieldset.split('class="tool-card proposed"', 1)[1].split("</pre>", 1)[0]
+
+
+def test_an_edit_left_in_the_editor_is_never_approved_as_proposed(as_rita):
+    thread = start("support", REFUND)
+    (refund,) = pending(thread)
+    edited = {**refund.args, "amount": 12}
+    response = as_rita.post(
+        reverse("decide", args=[refund.pk]),
+        {
+            f"t{refund.pk}-type": "accept",
+            f"t{refund.pk}-name": "refund",
+            f"t{refund.pk}-args": json.dumps(edited),
+        },
+    )
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert "You changed the call but chose “Accept”" in html
+    assert "choose “Edit, then run” to run your edit" in html
+    assert "&quot;amount&quot;: 12" in html  # the edit is still in the editor
+    assert ReviewTask.objects.get(pk=refund.pk).status == "pending"
+    assert not Run.objects.filter(kind=Run.Kind.RESUME).exists()
+
+    # The proposed call written another way is no change: accepted as proposed.
+    same = json.dumps(dict(reversed(list(refund.args.items()))), indent=4)
+    response = as_rita.post(
+        reverse("decide", args=[refund.pk]),
+        {f"t{refund.pk}-type": "accept", f"t{refund.pk}-args": same},
+    )
+    assert response.status_code == 302
+    assert ReviewTask.objects.get(pk=refund.pk).decision == {"type": "accept"}
+
+
+def test_after_a_refused_edit_the_proposed_block_shows_what_the_model_proposed(as_rita):
+    thread = start("tool_agent", FLIGHT)
+    book, charge = pending(thread)
+    for typed in ('{"amount": 300,', '{"amount": "a lot"}'):
+        response = as_rita.post(
+            reverse("decide", args=[book.pk]),
+            {
+                f"t{book.pk}-type": "approve",
+                f"t{charge.pk}-type": "edit",
+                f"t{charge.pk}-name": "charge_card",
+                f"t{charge.pk}-args": typed,
+            },
+        )
+        html = response.content.decode()
+        assert response.status_code == 422
+        proposed = _proposed_block(html, charge.pk)
+        assert "&quot;amount&quot;: 360.0" in proposed and "300" not in proposed
+        assert "a lot" not in proposed
