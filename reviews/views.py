@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -52,7 +53,7 @@ from reviews.run_actions import cancel_run, replay_from, retry_run
 from reviews.start_form import StartForm
 from reviews.state_diff import diff_states
 from reviews.state_editor import StateEdit
-from reviews.timeline import timeline
+from reviews.timeline import LANE_WIDTH, timeline
 
 PAGE_SIZE = 50
 RUNS_SHOWN = 10  # a thread page lists its newest runs
@@ -277,8 +278,15 @@ def bulk_decide(request: HttpRequest) -> HttpResponse:
 # -- task ---------------------------------------------------------------------
 
 
+def _approval_words(decision: dict[str, Any]) -> str:
+    if decision.get("type") in ("approve", "accept"):
+        return "the call as proposed"
+    return describe_decision(decision)
+
+
 def _quorum(task: ReviewTask) -> dict[str, Any] | None:
-    """Who approved what so far, for a call that needs several approvals."""
+    """Who approved what so far, and how many approvals are still needed,
+    for a call that needs several."""
     given = list(task.approvals.select_related("reviewer").order_by("pk"))
     need = task.required_for(given[0].decision if given else {})
     if need <= 1:
@@ -286,9 +294,33 @@ def _quorum(task: ReviewTask) -> dict[str, Any] | None:
     return {
         "task": task,
         "need": need,
-        "by": [a.reviewer.get_username() for a in given],
-        "version": describe_decision(given[0].decision) if given else "",
+        "have": len(given),
+        "left": max(0, need - len(given)),
+        "given": [
+            {
+                "who": a.reviewer.get_username(),
+                "what": _approval_words(a.decision),
+                "when": a.created_at,
+            }
+            for a in given
+        ],
     }
+
+
+def _next_task(user: Any, task: ReviewTask) -> ReviewTask | None:
+    """The oldest other open task this user may decide: where to go after deciding."""
+    candidates = list(
+        visible_tasks(user, ReviewTask.objects.pending())
+        .exclude(
+            thread_id=task.thread_id,
+            checkpoint_id=task.checkpoint_id,
+            interrupt_id=task.interrupt_id,
+        )
+        .select_related("rule")
+        .order_by("pk")[:20]
+    )
+    mine = decidable(user, candidates)
+    return mine[0] if mine else None
 
 
 def _task_context(
@@ -329,6 +361,8 @@ def _task_context(
         ]
     resumed = Run.objects.filter(thread_id=task.thread_id, created_at__gte=task.created_at)
     context["runs"] = list(resumed.exclude(pk=task.run_id).order_by("pk")[:5])
+    if not forms:
+        context["next_task"] = _next_task(user, task)
     return context
 
 
@@ -336,7 +370,11 @@ def _task_context(
 @require_GET
 def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     task = task_for(request.user, pk)
-    template = "reviews/task.html#panel" if request.htmx else "reviews/task.html"
+    template = "reviews/task.html"
+    if request.htmx:
+        # The outcome asks for itself when a run of the thread changes; the
+        # decision forms around it are never replaced under the reviewer.
+        template += "#outcome" if request.htmx.target == "task-outcome" else "#panel"
     context = {
         **_task_context(task, request.user),
         "can_administer": can(request.user, ADMINISTER, task),
@@ -434,29 +472,51 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
     its diff (against its parent, or against `compare`)."""
     thread = thread_for(request.user, thread_id)
     points, older = timeline(thread, before=request.GET.get("before", ""))
-    context: dict[str, Any] = {"thread": thread, "points": points, "older": older}
+    ns = request.GET.get("ns", "")
+    selected_id = request.GET.get("at") or next((p.checkpoint_id for p in points if p.latest), "")
+    compare = request.GET.get("compare", "")
+    context: dict[str, Any] = {
+        "thread": thread,
+        "points": points,
+        "older": older,
+        # What the timeline marks, its links start from and its live refresh
+        # asks for: always the point the page shows.
+        "selected": {"checkpoint_id": selected_id, "ns": ns},
+        "compared": compare,
+        "here": urlencode(
+            {k: v for k, v in (("at", selected_id), ("ns", ns), ("compare", compare)) if v}
+        ),
+        "rail_width": (max((p.lane for p in points), default=0) + 1) * LANE_WIDTH,
+    }
     if request.htmx and request.GET.get("before"):
         return render(request, "reviews/thread.html#timeline_rows", context)
-    selected = request.GET.get("at") or next((p.checkpoint_id for p in points if p.latest), "")
-    ns = request.GET.get("ns", "")
+    if request.htmx and request.htmx.target == "timeline":
+        return render(request, "reviews/thread.html#timeline", context)
     try:
         graph = graph_for(thread)
-        point = state_at(thread, selected, ns) if selected else None
-        if selected and point is None:
-            raise Http404(f"Checkpoint {selected} is not in this thread.")
-        other_id = request.GET.get("compare") or (point.parent_id if point else None)
+        point = state_at(thread, selected_id, ns) if selected_id else None
+        if selected_id and point is None:
+            raise Http404(f"Checkpoint {selected_id} is not in this thread.")
+        other_id = compare or (point.parent_id if point else None)
         other = state_at(thread, other_id, ns) if other_id else None
         context |= {
             "graph_error": "",
             "point": point,
             "other": other,
-            "comparing": bool(request.GET.get("compare")),
+            "comparing": bool(compare),
             "changes": diff_states(other.values if other else {}, point.values) if point else [],
             "diagram": mermaid(graph, point.next if point else []),
         }
     except GraphUnavailable as exc:
         context |= {"graph_error": str(exc), "point": None}
+    if request.htmx and request.htmx.target in ("thread-view", "point"):
+        return render(request, "reviews/thread.html#view", context)
     runs = list(thread.runs.select_related("requested_by").order_by("-pk")[:RUNS_SHOWN])
+    # A thread's page is for those who may see every task on it: its open ones lead.
+    pending_tasks = list(ReviewTask.objects.pending().filter(thread=thread).order_by("pk"))
+    turns: dict[tuple[str, str], list[ReviewTask]] = {}
+    for t in pending_tasks:
+        turns.setdefault((t.checkpoint_id, t.interrupt_id), []).append(t)
     context |= {
         "runs": runs,
         "RUNS_SHOWN": RUNS_SHOWN,
@@ -465,11 +525,11 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
             runs and (runs[0].active or runs[0].stopping or runs[0].status == Run.Status.FAILED)
         ),
         "may_run": can_graph(request.user, REVIEW, thread.graph_name),
+        "pending_turns": [
+            {"task": calls[0], "names": [c.tool_name or c.get_kind_display() for c in calls]}
+            for calls in turns.values()
+        ],
     }
-    if request.htmx and request.htmx.target == "point":
-        return render(request, "reviews/thread.html#point", context)
-    if request.htmx and request.htmx.target == "timeline":
-        return render(request, "reviews/thread.html#timeline", context)
     return render(request, "reviews/thread.html", context)
 
 
