@@ -19,6 +19,8 @@ from graphs.worker import RUN_KEY
 from reviews.graph_state import EDITED_AS_NODE, EDITED_BY
 
 PAGE = 50
+LANE_WIDTH = 16  # pixels between two lanes of the drawing
+LANE_COLORS = 6  # site.css colours lanes lane-c0 to lane-c5
 _UUID_EPOCH = datetime(1582, 10, 15, tzinfo=UTC)
 
 
@@ -36,6 +38,20 @@ class Point:
     lane: int = 0
     forks_from: str | None = None  # set when this point starts a branch
     latest: bool = False
+    branch: str = ""  # on a branch's newest point: what started it (replay, fork...)
+    rails: list[dict[str, Any]] = field(default_factory=list)  # the graph drawn beside it
+
+    @property
+    def short_id(self) -> str:
+        return self.checkpoint_id[-8:]
+
+    @property
+    def x(self) -> int:
+        return self.lane * LANE_WIDTH
+
+    @property
+    def color(self) -> int:
+        return self.lane % LANE_COLORS
 
     @property
     def at(self) -> datetime | None:
@@ -104,6 +120,7 @@ def timeline(thread: Thread, *, before: str = "", limit: int = PAGE) -> tuple[li
     _add_writes(thread, points, metadata)
     _add_runs(points, metadata)
     _add_lanes(points)
+    _add_rails(points)
     root = [p for p in points if not p.ns]
     if root and not before:
         root[0].latest = True
@@ -165,3 +182,72 @@ def _add_lanes(points: list[Point]) -> None:
         tips[lane] = key
         lane_of[key] = lane
         point.lane = lane
+
+
+def _branch_kind(first: Point) -> str:
+    """What started a branch, from its oldest point."""
+    if first.run is not None and first.run.kind in ("replay", "fork"):
+        return first.run.kind
+    if first.source == "update":
+        return "fork: state edited" if first.edited_by else "state update"
+    if first.source == "fork":
+        return "fork"
+    return "branch"
+
+
+def _add_rails(points: list[Point]) -> None:
+    """The branch graph beside each row, the way git clients draw history:
+    a vertical line per lane from its newest point down to where it forked,
+    joined there to the point it branched from. Each rail is a line in one
+    lane: from the row's top or its dot, to its dot or its bottom; a `join`
+    rail runs across from the row's dot to the lane of a branch that forked
+    from it."""
+    row_of = {(p.ns, p.checkpoint_id): i for i, p in enumerate(points)}
+    top: dict[int, int] = {}
+    bottom: dict[int, int] = {}
+    oldest: dict[int, Point] = {}
+    for i, p in enumerate(points):
+        top.setdefault(p.lane, i)
+        oldest[p.lane] = p
+        parent_row = row_of.get((p.ns, p.parent_id or ""))
+        if p.forks_from and parent_row is not None:
+            bottom[p.lane] = parent_row
+        elif p.parent_id and parent_row is None:
+            bottom[p.lane] = len(points)  # continues on an older page
+        else:
+            bottom[p.lane] = max(bottom.get(p.lane, i), i)
+    for lane, first in oldest.items():
+        if first.forks_from:
+            points[top[lane]].branch = _branch_kind(first)
+    for i, p in enumerate(points):
+        rails: list[dict[str, Any]] = []
+        for lane in sorted(top):
+            if not top[lane] <= i <= bottom[lane]:
+                continue
+            x = lane * LANE_WIDTH
+            if lane == p.lane:
+                if i > top[lane]:
+                    rails.append(
+                        {"lane": lane, "x": x, "part": "above", "color": lane % LANE_COLORS}
+                    )
+                if i < bottom[lane]:
+                    rails.append(
+                        {"lane": lane, "x": x, "part": "below", "color": lane % LANE_COLORS}
+                    )
+            elif i == bottom[lane]:
+                # The branch forked from this row's point: its line comes down
+                # to the dot's height and turns towards it.
+                rails.append({"lane": lane, "x": x, "part": "above", "color": lane % LANE_COLORS})
+                left, right = sorted((x, p.lane * LANE_WIDTH))
+                rails.append(
+                    {
+                        "lane": lane,
+                        "x": left,
+                        "width": right - left,
+                        "part": "join",
+                        "color": lane % LANE_COLORS,
+                    }
+                )
+            else:
+                rails.append({"lane": lane, "x": x, "part": "through", "color": lane % LANE_COLORS})
+        p.rails = rails

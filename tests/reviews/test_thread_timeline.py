@@ -53,7 +53,8 @@ def test_timeline_points_name_their_step_source_writers_and_cause(as_rita):
     assert checkpoint_time("not-a-uuid") is None
 
     html = as_rita.get(reverse("thread", args=[thread_id])).content.decode()
-    assert html.count('class="point lane-0') == 5
+    assert html.count('<li class="point') == 5
+    assert html.count('class="dot lane-c0"') == 5  # one line: no branch yet
     assert "Replay from here" in html and 'class="mermaid"' in html
     assert "class publish next;" in html  # the diagram marks what runs next
 
@@ -66,16 +67,20 @@ def test_point_detail_and_diff_against_parent_or_any_point(as_rita):
         reverse("thread", args=[thread_id]),
         {"at": latest.checkpoint_id},
         HTTP_HX_REQUEST="true",
-        HTTP_HX_TARGET="point",
+        HTTP_HX_TARGET="thread-view",
     )
     html = response.content.decode()
-    assert html.lstrip().startswith('<section class="card" id="point">')
-    assert "<strong>draft</strong> added" in html and "ask_feedback interrupted" in html
+    # The point and the timeline that marks it travel together.
+    assert html.lstrip().startswith('<div class="thread-grid" id="thread-view">')
+    assert (
+        "<strong>draft</strong> added" in html
+        and "stopped for review</span> in <code>ask_feedback" in html
+    )
     compared = as_rita.get(
         reverse("thread", args=[thread_id]),
         {"at": latest.checkpoint_id, "compare": first_loop.checkpoint_id},
     ).content.decode()
-    assert f"Compared with <code>{first_loop.checkpoint_id}</code>" in compared
+    assert f'Compared with <code title="{first_loop.checkpoint_id}">' in compared
     missing = as_rita.get(reverse("thread", args=[thread_id]), {"at": "nope"})
     assert missing.status_code == 404
 
