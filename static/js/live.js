@@ -1,12 +1,39 @@
-// The dot in the top bar: lit while the live-updates websocket is open.
-// A script file rather than hx-on attributes, which htmx runs through eval
-// and the Content-Security-Policy forbids.
+// Live updates. The dot in the top bar says whether the websocket is open
+// (in words too, for those who can't tell its colour). Fragments that come
+// over the socket are kept only when this page has their target: the server
+// sends one set of fragments to every page, and htmx reports a fragment
+// without a target as an error. A script file rather than hx-on attributes,
+// which htmx runs through eval and the Content-Security-Policy forbids.
 (function () {
   "use strict";
   function show(open) {
     const dot = document.getElementById("live-state");
-    if (dot) dot.classList.toggle("on", open);
+    if (!dot) return;
+    dot.classList.toggle("on", open);
+    dot.title = open ? "live updates on" : "live updates off: reload to catch up";
+    const words = dot.querySelector(".sr-only");
+    if (words) words.textContent = open ? "live updates on" : "live updates off";
   }
   document.addEventListener("htmx:wsOpen", function () { show(true); });
   document.addEventListener("htmx:wsClose", function () { show(false); });
+
+  htmx.defineExtension("page-targets", {
+    transformResponse: function (text) {
+      const holder = document.createElement("template");
+      holder.innerHTML = text;
+      Array.from(holder.content.children).forEach(function (element) {
+        if (!element.id || !document.getElementById(element.id)) element.remove();
+      });
+      return holder.innerHTML;
+    },
+  });
+  // (Before the message is filtered: a new run's status has no element yet.)
+  // A run of a thread this page shows moved on: the parts of the page that
+  // show the thread ask again (hx-trigger="thread-changed from:body").
+  document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    const message = event.detail && event.detail.message;
+    if (typeof message === "string" && /class="run-status|id="thread-steps"/.test(message)) {
+      htmx.trigger(document.body, "thread-changed");
+    }
+  });
 })();

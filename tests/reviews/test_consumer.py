@@ -113,8 +113,8 @@ async def test_thread_progress_only_for_subscribed_threads(transactional_db):
         .values_list("checkpoint_id", flat=True)
     )
     assert len(steps) == len(written) > 2
-    assert all(f"<code>{cid}</code>" in line for cid, line in zip(written, steps, strict=True))
-    assert "step -1 · input" in steps[0] and "· by " in steps[-1]
+    assert all(f'title="{cid}"' in line for cid, line in zip(written, steps, strict=True))
+    assert "input · the input arrived" in steps[0] and "· by " in steps[-1]
     await communicator.disconnect()
 
 
