@@ -7,12 +7,14 @@ is served at `/api/openapi.json`, the interactive docs at `/api/docs`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Query, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
@@ -37,14 +39,36 @@ from reviews.state_editor import StateEdit
 from reviews.timeline import timeline
 from reviews.views import after_decision
 
+
+def signed_in_or_token(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """The OpenAPI document and the docs: for a signed-in user, or a script
+    with an API token (which gets 401, never the sign-in page, when the token
+    is wrong)."""
+    page_view = login_required(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.headers.get("Authorization", "").lower().startswith("bearer "):
+            return page_view(request, *args, **kwargs)
+        try:
+            user = TokenAuth()(request)
+        except HttpError as exc:
+            return JsonResponse({"detail": str(exc)}, status=exc.status_code)
+        if user is None:
+            return JsonResponse({"detail": "Unauthorized"}, status=401)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 api = NinjaAPI(
     title="HITL review API",
     version="1",
     description="Start runs, read threads, list and decide review tasks, edit state, replay and fork.",
     auth=TokenAuth(),
     urls_namespace="api",
-    # The document and the interactive docs need a signed-in user, like every page.
-    docs_decorator=login_required,
+    # The document and the interactive docs need a signed-in user or a token.
+    docs_decorator=signed_in_or_token,
 )
 
 
