@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 
 from graphs.events import QUEUE_GROUP, publish
 from reviews.models import ReviewTask
+from reviews.queue_filters import turn_rows
 
 
 def _publish_queue(
@@ -34,7 +35,9 @@ def _publish_queue(
                     "rule": task.rule_id,
                     "html": render_to_string("reviews/queue.html#row", {"task": task}),
                 }
-                for task in new_tasks
+                # A turn's calls share a row when they share a rule (what
+                # decides who may see them).
+                for task in turn_rows(sorted(new_tasks, key=lambda t: (t.rule_id or 0, t.pk)))
             ],
             "removed": [
                 {
@@ -49,7 +52,7 @@ def _publish_queue(
                     "rule": task.rule_id,
                     "html": render_to_string("reviews/queue.html#row", {"task": task, "oob": True}),
                 }
-                for task in changed
+                for task in turn_rows(list(changed))
             ],
         },
     )

@@ -64,3 +64,35 @@ def queue_tasks(filters: dict[str, str], user: Any, *, after: str = "") -> Query
     if str(after).isdigit():
         tasks = tasks.filter(pk__lt=int(after)) if newest else tasks.filter(pk__gt=int(after))
     return tasks.order_by("-pk" if newest else "pk")
+
+
+def turn_rows(tasks: list[ReviewTask]) -> list[ReviewTask]:
+    """One row per turn: the first call of each turn among these tasks leads
+    its row and carries the turn's calls (`calls`) and, for a quorum, the
+    approvals given so far (`approval_count`). Calls the user can't see are
+    not among the tasks, so a row never names them."""
+    from django.db.models import Count
+
+    from reviews.models import Approval
+
+    rows: list[ReviewTask] = []
+    lead: dict[tuple[str, str, str, int | None], ReviewTask] = {}
+    for task in tasks:
+        # Calls under different rules keep rows of their own: a row goes live
+        # to those its rule lets see it.
+        key = (task.thread_id, task.checkpoint_id, task.interrupt_id, task.rule_id)
+        if key in lead and task.is_pending == lead[key].is_pending:
+            lead[key].calls.append(task)
+            continue
+        task.calls = [task]
+        lead[key] = task
+        rows.append(task)
+    counts = dict(
+        Approval.objects.filter(task__in=[t.pk for t in tasks if t.is_pending])
+        .values("task")
+        .annotate(n=Count("pk"))
+        .values_list("task", "n")
+    )
+    for task in tasks:
+        task.approval_count = counts.get(task.pk, 0)
+    return rows

@@ -48,7 +48,7 @@ from reviews.graph_state import (
     state_at,
 )
 from reviews.models import DecisionRefused, DecisionsInvalid, ReviewTask, describe_decision
-from reviews.queue_filters import queue_filters, queue_tasks
+from reviews.queue_filters import queue_filters, queue_tasks, turn_rows
 from reviews.run_actions import cancel_run, replay_from, retry_run
 from reviews.start_form import StartForm
 from reviews.state_diff import diff_states
@@ -155,7 +155,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     if more:
         params["after"] = str(page[-1].pk)
     live_rows = filters == queue_filters({})  # the plain, unfiltered queue
-    overdue = (
+    overdue = turn_rows(
         list(
             visible_tasks(request.user, ReviewTask.objects.pending())
             .filter(due_at__lte=timezone.now())
@@ -166,7 +166,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         else []
     )
     context = {
-        "tasks": page,
+        "tasks": turn_rows(page),
         "filters": filters,
         "more_url": f"{reverse('queue')}?{params.urlencode()}" if more else "",
         "graphs": [s.name for s in get_registry().specs()],
@@ -296,6 +296,7 @@ def _quorum(task: ReviewTask) -> dict[str, Any] | None:
         "need": need,
         "have": len(given),
         "left": max(0, need - len(given)),
+        "by": [a.reviewer.get_username() for a in given],
         "given": [
             {
                 "who": a.reviewer.get_username(),
