@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import transaction
@@ -26,6 +27,11 @@ class StartForm:
         except Exception as exc:  # a schema pydantic can't read: raw JSON still works
             self.schema, self.schema_error = None, f"{type(exc).__name__}: {exc}"
         self.fields: list[SchemaField] = fields_for(self.schema, prefix="in-")
+        self.message_keys = _message_keys(graph, self.schema)
+        for f in self.fields:
+            if f.key in self.message_keys:
+                f.help = "Write a sentence: it goes in as a person's message. Or a JSON list of messages."
+        self.example = _example(self.schema, self.message_keys)
         self.nodes = node_names(graph)
         self.title = ""
         self.raw = ""
@@ -47,6 +53,19 @@ class StartForm:
             )
         except Exception:  # not describable: the context is still checked at run time
             self.context_schema = {}
+
+    @property
+    def input_fields(self) -> list[SchemaField]:
+        """What a person starts the graph with: the required keys and message
+        lists. The other keys of a state that doubles as input are the
+        graph's own working state (a draft, a counter), offered apart."""
+        main = [f for f in self.fields if f.required or f.key in self.message_keys]
+        return main or self.fields
+
+    @property
+    def state_fields(self) -> list[SchemaField]:
+        main = self.input_fields
+        return [f for f in self.fields if f not in main]
 
     @classmethod
     def open(cls, graph_name: str) -> StartForm:
@@ -77,7 +96,9 @@ class StartForm:
             if not isinstance(self.value, dict):
                 self.errors.append("Raw JSON must be an object: the graph's input.")
         else:
-            self.value = parse_fields(self.fields, data)
+            self.value = parse_fields(
+                self.fields, _sentences_as_messages(data, self.fields, self.message_keys)
+            )
             self.from_fields = True
 
     def bind_values(
@@ -176,3 +197,56 @@ class StartForm:
                 client_address=client_address,
             )
         return run
+
+
+def _message_keys(graph, schema: dict[str, Any] | None) -> set[str]:
+    """Input keys that hold a message list (a channel merged by add_messages)."""
+    keys = set()
+    properties = (schema or {}).get("properties") or {}
+    for key in merged_keys(graph) & set(properties):
+        reducer = getattr(graph.channels[key], "operator", None)
+        if getattr(reducer, "__name__", "") in ("add_messages", "_add_messages"):
+            keys.add(key)
+    return keys
+
+
+def _sentences_as_messages(data, fields: list[SchemaField], message_keys: set[str]):
+    """A plain sentence where the input is a message list: a person's message."""
+    names = {f.name: f for f in fields if f.key in message_keys}
+    if not names:
+        return data
+    data = data.copy()
+    for name in names:
+        text = str(data.get(name, "")).strip()
+        if text and text[0] not in "[{":
+            data[name] = json.dumps([{"role": "user", "content": text}])
+    return data
+
+
+def _example(schema: dict[str, Any] | None, message_keys: set[str]) -> str:
+    """An example input for the start form: the schema's own examples when it
+    gives them, else one built from its required keys."""
+    if not schema:
+        return ""
+    if schema.get("examples"):
+        return json.dumps(schema["examples"][0], ensure_ascii=False)
+    properties = schema.get("properties") or {}
+    example: dict[str, Any] = {}
+    for key in schema.get("required") or list(properties)[:1]:
+        prop = properties.get(key) or {}
+        if key in message_keys:
+            example[key] = [{"role": "user", "content": "Hello! Please help me with…"}]
+        elif prop.get("examples"):
+            example[key] = prop["examples"][0]
+        elif "default" in prop:
+            example[key] = prop["default"]
+        else:
+            example[key] = {
+                "string": "…",
+                "integer": 1,
+                "number": 1.0,
+                "boolean": True,
+                "array": [],
+                "object": {},
+            }.get(prop.get("type"), "…")
+    return json.dumps(example, ensure_ascii=False) if example else ""
