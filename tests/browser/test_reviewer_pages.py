@@ -1,0 +1,108 @@
+"""A reviewer's pages in Chromium: no console error or failed request on any
+page, the timeline's selection follows the point shown, and the decision form
+keeps the choice and the editor in step."""
+
+from __future__ import annotations
+
+import json
+
+from playwright.sync_api import expect
+
+from tests.browser.conftest import signed_in
+
+FLIGHT = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
+REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
+
+
+def _start(served, graph: str, payload: dict) -> str:
+    return served.manage("startrun", graph, "--input", json.dumps(payload)).strip().splitlines()[-1]
+
+
+def test_no_console_error_or_failed_request_on_any_page(served, browser):
+    page = signed_in(browser, served, "admin")
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda m: problems.append(f"{page.url}: {m.text}") if m.type == "error" else None,
+    )
+    page.on("pageerror", lambda e: problems.append(f"{page.url}: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url}"))
+    page.on(
+        "response",
+        lambda r: problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None,
+    )
+    # Offline: anything not served by the dashboard itself is refused.
+    page.route(
+        "**/*",
+        lambda route: (
+            route.continue_() if route.request.url.startswith(served.url) else route.abort()
+        ),
+    )
+    thread = _start(served, "tool_agent", FLIGHT)
+    page.goto("/queue/")
+    row = page.locator("tr.task-row", has_text="charge_card")
+    expect(row).to_be_visible()  # arrived over the websocket
+    task_url = row.get_attribute("data-url")
+    for url in (
+        "/",
+        "/queue/",
+        task_url,
+        f"/threads/{thread}/",
+        f"/threads/{thread}/state/",
+        "/graphs/tool_agent/start/",
+        "/audit/",
+        "/api/docs",
+    ):
+        page.goto(url)
+        page.wait_for_load_state("networkidle")
+        if url == "/api/docs":
+            expect(page.locator(".swagger-ui .info")).to_be_visible()  # offline
+    # Live fragments for every open page while a run moves on: a page gets
+    # only what it has a place for.
+    page.goto(task_url)
+    page.locator("input[value=approve]").first.check()
+    page.locator("input[value=approve]").nth(1).check()
+    page.get_by_role("button", name="Submit all 2 decisions").click()
+    expect(page.locator("#task-outcome .run-status.succeeded")).to_be_visible()
+    page.goto("/queue/")
+    _start(served, "support", REFUND)
+    expect(page.locator("tr.task-row", has_text="refund")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    assert problems == []
+
+
+def test_timeline_selection_follows_the_point_shown(served, browser):
+    page = signed_in(browser, served, "reviewer")
+    thread = _start(served, "tool_agent", FLIGHT)
+    page.goto(f"/threads/{thread}/")
+    points = page.locator("li.point")
+    expect(points).to_have_count(3)
+    expect(points.first).to_have_class("point interrupted selected")
+    oldest = points.last
+    oldest_id = oldest.get_attribute("id").removeprefix("point-")
+    oldest.locator("a.point-link").click()
+    expect(page.locator("li.point.selected")).to_have_count(1)
+    expect(oldest).to_have_class("point selected")
+    expect(page).to_have_url(f"{served.url}/threads/{thread}/?at={oldest_id}")
+    expect(page.locator("#point h2 code")).to_have_attribute("title", oldest_id)
+    # "diff with selected" starts from the point shown, and the address says so.
+    latest_id = points.first.get_attribute("id").removeprefix("point-")
+    points.first.locator("a.diff-link").click()
+    expect(page).to_have_url(f"{served.url}/threads/{thread}/?at={oldest_id}&compare={latest_id}")
+    expect(page.locator("li.point.selected")).to_have_attribute("id", f"point-{oldest_id}")
+    expect(page.locator("#point h3").first).to_contain_text("Compared with")
+
+
+def test_editing_the_call_chooses_edit_and_choosing_edit_opens_the_editor(served, browser):
+    page = signed_in(browser, served, "reviewer")
+    _start(served, "tool_agent", FLIGHT)
+    page.goto("/queue/")
+    row = page.locator("tr.task-row", has_text="charge_card")
+    expect(row).to_be_visible()
+    page.goto(row.get_attribute("data-url"))
+    first, second = page.locator("fieldset.decision").all()
+    first.locator("input[value=edit]").check()
+    expect(first.locator("details.edit")).to_have_attribute("open", "")
+    second.locator("details.edit summary").click()
+    second.locator("textarea[name$=-args]").fill('{"amount": 10, "currency": "EUR"}')
+    expect(second.locator("input[value=edit]")).to_be_checked()
