@@ -318,3 +318,19 @@ _async_tools.add_edge("plan", "review")
 _async_tools.add_edge("review", "tools")
 _async_tools.add_edge("tools", END)
 async_tools = _async_tools.compile()
+
+
+async def _step_async(state: Steps) -> Steps:
+    await asyncio.sleep(state.get("delay", 0.2))
+    return {"done": [len(state.get("done", []))]}
+
+
+_slow_async = StateGraph(Steps)
+_slow_async.add_node("step", _step_async)
+_slow_async.add_node("confirm", _confirm)
+_slow_async.add_edge(START, "step")
+_slow_async.add_conditional_edges(
+    "step", lambda s: "confirm" if len(s["done"]) >= s.get("steps", 10) else "step"
+)
+_slow_async.add_edge("confirm", END)
+slow_async = _slow_async.compile()
