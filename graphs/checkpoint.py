@@ -21,6 +21,7 @@ already has a connection, or an open transaction, uses its own: its
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import json
@@ -29,10 +30,10 @@ import sys
 import threading
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
 from django.db import InterfaceError, OperationalError, connections, transaction
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -309,6 +310,19 @@ def _db_call(*, write: bool, atomic: bool = False) -> Callable:
         return wrapper
 
     return decorate
+
+
+_T = TypeVar("_T")
+
+# The async methods run the sync ones on threads of their own: never on the
+# caller's loop (Django's ORM refuses that), and never on asgiref's one
+# thread-sensitive thread, which a worker waiting for its graph may hold.
+_DB_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="checkpoints")
+
+
+async def _in_db_thread(function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_DB_THREADS, functools.partial(function, *args, **kwargs))
 
 
 class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
@@ -978,7 +992,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
     # Django keeps for sync work, so connections are never shared.
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return await sync_to_async(self.get_tuple)(config)
+        return await _in_db_thread(self.get_tuple, config)
 
     async def alist(
         self,
@@ -988,7 +1002,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        for item in await sync_to_async(self._list)(config, filter, before, limit):
+        for item in await _in_db_thread(self._list, config, filter, before, limit):
             yield item
 
     async def aput(
@@ -998,7 +1012,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await sync_to_async(self.put)(config, checkpoint, metadata, new_versions)
+        return await _in_db_thread(self.put, config, checkpoint, metadata, new_versions)
 
     async def aput_writes(
         self,
@@ -1007,16 +1021,16 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await sync_to_async(self.put_writes)(config, writes, task_id, task_path)
+        await _in_db_thread(self.put_writes, config, writes, task_id, task_path)
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await sync_to_async(self.delete_thread)(thread_id)
+        await _in_db_thread(self.delete_thread, thread_id)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await sync_to_async(self.delete_for_runs)(run_ids)
+        await _in_db_thread(self.delete_for_runs, run_ids)
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await sync_to_async(self.copy_thread)(source_thread_id, target_thread_id)
+        await _in_db_thread(self.copy_thread, source_thread_id, target_thread_id)
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await sync_to_async(self.prune)(thread_ids, strategy=strategy)
+        await _in_db_thread(self.prune, thread_ids, strategy=strategy)

@@ -10,14 +10,12 @@ checkpointer, so graphs from an existing LangGraph project work unchanged.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import importlib.util
 import inspect
 import json
 import os
 import sys
-import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -30,6 +28,7 @@ from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.pregel import Pregel
 
+from graphs.loop import run_on_graph_loop
 from graphs.serde import allow_graph_types
 
 
@@ -141,9 +140,9 @@ class GraphSpec:
         entered once and kept open for the life of the process."""
         made = factory(config) if inspect.signature(factory).parameters else factory()
         if inspect.isawaitable(made):
-            made = _on_factory_loop(made)
+            made = run_on_graph_loop(made)
         if hasattr(made, "__aenter__"):
-            made = _on_factory_loop(_enter_for_good(made))
+            made = run_on_graph_loop(_enter_for_good(made))
         elif hasattr(made, "__enter__") and not isinstance(made, Pregel | StateGraph):
             made = made.__enter__()
         return made
@@ -153,26 +152,7 @@ def _is_factory(obj: Any) -> bool:
     return callable(obj) and not isinstance(obj, Pregel | StateGraph) and not inspect.isclass(obj)
 
 
-_factory_loop: asyncio.AbstractEventLoop | None = None
-_factory_lock = threading.Lock()
 _entered: list[Any] = []  # async context managers kept open
-
-
-def _on_factory_loop(awaitable: Any) -> Any:
-    """Await on one long-lived loop of this process: what an async factory
-    opens (a client session, a pool) stays usable after it returns."""
-    global _factory_loop
-    with _factory_lock:
-        if _factory_loop is None:
-            _factory_loop = asyncio.new_event_loop()
-            threading.Thread(
-                target=_factory_loop.run_forever, name="graph-factories", daemon=True
-            ).start()
-    return asyncio.run_coroutine_threadsafe(_awaited(awaitable), _factory_loop).result()
-
-
-async def _awaited(awaitable: Any) -> Any:
-    return await awaitable
 
 
 async def _enter_for_good(manager: Any) -> Any:

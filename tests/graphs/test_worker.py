@@ -269,9 +269,9 @@ def test_retried_run_continues_instead_of_resending_input(stops):
     assert state_of(run).values["done"] == [0, 1, 2]  # not restarted from an empty list
 
 
-def slow_run(steps: int) -> Run:
+def slow_run(steps: int, graph: str = "slow") -> Run:
     return Run.enqueue(
-        graph_name="slow", kind=Run.Kind.START, payload={"done": [], "delay": 0.2, "steps": steps}
+        graph_name=graph, kind=Run.Kind.START, payload={"done": [], "delay": 0.2, "steps": steps}
     )
 
 
@@ -324,9 +324,11 @@ def test_cancelled_elsewhere_the_worker_stops_at_its_next_renewal(stops):
     assert len(state_of(run).values["done"]) < 8  # it stopped early
 
 
-def test_a_cancel_made_in_the_workers_process_stops_the_run_at_once(stops):
-    """As in the embedded server: no waiting for the next lease renewal."""
-    run = slow_run(40)
+@pytest.mark.parametrize("graph", ["slow", "slow_async"])
+def test_a_cancel_made_in_the_workers_process_stops_the_run_at_once(stops, graph):
+    """As in the embedded server: no waiting for the next lease renewal; an
+    async graph, driven on the event loop, stops as soon."""
+    run = slow_run(40, graph)
 
     def cancel() -> None:
         with transaction.atomic():  # announced on commit, as the pages do

@@ -1,5 +1,6 @@
 """Graphs for the worker tests, beside the demo graphs."""
 
+import asyncio
 import operator
 import time
 from dataclasses import dataclass
@@ -11,8 +12,10 @@ from uuid import UUID
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
 from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
+from langgraph.prebuilt import ToolNode
 from langgraph.types import interrupt
 from pydantic import BaseModel
 from typing_extensions import TypedDict  # pydantic reads its schema on Python 3.11
@@ -278,3 +281,56 @@ _rich_model.add_edge(START, "seed")
 _rich_model.add_edge("seed", "ask")
 _rich_model.add_edge("ask", END)
 rich_model = _rich_model.compile()
+
+
+class Chat(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    verdict: str
+
+
+@tool
+async def fetch_weather(city: str) -> str:
+    """The weather in a city (an async tool, as MCP adapters make them)."""
+    await asyncio.sleep(0)
+    return f"sunny in {city}"
+
+
+async def _plan(state: Chat) -> Chat:
+    await asyncio.sleep(0)
+    call = {"name": "fetch_weather", "args": {"city": "Porto"}, "id": "w1", "type": "tool_call"}
+    return {"messages": [AIMessage("Checking the weather.", tool_calls=[call])]}
+
+
+async def _review(state: Chat) -> Chat:
+    await asyncio.sleep(0)
+    verdict = interrupt(
+        {"question": "fetch the weather?", "call": state["messages"][-1].tool_calls[0]}
+    )
+    return {"verdict": verdict}
+
+
+_async_tools = StateGraph(Chat)
+_async_tools.add_node("plan", _plan)
+_async_tools.add_node("review", _review)
+_async_tools.add_node("tools", ToolNode([fetch_weather]))
+_async_tools.add_edge(START, "plan")
+_async_tools.add_edge("plan", "review")
+_async_tools.add_edge("review", "tools")
+_async_tools.add_edge("tools", END)
+async_tools = _async_tools.compile()
+
+
+async def _step_async(state: Steps) -> Steps:
+    await asyncio.sleep(state.get("delay", 0.2))
+    return {"done": [len(state.get("done", []))]}
+
+
+_slow_async = StateGraph(Steps)
+_slow_async.add_node("step", _step_async)
+_slow_async.add_node("confirm", _confirm)
+_slow_async.add_edge(START, "step")
+_slow_async.add_conditional_edges(
+    "step", lambda s: "confirm" if len(s["done"]) >= s.get("steps", 10) else "step"
+)
+_slow_async.add_edge("confirm", END)
+slow_async = _slow_async.compile()
