@@ -29,6 +29,8 @@ DEBUG = env_bool("DEBUG", False)
 # Unset, a key is made once under VAR_DIR and kept (owner-only), so a fresh
 # checkout runs and no two installations share a published key.
 SECRET_KEY = env_str("SECRET_KEY") or secret_key_file(VAR_DIR / "secret_key")
+# The audit chain's HMAC key: kept out of the database and its backups.
+AUDIT_KEY = env_str("AUDIT_KEY") or None
 
 LOCAL_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", LOCAL_HOSTS)
