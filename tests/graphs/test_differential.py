@@ -1,122 +1,31 @@
-"""The same graph run directly with LangGraph and through this project.
-
-Directly: an in-memory saver, `invoke`, then `Command(resume=...)` with the
-value a reviewer's decision should produce. Here: started through the API,
-run by the worker, each question decided through the API. The final states
-must be equal, in value and in Python type.
-"""
+"""What a reviewer's answers and a graph's values become through this
+project, beside what LangGraph does with them directly: a loop's questions,
+the API's view of each interrupt, typed edits, values as JSON, a refused
+answer. (Every documented pattern's final state: test_hitl_patterns.)"""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
 from uuid import UUID
 
-import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
-from langchain_core.messages import BaseMessage
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.types import Command
 
 from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.models import Run
 from graphs.registry import get_registry
 from graphs.worker import work
-from reviews.models import ApiToken, AuditEvent, ReviewTask
+from reviews.models import AuditEvent, ReviewTask
+from tests.graphs.differential import answer, api_client, comparable, directly, through_the_api
 from tests.graphs.test_worker import AGENTS
 
-# One answer per question: (task as the API shows it) -> decision, and the
-# resume value the same decision gives LangGraph directly.
-Answer = tuple[Callable[[dict], dict], Any]
-
-
-def typed(value: Any) -> Any:
-    """A value with the Python type of every part, for comparisons."""
-    if isinstance(value, BaseMessage):
-        # add_messages gives each message a random id; the rest must match.
-        return (type(value), typed(value.model_dump(exclude={"id"})))
-    if isinstance(value, dict):
-        return (type(value), {k: typed(v) for k, v in value.items()})
-    if isinstance(value, list | tuple):
-        return (type(value), [typed(v) for v in value])
-    return (type(value), value)
-
-
-def direct(graph_name: str, given: dict, answers: list[Answer]) -> Any:
-    graph = get_registry().get(graph_name).compile(InMemorySaver())
-    config = {"configurable": {"thread_id": "direct"}}
-
-    async def drive() -> Any:
-        # ainvoke: LangGraph's way for graphs with async nodes, and sync ones too.
-        await graph.ainvoke(given, config)
-        for _, value in answers:
-            pending = (await graph.aget_state(config)).interrupts
-            assert len(pending) == 1, pending
-            await graph.ainvoke(Command(resume={pending[0].id: value}), config)
-        assert not (await graph.aget_state(config)).interrupts
-        return (await graph.aget_state(config)).values
-
-    return asyncio.run(drive())
-
-
-def through_the_api(graph_name: str, given: dict, answers: list[Answer]) -> tuple[Any, list]:
-    user = get_user_model().objects.create_superuser("diff", password="pw-diff-123")
-    _, key = ApiToken.issue(user, "diff")
-    api = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
-    run = api.post("/api/runs", {"graph": graph_name, "input": given}, "application/json")
-    assert run.status_code == 201, run.content
-    thread = run.json()["thread_id"]
-    work("diff-worker")
-    asked = []
-    for decision, _ in answers:
-        tasks = api.get("/api/tasks", {"status": "pending"}).json()["tasks"]
-        (task,) = [t for t in tasks if t["thread_id"] == thread]
-        asked.append(task["description"])
-        response = api.post(
-            f"/api/tasks/{task['id']}/decision",
-            {"decisions": {task["id"]: decision(task)}},
-            "application/json",
-        )
-        assert response.status_code == 200, response.content
-        work("diff-worker")
-    assert not ReviewTask.objects.pending().filter(thread_id=thread).exists()
-    graph = get_registry().get(graph_name).compile(DjangoCheckpointSaver())
-    return graph.get_state({"configurable": {"thread_id": thread}}).values, asked
-
-
-def answer(value: Any) -> Answer:
-    return (lambda task: {"type": "answer", "value": value}), value
-
-
-CASES = {
-    # Several interrupt() calls in one node: each resume answers only the
-    # question asked now.
-    "validate input in a loop": ("asks_again", {}, [answer("x"), answer(-1), answer(30)]),
-    # Decimal, set, bytes, datetime, UUID, timedelta, a dataclass, messages.
-    "typed state": ("rich", {}, [answer("yes")]),
-    "pydantic state": ("rich_model", {}, [answer("fine")]),
-    # async def nodes, and an async-only tool in a tool node.
-    "async nodes and tools": ("async_tools", {}, [answer("go ahead")]),
-}
-
-
-@pytest.mark.parametrize("case", list(CASES))
-@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
-def test_same_final_state_as_langgraph(case, transactional_db):
-    graph_name, given, answers = CASES[case]
-    expected = direct(graph_name, given, answers)
-    got, _ = through_the_api(graph_name, given, answers)
-    assert typed(got) == typed(expected)
+LOOP = [answer("x"), answer(-1), answer(30)]
 
 
 @override_settings(HITL_GRAPHS_CONFIG=AGENTS)
 def test_each_question_of_a_loop_shows_the_answer_it_follows(transactional_db):
-    _, asked = through_the_api("asks_again", {}, CASES["validate input in a loop"][2])
-    assert asked == [
+    assert through_the_api("asks_again", {}, LOOP).asked == [
         "How old are you?",
         "'x' is not a valid age. How old are you?",
         "-1 is not a valid age. How old are you?",
@@ -125,9 +34,7 @@ def test_each_question_of_a_loop_shows_the_answer_it_follows(transactional_db):
 
 @override_settings(HITL_GRAPHS_CONFIG=AGENTS)
 def test_the_api_shows_what_each_interrupt_asked_and_where(transactional_db):
-    user = get_user_model().objects.create_superuser("api", password="pw-api-123")
-    _, key = ApiToken.issue(user, "api")
-    api = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    api = api_client("api")
     for graph, given in (("echo", {"text": "refund 120?"}), ("nested", {"text": " hi "})):
         assert api.post("/api/runs", {"graph": graph, "input": given}, "application/json")
     work("api-worker")
@@ -148,9 +55,7 @@ def test_the_api_shows_what_each_interrupt_asked_and_where(transactional_db):
 def test_an_edit_is_checked_against_the_tools_own_annotations(transactional_db):
     """The support graph calls plain functions (no tool node): `amount: float`
     still refuses a string, with a message, before anything runs."""
-    user = get_user_model().objects.create_superuser("typed", password="pw-typed-123")
-    _, key = ApiToken.issue(user, "typed")
-    api = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    api = api_client("typed")
     given = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
     api.post("/api/runs", {"graph": "support", "input": given}, "application/json")
     work("typed-worker")
@@ -171,15 +76,9 @@ def test_an_edit_is_checked_against_the_tools_own_annotations(transactional_db):
     assert edit(99).status_code == 200
 
 
-def _api(name: str) -> Client:
-    user = get_user_model().objects.create_superuser(name, password=f"pw-{name}-123")
-    _, key = ApiToken.issue(user, name)
-    return Client(HTTP_AUTHORIZATION=f"Bearer {key}")
-
-
 @override_settings(HITL_GRAPHS_CONFIG=AGENTS)
 def test_values_are_shown_as_json_as_langgraphs_server_sends_them(transactional_db):
-    api = _api("shown")
+    api = api_client("shown")
     thread = api.post("/api/runs", {"graph": "rich"}, "application/json").json()["thread_id"]
     work("shown-worker")
     values = api.get(f"/api/threads/{thread}").json()["values"]
@@ -200,7 +99,7 @@ def test_values_are_shown_as_json_as_langgraphs_server_sends_them(transactional_
 
 @override_settings(HITL_GRAPHS_CONFIG=AGENTS)
 def test_an_edit_round_trips_the_types_of_the_state(transactional_db):
-    api = _api("edits")
+    api = api_client("edits")
     thread = api.post("/api/runs", {"graph": "rich"}, "application/json").json()["thread_id"]
     work("edits-worker")
     shown = api.get(f"/api/threads/{thread}").json()
@@ -226,7 +125,7 @@ def test_an_answer_the_graph_refuses_opens_the_review_again(transactional_db):
     """LangGraph keeps a refused answer and would read it again; here the
     review opens again with the error, the earlier answers of the loop stay,
     and the final state is the one LangGraph reaches with the good answers."""
-    api = _api("refused")
+    api = api_client("refused")
     thread = api.post("/api/runs", {"graph": "asks_again"}, "application/json").json()
     thread = thread["thread_id"]
     work("refused-worker")
@@ -256,12 +155,12 @@ def test_an_answer_the_graph_refuses_opens_the_review_again(transactional_db):
     decide(30)
     graph = get_registry().get("asks_again").compile(DjangoCheckpointSaver())
     got = graph.get_state({"configurable": {"thread_id": thread}}).values
-    expected = direct("asks_again", {}, [answer("x"), answer(30)])
-    assert typed(got) == typed(expected) == typed({"age": 30, "attempts": 2})
+    expected = directly("asks_again", {}, [answer("x"), answer(30)])
+    assert comparable(got) == comparable(expected) == comparable({"age": 30, "attempts": 2})
 
 
 @override_settings(HITL_GRAPHS_CONFIG=AGENTS)
 def test_an_async_tool_ran_after_its_review(transactional_db):
-    state, _ = through_the_api("async_tools", {}, [answer("go ahead")])
+    state = through_the_api("async_tools", {}, [answer("go ahead")]).values
     assert state["verdict"] == "go ahead"
     assert state["messages"][-1].content == "sunny in Porto"
