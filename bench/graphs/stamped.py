@@ -7,6 +7,7 @@ shows: a client reads it from the very row it receives.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TypedDict
 
@@ -40,3 +41,23 @@ _builder.add_edge(START, "think")
 _builder.add_edge("think", "ask")
 _builder.add_edge("ask", END)
 graph = _builder.compile()
+
+
+async def think_async(state: State) -> State:
+    # The same stand-in for a model call, awaited as an async client would.
+    await asyncio.sleep(0.02)
+    return {}
+
+
+async def ask_async(state: State) -> State:
+    return ask(state)
+
+
+_async_builder = StateGraph(State)
+_async_builder.add_node("think", think_async)
+_async_builder.add_node("ask", ask_async)
+_async_builder.add_edge(START, "think")
+_async_builder.add_edge("think", "ask")
+_async_builder.add_edge("ask", END)
+# Async nodes: the worker drives it on the event loop, with astream.
+graph_async = _async_builder.compile()
