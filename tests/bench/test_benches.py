@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.servers import postgres_missing_reason, redis_missing_reason, require
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,8 +21,9 @@ def bench(*args: str) -> str:
     return result.stdout
 
 
-def test_worker_benchmark_reports_a_ratio():
-    out = bench("bench/worker.py", "--rounds", "1", "--runs", "2")
+@pytest.mark.parametrize("graph", ["drafting", "stamped_async"])
+def test_worker_benchmark_reports_a_ratio(graph):
+    out = bench("bench/worker.py", "--rounds", "1", "--runs", "2", "--graph", graph)
     ratio = re.search(r"^ratio worker/direct\s+([\d.]+)x$", out, re.M)
     assert ratio and float(ratio.group(1)) > 0
 
