@@ -362,6 +362,11 @@ def _task_context(
         ]
     resumed = Run.objects.filter(thread_id=task.thread_id, created_at__gte=task.created_at)
     context["runs"] = list(resumed.exclude(pk=task.run_id).order_by("pk")[:5])
+    # The outcome is read once, when the page or panel is rendered, and a run
+    # can end before that render reaches the browser (its events arriving
+    # while the decision's answer is still on its way): while a run of the
+    # thread is active the outcome asks again by itself.
+    context["thread_moving"] = task.thread.active_run() is not None
     if not forms:
         context["next_task"] = _next_task(user, task)
     return context

@@ -106,3 +106,37 @@ def test_editing_the_call_chooses_edit_and_choosing_edit_opens_the_editor(served
     second.locator("details.edit summary").click()
     second.locator("textarea[name$=-args]").fill('{"amount": 10, "currency": "EUR"}')
     expect(second.locator("input[value=edit]")).to_be_checked()
+
+
+def test_the_executed_result_appears_after_deciding_without_a_reload(served, browser):
+    page = signed_in(browser, served, "reviewer")
+    _start(served, "tool_agent", FLIGHT)
+    page.goto("/queue/")
+    row = page.locator("tr.task-row", has_text="charge_card")
+    expect(row).to_be_visible()
+    page.goto(row.get_attribute("data-url"))
+    page.wait_for_selector("#live-state.on")
+    page.evaluate("window.sameDocument = true")  # gone if the page reloads
+
+    def answer_after_the_run_ends(route) -> None:
+        # The served worker runs the resume at once, so its events often
+        # reach the page before the decision's answer (the panel they would
+        # refresh, rendered before the run ended): here always.
+        response = route.fetch()
+        for _ in range(120):
+            if served.query(
+                "from graphs.models import Run\n"
+                "result = Run.objects.filter(kind='resume', status='succeeded').exists()"
+            ):
+                break
+        route.fulfill(response=response)
+
+    page.route("**/decide/", answer_after_the_run_ends)
+    page.locator("input[value=approve]").first.check()
+    page.locator("input[value=approve]").nth(1).check()
+    page.get_by_role("button", name="Submit all 2 decisions").click()
+    executed = page.locator("#task-outcome td.executed")
+    expect(executed).to_have_count(2)
+    expect(executed.nth(1)).to_contain_text("Charged 360.00 EUR")
+    expect(executed.first).not_to_contain_text("no tool result yet")
+    assert page.evaluate("window.sameDocument") is True
