@@ -23,7 +23,17 @@ shuffled order, so the noise of a busy machine lands on all alike; figures
 are medians. Ratio = LangGraph's median over ours: above 1 we are faster or
 smaller. The headline is the worst ratio of the table.
 
-    python bench/checkpointer.py [--rounds 20] [--cycles 3] [--history 1000]
+Wall time swings with whatever else the machine runs, so each sample also
+takes CPU time: this process's, every thread's, plus on PostgreSQL that of
+the server processes serving the case's database (from /proc). A second
+table gives, per metric and clock, both savers' medians with their quartiles
+and each round's paired ratio (both savers ran in the same round) as a
+median with quartiles: a ratio whose quartiles straddle 1 is no verdict.
+It also counts the statements each saver sends per round trip (and SQLite's
+write commits, each a WAL append), and the round trip's CPU with LangGraph's
+InMemorySaver: the part of the figures no saver can take away.
+
+    python bench/checkpointer.py [--rounds 40] [--cycles 3] [--history 1000]
         [--shapes str,list,dict,messages,pydantic] [--no-postgres]
 
 PostgreSQL: a throwaway cluster (or TEST_DATABASE_URL), one database per
@@ -287,6 +297,7 @@ class Case:
     shape: Shape
     savers: dict[str, Any]  # "Django" / "LangGraph" -> saver
     sizes: dict[str, Callable[[], tuple[int, int]]]  # -> (bytes, checkpoints)
+    databases: dict[str, str | None]  # -> PostgreSQL database name
 
 
 def _add_alias(alias: str, config: dict) -> None:
@@ -375,6 +386,7 @@ def build_cases(tmp: Path, shapes: list[str], pg_server_url: str | None) -> list
                 shape,
                 {"Django": DjangoCheckpointSaver(using=alias), "LangGraph": lg_saver},
                 {"Django": _django_sizer(alias), "LangGraph": lg_size},
+                {"Django": None, "LangGraph": None},
             )
         )
 
@@ -433,6 +445,7 @@ def _postgres_cases(shapes: list[str], server_url: str) -> list[Case]:
                 make_shape(name),
                 {"Django": DjangoCheckpointSaver(using=alias), "LangGraph": lg_saver},
                 {"Django": _django_sizer(alias), "LangGraph": lg_size},
+                {"Django": f"bench_django_{name}", "LangGraph": f"bench_langgraph_{name}"},
             )
         )
     return cases
@@ -441,29 +454,175 @@ def _postgres_cases(shapes: list[str], server_url: str) -> list[Case]:
 # -- measuring ------------------------------------------------------------------
 
 
+class CpuClock:
+    """CPU time the work costs: this process's (every thread's) and, on
+    PostgreSQL, that of the server processes serving the case's database.
+    On a busy machine wall time swings with what else runs; CPU time moves
+    far less, so the two together tell a real difference from noise."""
+
+    def __init__(self, server_url: str | None):
+        self.monitor = None
+        if server_url and Path("/proc/self/sched").exists():
+            import psycopg
+
+            self.monitor = psycopg.connect(server_url, autocommit=True)
+
+    @staticmethod
+    def _sched_ms(pid: int) -> float:
+        try:
+            with open(f"/proc/{pid}/sched") as file:
+                for line in file:
+                    if line.startswith("se.sum_exec_runtime"):
+                        return float(line.rsplit(":", 1)[1])
+        except OSError:
+            pass
+        return 0.0
+
+    def server(self, database: str | None) -> dict[int, float]:
+        """CPU ms so far of each server process on `database`."""
+        if self.monitor is None or database is None:
+            return {}
+        rows = self.monitor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [database]
+        ).fetchall()
+        return {pid: self._sched_ms(pid) for (pid,) in rows}
+
+    @property
+    def sees_server(self) -> bool:
+        return self.monitor is not None
+
+
 def interleave(
-    cases: dict[Any, Callable[[], None]], rounds: int, per_round: int
-) -> dict[Any, list[float]]:
-    """Each round runs every case, in a shuffled order; one sample per case and round."""
-    times: dict[Any, list[float]] = {key: [] for key in cases}
+    cases: dict[Any, Callable[[], None]],
+    rounds: int,
+    per_round: int,
+    clock: CpuClock,
+    databases: dict[Any, str | None],
+) -> dict[Any, list[tuple[float, float]]]:
+    """Each round runs every case, in a shuffled order; one (wall, CPU)
+    sample in seconds per case and round."""
+    samples: dict[Any, list[tuple[float, float]]] = {key: [] for key in cases}
     order = list(cases)
     rng = random.Random(11)
     for _ in range(rounds):
         rng.shuffle(order)
         for key in order:
+            server = clock.server(databases[key])
+            cpu = time.process_time()
             start = time.perf_counter()
             for _ in range(per_round):
                 cases[key]()
-            times[key].append((time.perf_counter() - start) / per_round)
-    return times
+            wall = time.perf_counter() - start
+            cpu = time.process_time() - cpu
+            after = clock.server(databases[key])
+            cpu += sum(ms - server.get(pid, 0.0) for pid, ms in after.items()) / 1000
+            samples[key].append((wall / per_round, cpu / per_round))
+    return samples
+
+
+class StatementCounter:
+    """Statements each saver sends for one round trip, and on SQLite the
+    transactions that write (each one a commit to the WAL)."""
+
+    def __init__(self):
+        self.statements = 0
+        self.commits = 0
+        self.in_transaction = False
+        self.last = ""
+
+    def trace(self, sql: str) -> None:
+        # Python reports each statement a trigger runs as its caller's text
+        # again, right after it: part of the caller's statement, not another.
+        if sql == self.last:
+            return
+        self.last = sql
+        text = sql.lstrip().upper()
+        self.statements += 1
+        if text.startswith("BEGIN"):
+            self.in_transaction = True
+        elif text.startswith(("COMMIT", "END")):
+            self.in_transaction = False
+            self.commits += 1
+        elif text.startswith("ROLLBACK"):
+            self.in_transaction = False
+        elif not self.in_transaction and text.startswith(("INSERT", "UPDATE", "DELETE", "REPLACE")):
+            self.commits += 1
+
+
+def count_statements(case: Case, saver_name: str, graph: Any) -> tuple[int, int | None]:
+    """(statements, SQLite commits) of one round trip of `graph`."""
+    counter = StatementCounter()
+    saver = case.savers[saver_name]
+    if case.db == "sqlite":
+        if saver_name == "LangGraph":
+            raws = [saver.conn]
+        else:
+            from django.db import connections
+
+            from graphs.checkpoint import _pool
+
+            wrappers = [*_pool(saver.using).idle, connections[saver.using]]
+            raws = [w.connection for w in wrappers if w.connection is not None]
+        for raw in raws:
+            raw.set_trace_callback(counter.trace)
+        try:
+            one_cycle(graph, case.shape)
+        finally:
+            for raw in raws:
+                raw.set_trace_callback(None)
+        return counter.statements, counter.commits
+    import psycopg
+
+    execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
+
+    def counted_execute(self, query, params=None, **kwargs):
+        counter.statements += 1
+        return execute(self, query, params, **kwargs)
+
+    def counted_executemany(self, query, params_seq, **kwargs):
+        params_seq = list(params_seq)
+        counter.statements += len(params_seq)
+        return executemany(self, query, params_seq, **kwargs)
+
+    psycopg.Cursor.execute, psycopg.Cursor.executemany = counted_execute, counted_executemany
+    try:
+        one_cycle(graph, case.shape)
+    finally:
+        psycopg.Cursor.execute, psycopg.Cursor.executemany = execute, executemany
+    return counter.statements, None
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    low, mid, high = statistics.quantiles(values, n=4, method="inclusive")
+    return low, mid, high
+
+
+def _timing(samples: dict[str, list[tuple[float, float]]]) -> dict[str, Any]:
+    """Medians and spreads of one metric: wall and CPU per saver, and the
+    ratio of each round's pair (both savers ran in the same round)."""
+    out: dict[str, Any] = {}
+    for part, index in (("wall", 0), ("cpu", 1)):
+        ours = [sample[index] * 1000 for sample in samples["Django"]]
+        theirs = [sample[index] * 1000 for sample in samples["LangGraph"]]
+        out[part] = {
+            "Django": _quartiles(ours),
+            "LangGraph": _quartiles(theirs),
+            "ratio": statistics.median(theirs) / statistics.median(ours),
+            "paired": _quartiles([t / o for t, o in zip(theirs, ours, strict=True)]),
+        }
+    return out
 
 
 def run(
     rounds: int, cycles: int, history: int, shapes: list[str], pg_url: str | None
-) -> list[dict]:
+) -> tuple[list[dict], bool]:
     tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-"))
     cases = build_cases(tmp, shapes, pg_url)
+    clock = CpuClock(pg_url)
     empty = {(c.db, c.shape.name, s): c.sizes[s]()[0] for c in cases for s in c.savers}
+    databases = {(c.db, c.shape.name, s): c.databases[s] for c in cases for s in c.savers}
 
     def per_checkpoint(case: Case, saver: str) -> float:
         size, count = case.sizes[saver]()
@@ -474,12 +633,27 @@ def run(
         for c in cases
         for s, saver in c.savers.items()
     }
+    # LangGraph's in-memory saver: what a round trip costs with next to no
+    # storage, the floor under both savers' figures.
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    for name in shapes:
+        shape = next(c.shape for c in cases if c.shape.name == name)
+        graphs[("memory", name, "InMemorySaver")] = (approval_graph(InMemorySaver(), shape), shape)
+        databases[("memory", name, "InMemorySaver")] = None
     for graph, shape in graphs.values():  # warm up connections and code paths
         one_cycle(graph, shape)
+    statements = {
+        (c.db, c.shape.name, s): count_statements(c, s, graphs[(c.db, c.shape.name, s)][0])
+        for c in cases
+        for s in c.savers
+    }
     trips = interleave(
         {key: (lambda g=g, s=s: one_cycle(g, s)) for key, (g, s) in graphs.items()},
         rounds,
         cycles,
+        clock,
+        databases,
     )
     disk_runs = {(c.db, c.shape.name, s): per_checkpoint(c, s) for c in cases for s in c.savers}
 
@@ -500,42 +674,45 @@ def run(
             lists[(c.db, c.shape.name, s)] = lambda s=saver, c=config: list(
                 s.list(c, limit=LIST_LIMIT)
             )
-    listed = interleave(lists, rounds, 1)
+    listed = interleave(lists, rounds, 1, clock, databases)
     disk_all = {(c.db, c.shape.name, s): per_checkpoint(c, s) for c in cases for s in c.savers}
 
     results = []
     for c in cases:
         key = (c.db, c.shape.name)
-        row = {"db": c.db, "shape": c.shape.name}
-        for metric, data, scale in (
-            ("round trip", trips, 1000),
-            ("list", listed, 1000),
-            ("disk runs", disk_runs, 1),
-            ("disk all", disk_all, 1),
-        ):
-            ours, theirs = (
-                (
-                    statistics.median(data[(*key, s)])
-                    if metric in ("round trip", "list")
-                    else data[(*key, s)]
-                )
-                * scale
-                for s in ("Django", "LangGraph")
-            )
+        row: dict[str, Any] = {"db": c.db, "shape": c.shape.name}
+        for metric, data in (("round trip", trips), ("list", listed)):
+            row[metric] = _timing({s: data[(*key, s)] for s in ("Django", "LangGraph")})
+        for metric, data in (("disk runs", disk_runs), ("disk all", disk_all)):
+            ours, theirs = (data[(*key, s)] for s in ("Django", "LangGraph"))
             row[metric] = (ours, theirs, theirs / ours)
+        row["statements"] = {s: statements[(*key, s)] for s in ("Django", "LangGraph")}
+        floor = trips[("memory", c.shape.name, "InMemorySaver")]
+        row["floor"] = {
+            part: statistics.median(sample[index] for sample in floor) * 1000
+            for part, index in (("wall", 0), ("cpu", 1))
+        }
         results.append(row)
-    return results
+    return results, clock.sees_server
 
 
 METRICS = ("round trip", "list", "disk runs", "disk all")
+TIMED = ("round trip", "list")
 
 
-def print_results(results: list[dict], args: argparse.Namespace) -> None:
+def _summary_cell(row: dict, metric: str) -> tuple[float, float, float]:
+    if metric in TIMED:
+        wall = row[metric]["wall"]
+        return wall["Django"][1], wall["LangGraph"][1], wall["ratio"]
+    return row[metric]
+
+
+def print_results(results: list[dict], args: argparse.Namespace, sees_server: bool) -> None:
     print(
         f"{args.rounds} rounds x {args.cycles} cycles, list(limit={LIST_LIMIT}) of "
         f"{args.history} checkpoints, durability={DURABILITY!r}"
     )
-    print("round trip and list: median ms; disk: KB per checkpoint;")
+    print("round trip and list: median wall ms; disk: KB per checkpoint;")
     print("ratio = LangGraph / Django: above 1 when Django is faster or smaller")
     head = f"{'database':<9} {'shape':<9}"
     for metric in METRICS:
@@ -544,22 +721,80 @@ def print_results(results: list[dict], args: argparse.Namespace) -> None:
     for r in results:
         line = f"{r['db']:<9} {r['shape']:<9}"
         for metric in METRICS:
-            ours, theirs, ratio = r[metric]
+            ours, theirs, ratio = _summary_cell(r, metric)
             line += f" | {ours:>17.2f} {theirs:>9.2f} {ratio:>5.2f}x"
         print(line)
-    cells = [(r[m][2], f"{r['db']} {r['shape']} {m}") for r in results for m in METRICS]
+
+    print()
+    print(
+        "Spreads: ms as median [p25-p75] over rounds; 'paired' is each round's"
+        " LangGraph/Django ratio, median [p25-p75]."
+    )
+    print(
+        "CPU = this process's CPU time"
+        + (" + the PostgreSQL server processes' on the case's database" if sees_server else "")
+        + "; statements per round trip (SQLite: and write commits)."
+    )
+    head = (
+        f"{'database':<9} {'shape':<9} {'metric':<10} {'clock':<5}"
+        f" | {'Django ms':>22} | {'LangGraph ms':>22} | {'ratio':>6} {'paired':>22}"
+    )
+    print(head)
+    for r in results:
+        for metric in TIMED:
+            for part in ("wall", "cpu"):
+                cell = r[metric][part]
+                d_low, d_mid, d_high = cell["Django"]
+                l_low, l_mid, l_high = cell["LangGraph"]
+                p_low, p_mid, p_high = cell["paired"]
+                print(
+                    f"{r['db']:<9} {r['shape']:<9} {metric:<10} {part:<5}"
+                    f" | {d_mid:>7.2f} [{d_low:>6.2f}-{d_high:>6.2f}]"
+                    f" | {l_mid:>7.2f} [{l_low:>6.2f}-{l_high:>6.2f}]"
+                    f" | {cell['ratio']:>5.2f}x {p_mid:>5.2f}x [{p_low:.2f}-{p_high:.2f}]"
+                )
+        ours, theirs = r["statements"]["Django"], r["statements"]["LangGraph"]
+        commits = f", write commits {ours[1]} vs {theirs[1]}" if ours[1] is not None else ""
+        print(
+            f"{r['db']:<9} {r['shape']:<9} statements per round trip {ours[0]} vs {theirs[0]}"
+            f"{commits}"
+        )
+        cpu = r["round trip"]["cpu"]
+        floor = r["floor"]["cpu"]
+        ours_cpu, theirs_cpu = cpu["Django"][1], cpu["LangGraph"][1]
+        print(
+            f"{r['db']:<9} {r['shape']:<9} round trip CPU with InMemorySaver {floor:.2f} ms:"
+            f" storage costs {ours_cpu - floor:.2f} ms here, {theirs_cpu - floor:.2f} ms"
+            f" in LangGraph's saver; at no storage cost the ratio would be"
+            f" {theirs_cpu / floor:.2f}x"
+        )
+
+    print()
+    cells = [
+        (_summary_cell(r, m)[2], f"{r['db']} {r['shape']} {m}") for r in results for m in METRICS
+    ]
     worst = min(cells)
     print(f"worst ratio {worst[0]:.2f}x: {worst[1]}")
     speed = [cell for cell in cells if " disk" not in cell[1]]
+    cpu = [
+        (r[m]["cpu"]["ratio"], f"{r['db']} {r['shape']} {m} CPU") for r in results for m in TIMED
+    ]
     disk = [cell for cell in cells if " disk" in cell[1]]
     goal = [
-        (r["round trip"][2], f"{r['db']} {r['shape']} round trip")
+        (r["round trip"]["wall"]["ratio"], f"{r['db']} {r['shape']} round trip")
+        for r in results
+        if r["shape"] in ("list", "messages")
+    ]
+    goal_cpu = [
+        (r["round trip"]["cpu"]["ratio"], f"{r['db']} {r['shape']} round trip CPU")
         for r in results
         if r["shape"] in ("list", "messages")
     ]
     for label, group, floor in (
         ("bar: every time >= 1.00x", speed, 1.0),
+        ("bar (CPU): every time >= 1.00x", cpu, 1.0),
         ("goal: list and messages round trip >= 1.20x", goal, 1.2),
+        ("goal (CPU): list and messages round trip >= 1.20x", goal_cpu, 1.2),
         ("disk: every size <= LangGraph's (>= 1.00x)", disk, 1.0),
     ):
         if not group:
@@ -571,7 +806,7 @@ def print_results(results: list[dict], args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--cycles", type=int, default=3, help="round trips per timed sample")
     parser.add_argument("--history", type=int, default=1000)
     parser.add_argument("--shapes", default=",".join(SHAPES))
@@ -590,7 +825,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         else:
             server = start_postgres()
     try:
-        results = run(
+        results, sees_server = run(
             args.rounds, args.cycles, args.history, shapes, server.url if server else None
         )
     finally:
@@ -599,7 +834,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
             connections.close_all()
             server.stop()
-    print_results(results, args)
+    print_results(results, args, sees_server)
     return results
 
 

@@ -42,5 +42,25 @@ def test_benchmark_reports_every_shape_on_both_databases():
     ratios = [float(r) for _, _, *values in rows for r in values[2::3]]
     worst = re.search(r"^worst ratio ([\d.]+)x: (sqlite|postgres) (\w+) ", result.stdout, re.M)
     assert worst and float(worst.group(1)) == round(min(ratios), 2)
-    for goal in ("bar", "goal", "disk"):
+    for goal in ("bar", "bar \\(CPU\\)", "goal", "goal \\(CPU\\)", "disk"):
         assert re.search(rf"^{goal}: .*: (met|not met) \(lowest [\d.]+x, ", result.stdout, re.M)
+    # Spreads: wall and CPU medians with quartiles, and each round's paired ratio,
+    # for the round trip and the list of every shape and database.
+    spreads = re.findall(
+        r"^(sqlite|postgres)\s+(\w+)\s+(round trip|list)\s+(wall|cpu)\s+\|"
+        r"\s+[\d.]+ \[\s*[\d.]+-\s*[\d.]+\] \|\s+[\d.]+ \[\s*[\d.]+-\s*[\d.]+\] \|"
+        r"\s+[\d.]+x\s+[\d.]+x \[[\d.]+-[\d.]+\]$",
+        result.stdout,
+        re.M,
+    )
+    assert len(spreads) == 10 * 2 * 2
+    # Statements per round trip, with SQLite's write commits.
+    counts = re.findall(
+        r"^(sqlite|postgres)\s+\w+\s+statements per round trip (\d+) vs (\d+)"
+        r"(, write commits (\d+) vs (\d+))?$",
+        result.stdout,
+        re.M,
+    )
+    assert len(counts) == 10
+    assert all(int(ours) > 0 and int(theirs) > 0 for _, ours, theirs, *_ in counts)
+    assert all(commits for db, _, _, commits, *_ in counts if db == "sqlite")
