@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         start = time.perf_counter()
         response = client.get(f"/threads/{threads[name]}/")
         elapsed = time.perf_counter() - start
-        assert response.status_code == 200 and b'class="point lane-0' in response.content
+        assert response.status_code == 200 and b'id="point-' in response.content
         return elapsed
 
     for name in threads:

@@ -63,7 +63,8 @@ def test_input_the_reducer_takes_still_starts(rita):
 
 
 def test_the_start_page_shows_the_refusal_beside_the_field(as_rita):
-    response = as_rita.post("/graphs/tool_agent/start/", {"in-messages": "5"})
+    # A sentence is taken as a message; a list holding a number is no message.
+    response = as_rita.post("/graphs/tool_agent/start/", {"in-messages": "[5]"})
     assert response.status_code == 422
     page = response.content.decode()
     field = page[page.index('name="in-messages"') - 400 : page.index('name="in-messages"') + 600]

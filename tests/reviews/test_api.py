@@ -175,3 +175,21 @@ def test_state_edit_replay_and_history_through_the_api(api):
     assert Run.objects.filter(kind="replay").count() == 1
     assert api.post("/runs", {"graph": "nope"}).status_code == 404
     assert api.post("/runs", {"graph": "drafting", "input": {"topic": 5}}).status_code == 422
+
+
+def test_thread_ids_with_slashes_reach_their_thread(api):
+    """Agents name threads as they like ("team/ticket 7"): every thread route
+    of the API reaches such a thread, and only it."""
+    for thread in ("ops/ticket 7", "ops"):
+        Run.enqueue(
+            graph_name="drafting", kind=Run.Kind.START, thread_id=thread, payload={"topic": "x"}
+        )
+    finish()
+    state = api.get("/threads/ops/ticket%207")
+    assert state.status_code == 200 and state.json()["thread_id"] == "ops/ticket 7"
+    history = api.get("/threads/ops/ticket%207/history")
+    assert history.status_code == 200 and history.json()["points"]
+    assert api.get("/threads/ops").json()["thread_id"] == "ops"
+    checkpoint = history.json()["points"][-1]["checkpoint_id"]
+    replay = api.post("/threads/ops/ticket%207/replay", {"checkpoint_id": checkpoint})
+    assert replay.status_code == 201 and replay.json()["thread_id"] == "ops/ticket 7"
