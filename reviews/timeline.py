@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from graphs.models import Checkpoint, CheckpointWrite, Run, Thread
+from graphs.serde import strict_serializer
 from graphs.worker import RUN_KEY
 from reviews.graph_state import EDITED_AS_NODE, EDITED_BY
 
@@ -86,10 +87,33 @@ def checkpoint_time(checkpoint_id: str) -> datetime | None:
     return _UUID_EPOCH + timedelta(microseconds=ticks // 10)
 
 
+PUSH = "~__pregel_push"
+SENDS = "__pregel_tasks"
+
+
 def _node_of(task_path: str) -> str:
-    # "~__pregel_pull, write_draft" -> "write_draft"; push tasks name their node second too.
+    # "~__pregel_pull, write_draft" -> "write_draft". A pushed task (a Send)
+    # names only its place among the sends, "~__pregel_push, 0000000001, ...":
+    # see _sent_nodes.
     parts = [p.strip() for p in task_path.split(",")]
     return parts[1] if len(parts) > 1 else task_path
+
+
+def _sent_nodes(thread: Thread, checkpoint_ids: set[str]) -> dict[str, list[str]]:
+    """The nodes of the sends written at these checkpoints, in the order the
+    next step numbers its pushed tasks. Only these small rows are read."""
+    rows = CheckpointWrite.objects.filter(
+        thread_id=thread.thread_id, checkpoint_id__in=checkpoint_ids, channel=SENDS
+    ).order_by("checkpoint_id", "task_path", "idx")
+    serde = strict_serializer()
+    sent: dict[str, list[str]] = {}
+    for row in rows.values_list("checkpoint_id", "type", "blob"):
+        try:
+            node = getattr(serde.loads_typed((row[1], bytes(row[2]))), "node", "")
+        except Exception:  # a value this process can't read: the step still shows
+            node = ""
+        sent.setdefault(row[0], []).append(str(node or ""))
+    return sent
 
 
 def timeline(thread: Thread, *, before: str = "", limit: int = PAGE) -> tuple[list[Point], str]:
@@ -137,13 +161,29 @@ def _add_writes(thread: Thread, points: list[Point], metadata: dict[str, dict]) 
     ).values_list("checkpoint_id", "task_path", "channel")
     nodes: dict[str, list[str]] = {}
     interrupted: set[str] = set()
+    pushed: list[tuple[str, str]] = []
     for checkpoint_id, task_path, channel in writes:
         if channel == "__interrupt__":
             interrupted.add(checkpoint_id)
             continue
+        if task_path.startswith(PUSH):
+            pushed.append((checkpoint_id, task_path))
+            continue
         node = _node_of(task_path)
         if node and node not in nodes.setdefault(checkpoint_id, []):
             nodes[checkpoint_id].append(node)
+    if pushed:
+        # A pushed task's node is in the send that made it, written one
+        # checkpoint earlier.
+        parent_of = {p.checkpoint_id: p.parent_id for p in points}
+        sent = _sent_nodes(thread, {parent_of.get(c) or "" for c, _ in pushed})
+        for checkpoint_id, task_path in sorted(set(pushed)):
+            sends = sent.get(parent_of.get(checkpoint_id) or "", [])
+            index = _node_of(task_path)
+            node = sends[int(index)] if index.isdigit() and int(index) < len(sends) else ""
+            nodes.setdefault(checkpoint_id, [])
+            if node and node not in nodes[checkpoint_id]:
+                nodes[checkpoint_id].append(node)
     for point in points:
         point.interrupted = point.checkpoint_id in interrupted
         if point.source == "update":

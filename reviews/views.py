@@ -493,6 +493,9 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
             {k: v for k, v in (("at", selected_id), ("ns", ns), ("compare", compare)) if v}
         ),
         "rail_width": (max((p.lane for p in points), default=0) + 1) * LANE_WIDTH,
+        # As on the task page: a run may end before the page's websocket
+        # opens, so while one is active the timeline asks again by itself.
+        "thread_moving": thread.active_run() is not None,
     }
     if request.htmx and request.GET.get("before"):
         return render(request, "reviews/thread.html#timeline_rows", context)

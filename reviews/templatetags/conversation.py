@@ -10,6 +10,8 @@ import re
 from typing import Any
 
 from django import template
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from graphs.interrupts import json_safe
 
@@ -135,6 +137,13 @@ def node_words(name: Any) -> str:
 
 
 @register.filter
+def breaks_at_dots(text: Any) -> str:
+    """A dotted name (`HumanInTheLoopMiddleware.after_model`) that may wrap
+    after its dots on a narrow column, never inside a word."""
+    return mark_safe(escape(str(text)).replace(".", ".<wbr>"))
+
+
+@register.filter
 def step_words(step: Any) -> str:
     """LangGraph numbers the input checkpoint -1 and the first step 0."""
     return "input" if step in (-1, "-1") else f"step {step}"
@@ -146,7 +155,9 @@ def source_words(source: Any) -> str:
         "input": "the input arrived",
         "loop": "a graph step",
         "update": "a state edit",
-        "fork": "a fork",
+        # LangGraph copies the point a replay or fork starts from: the copy
+        # is where the new branch begins.
+        "fork": "a new branch",
     }.get(str(source), str(source))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from django.test import override_settings
@@ -12,6 +13,7 @@ from reviews.models import AuditEvent
 from reviews.state_diff import diff_states
 from reviews.timeline import checkpoint_time, timeline
 from tests.reviews.conftest import finish, pending, start
+from tests.reviews.test_task_page import FLIGHT
 
 AGENTS = Path(__file__).resolve().parents[1] / "graphs" / "agents" / "langgraph.json"
 
@@ -238,3 +240,114 @@ def test_the_thread_lists_its_runs_with_a_failure_and_its_traceback(as_rita, rit
     Run.objects.filter(pk=again.pk).delete()
     html = as_rita.get(reverse("thread", args=[thread_id])).content.decode()
     assert '<details class="runs" open>' in html
+
+
+def _fork_data(client, thread_id: str, checkpoint_id: str) -> dict[str, str]:
+    """The state editor's form at a past point, filled as it comes."""
+    editor = client.get(reverse("thread_state", args=[thread_id]), {"from": checkpoint_id})
+    edit = editor.context["edit"]
+    data = {"checkpoint": edit.base_checkpoint, "from": checkpoint_id, "continue": "1"}
+    for field in edit.fields:
+        if field.widget == "checkbox":
+            if field.checked:
+                data[field.name] = "on"
+        else:
+            data[field.name] = field.text
+    return data
+
+
+def _row(html: str, checkpoint_id: str) -> str:
+    start = html.index(f'id="point-{checkpoint_id}"')
+    return html[start : html.index("</li>", start)]
+
+
+def test_a_replay_and_an_edit_of_the_past_each_get_a_line_joined_where_they_started(as_rita):
+    thread_id = start("tool_agent", FLIGHT)
+    book, charge = pending(thread_id)
+    as_rita.post(
+        reverse("decide", args=[book.pk]),
+        {f"t{book.pk}-type": "approve", f"t{charge.pk}-type": "approve"},
+    )
+    finish()
+    points, _ = timeline(Thread.objects.get(pk=thread_id))
+    asked = next(p for p in points if p.step == 1)  # the model's turn, stopped for review
+    as_rita.post(reverse("replay", args=[thread_id]), {"checkpoint": asked.checkpoint_id})
+    finish()
+    first = next(p for p in points if p.step == 0)
+    data = _fork_data(as_rita, thread_id, first.checkpoint_id)
+    data["s-messages"] = data["s-messages"].replace("Oslo", "Bergen")
+    assert as_rita.post(reverse("thread_state", args=[thread_id]), data).status_code == 302
+    finish()
+
+    points, _ = timeline(Thread.objects.get(pk=thread_id))
+    # Newest first, as drawn: (step, what wrote it, lane, branch label,
+    # stopped for review, the rails beside the row).
+    drawing = [
+        (
+            p.step,
+            p.writers or p.source,
+            p.lane,
+            p.branch,
+            p.interrupted,
+            sorted((r["part"], r["lane"]) for r in p.rails),
+        )
+        for p in points
+    ]
+    after_model = ["HumanInTheLoopMiddleware.after_model"]
+    assert drawing == [
+        (2, ["model"], 2, "fork: state edited", True, [("below", 2)]),
+        (1, "update", 2, "", False, [("above", 2), ("below", 2)]),
+        (2, "fork", 1, "replay", True, [("below", 1), ("through", 2)]),
+        (5, after_model, 0, "", False, [("below", 0), ("through", 1), ("through", 2)]),
+        (4, ["model"], 0, "", False, [("above", 0), ("below", 0), ("through", 1), ("through", 2)]),
+        # The tool calls were sent tasks: named by their node, not their index.
+        (3, ["tools"], 0, "", False, [("above", 0), ("below", 0), ("through", 1), ("through", 2)]),
+        (
+            2,
+            after_model,
+            0,
+            "",
+            False,
+            [("above", 0), ("below", 0), ("through", 1), ("through", 2)],
+        ),
+        # The replay's line comes down to the point it replayed and turns to it.
+        (
+            1,
+            ["model"],
+            0,
+            "",
+            True,
+            [("above", 0), ("above", 1), ("below", 0), ("join", 1), ("through", 2)],
+        ),
+        (0, ["__start__"], 0, "", False, [("above", 0), ("above", 2), ("below", 0), ("join", 2)]),
+        (-1, "input", 0, "", False, [("above", 0)]),
+    ]
+    assert points[2].forks_from == asked.checkpoint_id
+    assert points[1].forks_from == first.checkpoint_id
+
+    html = as_rita.get(reverse("thread", args=[thread_id])).content.decode()
+    assert html.count('<li class="point') == 10
+    # The joins run from the fork point's dot across to the branch's lane.
+    assert 'class="line join lane-c1" style="left: 0px; width: 16px"' in _row(
+        html, asked.checkpoint_id
+    )
+    assert 'class="line join lane-c2" style="left: 0px; width: 32px"' in _row(
+        html, first.checkpoint_id
+    )
+    tip_of_replay, edit, tip_of_edit = points[2], points[1], points[0]
+    assert '<span class="pill branch lane-c1">replay</span>' in _row(
+        html, tip_of_replay.checkpoint_id
+    )
+    assert '<span class="pill branch lane-c2">fork: state edited</span>' in _row(
+        html, tip_of_edit.checkpoint_id
+    )
+    assert f'branches from <code title="{first.checkpoint_id}">' in _row(html, edit.checkpoint_id)
+    stopped = {p.checkpoint_id for p in points if p.interrupted}
+    assert stopped == {tip_of_edit.checkpoint_id, tip_of_replay.checkpoint_id, asked.checkpoint_id}
+    assert (
+        set(re.findall(r'<li class="point interrupted[^"]*" id="point-([^"]+)"', html)) == stopped
+    )
+    # Every point is a link with its short id: the graph is a list underneath.
+    for p in points:
+        assert f'<code class="short-id" title="{p.checkpoint_id}">{p.short_id}</code>' in html
+        assert f'href="/threads/{thread_id}/?at={p.checkpoint_id}"' in html
