@@ -52,11 +52,17 @@ def test_no_console_error_or_failed_request_on_any_page(served, browser):
         "/graphs/tool_agent/start/",
         "/audit/",
         "/api/docs",
+        "/admin/",  # admin's pages name no icon: the browser asks for /favicon.ico
     ):
         page.goto(url)
         page.wait_for_load_state("networkidle")
         if url == "/api/docs":
             expect(page.locator(".swagger-ui .info")).to_be_visible()  # offline
+    # Headless Chromium never asks for /favicon.ico; a browser with a window
+    # does, on every page that names no icon (admin's).
+    icon = page.request.get("/favicon.ico")
+    assert icon.ok and icon.url.endswith("/static/favicon.svg"), (icon.status, icon.url)
+    assert icon.headers["content-type"].startswith("image/svg+xml")
     # Live fragments for every open page while a run moves on: a page gets
     # only what it has a place for.
     page.goto(task_url)

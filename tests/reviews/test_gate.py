@@ -212,7 +212,7 @@ PAGE_POSTS = {
     ),
 }
 # Routes everybody may reach, and Django's own.
-PUBLIC = {"login", "logout"}
+PUBLIC = {"login", "logout", "favicon"}
 API = {
     # (method, path): (path builder, body builder, statuses)
     ("get", "/api/tasks"): (lambda g: "/api/tasks", None, (401, 200, 200, 200, 200, 200)),
