@@ -19,9 +19,6 @@ def _publish_queue(
     new_tasks: list[ReviewTask], removed: list[int], changed: list[ReviewTask] = ()
 ) -> None:
     context = {"pending_count": ReviewTask.objects.pending().count()}
-    # Removals carry their rule too: a task's id is not news for a page
-    # whose reviewer may not see the task.
-    rules = dict(ReviewTask.objects.filter(pk__in=removed).values_list("pk", "rule_id"))
     publish(
         QUEUE_GROUP,
         {
@@ -39,13 +36,7 @@ def _publish_queue(
                 # decides who may see them).
                 for task in turn_rows(sorted(new_tasks, key=lambda t: (t.rule_id or 0, t.pk)))
             ],
-            "removed": [
-                {
-                    "rule": rules.get(pk),
-                    "html": render_to_string("reviews/live.html#queue_removed", {"pk": pk}),
-                }
-                for pk in removed
-            ],
+            "removed": _removals(removed),
             # Rows whose holder or assignee changed, replacing themselves in place.
             "changed": [
                 {
@@ -56,6 +47,52 @@ def _publish_queue(
             ],
         },
     )
+
+
+ROW_RELATED = ("thread", "rule", "claimed_by", "assigned_to", "assigned_group")
+
+
+def _removals(removed: list[int]) -> list[dict]:
+    """What leaves open queues. A turn's calls share a row, named by its
+    first open call (turn_rows, oldest first): when some calls of a turn are
+    decided and others still wait, the row stays, replaced in place by what
+    is left. Each part carries its rule: a task's id is not news for a page
+    whose reviewer may not see the task."""
+    gone: dict[tuple, list[int]] = {}
+    for pk, *key in ReviewTask.objects.filter(pk__in=removed).values_list(
+        "pk", "thread_id", "checkpoint_id", "interrupt_id", "rule_id"
+    ):
+        gone.setdefault(tuple(key), []).append(pk)
+    parts = []
+    for (thread_id, checkpoint_id, interrupt_id, rule_id), pks in gone.items():
+        left = list(
+            ReviewTask.objects.pending()
+            .filter(
+                thread_id=thread_id,
+                checkpoint_id=checkpoint_id,
+                interrupt_id=interrupt_id,
+                rule_id=rule_id,
+            )
+            .exclude(pk__in=removed)
+            .select_related(*ROW_RELATED)
+            .order_by("pk")
+        )
+        shown = min(pks + [t.pk for t in left])  # the row's id on open pages
+        html = "".join(
+            render_to_string("reviews/live.html#queue_removed", {"pk": pk})
+            for pk in pks
+            if pk != shown or not left
+        )
+        if left:
+            (row,) = turn_rows(left)
+            html += render_to_string("reviews/queue.html#row", {"task": row, "replaces": shown})
+        parts.append({"rule": rule_id, "html": html})
+    # Ids of no task any more: nothing to look up, nobody's news but a delete.
+    for pk in set(removed) - {pk for pks in gone.values() for pk in pks}:
+        parts.append(
+            {"rule": None, "html": render_to_string("reviews/live.html#queue_removed", {"pk": pk})}
+        )
+    return parts
 
 
 def tasks_created(tasks: list[ReviewTask], removed: list[int] = ()) -> None:
@@ -73,10 +110,9 @@ def tasks_removed(task_ids: list[int]) -> None:
 
 def tasks_changed(task_ids: list[int]) -> None:
     """Tasks claimed, released or assigned: open queues show the new holder."""
+    # Oldest first, as the queue lists them: a turn's row is named by its first call.
     tasks = list(
-        ReviewTask.objects.filter(pk__in=task_ids).select_related(
-            "thread", "rule", "claimed_by", "assigned_to", "assigned_group"
-        )
+        ReviewTask.objects.filter(pk__in=task_ids).select_related(*ROW_RELATED).order_by("pk")
     )
     if tasks:
         _publish_queue([], [], tasks)

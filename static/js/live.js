@@ -17,12 +17,21 @@
   document.addEventListener("htmx:wsOpen", function () { show(true); });
   document.addEventListener("htmx:wsClose", function () { show(false); });
 
+  // A fragment names its target by its id, or after the swap style
+  // (hx-swap-oob="outerHTML:#task-7": a queue row replaced by its turn's
+  // next call).
+  function hasTarget(element) {
+    const swap = element.getAttribute("hx-swap-oob") || "";
+    const colon = swap.indexOf(":");
+    if (colon > 0) return document.querySelector(swap.slice(colon + 1)) !== null;
+    return Boolean(element.id) && document.getElementById(element.id) !== null;
+  }
   htmx.defineExtension("page-targets", {
     transformResponse: function (text) {
       const holder = document.createElement("template");
       holder.innerHTML = text;
       Array.from(holder.content.children).forEach(function (element) {
-        if (!element.id || !document.getElementById(element.id)) element.remove();
+        if (!hasTarget(element)) element.remove();
       });
       return holder.innerHTML;
     },

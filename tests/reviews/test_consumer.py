@@ -144,3 +144,74 @@ async def test_a_claim_updates_the_row_on_open_queues(transactional_db):
     row = await receive_until(communicator, "claimed by sam")
     assert row.lstrip().startswith(f'<tr id="task-{task.pk}"') and 'hx-swap-oob="true"' in row
     await communicator.disconnect()
+
+
+async def test_a_turn_row_stays_until_its_last_call_is_decided(transactional_db):
+    """Calls of a turn decided one at a time: the row loses the decided call,
+    in place, and leaves with the last; a reviewer the rule doesn't name
+    hears of neither."""
+    from django.contrib.auth.models import Group
+
+    from reviews.models import ReviewRule, ReviewTask
+    from reviews.views import after_decision
+
+    def people() -> tuple[bytes, bytes]:
+        travel = Group.objects.create(name="travel")
+        rule = ReviewRule.objects.create(name="travel desk", graph_name="tool_agent")
+        rule.view_groups.add(travel)
+        rule.review_groups.add(travel)
+        cookies = []
+        for name in ("rita", "sam"):
+            user = get_user_model().objects.create_user(name, password=f"pw-{name}-123")
+            if name == "rita":
+                user.groups.add(travel)
+            client = Client()
+            client.force_login(user)
+            cookies.append(f"sessionid={client.cookies['sessionid'].value}".encode())
+        return cookies[0], cookies[1]
+
+    rita_cookie, sam_cookie = await sync_to_async(people)()
+    rita, sam = (
+        WebsocketCommunicator(application, "/ws/reviews/", headers=[ORIGIN, (b"cookie", c)])
+        for c in (rita_cookie, sam_cookie)
+    )
+    assert (await rita.connect())[0] and (await sam.connect())[0]
+    await sync_to_async(Run.enqueue)(
+        graph_name="tool_agent",
+        kind=Run.Kind.START,
+        payload={
+            "messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]
+        },
+    )
+    await sync_to_async(work, thread_sensitive=False)("w1")
+    book, charge = await sync_to_async(lambda: list(ReviewTask.objects.order_by("pk")))()
+    row = await receive_until(rita, 'id="queue-rows"')
+    assert f'<tr id="task-{book.pk}"' in row and "2 calls:" in row
+    await sam.receive_from(timeout=5)  # only the count, asked for again
+
+    def decide(task: ReviewTask) -> None:
+        rita_user = get_user_model().objects.get(username="rita")
+        run = ReviewTask.decide_together([task], {task.pk: {"type": "approve"}}, user=rita_user)
+        after_decision([task], run)
+
+    await sync_to_async(decide)(book)
+    left = await receive_until(rita, "hx-swap-oob=")
+    while 'id="pending-count"' in left:  # the count leads each event
+        left = await rita.receive_from(timeout=5)
+    # The row that showed the turn (named by its first call) is replaced by
+    # what is left of it: one call, charge_card.
+    assert left.lstrip().startswith(f'<tr id="task-{charge.pk}" class="task-row pending"'), left
+    assert f'hx-swap-oob="outerHTML:#task-{book.pk}"' in left
+    assert "charge_card" in left and "book_flight" not in left and "2 calls" not in left
+    assert 'hx-swap-oob="delete"' not in left
+
+    await sync_to_async(decide)(charge)
+    gone = await receive_until(rita, 'hx-swap-oob="delete"')
+    assert gone.strip() == f'<tr id="task-{charge.pk}" hx-swap-oob="delete"></tr>'
+
+    # Sam may see no task of the rule: only the count, asked for again.
+    for _ in range(2):
+        assert 'id="pending-count"' in await sam.receive_from(timeout=5)
+    assert await sam.receive_nothing()
+    await rita.disconnect()
+    await sam.disconnect()
