@@ -46,6 +46,9 @@ class GraphSpec:
     target: str
     base_dir: Path
     description: str = ""
+    # An input to start it with, from langgraph.json's "examples" (this
+    # project's addition to the CLI's format): the start form shows it first.
+    example: dict[str, Any] | None = None
 
     def load_object(self) -> Any:
         location, attr = self._location()
@@ -180,6 +183,10 @@ class Registry:
             return
         self._prepare(data, config_path.parent)
         descriptions = data.get("descriptions", {}) if isinstance(data, dict) else {}
+        examples = data.get("examples") or {}
+        if not isinstance(examples, dict):
+            self.errors.append('"examples" must map graph names to input objects')
+            examples = {}
         for name, target in graphs.items():
             if isinstance(target, dict):  # the CLI also allows {"path": ..., "description": ...}
                 descriptions = {**descriptions, name: target.get("description", "")}
@@ -187,11 +194,16 @@ class Registry:
             if not isinstance(target, str):
                 self.errors.append(f"graph {name!r}: target must be a 'path:attr' string")
                 continue
+            example = examples.get(name)
+            if example is not None and not isinstance(example, dict):
+                self.errors.append(f"graph {name!r}: its example must be an input object")
+                example = None
             self._specs[name] = GraphSpec(
                 name=name,
                 target=target,
                 base_dir=config_path.parent,
                 description=str(descriptions.get(name, "")),
+                example=example,
             )
 
     def _prepare(self, data: dict[str, Any], base_dir: Path) -> None:

@@ -20,7 +20,8 @@ from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_js
 class StartForm:
     def __init__(self, graph_name: str, graph) -> None:
         self.graph_name, self.graph = graph_name, graph
-        self.description = get_registry().get(graph_name).description
+        spec = get_registry().get(graph_name)
+        self.description = spec.description
         try:
             self.schema: dict[str, Any] | None = graph.get_input_jsonschema()
             self.schema_error = ""
@@ -31,7 +32,11 @@ class StartForm:
         for f in self.fields:
             if f.key in self.message_keys:
                 f.help = "Write a sentence: it goes in as a person's message. Or a JSON list of messages."
-        self.example = _example(self.schema, self.message_keys)
+        self.example = (
+            json.dumps(spec.example, ensure_ascii=False)
+            if spec.example
+            else _example(self.schema, self.message_keys)
+        )
         self.nodes = node_names(graph)
         self.title = ""
         self.raw = ""
@@ -224,8 +229,9 @@ def _sentences_as_messages(data, fields: list[SchemaField], message_keys: set[st
 
 
 def _example(schema: dict[str, Any] | None, message_keys: set[str]) -> str:
-    """An example input for the start form: the schema's own examples when it
-    gives them, else one built from its required keys."""
+    """An example input for the start form when langgraph.json gives none:
+    the schema's own examples when it gives them, else one built from its
+    required keys."""
     if not schema:
         return ""
     if schema.get("examples"):
