@@ -146,3 +146,41 @@ def test_the_executed_result_appears_after_deciding_without_a_reload(served, bro
     expect(executed.nth(1)).to_contain_text("Charged 360.00 EUR")
     expect(executed.first).not_to_contain_text("no tool result yet")
     assert page.evaluate("window.sameDocument") is True
+
+
+def test_a_turn_row_shows_what_is_left_when_one_call_is_decided(served, browser):
+    page = signed_in(browser, served, "reviewer")
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    sockets = []
+
+    def through(ws) -> None:  # the real socket, with a way to speak for the server
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    page.route_web_socket("**/ws/reviews/**", through)
+    _start(served, "tool_agent", FLIGHT)
+    page.goto("/queue/")
+    row = page.locator("tr.task-row", has_text="2 calls")
+    expect(row).to_be_visible()
+    book, charge = served.query(
+        "from reviews.models import ReviewTask\n"
+        "result = list(ReviewTask.objects.order_by('pk').values_list('pk', flat=True))"
+    )
+    expect(row).to_have_id(f"task-{book}")
+    # What the server sends open queues when book_flight alone is decided
+    # (another process's decision would not reach this server's in-memory
+    # channel layer, so its message goes through the page's own socket).
+    message = served.query(
+        "from reviews.live import _removals\n"
+        "from reviews.models import ReviewTask\n"
+        f"ReviewTask.objects.filter(pk={book}).update(status='decided')\n"
+        f"result = ''.join(part['html'] for part in _removals([{book}]))"
+    )
+    sockets[-1].send(message)
+    left = page.locator(f"#task-{charge}")
+    expect(left).to_contain_text("charge_card")
+    expect(left).not_to_contain_text("book_flight")
+    expect(page.locator(f"#task-{book}")).to_have_count(0)
+    expect(page.locator("tr.task-row")).to_have_count(1)
+    assert problems == []

@@ -305,3 +305,25 @@ def test_after_a_refused_edit_the_proposed_block_shows_what_the_model_proposed(a
         proposed = _proposed_block(html, charge.pk)
         assert "&quot;amount&quot;: 360.0" in proposed and "300" not in proposed
         assert "a lot" not in proposed
+
+
+def test_the_outcome_asks_again_by_itself_only_while_a_run_is_active(as_rita):
+    thread = start("tool_agent", FLIGHT)
+    book, charge = pending(thread)
+    as_rita.post(
+        reverse("decide", args=[book.pk]),
+        {f"t{book.pk}-type": "approve", f"t{charge.pk}-type": "approve"},
+    )
+    # The resume is queued: the run may end before the page is shown, its
+    # events gone before the page listens, so the outcome asks again itself.
+    outcome = as_rita.get(
+        reverse("task", args=[book.pk]), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="task-outcome"
+    ).content.decode()
+    assert 'hx-trigger="thread-changed from:body delay:300ms, load delay:2s"' in outcome
+    assert "no tool result yet" in outcome
+    finish()
+    outcome = as_rita.get(
+        reverse("task", args=[book.pk]), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="task-outcome"
+    ).content.decode()
+    assert 'hx-trigger="thread-changed from:body delay:300ms"' in outcome
+    assert "Charged 360.00 EUR" in outcome and "no tool result yet" not in outcome
