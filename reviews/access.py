@@ -171,10 +171,23 @@ def task_for(user: Any, pk: int, action: str = VIEW) -> ReviewTask:
     if task is None:
         raise Http404("No such task.")
     if action != VIEW and not can(user, action, task):
-        raise PermissionDenied(
-            f"You may see this task but not decide it: rule “{task.rule}” names who may."
-        )
+        raise _may_not_decide(task)
     return task
+
+
+def calls_to_decide(user: Any, task: ReviewTask, pending: list[ReviewTask]) -> list[ReviewTask]:
+    """The open calls of the task's turn (`pending`) that the user may decide;
+    PermissionDenied when calls are open but none of them is theirs."""
+    mine = decidable(user, pending)
+    if pending and not mine:
+        raise _may_not_decide(task)
+    return mine
+
+
+def _may_not_decide(task: ReviewTask) -> PermissionDenied:
+    return PermissionDenied(
+        f"You may see this task but not decide it: rule “{task.rule}” names who may."
+    )
 
 
 def can_thread(user: Any, action: str, thread: Thread) -> bool:

@@ -27,6 +27,7 @@ from reviews.access import (
     ADMINISTER,
     REVIEW,
     VIEW,
+    calls_to_decide,
     can,
     can_graph,
     can_thread,
@@ -395,11 +396,9 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     """Decide every pending call of the task's turn that the user may decide;
     the others wait for their own reviewers."""
     task = task_for(request.user, pk)
-    pending = decidable(request.user, list(ReviewTask.objects.of_interrupt(task).pending()))
-    if not pending and task.is_pending:
-        raise PermissionDenied(
-            f"You may see this task but not decide it: rule “{task.rule}” names who may."
-        )
+    pending = calls_to_decide(
+        request.user, task, list(ReviewTask.objects.of_interrupt(task).pending())
+    )
     forms = [DecisionForm.bound(t, request.POST) for t in pending]
     decisions = {f.task.pk: d for f in forms if (d := f.decision(request.POST)) is not None}
     refusal, status = ("" if pending else task.why_not_pending()), 409
