@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "reviews",
+    "corsheaders",
+    "agent_server",
 ]
 
 MIDDLEWARE = [
@@ -87,6 +89,8 @@ MIDDLEWARE = [
     # input is answered here with a 4xx.
     "hitl_site.middleware.request_guard",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Before CommonMiddleware, as django-cors-headers asks; /langgraph/ only.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -244,6 +248,15 @@ AXES_CLIENT_IP_CALLABLE = "hitl_site.auth.client_address"
 # Failed /api/ bearer tokens per client address (reviews.api_auth).
 HITL_TOKEN_FAILURE_LIMIT = env_int("HITL_TOKEN_FAILURE_LIMIT", 50, minimum=1)
 HITL_TOKEN_FAILURE_WINDOW = env_int("HITL_TOKEN_FAILURE_WINDOW_SECONDS", 600, minimum=1)
+
+# Browser apps on other origins (Agent Inbox, Agent Chat UI) that may call
+# /langgraph/ with an API key: "https://inbox.example.com,http://localhost:3000".
+# None by default; the key travels in a header, never a cookie.
+CORS_ALLOWED_ORIGINS = env_list("HITL_CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/langgraph/.*$"
+CORS_ALLOW_HEADERS = ("accept", "authorization", "content-type", "x-api-key", "x-request-id")
+# As LangGraph's server exposes them: the SDK reads these from the response.
+CORS_EXPOSE_HEADERS = ("x-pagination-total", "x-pagination-next", "content-location")
 
 LOGGING = {
     "version": 1,

@@ -20,5 +20,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("langgraph/", include("agent_server.urls")),
     path("", include("reviews.urls")),
 ]
