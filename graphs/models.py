@@ -17,9 +17,15 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connections, models, transaction
 from django.utils import timezone
+from langchain_core.utils.uuid import uuid7
 
 from graphs import events
 from graphs.signals import run_finished, run_queued
+
+
+def new_run_id() -> uuid.UUID:
+    """Time-ordered, as LangGraph's server makes run ids (UUID v7)."""
+    return uuid7()
 
 
 class Thread(models.Model):
@@ -29,6 +35,10 @@ class Thread(models.Model):
     graph_name = models.CharField(max_length=200, blank=True, default="")
     title = models.CharField(max_length=300, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+    # LangGraph's thread metadata (the Agent Server API's threads.create and
+    # update, and the graph_id and assistant_id a run adds). NULL where the
+    # saver made the row: it writes threads with plain SQL.
+    metadata = models.JSONField(null=True, blank=True)
 
     class Meta:
         # The home page lists the newest threads first.
@@ -221,6 +231,7 @@ class Run(models.Model):
         CONTINUE = "continue", "continue after a breakpoint or edit"
         REPLAY = "replay", "replay from a checkpoint"
         FORK = "fork", "fork from a checkpoint"
+        COMMAND = "command", "a command (update, goto)"
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -248,6 +259,21 @@ class Run(models.Model):
     # run that continues a thread takes them from the thread's last run.
     config = models.JSONField(default=dict, blank=True)
     context = models.JSONField(null=True, blank=True)
+    # As LangGraph's Agent Server API knows the run (agent_server): its id,
+    # the assistant it ran, its metadata, the request as that API echoes it
+    # back ("kwargs") and how it was to share the thread with other runs.
+    run_id = models.UUIDField(unique=True, default=new_run_id, editable=False)
+    assistant_id = models.CharField(max_length=64, blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    kwargs = models.JSONField(null=True, blank=True)
+    multitask_strategy = models.CharField(max_length=16, blank=True, default="")
+    # The stream modes a client is listening for (LangGraph's names, e.g.
+    # "values", "messages-tuple"); empty when nobody streams the run, which
+    # then streams only what the worker itself needs.
+    stream_mode = models.JSONField(default=list, blank=True)
+    stream_subgraphs = models.BooleanField(default=False)
+    # A stateless run's thread: deleted with its checkpoints once the run ends.
+    temporary = models.BooleanField(default=False)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
