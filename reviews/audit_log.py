@@ -84,6 +84,8 @@ class AuditEvent(models.Model):
         "state.edited",
         "thread.forked",
         "thread.replayed",
+        "thread.copied",
+        "thread.deleted",
         "rule.changed",
         "audit.keyed",
     )

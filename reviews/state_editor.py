@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import transaction
 from django.http import Http404
+from langgraph.constants import END
 
 from graphs.interrupts import DecisionError, check_value, json_safe, pending_requests
 from graphs.models import Checkpoint, Run, Thread
@@ -70,6 +71,10 @@ class StateEdit:
         self.errors: list[str] = []
         self.refusal = ""
         self.changes: dict[str, Any] = {}
+        # A write of no values as if `as_node` ran (LangGraph's
+        # update_state(None, as_node=...)); as "__end__" it closes what the
+        # thread waits for: Agent Inbox's "ignore".
+        self.mark_only = False
 
     @classmethod
     def open(cls, thread: Thread, params) -> StateEdit:
@@ -104,26 +109,30 @@ class StateEdit:
 
     def bind_values(
         self,
-        values: dict[str, Any],
+        values: dict[str, Any] | None,
         *,
         as_node: str = "",
         continue_run: bool = False,
         base_checkpoint: str = "",
     ) -> None:
-        """The API's way in: values as JSON instead of form fields."""
+        """The API's way in: values as JSON instead of form fields. No values
+        with an `as_node` writes a checkpoint as if that node ran (or, as
+        "__end__", as if the graph ended)."""
         self.as_node, self.continue_run = as_node, continue_run
         self.base_checkpoint = base_checkpoint or self.checkpoint_id
-        if as_node and as_node not in self.nodes:
+        self.mark_only = not values and bool(as_node)
+        nodes = [*self.nodes, END] if self.mark_only else self.nodes
+        if as_node and as_node not in nodes:
             self.errors.append(
                 f"{as_node!r} is not a node of {self.thread.graph_name} "
                 f"(its nodes: {', '.join(self.nodes)})."
             )
-        self.changes = {k: v for k, v in values.items() if self.values.get(k, None) != v}
+        self.changes = {k: v for k, v in (values or {}).items() if self.values.get(k, None) != v}
 
     def is_valid(self) -> bool:
         if self.has_errors:
             return False
-        if not self.changes and not self.continue_run:
+        if not self.changes and not self.continue_run and not self.mark_only:
             self.errors.append("Nothing changed: edit a value, or tick “continue the run”.")
             return False
         properties = (self.schema or {}).get("properties")
@@ -161,11 +170,11 @@ class StateEdit:
                     "reload the editor and make the edit again."
                 )
             written = latest
-            if self.changes:
+            if self.changes or self.mark_only:
                 metadata = {EDITED_BY: getattr(user, "username", ""), EDITED_AS_NODE: self.as_node}
                 config = self.graph.update_state(
                     {**config_for(thread, self.fork_from or None), "metadata": metadata},
-                    typed_values(self.graph, self.changes),
+                    typed_values(self.graph, self.changes) if self.changes else None,
                     as_node=self.as_node or None,
                 )
                 written = config["configurable"]["checkpoint_id"]
