@@ -1,0 +1,79 @@
+"""What LangGraph's Agent Server keeps beside a graph's checkpoints: assistants
+(a graph with its own config, context and metadata, each change a new version)
+and a thread's metadata."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from graphs.models import Thread
+
+# LangGraph's server names each graph's own assistant uuid5(NAMESPACE_GRAPH,
+# graph_id): the same ids here, so a client that stored one keeps working.
+NAMESPACE_GRAPH = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+
+
+def system_assistant_id(graph_id: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE_GRAPH, graph_id)
+
+
+class Assistant(models.Model):
+    """A graph with its config, context and metadata: the latest version's
+    copy (or the one set as latest), so reads need no join."""
+
+    assistant_id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    graph_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=300)
+    description = models.TextField(null=True, blank=True)  # noqa: DJ001  (LangGraph sends null)
+    config = models.JSONField(default=dict, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["-created_at"], name="assistant_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.graph_id} v{self.version})"
+
+
+class AssistantVersion(models.Model):
+    """One version of an assistant, as it was made; never changed."""
+
+    assistant = models.ForeignKey(Assistant, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    graph_id = models.CharField(max_length=200)
+    name = models.CharField(max_length=300)
+    description = models.TextField(null=True, blank=True)  # noqa: DJ001
+    config = models.JSONField(default=dict, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["assistant", "version"], name="assistant_version_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assistant_id} v{self.version}"
+
+
+class ThreadInfo(models.Model):
+    """A thread's metadata and timestamps as the Agent Server API shows them.
+    Threads started elsewhere (the pages, /api/) have no row until the API
+    writes one; their graph still shows as metadata.graph_id."""
+
+    thread = models.OneToOneField(
+        Thread, on_delete=models.CASCADE, primary_key=True, related_name="agent_info"
+    )
+    metadata = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.thread_id} {self.metadata}"

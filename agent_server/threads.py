@@ -1,0 +1,600 @@
+"""/langgraph/threads: threads, their state and history, as LangGraph's
+Agent Server serves them, under the same rules as every other route.
+
+A key's user lists and reads only the threads they may see
+(reviews.access); changing one (its state, metadata, copy, deletion) needs
+the right to decide every task still open on it. A state update is the
+state editor's own edit (reviews.state_editor.StateEdit): the same checks,
+the same audit row, the same retired and new review tasks.
+
+A thread's status comes from the database, so search can filter on it:
+busy while a run has it, error when its newest run failed, interrupted while
+a review task is open on it (an interrupt() or a static breakpoint), else idle.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Case, CharField, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.http import Http404, HttpRequest, HttpResponse
+
+from agent_server import shapes
+from agent_server.assistants import _contains, _page, _select, graph_ids
+from agent_server.auth import ApiError, endpoint, methods, payload, respond
+from agent_server.models import ThreadInfo, system_assistant_id
+from graphs.checkpoint import DjangoCheckpointSaver
+from graphs.interrupts import pending_requests
+from graphs.models import Run, Thread
+from graphs.registry import GraphLoadError, GraphNotFound
+from graphs.worker import compiled_graph
+from reviews import live
+from reviews.access import REVIEW, VIEW, can_graph, thread_for, visible_threads
+from reviews.audit_log import AuditEvent
+from reviews.graph_state import GraphUnavailable, config_for
+from reviews.models import DecisionRefused, ReviewTask
+from reviews.state_editor import StateEdit
+
+STATUSES = ("idle", "busy", "interrupted", "error")
+SORTABLE = ("thread_id", "created_at", "updated_at", "state_updated_at", "status")
+THREAD_FIELDS = (
+    "thread_id",
+    "created_at",
+    "updated_at",
+    "state_updated_at",
+    "metadata",
+    "config",
+    "status",
+    "values",
+    "interrupts",
+    "error",
+)
+
+
+def with_status(threads: QuerySet[Thread]) -> QuerySet[Thread]:
+    runs = Run.objects.filter(thread_id=OuterRef("pk"))
+    active = runs.filter(Q(status__in=Run.ACTIVE) | Run.stopping_q())
+    open_tasks = ReviewTask.objects.filter(
+        thread_id=OuterRef("pk"), status=ReviewTask.Status.PENDING
+    )
+    newest = Subquery(runs.order_by("-pk").values("status")[:1])
+    return threads.annotate(
+        newest_run=newest,
+        api_status=Case(
+            When(Exists(active), then=Value("busy")),
+            When(newest_run=Run.Status.FAILED, then=Value("error")),
+            When(Exists(open_tasks), then=Value("interrupted")),
+            default=Value("idle"),
+            output_field=CharField(),
+        ),
+    )
+
+
+def _thread(user: Any, thread_id: str, action: str = VIEW) -> Thread:
+    """thread_for, with LangGraph's words for a thread that isn't there."""
+    try:
+        return thread_for(user, thread_id, action)
+    except Http404:
+        raise ApiError(404, f"Thread with ID {thread_id} not found") from None
+
+
+def _graph(thread: Thread):
+    """The thread's compiled graph, or None (no run yet, or not registered)."""
+    if not thread.graph_name:
+        return None
+    try:
+        return compiled_graph(thread.graph_name)
+    except (GraphNotFound, GraphLoadError):
+        return None
+
+
+def _metadata(thread: Thread, info: ThreadInfo | None) -> dict[str, Any]:
+    """What the API wrote, plus the graph and its assistant as a run through
+    LangGraph's server adds them (Agent Inbox filters on graph_id), for
+    threads started on the pages or /api/ too."""
+    metadata = dict(info.metadata) if info else {}
+    if thread.graph_name:
+        metadata.setdefault("graph_id", thread.graph_name)
+        metadata.setdefault("assistant_id", str(system_assistant_id(thread.graph_name)))
+    return metadata
+
+
+def _config(thread: Thread) -> dict[str, Any]:
+    last = thread.runs.order_by("-pk").values_list("config", flat=True).first()
+    if last is None:
+        return {}
+    return {**last, "configurable": dict(last.get("configurable") or {})}
+
+
+def _error(thread: Thread, status: str) -> Any:
+    if status != "error":
+        return None
+    text = thread.runs.order_by("-pk").values_list("error", flat=True).first() or ""
+    kind, _, message = text.partition(": ")
+    return {"error": kind, "message": message} if message else {"error": "Error", "message": text}
+
+
+def shaped(thread: Thread, info: ThreadInfo | None = None, *, snapshot: Any = None) -> dict:
+    """A thread row; `thread` annotated by with_status."""
+    if snapshot is None and (graph := _graph(thread)) is not None:
+        snapshot = graph.get_state(config_for(thread))
+    status = getattr(thread, "api_status", "idle")
+    return shapes.thread(
+        thread_id=thread.thread_id,
+        created_at=thread.created_at,
+        updated_at=info.updated_at if info else thread.created_at,
+        metadata=_metadata(thread, info),
+        status=status,
+        config=_config(thread),
+        snapshot=snapshot,
+        error=_error(thread, status),
+    )
+
+
+def _one(user: Any, thread_id: str, action: str = VIEW) -> dict:
+    thread = _thread(user, thread_id, action)
+    thread = with_status(Thread.objects.filter(pk=thread.pk)).get()
+    return shaped(thread, ThreadInfo.objects.filter(pk=thread.pk).first())
+
+
+# -- the collection ------------------------------------------------------------------
+
+
+@endpoint
+def create(request: HttpRequest) -> HttpResponse:
+    body = payload(request)
+    thread_id = body.get("thread_id") or str(uuid.uuid4())
+    if not isinstance(thread_id, str) or len(thread_id) > 255:
+        raise ApiError(422, "thread_id must be a string of at most 255 characters")
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ApiError(422, "metadata must be an object")
+    if body.get("supersteps"):
+        raise ApiError(422, "supersteps are not supported here: create, then update_state")
+    graph_name = metadata.get("graph_id") if metadata.get("graph_id") in graph_ids() else ""
+    if not can_graph(request.user, REVIEW, graph_name):
+        raise ApiError(403, f"You may not start {graph_name or 'these'} threads.")
+    with transaction.atomic():
+        thread, created = Thread.objects.get_or_create(
+            thread_id=thread_id, defaults={"graph_name": graph_name}
+        )
+        if created:
+            ThreadInfo.objects.create(thread=thread, metadata=metadata)
+    if not created:
+        if body.get("if_exists") == "do_nothing":
+            try:
+                return respond(_one(request.user, thread_id))
+            except ApiError:
+                pass  # one the user may not see exists: say only that it does
+        raise ApiError(409, f"Thread with ID {thread_id} already exists")
+    return respond(_one(request.user, thread_id))
+
+
+def _matching(user: Any, body: dict[str, Any]) -> QuerySet[Thread]:
+    threads = visible_threads(user, Thread.objects.all(), graph_rules=True)
+    threads = with_status(threads)
+    status = body.get("status")
+    if status:
+        if status not in STATUSES:
+            raise ApiError(422, f"Invalid status {status!r}: one of {', '.join(STATUSES)}")
+        threads = threads.filter(api_status=status)
+    if ids := body.get("ids"):
+        threads = threads.filter(pk__in=[str(i) for i in ids])
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ApiError(422, "metadata must be an object")
+    for key, value in metadata.items():
+        threads = threads.filter(_metadata_q(key, value))
+    return threads
+
+
+def _metadata_q(key: str, value: Any) -> Q:
+    """One metadata key as a query. graph_id and assistant_id of threads
+    that never stored them come from the thread's graph (see _metadata)."""
+    stored = ThreadInfo.objects.filter(pk=OuterRef("pk"))
+    has_key = Exists(stored.filter(metadata__has_key=key))
+    if isinstance(value, str) and "__" not in key:
+        matches = Exists(stored.filter(**{f"metadata__{key}": value}))
+    else:  # the rest is compared in Python after the query (see _contains)
+        matches = has_key
+    derived = Q(pk__in=[])
+    if key == "graph_id":
+        derived = Q(graph_name=value)
+    elif key == "assistant_id":
+        names = [name for name in graph_ids() if str(system_assistant_id(name)) == str(value)]
+        derived = Q(graph_name__in=names)
+    return matches | (~has_key & derived)
+
+
+def _search_rows(user: Any, body: dict[str, Any]) -> list[tuple[Thread, ThreadInfo | None, Any]]:
+    """Every match with its info and state snapshot, sorted; values (and
+    metadata objects) are compared on the snapshot, as LangGraph does."""
+    threads = list(_matching(user, body))
+    infos = ThreadInfo.objects.in_bulk([t.pk for t in threads])
+    metadata = body.get("metadata") or {}
+    values = body.get("values") or {}
+    rows = []
+    for thread in threads:
+        info = infos.get(thread.pk)
+        if metadata and not _contains(_metadata(thread, info), metadata):
+            continue
+        rows.append((thread, info))
+    sort_by = body.get("sort_by") if body.get("sort_by") in SORTABLE else "updated_at"
+    descending = str(body.get("sort_order") or "desc").lower() != "asc"
+
+    def key(row):
+        thread, info = row
+        if sort_by == "thread_id":
+            return thread.thread_id
+        if sort_by == "status":
+            return thread.api_status
+        if sort_by == "created_at":
+            return thread.created_at
+        return info.updated_at if info else thread.created_at
+
+    rows.sort(key=key, reverse=descending)
+    found = []
+    for thread, info in rows:
+        graph = _graph(thread)
+        snapshot = graph.get_state(config_for(thread)) if graph is not None else None
+        if values and not (
+            snapshot is not None and snapshot.created_at and _contains(snapshot.values, values)
+        ):
+            continue
+        found.append((thread, info, snapshot))
+    return found
+
+
+def _ordered_page(user: Any, body: dict[str, Any]):
+    limit, offset = _page(body)
+    needs_state = bool(body.get("values")) or body.get("sort_by") == "state_updated_at"
+    if needs_state:
+        rows = _search_rows(user, body)
+        total = len(rows)
+        return rows[offset : offset + limit], total
+    # Without a values filter only the page's states are read.
+    threads = list(_matching(user, body))
+    infos = ThreadInfo.objects.in_bulk([t.pk for t in threads])
+    metadata = body.get("metadata") or {}
+    rows = [(t, infos.get(t.pk)) for t in threads]
+    if metadata:
+        rows = [(t, i) for t, i in rows if _contains(_metadata(t, i), metadata)]
+    sort_by = body.get("sort_by") if body.get("sort_by") in SORTABLE else "updated_at"
+    descending = str(body.get("sort_order") or "desc").lower() != "asc"
+
+    def key(row):
+        thread, info = row
+        return {
+            "thread_id": thread.thread_id,
+            "status": thread.api_status,
+            "created_at": thread.created_at,
+        }.get(sort_by) or (_updated(thread, info))
+
+    rows.sort(key=key, reverse=descending)
+    page = rows[offset : offset + limit]
+    return [(t, i, None) for t, i in page], len(rows)
+
+
+def _updated(thread: Thread, info: ThreadInfo | None) -> datetime:
+    """When the thread last changed, as far as the database says without
+    reading its state: its info row, its newest run, or its creation."""
+    times = [thread.created_at]
+    if info is not None:
+        times.append(info.updated_at)
+    run = thread.runs.order_by("-pk").values("created_at", "finished_at").first()
+    if run:
+        times.extend(t for t in run.values() if t is not None)
+    return max(times)
+
+
+@endpoint
+def search(request: HttpRequest) -> HttpResponse:
+    body = payload(request)
+    page, total = _ordered_page(request.user, body)
+    limit, offset = _page(body)
+    items = [shaped(thread, info, snapshot=snapshot) for thread, info, snapshot in page]
+    if total > offset + limit:
+        headers = {
+            "X-Pagination-Total": str(offset + limit + 1),
+            "X-Pagination-Next": str(offset + limit),
+        }
+    else:
+        headers = {"X-Pagination-Total": str(len(items) + offset)}
+    return respond(_select(items, body.get("select"), THREAD_FIELDS), headers=headers)
+
+
+@endpoint
+def count(request: HttpRequest) -> HttpResponse:
+    body = payload(request)
+    if body.get("values"):
+        return respond(len(_search_rows(request.user, body)))
+    if body.get("metadata"):
+        threads = list(_matching(request.user, body))
+        infos = ThreadInfo.objects.in_bulk([t.pk for t in threads])
+        metadata = body["metadata"]
+        return respond(sum(_contains(_metadata(t, infos.get(t.pk)), metadata) for t in threads))
+    return respond(_matching(request.user, body).count())
+
+
+def _delete(user: Any, thread: Thread, client_address: str | None) -> None:
+    """Remove a thread, its runs, review tasks and checkpoints; refused
+    while a run has it. The audit trail keeps the record of it."""
+    with transaction.atomic():
+        thread = Thread.objects.select_for_update().get(pk=thread.pk)
+        DecisionRefused.while_running(thread, "delete it")
+        open_tasks = list(thread.review_tasks.pending().values_list("pk", flat=True))
+        AuditEvent.record(
+            "thread.deleted",
+            actor=user,
+            thread_id=thread.pk,
+            graph_name=thread.graph_name,
+            checkpoint_id=thread.latest_checkpoint_id() or "",
+            before={"open_tasks": open_tasks, "runs": thread.runs.count()},
+            client_address=client_address,
+        )
+        thread.delete()
+        DjangoCheckpointSaver().delete_thread(thread.pk)
+        transaction.on_commit(partial(live.tasks_created, [], open_tasks))
+
+
+def _client(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+@endpoint
+def prune(request: HttpRequest) -> HttpResponse:
+    """ "delete" removes the threads; "keep_latest" keeps each thread with
+    only its latest checkpoint. Every thread named must be one the user may
+    change, or nothing is pruned."""
+    body = payload(request)
+    ids = [str(i) for i in body.get("thread_ids") or []]
+    strategy = body.get("strategy") or "delete"
+    if strategy not in ("delete", "keep_latest"):
+        raise ApiError(422, f"Invalid strategy: {strategy}. Expected 'delete' or 'keep_latest'.")
+    if not ids:
+        return respond({"pruned_count": 0})
+    threads = []
+    for thread_id in ids:
+        try:
+            threads.append(thread_for(request.user, thread_id, REVIEW))
+        except Http404:
+            continue  # as LangGraph's server: a missing thread is skipped
+    if strategy == "keep_latest":
+        for thread in threads:
+            DecisionRefused.while_running(thread, "prune it")
+        DjangoCheckpointSaver().prune([t.pk for t in threads], strategy="keep_latest")
+    else:
+        for thread in threads:
+            _delete(request.user, thread, _client(request))
+    return respond({"pruned_count": len(threads)})
+
+
+# -- one thread ------------------------------------------------------------------------
+
+
+@endpoint
+def get(request: HttpRequest, thread_id: str) -> HttpResponse:
+    return respond(_one(request.user, thread_id))
+
+
+@endpoint
+def patch(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """Merge metadata into the thread's (LangGraph's update)."""
+    body = payload(request)
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ApiError(422, "metadata must be an object")
+    thread = _thread(request.user, thread_id, REVIEW)
+    with transaction.atomic():
+        info, _ = ThreadInfo.objects.select_for_update().get_or_create(thread=thread)
+        info.metadata = {**info.metadata, **metadata}
+        info.save()
+    if request.headers.get("Prefer") == "return=minimal":
+        return HttpResponse(status=204)
+    return respond(_one(request.user, thread_id))
+
+
+@endpoint
+def delete(request: HttpRequest, thread_id: str) -> HttpResponse:
+    thread = _thread(request.user, thread_id, REVIEW)
+    _delete(request.user, thread, _client(request))
+    return HttpResponse(status=204)
+
+
+@endpoint
+def copy(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """A new thread with this one's checkpoints and metadata. What its state
+    waits for becomes review tasks of the copy, as on any stopped thread."""
+    source = _thread(request.user, thread_id)
+    if not can_graph(request.user, REVIEW, source.graph_name):
+        raise ApiError(403, f"You may not start {source.graph_name} threads.")
+    new_id = str(uuid.uuid4())
+    info = ThreadInfo.objects.filter(pk=source.pk).first()
+    with transaction.atomic():
+        Thread.objects.create(thread_id=new_id, graph_name=source.graph_name, title=source.title)
+        ThreadInfo.objects.create(thread_id=new_id, metadata=dict(info.metadata) if info else {})
+        DjangoCheckpointSaver().copy_thread(source.pk, new_id)
+        copied = Thread.objects.get(pk=new_id)
+        latest = copied.latest_checkpoint_id()
+        AuditEvent.record(
+            "thread.copied",
+            actor=request.user,
+            thread_id=new_id,
+            graph_name=copied.graph_name,
+            checkpoint_id=latest or "",
+            after={"copied_from": source.pk},
+            client_address=_client(request),
+        )
+        graph = _graph(copied)
+        if graph is not None and latest:
+            created = ReviewTask.objects.create_for(
+                thread_id=new_id,
+                graph_name=copied.graph_name,
+                checkpoint_id=latest,
+                requests=pending_requests(graph.get_state(config_for(copied), subgraphs=True)),
+            )
+            transaction.on_commit(partial(live.tasks_created, created, []))
+    return respond(_one(request.user, new_id))
+
+
+# -- state and history ------------------------------------------------------------------
+
+
+def _state(thread: Thread, configurable: dict[str, Any], subgraphs: bool) -> dict[str, Any]:
+    graph = _graph(thread)
+    if graph is None:
+        return shapes.EMPTY_STATE
+    config = {"configurable": {**configurable, "thread_id": thread.thread_id}}
+    return shapes.state(graph.get_state(config, subgraphs=subgraphs))
+
+
+def _flag(value: Any) -> bool:
+    return value in (True, "true", "True")
+
+
+@endpoint
+def get_state(request: HttpRequest, thread_id: str, checkpoint_id: str = "") -> HttpResponse:
+    thread = _thread(request.user, thread_id)
+    configurable = {"checkpoint_id": checkpoint_id} if checkpoint_id else {}
+    return respond(_state(thread, configurable, _flag(request.GET.get("subgraphs"))))
+
+
+@endpoint
+def get_state_at(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """POST .../state/checkpoint: the state at a checkpoint given as an object
+    (a subgraph's checkpoint_ns too)."""
+    body = payload(request)
+    thread = _thread(request.user, thread_id)
+    checkpoint = body.get("checkpoint") or {}
+    if not isinstance(checkpoint, dict):
+        raise ApiError(422, "checkpoint must be an object")
+    return respond(_state(thread, checkpoint, _flag(body.get("subgraphs"))))
+
+
+@endpoint
+def update_state(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """update_state, as the state editor writes it: refused (409) while a run
+    has the thread or when `checkpoint` is not where it stands; no values
+    with as_node "__end__" closes what the thread waits for (Agent Inbox's
+    ignore)."""
+    body = payload(request)
+    thread = _thread(request.user, thread_id, REVIEW)
+    if not thread.graph_name:
+        raise ApiError(
+            400,
+            f"Thread '{thread.pk}' has no assigned graph ID. This usually occurs when no runs "
+            "have been made on this particular thread. This operation requires a graph ID. "
+            "Please ensure a run has been made for the thread or manually update the thread "
+            "metadata (by setting the 'graph_id' field) before running this operation.",
+        )
+    values = body.get("values")
+    if values is not None and not isinstance(values, dict):
+        raise ApiError(422, "values must be an object of state keys (or null)")
+    checkpoint = body.get("checkpoint") or {}
+    at = str(checkpoint.get("checkpoint_id") or body.get("checkpoint_id") or "")
+    latest = thread.latest_checkpoint_id()
+    # An earlier checkpoint forks the thread from there; its latest is where it is.
+    fork_from = at if at and at != latest else ""
+    try:
+        edit = StateEdit.open(thread, {"from": fork_from} if fork_from else {})
+    except GraphUnavailable as exc:
+        raise ApiError(404, str(exc)) from None
+    except Http404 as exc:
+        raise ApiError(404, str(exc)) from None
+    edit.bind_values(values, as_node=body.get("as_node") or "", base_checkpoint=latest or "")
+    if not edit.is_valid():
+        problems = [*edit.errors, *(f.error for f in edit.fields if f.error)]
+        raise ApiError(422, " ".join(problems) or "Invalid values.")
+    try:
+        result = edit.save(user=request.user, client_address=_client(request))
+    except DecisionRefused as exc:
+        raise ApiError(409, str(exc)) from None
+    configurable = {
+        "thread_id": thread.thread_id,
+        "checkpoint_ns": "",
+        "checkpoint_id": result.checkpoint_id,
+    }
+    return respond(
+        {
+            "checkpoint": configurable,
+            "configurable": configurable,
+            "checkpoint_id": result.checkpoint_id,
+        }
+    )
+
+
+def _history(
+    thread: Thread,
+    *,
+    limit: int,
+    before: Any,
+    metadata: dict[str, Any] | None,
+    checkpoint: dict[str, Any],
+) -> list[dict[str, Any]]:
+    graph = _graph(thread)
+    if graph is None:
+        return []
+    config = {"configurable": {"checkpoint_ns": "", **checkpoint, "thread_id": thread.thread_id}}
+    if isinstance(before, str) and before:
+        before = {"configurable": {"checkpoint_id": before}}
+    elif isinstance(before, dict) and before:
+        before = {"configurable": before}
+    else:
+        before = None
+    return [
+        shapes.state(snapshot)
+        for snapshot in graph.get_state_history(
+            config, filter=metadata or None, before=before, limit=limit
+        )
+    ]
+
+
+def _limit(value: Any, default: int) -> int:
+    try:
+        limit = int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        raise ApiError(422, f"Invalid limit {value}") from None
+    if limit < 1:
+        raise ApiError(422, f"Invalid limit {value}")
+    return limit
+
+
+@endpoint
+def history(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """GET with limit and before; POST with limit, before, metadata and
+    checkpoint (a subgraph's namespace, or where to start)."""
+    thread = _thread(request.user, thread_id)
+    if request.method == "GET":
+        return respond(
+            _history(
+                thread,
+                limit=_limit(request.GET.get("limit"), 1),
+                before=request.GET.get("before"),
+                metadata=None,
+                checkpoint={},
+            )
+        )
+    body = payload(request)
+    checkpoint = body.get("checkpoint") or {}
+    metadata = body.get("metadata")
+    if not isinstance(checkpoint, dict) or (
+        metadata is not None and not isinstance(metadata, dict)
+    ):
+        raise ApiError(422, "checkpoint and metadata must be objects")
+    return respond(
+        _history(
+            thread,
+            limit=_limit(body.get("limit"), 1),
+            before=body.get("before"),
+            metadata=metadata,
+            checkpoint=checkpoint,
+        )
+    )
+
+
+one = methods(get=get, patch=patch, delete=delete)
+state = methods(get=get_state, post=update_state)
