@@ -1,7 +1,8 @@
 """The event vocabulary, in one place: group names and what is published.
 
 Groups: `queue` (every reviewer's queue page), `thread.<digest of the id>`
-(pages showing one thread) and `graph-workers` (every worker process). Messages are
+(pages showing one thread), `run.<run id>` (clients streaming one run
+through the Agent Server API) and `graph-workers` (every worker process). Messages are
 small dicts; consumers render them. A lost message costs only liveness: pages
 reload from the database, and workers from the rows.
 """
@@ -197,6 +198,18 @@ def publish_run(run, status: str, *, requests: list | None = None) -> None:
             "requests": len(requests or ()),
         },
     )
+
+
+def run_group(run_id) -> str:
+    """The group of clients streaming one run (its LangGraph run id)."""
+    return f"run.{getattr(run_id, 'hex', run_id)}"
+
+
+def publish_chunk(run, event: str, data: str) -> None:
+    """One event of a run's stream, for the clients streaming it: the SSE
+    event name LangGraph's server gives it ("values", "updates|child:1") and
+    its data, already JSON, so it is written once and relayed as is."""
+    publish(run_group(run.run_id), {"type": "run.chunk", "event": event, "data": data})
 
 
 def stop_run(run) -> None:

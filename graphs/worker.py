@@ -27,18 +27,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from django.db import connections, transaction
 from django.db.models import Q
 from django.dispatch import receiver
 from langgraph.checkpoint.base import ERROR, RESUME
 from langgraph.pregel import Pregel
-from langgraph.types import Command
+from langgraph.types import Command, Send
 
 from graphs import events
 from graphs.checkpoint import DjangoCheckpointSaver
-from graphs.interrupts import pending_requests
+from graphs.interrupts import json_safe, pending_requests
 from graphs.loop import graph_loop
-from graphs.models import Checkpoint, CheckpointWrite, Run
+from graphs.models import Checkpoint, CheckpointWrite, Run, Thread
 from graphs.registry import get_registry
 from graphs.signals import run_finished, run_interrupted, worker_sweep
 
@@ -50,6 +51,8 @@ RUN_KEY = "hitl_run"
 # The key of an "updates" chunk that carries interrupts (LangGraph keeps its
 # own constant private).
 INTERRUPT = "__interrupt__"
+# The stream mode of astream_events' events, as LangGraph's server names it.
+EVENTS = "events"
 
 
 _SAVER = DjangoCheckpointSaver()
@@ -219,12 +222,34 @@ def stream_on_loop(graph, *args: Any, **kwargs: Any) -> Iterator[Any]:
     run that must stop (cancelled, its lease lost) stops before its next
     step, as it would under the sync `stream`. Leaving the loop early
     cancels the graph's task."""
+    return _pump_on_loop(lambda: graph.astream(*args, **kwargs))
+
+
+def events_on_loop(graph, *args: Any, run_id: str, subgraphs: bool, **kwargs: Any):
+    """LangGraph's `astream_events` (version v2) on the graphs' loop, for a
+    client streaming the "events" mode, as LangGraph's server does it: the
+    root run's own stream chunks come out as `stream` would give them, every
+    other event as ("events", event)."""
+
+    async def chunks():
+        async for event in graph.astream_events(*args, version="v2", subgraphs=subgraphs, **kwargs):
+            if "langsmith:hidden" in (event.get("tags") or ()):
+                continue
+            if event["event"] == "on_chain_stream" and event["run_id"] == run_id:
+                yield event["data"]["chunk"]
+            else:
+                yield ((), EVENTS, event) if subgraphs else (EVENTS, event)
+
+    return _pump_on_loop(chunks)
+
+
+def _pump_on_loop(chunks: Callable[[], Any]) -> Iterator[Any]:
     loop = graph_loop()
     handoff: queue.SimpleQueue[tuple[str, Any, asyncio.Future | None]] = queue.SimpleQueue()
 
     async def pump() -> None:
         try:
-            async for chunk in graph.astream(*args, **kwargs):
+            async for chunk in chunks():
                 handled = loop.create_future()
                 handoff.put(("chunk", chunk, handled))
                 await handled
@@ -254,6 +279,103 @@ def _resolve(future: asyncio.Future) -> None:
         future.set_result(None)
 
 
+class _ClientStream:
+    """Relays a run's stream to the clients streaming it (the Agent Server
+    API's SSE), in the events LangGraph's server sends for the modes they
+    asked for: "messages-tuple" as "messages" events of [message, metadata],
+    "messages" as messages/metadata, /partial and /complete, debug
+    checkpoints with their "checkpoint" ids, a subgraph's events named
+    "mode|namespace" when subgraphs were asked for, and the rest as LangGraph
+    streams them. Only runs someone streams pay for any of it."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.asked = set(run.stream_mode)
+        self.subgraphs = run.stream_subgraphs
+        self.events = EVENTS in self.asked
+        self.tuples = "messages-tuple" in self.asked
+        self.messages: dict[str, Any] = {}
+
+    @property
+    def graph_modes(self) -> list[str]:
+        """What the graph streams, besides the worker's own updates and checkpoints."""
+        modes = self.asked - {EVENTS, "messages-tuple", "updates", "checkpoints"}
+        if self.tuples:
+            modes.add("messages")
+        return sorted(modes)
+
+    def relay(self, namespace: tuple[str, ...], mode: str, data: Any) -> None:
+        if namespace and not self.subgraphs:
+            return
+        if mode == "debug" and isinstance(data, dict) and data.get("type") == "checkpoint":
+            data = {**data, "payload": _debug_checkpoint(data["payload"])}
+        if mode == "messages":
+            if self.tuples:
+                self.send("messages", namespace, data)
+            elif "messages" in self.asked:
+                self.message_parts(namespace, data)
+        elif mode in self.asked:
+            self.send(mode, namespace, data)
+
+    def send(self, mode: str, namespace: tuple[str, ...], data: Any) -> None:
+        event = f"{mode}|{'|'.join(namespace)}" if namespace else mode
+        events.publish_chunk(self.run, event, orjson.dumps(json_safe(data)).decode())
+
+    def message_parts(self, namespace: tuple[str, ...], data: Any) -> None:
+        """LangGraph's server's "messages" mode: a message's metadata once,
+        then the message so far at each chunk."""
+        from langchain_core.messages import BaseMessageChunk, message_chunk_to_message
+
+        message, metadata = data
+        if message.id in self.messages:
+            self.messages[message.id] += message
+        else:
+            self.messages[message.id] = message
+            self.send("messages/metadata", namespace, {message.id: {"metadata": metadata}})
+        whole = self.messages[message.id]
+        if isinstance(message, BaseMessageChunk):
+            self.send("messages/partial", namespace, [whole])
+        else:
+            self.send("messages/complete", namespace, [message_chunk_to_message(whole)])
+
+    def failed(self, exc: BaseException) -> None:
+        self.send("error", (), {"error": type(exc).__name__, "message": str(exc)})
+
+
+def _checkpoint_of(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A config's checkpoint as LangGraph's server names one."""
+    configurable = (config or {}).get("configurable") or {}
+    if not configurable.get("thread_id") or not configurable.get("checkpoint_id"):
+        return None
+    checkpoint = {
+        "checkpoint_id": configurable["checkpoint_id"],
+        "thread_id": configurable["thread_id"],
+    }
+    if "checkpoint_ns" in configurable:
+        checkpoint["checkpoint_ns"] = configurable["checkpoint_ns"] or ""
+    if "checkpoint_map" in configurable:
+        checkpoint["checkpoint_map"] = configurable["checkpoint_map"]
+    return checkpoint
+
+
+def _debug_checkpoint(payload: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not payload:
+        return None
+    tasks = []
+    for task in payload.get("tasks") or ():
+        state = task.get("state")
+        if isinstance(state, dict) and state.get("configurable"):
+            task = {**{k: v for k, v in task.items() if k != "state"}}
+            task["checkpoint"] = state["configurable"]
+        tasks.append(task)
+    return {
+        **payload,
+        "checkpoint": _checkpoint_of(payload.get("config")),
+        "parent_checkpoint": _checkpoint_of(payload.get("parent_config")),
+        "tasks": tasks,
+    }
+
+
 def _progress_made(run: Run) -> bool:
     """Whether an earlier attempt of this run already wrote checkpoints."""
     return Checkpoint.objects.filter(
@@ -269,9 +391,12 @@ def _graph_input(run: Run, graph, config: dict[str, Any]) -> tuple[Any, dict[str
         return run.payload or {}, config
     if run.kind == Run.Kind.RESUME:
         payload = run.payload or {}
-        if "by_interrupt_id" in payload:
-            return Command(resume=payload["by_interrupt_id"]), config
-        return Command(resume=payload.get("value")), config
+        resume = (
+            payload["by_interrupt_id"] if "by_interrupt_id" in payload else payload.get("value")
+        )
+        return _command(payload.get("command") or {}, resume=resume), config
+    if run.kind == Run.Kind.COMMAND:
+        return _command(run.payload or {}), config
     if run.kind == Run.Kind.REPLAY:
         return None, {
             **config,
@@ -288,6 +413,26 @@ def _graph_input(run: Run, graph, config: dict[str, Any]) -> tuple[Any, dict[str
             "configurable": {**config["configurable"], **forked["configurable"]},
         }
     return None, config  # CONTINUE
+
+
+def _command(asked: dict[str, Any], **resume: Any) -> Command:
+    """A command as LangGraph's server reads one: `goto` a node, a list of
+    them, or Send-like {"node", "input"}; `update` values, or [key, value] pairs."""
+    goto = asked.get("goto")
+    if goto is not None and not isinstance(goto, list):
+        goto = [goto]
+    update = asked.get("update")
+    if isinstance(update, list) and all(
+        isinstance(t, list | tuple) and len(t) == 2 and isinstance(t[0], str) for t in update
+    ):
+        update = [tuple(t) for t in update]
+    return Command(
+        update=update,
+        goto=[g if isinstance(g, str) else Send(g["node"], g["input"]) for g in goto]
+        if goto
+        else (),
+        **resume,
+    )
 
 
 @dataclass(frozen=True)
@@ -360,6 +505,7 @@ def execute(
             return execute(run, worker_id, lease=lease, heartbeat=heartbeat)
     heartbeat.hold(run)
     stop: _StopSeen | None = None
+    client: _ClientStream | None = None
     try:
         # Read now what the stop's live rows show of the thread (its title),
         # not on the way from interrupt() to the reviewers.
@@ -382,10 +528,20 @@ def execute(
             from_input=stream_input is not None and not isinstance(stream_input, Command)
         )
         stream = functools.partial(stream_on_loop, graph) if runs_on_loop(graph) else graph.stream
+        modes = ["updates", "checkpoints"]
+        client = _ClientStream(run) if run.stream_mode else None
+        if client is not None:
+            modes += client.graph_modes
+            if client.events:
+                # astream_events names the root run by the run's own id.
+                stream_config = {**stream_config, "run_id": run.run_id}
+                stream = functools.partial(
+                    events_on_loop, graph, run_id=str(run.run_id), subgraphs=subgraphs
+                )
         for chunk in stream(
             stream_input,
             stream_config,
-            stream_mode=["updates", "checkpoints"],
+            stream_mode=modes,
             subgraphs=subgraphs,
             # Each checkpoint is saved before the next step begins: a step's
             # side effects (a tool charging a card) never run ahead of the
@@ -397,12 +553,14 @@ def execute(
             if heartbeat.lost.is_set():
                 raise LeaseLost(f"run {run.pk} is no longer held by {worker_id}")
             namespace, mode, data = chunk if subgraphs else ((), *chunk)
+            if client is not None:
+                client.relay(namespace, mode, data)
             if mode == "updates":
                 nodes = written.setdefault(namespace, [])
                 nodes.extend(n for n in data or {} if n != INTERRUPT)
                 if INTERRUPT in (data or {}):
                     stop.interrupted(data[INTERRUPT], nested=bool(namespace))
-            else:
+            elif mode == "checkpoints":
                 if not namespace:
                     stop.checkpointed(data)
                 events.publish_progress(
@@ -416,7 +574,9 @@ def execute(
         state = stop.snapshot() or graph.get_state(
             {"configurable": {"thread_id": run.thread_id}}, subgraphs=True
         )
-        return _record_stop(run, worker_id, state, new_checkpoint=stop.new_checkpoint)
+        status = _record_stop(run, worker_id, state, new_checkpoint=stop.new_checkpoint)
+        _discard_if_temporary(run)
+        return status
     except LeaseLost:
         if run.let_go(worker_id):
             log.info("run %s: cancelled, stopped before its next step", run.pk)
@@ -441,7 +601,10 @@ def execute(
             traceback=traceback.format_exc(),
         ):
             run_finished.send(sender=Run, run=run, status=Run.Status.FAILED, answer_refused=refused)
+            if client is not None:
+                client.failed(exc)
             events.publish_run(run, Run.Status.FAILED)
+            _discard_if_temporary(run)
             return Run.Status.FAILED
         return Run.Status.CANCELLED if run.let_go(worker_id) else Run.Status.RUNNING
     finally:
@@ -502,7 +665,8 @@ def _record_stop(run: Run, worker_id: str, state, *, new_checkpoint: bool) -> st
     with transaction.atomic():
         if not run.finish(worker_id, status):
             raise LeaseLost(f"run {run.pk} is no longer held by {worker_id}")
-        if requests:
+        # A temporary thread is deleted now: nobody will review it.
+        if requests and not run.temporary:
             # Receivers (the reviews app) create their tasks in this transaction.
             checkpoint_id = state.config["configurable"]["checkpoint_id"]
             run_interrupted.send(
@@ -516,6 +680,16 @@ def _record_stop(run: Run, worker_id: str, state, *, new_checkpoint: bool) -> st
             run_finished.send(sender=Run, run=run, status=status)
     events.publish_run(run, status, requests=requests)
     return status
+
+
+def _discard_if_temporary(run: Run) -> None:
+    """A stateless run's thread goes once the run has ended, its checkpoints
+    with it (the saver writes them outside the ORM)."""
+    if not run.temporary:
+        return
+    with transaction.atomic():
+        Thread.objects.filter(pk=run.thread_id).delete()
+        _SAVER.delete_thread(run.thread_id)
 
 
 def work(

@@ -1,0 +1,846 @@
+"""Runs of LangGraph's Agent Server API: create, wait, stream, join, get,
+list, cancel and delete, on a thread or stateless.
+
+Every run is a `graphs.Run` row driven by the project's worker, so it shows
+on the pages and its interrupts become review tasks. A `command.resume` is
+a decision by the key's user on the open tasks of the thread's interrupt,
+through ReviewTask.decide_together as the pages decide: refused with 403
+where the review rules don't let that user decide them, and 409 where a
+quorum still needs other reviewers (the approval is recorded and audited).
+Responses are shaped as LangGraph's own server shapes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from asgiref.sync import sync_to_async
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+
+from agent_server.auth import ApiError, payload, respond
+from agent_server.streaming import DONE, RunListener, sse, sse_json
+from graphs.checkpoint import DjangoCheckpointSaver
+from graphs.interrupts import json_safe
+from graphs.models import Checkpoint, Run, Thread, new_run_id
+from graphs.registry import get_registry
+from graphs.worker import graph_for_run
+from reviews.access import REVIEW, VIEW, can_graph, can_thread, thread_for
+from reviews.models import AuditEvent, DecisionRefused, DecisionsInvalid, ReviewTask
+from reviews.run_actions import cancel_run
+
+# LangGraph's namespace for the ids of the assistants its server makes from
+# the graphs of langgraph.json (uuid5 of the graph's name).
+NAMESPACE_GRAPH = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
+STRATEGIES = ("reject", "interrupt", "rollback", "enqueue")
+STREAM_MODES = (
+    "values",
+    "updates",
+    "messages",
+    "messages-tuple",
+    "events",
+    "custom",
+    "debug",
+    "tasks",
+    "checkpoints",
+)
+# A run that stops at an interrupt succeeded, as LangGraph's server says;
+# a cancelled run was "interrupted" by its cancel.
+STATUS = {
+    Run.Status.QUEUED: "pending",
+    Run.Status.RUNNING: "running",
+    Run.Status.INTERRUPTED: "success",
+    Run.Status.SUCCEEDED: "success",
+    Run.Status.FAILED: "error",
+    Run.Status.CANCELLED: "interrupted",
+}
+BUSY = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
+_SAVER = DjangoCheckpointSaver()
+
+
+# -- shapes -----------------------------------------------------------------------
+
+
+def run_shape(run: Run) -> dict[str, Any]:
+    return {
+        "run_id": str(run.run_id),
+        "thread_id": run.thread_id,
+        "assistant_id": run.assistant_id or str(uuid.uuid5(NAMESPACE_GRAPH, run.graph_name)),
+        "metadata": run.metadata or {},
+        "status": STATUS[run.status],
+        "kwargs": run.kwargs or _kwargs_of(run),
+        "multitask_strategy": run.multitask_strategy or "enqueue",
+        "created_at": run.created_at,
+        "updated_at": run.finished_at or run.started_at or run.created_at,
+        "langsmith_session_name": None,
+    }
+
+
+def _kwargs_of(run: Run) -> dict[str, Any]:
+    """What a run started from the pages or /api/ asked, as LangGraph echoes it."""
+    command = None
+    if run.kind == Run.Kind.RESUME:
+        resume = (run.payload or {}).get("value", (run.payload or {}).get("by_interrupt_id"))
+        command = {"resume": resume}
+    return _kwargs(
+        run,
+        input=run.payload if run.kind == Run.Kind.START else None,
+        command=command,
+        config=run.config or {},
+        context=run.context or {},
+        stream_mode=list(run.stream_mode or ["values"]),
+    )
+
+
+def _kwargs(
+    run: Run,
+    *,
+    input: Any,
+    command: Any,
+    config: dict[str, Any],
+    context: Any,
+    stream_mode: list[str],
+    resumable: bool = False,
+    durability: str = "async",
+) -> dict[str, Any]:
+    assistant_id = run.assistant_id or str(uuid.uuid5(NAMESPACE_GRAPH, run.graph_name))
+    return {
+        "input": input,
+        "command": command,
+        "config": {
+            **config,
+            "configurable": {
+                **(config.get("configurable") or {}),
+                "run_id": str(run.run_id),
+                "thread_id": run.thread_id,
+                "graph_id": run.graph_name,
+                "assistant_id": assistant_id,
+                "user_id": run.requested_by.get_username() if run.requested_by_id else "",
+            },
+            "metadata": {**(config.get("metadata") or {}), **(run.metadata or {})},
+        },
+        "context": context,
+        "stream_mode": stream_mode,
+        "interrupt_before": run.interrupt_before or None,
+        "interrupt_after": run.interrupt_after or None,
+        "webhook": None,
+        "feedback_keys": None,
+        "temporary": run.temporary,
+        "subgraphs": run.stream_subgraphs,
+        "resumable": resumable,
+        "checkpoint_during": True,
+        "durability": durability,
+    }
+
+
+def output_of(run: Run) -> dict[str, Any]:
+    """What runs.wait and runs.join return: the thread's values where the run
+    stopped, with "__interrupt__" listing the interrupts waiting there, or
+    "__error__" for a run that failed."""
+    if run.status == Run.Status.FAILED:
+        kind, _, message = run.error.partition(": ")
+        return {"__error__": {"error": kind, "message": message or run.error}}
+    graph = graph_for_run(run.graph_name, run.config or {})
+    state = graph.get_state({"configurable": {"thread_id": run.thread_id}})
+    interrupts = [json_safe(i) for i in state.interrupts]
+    if interrupts:
+        return {**json_safe(state.values or {}), "__interrupt__": interrupts}
+    return json_safe(state.values) if state.values else {}
+
+
+class RunOutput:
+    """The output of a run that streamed "values", as LangGraph's server
+    takes it from the stream (a stateless run's thread is gone by its end):
+    the last values, or those that carried interrupts."""
+
+    def __init__(self) -> None:
+        self.latest: bytes | None = None
+        self.interrupted: list[Any] = []
+
+    def absorb(self, event: str, data: str) -> None:
+        if event == "error":
+            self.latest = b'{"__error__":' + data.encode() + b"}"
+            self.interrupted = []
+        elif event in ("values", "updates") and "__interrupt__" in data:
+            found = orjson.loads(data).get("__interrupt__") or []
+            self.interrupted.append((data, found))
+            self.latest = data.encode()
+        elif event == "values":
+            self.latest = data.encode()
+
+    def body(self) -> bytes:
+        if len(self.interrupted) > 1:
+            merged = [i for _, found in self.interrupted for i in found]
+            return orjson.dumps({"__interrupt__": merged})
+        return self.latest or b"{}"
+
+
+# -- asking for a run ----------------------------------------------------------------
+
+
+def resolve_assistant(assistant_id: Any) -> tuple[str, str]:
+    """(graph name, assistant id) for a graph's name or its assistant's id."""
+    if not isinstance(assistant_id, str) or not assistant_id:
+        raise ApiError(422, "assistant_id is required.")
+    names = [spec.name for spec in get_registry().specs()]
+    if assistant_id in names:
+        return assistant_id, str(uuid.uuid5(NAMESPACE_GRAPH, assistant_id))
+    for name in names:
+        if str(uuid.uuid5(NAMESPACE_GRAPH, name)) == assistant_id:
+            return name, assistant_id
+    stored = _stored_assistant(assistant_id)
+    if stored is not None:
+        return stored
+    raise ApiError(404, f"Assistant '{assistant_id}' not found")
+
+
+def _stored_assistant(assistant_id: str) -> tuple[str, str] | None:
+    """An assistant created through the API, where that app keeps them."""
+    try:
+        from agent_server import assistants
+    except ImportError:
+        return None
+    find = getattr(assistants, "graph_of", None)
+    if find is None:
+        return None
+    graph_name = find(assistant_id)
+    return (graph_name, assistant_id) if graph_name else None
+
+
+def _modes(body: dict[str, Any]) -> list[str]:
+    asked = body.get("stream_mode") or ["values"]
+    if isinstance(asked, str):
+        asked = [asked]
+    if not isinstance(asked, list) or any(m not in STREAM_MODES for m in asked):
+        raise ApiError(
+            422, f"stream_mode must be one or more of {', '.join(STREAM_MODES)}; got {asked!r}."
+        )
+    return list(dict.fromkeys(asked))
+
+
+def _nodes(body: dict[str, Any], key: str) -> list[str]:
+    value = body.get(key)
+    if value in (None, []):
+        return []
+    if value == "*":
+        return ["*"]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ApiError(422, f'{key} must be a list of node names or "*".')
+    return value
+
+
+def _config(body: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    config = body.get("config") or {}
+    context = body.get("context")
+    if not isinstance(config, dict):
+        raise ApiError(422, "config must be an object.")
+    if context is not None and not isinstance(context, dict):
+        raise ApiError(422, "context must be an object.")
+    if config.get("configurable") and context:
+        raise ApiError(
+            400,
+            "Cannot specify both configurable and context. Prefer setting context alone. "
+            "Context was introduced in LangGraph 0.6.0 and is the long term planned "
+            "replacement for configurable.",
+        )
+    kept = {
+        k: v
+        for k, v in config.items()
+        if k in ("configurable", "recursion_limit", "tags", "metadata", "run_name")
+    }
+    return kept, (context or None)
+
+
+def _client(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def create(
+    request: HttpRequest,
+    thread_id: str | None,
+    body: dict[str, Any],
+    *,
+    run_id: uuid.UUID | None = None,
+    stream_mode: list[str] | None = None,
+    stateless_output: bool = False,
+    stateless_thread_id: uuid.UUID | None = None,
+) -> Run:
+    """Queue the run a request asks for; raises ApiError (or PermissionDenied,
+    Http404) with LangGraph's status when it can't be made."""
+    user = request.user
+    graph_name, assistant_id = resolve_assistant(body.get("assistant_id"))
+    if not can_graph(user, REVIEW, graph_name):
+        raise PermissionDenied(f"You may not start {graph_name} runs.")
+    strategy = body.get("multitask_strategy") or "enqueue"
+    if strategy not in STRATEGIES:
+        raise ApiError(422, f"multitask_strategy must be one of {', '.join(STRATEGIES)}.")
+    if_not_exists = body.get("if_not_exists") or "reject"
+    if if_not_exists not in ("reject", "create"):
+        raise ApiError(422, "if_not_exists must be 'reject' or 'create'.")
+    on_completion = body.get("on_completion") or "delete"
+    if on_completion not in ("delete", "keep"):
+        raise ApiError(422, "on_completion must be 'delete' or 'keep'.")
+    command = body.get("command")
+    if command is not None and not isinstance(command, dict):
+        raise ApiError(422, "command must be an object with resume, update or goto.")
+    modes = stream_mode if stream_mode is not None else _modes(body)
+    config, context = _config(body)
+    metadata = body.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ApiError(422, "metadata must be an object.")
+    interrupt_before = _nodes(body, "interrupt_before")
+    interrupt_after = _nodes(body, "interrupt_after")
+    stateless = thread_id is None
+    if stateless and command and "resume" in command:
+        raise ApiError(400, "You must provide a thread_id when resuming.")
+    temporary = stateless and on_completion == "delete"
+    streamed = stream_mode is not None and bool(modes)
+    fields: dict[str, Any] = {
+        "run_id": run_id or new_run_id(),
+        "assistant_id": assistant_id,
+        "metadata": {**metadata, "graph_id": graph_name, "assistant_id": assistant_id},
+        "multitask_strategy": strategy,
+        "stream_mode": modes if streamed or stateless_output else [],
+        "stream_subgraphs": bool(body.get("stream_subgraphs")),
+        "temporary": temporary,
+        "interrupt_before": interrupt_before,
+        "interrupt_after": interrupt_after,
+    }
+    if config or context is not None:
+        fields["config"] = config
+        fields["context"] = context
+    echo = {
+        "input": body.get("input"),
+        "command": command,
+        "config": config,
+        "context": context or {},
+        "stream_mode": modes,
+        "resumable": bool(body.get("stream_resumable")),
+        "durability": body.get("durability") or "async",
+    }
+    refused: _Committed | None = None
+    with transaction.atomic():
+        if stateless:
+            thread = Thread.objects.create(
+                thread_id=str(stateless_thread_id or new_run_id()),
+                graph_name=graph_name,
+                metadata={},
+            )
+        else:
+            thread = Thread.objects.select_for_update().filter(pk=thread_id).first()
+            if thread is None:
+                if if_not_exists != "create":
+                    raise ApiError(404, f"Thread {thread_id} not found.")
+                thread = Thread.objects.create(
+                    thread_id=thread_id, graph_name=graph_name, metadata={}
+                )
+            elif not can_thread(user, VIEW, thread):
+                raise ApiError(404, f"Thread {thread_id} not found.")
+            elif thread.graph_name and thread.graph_name != graph_name:
+                raise ApiError(
+                    409,
+                    f"Thread {thread_id} runs the graph {thread.graph_name!r}, not {graph_name!r}.",
+                )
+        _share_thread(request, thread, strategy)
+        try:
+            if command and "resume" in command:
+                run = _resume(request, thread, command, fields)
+            else:
+                run = _start(request, thread, graph_name, body.get("input"), command, fields)
+        except _Committed as exc:
+            refused = exc  # the decisions stand; answered after they commit
+        else:
+            run.kwargs = _kwargs(run, **echo)
+            Run.objects.filter(pk=run.pk).update(kwargs=run.kwargs)
+            metadata = {
+                **(thread.metadata or {}),
+                "graph_id": graph_name,
+                "assistant_id": assistant_id,
+            }
+            Thread.objects.filter(pk=thread.pk).update(metadata=metadata, graph_name=graph_name)
+    if refused is not None:
+        raise refused
+    return run
+
+
+def _share_thread(request: HttpRequest, thread: Thread, strategy: str) -> None:
+    """Another run has the thread: refuse, stop it, or queue behind it."""
+    active = list(
+        Run.objects.select_for_update().filter(thread=thread, status__in=Run.ACTIVE).order_by("pk")
+    )
+    if not active or strategy == "enqueue":
+        return
+    if strategy == "reject":
+        raise ApiError(409, BUSY)
+    thread_for(request.user, thread.pk, REVIEW)  # stopping it overrules whoever asked for it
+    for run in active:
+        cancel_run(run, user=request.user, client_address=_client(request))
+        if strategy == "rollback":
+            _roll_back(run)
+
+
+def _roll_back(run: Run) -> None:
+    """A run stopped by "rollback" goes, with the checkpoints it wrote."""
+    from graphs.worker import RUN_KEY
+
+    written = Checkpoint.objects.filter(thread_id=run.thread_id, **{f"metadata__{RUN_KEY}": run.pk})
+    ids = list(written.values_list("checkpoint_id", flat=True))
+    if ids:
+        from graphs.models import CheckpointWrite
+
+        CheckpointWrite.objects.filter(thread_id=run.thread_id, checkpoint_id__in=ids).delete()
+        written.delete()
+    Run.objects.filter(pk=run.pk).delete()
+
+
+def _start(
+    request: HttpRequest,
+    thread: Thread,
+    graph_name: str,
+    input: Any,
+    command: dict[str, Any] | None,
+    fields: dict[str, Any],
+) -> Run:
+    """A run with new input, a command without a resume (update, goto), or
+    none (continue from where the thread stopped). At a static breakpoint
+    the last is the reviewers' "continue", decided as they would."""
+    waiting = list(ReviewTask.objects.pending().filter(thread_id=thread.pk))
+    if command:
+        kind, value = Run.Kind.COMMAND, {k: command.get(k) for k in ("update", "goto")}
+    elif input is None and Checkpoint.objects.filter(thread_id=thread.pk).exists():
+        if waiting and all(t.shape == "breakpoint" for t in waiting):
+            return _decide(
+                request, thread, waiting, {t.pk: {"type": "continue"} for t in waiting}, fields
+            )
+        kind, value = Run.Kind.CONTINUE, None
+    else:
+        kind, value = Run.Kind.START, input
+    if waiting:
+        # New input, or a command, moves the thread past its open questions.
+        thread_for(request.user, thread.pk, REVIEW)
+    run = Run.enqueue(
+        graph_name=graph_name,
+        kind=kind,
+        thread_id=thread.pk,
+        payload=value,
+        requested_by=request.user,
+        **fields,
+    )
+    AuditEvent.record(
+        "run.started",
+        actor=request.user,
+        thread_id=thread.pk,
+        graph_name=graph_name,
+        run=run,
+        after={
+            "input": value if kind == Run.Kind.START else None,
+            **({"command": value} if kind == Run.Kind.COMMAND else {}),
+            "interrupt_before": run.interrupt_before,
+            "interrupt_after": run.interrupt_after,
+            **({"config": run.config} if run.config else {}),
+            **({"context": run.context} if run.context is not None else {}),
+            "via": "langgraph",
+        },
+        client_address=_client(request),
+    )
+    return run
+
+
+def _resume(
+    request: HttpRequest, thread: Thread, command: dict[str, Any], fields: dict[str, Any]
+) -> Run:
+    """`command.resume` answers the thread's open interrupt(s): a decision on
+    their review tasks by the key's user."""
+    waiting = list(
+        ReviewTask.objects.pending()
+        .filter(thread_id=thread.pk)
+        .select_related("rule")
+        .order_by("interrupt_id", "action_index")
+    )
+    if not waiting:
+        raise ApiError(409, f"Thread {thread.pk} is not waiting for a resume: nothing is asked.")
+    by_interrupt: dict[str, list[ReviewTask]] = {}
+    for task in waiting:
+        by_interrupt.setdefault(task.interrupt_id, []).append(task)
+    resume = command["resume"]
+    if isinstance(resume, dict) and resume and set(resume) <= set(by_interrupt) - {""}:
+        answers = resume
+    elif len(by_interrupt) == 1:
+        answers = {next(iter(by_interrupt)): resume}
+    else:
+        raise ApiError(
+            422,
+            "Several interrupts are waiting: resume with {interrupt_id: value} "
+            f"for {', '.join(sorted(by_interrupt))}.",
+        )
+    decisions: dict[int, dict[str, Any]] = {}
+    for interrupt_id, value in answers.items():
+        decisions |= decisions_for(by_interrupt[interrupt_id], value)
+    chosen = [t for t in waiting if t.pk in decisions]
+    run = _decide(request, thread, chosen, decisions, fields)
+    extra = {k: command[k] for k in ("update", "goto") if command.get(k) is not None}
+    if extra:
+        run.payload = {**(run.payload or {}), "command": extra}
+        Run.objects.filter(pk=run.pk).update(payload=run.payload)
+    return run
+
+
+def _decide(
+    request: HttpRequest,
+    thread: Thread,
+    tasks: list[ReviewTask],
+    decisions: dict[int, dict[str, Any]],
+    fields: dict[str, Any],
+) -> Run:
+    run = None
+    by_interrupt: dict[str, list[ReviewTask]] = {}
+    for task in tasks:
+        by_interrupt.setdefault(task.interrupt_id, []).append(task)
+    try:
+        for group in by_interrupt.values():
+            run = (
+                ReviewTask.decide_together(
+                    group, decisions, user=request.user, client_address=_client(request)
+                )
+                or run
+            )
+    except DecisionsInvalid as exc:
+        raise ApiError(422, " ".join(f"Task {k}: {v}" for k, v in exc.errors.items())) from None
+    except DecisionRefused as exc:
+        raise ApiError(409, str(exc)) from None
+    if run is None:
+        left = ReviewTask.objects.pending().filter(thread_id=thread.pk)
+        needs = [t for t in tasks if t.pk in set(left.values_list("pk", flat=True))]
+        if needs:
+            raise _Committed(
+                409,
+                "Your approval is recorded; the graph resumes once "
+                f"{needs[0].required_approvals} reviewers have approved.",
+            )
+        raise _Committed(
+            409,
+            "Your decision is recorded; the graph resumes once the other "
+            "open requests of this step are decided.",
+        )
+    # The resume runs as the pages' would, under the thread's config; the
+    # request names it, and may stop it again before or after a node.
+    kept = {
+        name: value
+        for name, value in fields.items()
+        if name not in ("config", "context")
+        and (value or name not in ("interrupt_before", "interrupt_after"))
+    }
+    for name, value in kept.items():
+        setattr(run, name, value)
+    Run.objects.filter(pk=run.pk).update(**kept)
+    return run
+
+
+class _Committed(ApiError):
+    """A refusal whose decisions stand: they were recorded (and audited)."""
+
+
+def decisions_for(tasks: list[ReviewTask], value: Any) -> dict[int, dict[str, Any]]:
+    """A resume value, in the shape the interrupt's payload expects, as the
+    review decisions that give it (graphs.interrupts.resume_value backwards)."""
+    shape = tasks[0].shape
+    if shape == "breakpoint":
+        return {t.pk: {"type": "continue"} for t in tasks}
+    if shape in ("schema", "json"):
+        return {tasks[0].pk: {"type": "answer", "value": value}}
+    if shape == "agent_inbox":
+        items = value if isinstance(value, list) else [value]
+        return _each(tasks, items, _inbox_decision)
+    if shape == "hitl_batched":
+        items = value.get("decisions") if isinstance(value, dict) else None
+        if not isinstance(items, list):
+            raise ApiError(422, 'This interrupt is resumed with {"decisions": [...]}.')
+        return _each(tasks, items, _hitl_decision)
+    if shape == "hitl_per_call":
+        return _each(tasks, [value], _hitl_decision)
+    raise ApiError(422, f"This interrupt ({shape}) can't be resumed here.")
+
+
+def _each(tasks: list[ReviewTask], items: list[Any], read) -> dict[int, dict[str, Any]]:
+    if len(items) != len(tasks):
+        raise ApiError(
+            422, f"This interrupt asks {len(tasks)} decisions; the resume gives {len(items)}."
+        )
+    out = {}
+    for task, item in zip(tasks, items, strict=True):
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            raise ApiError(422, f"Each decision is an object with a type; got {item!r}.")
+        out[task.pk] = read(task, item)
+    return out
+
+
+def _inbox_decision(task: ReviewTask, item: dict[str, Any]) -> dict[str, Any]:
+    type_, args = item["type"], item.get("args")
+    if type_ == "edit":
+        args = args if isinstance(args, dict) else {}
+        return {
+            "type": "edit",
+            "name": args.get("action") or task.tool_name,
+            "args": args.get("args"),
+        }
+    if type_ == "response":
+        return {"type": "response", "message": args}
+    return {"type": type_}
+
+
+def _hitl_decision(task: ReviewTask, item: dict[str, Any]) -> dict[str, Any]:
+    type_ = item["type"]
+    if type_ == "edit":
+        edited = item.get("edited_action") if isinstance(item.get("edited_action"), dict) else {}
+        return {
+            "type": "edit",
+            "name": edited.get("name") or task.tool_name,
+            "args": edited.get("args"),
+        }
+    if "message" in item:
+        return {"type": type_, "message": item["message"]}
+    return {"type": type_}
+
+
+# -- views --------------------------------------------------------------------------
+
+
+def _locations(thread_id: str | None, run: Run, tail: str) -> dict[str, str]:
+    """Relative to the mount, as LangGraph's server gives them."""
+    base = f"/threads/{run.thread_id}/runs/{run.run_id}" if thread_id else f"/runs/{run.run_id}"
+    return {"Location": f"{base}{tail}", "Content-Location": base}
+
+
+def create_view(request: HttpRequest, thread_id: str | None = None) -> HttpResponse:
+    run = create(request, thread_id, payload(request))
+    base = f"/threads/{thread_id}/runs/{run.run_id}" if thread_id else f"/runs/{run.run_id}"
+    return respond(run_shape(run), headers={"Content-Location": base})
+
+
+@sync_to_async
+def _create(request, thread_id, body, **kwargs) -> Run:
+    return create(request, thread_id, body, **kwargs)
+
+
+@sync_to_async
+def _output(run: Run) -> dict[str, Any]:
+    run.refresh_from_db()
+    return output_of(run)
+
+
+@sync_to_async
+def _current(run: Run) -> Run | None:
+    return Run.objects.filter(pk=run.pk).select_related("requested_by").first()
+
+
+async def wait_view(request: HttpRequest, thread_id: str | None = None) -> HttpResponse:
+    body = payload(request)
+    run_id = new_run_id()
+    stateless = thread_id is None
+    temporary_id = new_run_id() if stateless else None
+    async with RunListener(thread_id or str(temporary_id), run_id) as listener:
+        run = await _create(
+            request,
+            thread_id,
+            body,
+            run_id=run_id,
+            stateless_output=stateless,
+            stateless_thread_id=temporary_id,
+        )
+        output = RunOutput()
+        async for message in listener.messages(run.pk):
+            if message["type"] == "run.chunk":
+                output.absorb(message["event"], message["data"])
+        headers = _locations(run.thread_id, run, "/join")
+        if stateless:
+            return HttpResponse(output.body(), content_type="application/json", headers=headers)
+        return respond(await _output(run), headers=headers)
+
+
+async def stream_view(request: HttpRequest, thread_id: str | None = None) -> HttpResponse:
+    body = payload(request)
+    modes = _modes(body)
+    run_id = new_run_id()
+    temporary_id = new_run_id() if thread_id is None else None
+    on_disconnect = body.get("on_disconnect") or "continue"
+    listener = RunListener(thread_id or str(temporary_id), run_id)
+    await listener.__aenter__()
+    try:
+        run = await _create(
+            request,
+            thread_id,
+            body,
+            run_id=run_id,
+            stream_mode=modes,
+            stateless_thread_id=temporary_id,
+        )
+    except BaseException:
+        await listener.__aexit__(None, None, None)
+        raise
+    headers = _locations(thread_id, run, "/stream")
+    return _sse_response(_relay(request, listener, run, on_disconnect == "cancel"), headers)
+
+
+def _sse_response(events: AsyncIterator[bytes], headers: dict[str, str]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+async def _relay(
+    request: HttpRequest, listener: RunListener, run: Run, cancel_on_disconnect: bool
+) -> AsyncIterator[bytes]:
+    """The run's events as SSE, opening with its metadata; closes only once
+    the run has stopped, so the client reads it as finished."""
+    ended = False
+    try:
+        yield sse_json("metadata", {"run_id": str(run.run_id), "attempt": 1})
+        async for message in listener.messages(run.pk):
+            if message["type"] == "run.chunk":
+                yield sse(message["event"], message["data"])
+        ended = True
+    finally:
+        await listener.__aexit__(None, None, None)
+        if not ended and cancel_on_disconnect:
+            await _cancel_quietly(request, run)
+
+
+@sync_to_async
+def _cancel_quietly(request: HttpRequest, run: Run) -> None:
+    run.refresh_from_db()
+    if run.status in Run.ACTIVE:
+        with contextlib.suppress(DecisionRefused):
+            cancel_run(run, user=request.user, client_address=_client(request))
+
+
+# -- an existing run -------------------------------------------------------------------
+
+
+def _run_for(request: HttpRequest, thread_id: str, run_id: str, action: str = VIEW) -> Run:
+    try:
+        wanted = uuid.UUID(str(run_id))
+    except ValueError:
+        raise ApiError(422, "Invalid run ID: must be a UUID") from None
+    thread_for(request.user, thread_id, action)
+    run = (
+        Run.objects.filter(thread_id=thread_id, run_id=wanted)
+        .select_related("requested_by")
+        .first()
+    )
+    if run is None:
+        raise ApiError(404, f"Run {run_id} not found")
+    return run
+
+
+def get_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
+    return respond(run_shape(_run_for(request, thread_id, run_id)))
+
+
+def delete_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
+    run = _run_for(request, thread_id, run_id, REVIEW)
+    if run.status in Run.ACTIVE or run.stopping:
+        raise ApiError(409, f"Run {run_id} is {STATUS[run.status]}; cancel it first.")
+    run.delete()
+    return HttpResponse(status=204)
+
+
+def list_view(request: HttpRequest, thread_id: str) -> HttpResponse:
+    thread_for(request.user, thread_id)
+    try:
+        limit = int(request.GET.get("limit", 10))
+        offset = int(request.GET.get("offset", 0))
+    except ValueError:
+        raise ApiError(422, "limit and offset must be integers.") from None
+    runs = Run.objects.filter(thread_id=thread_id).select_related("requested_by").order_by("-pk")
+    if status := request.GET.get("status"):
+        wanted = [ours for ours, theirs in STATUS.items() if theirs == status]
+        runs = runs.filter(status__in=wanted)
+    return respond([run_shape(r) for r in runs[offset : offset + max(limit, 0)]])
+
+
+def cancel_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
+    run = _run_for(request, thread_id, run_id, REVIEW)
+    action = request.GET.get("action", "interrupt")
+    if run.status in Run.ACTIVE:
+        with transaction.atomic():
+            cancel_run(run, user=request.user, client_address=_client(request))
+            if action == "rollback":
+                _roll_back(run)
+    if request.GET.get("wait", "false").lower() in ("true", "yes", "1"):
+        return respond(output_of(run) if action != "rollback" else {})
+    return HttpResponse(status=202)
+
+
+async def join_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
+    run = await sync_to_async(_run_for)(request, thread_id, run_id)
+    async with RunListener(thread_id, run.run_id) as listener:
+        current = await _current(run)
+        if current is not None and current.status not in DONE:
+            async for _ in listener.messages(run.pk):
+                pass
+    return respond(await _output(run), headers=_locations(thread_id, run, "/join"))
+
+
+async def join_stream_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
+    run = await sync_to_async(_run_for)(request, thread_id, run_id)
+    cancel = request.GET.get("cancel_on_disconnect", "false").lower() in ("true", "yes", "1")
+    listener = RunListener(thread_id, run.run_id)
+    await listener.__aenter__()
+    await _stream_if_queued(run, _join_modes(request, run))
+    current = await _current(run)
+    if current is None or current.status in DONE:
+        await listener.__aexit__(None, None, None)
+        return _sse_response(_nothing(), _locations(thread_id, run, "/stream"))
+    return _sse_response(
+        _joined(request, listener, run, cancel), _locations(thread_id, run, "/stream")
+    )
+
+
+def _join_modes(request: HttpRequest, run: Run) -> list[str]:
+    """The modes asked for (`stream_mode`, one or a JSON list), else those the run was made with."""
+    asked = request.GET.get("stream_mode")
+    if asked:
+        try:
+            modes = orjson.loads(asked) if asked.startswith("[") else [asked]
+        except orjson.JSONDecodeError:
+            modes = [asked]
+        return _modes({"stream_mode": modes})
+    return list((run.kwargs or {}).get("stream_mode") or ["values"])
+
+
+@sync_to_async
+def _stream_if_queued(run: Run, modes: list[str]) -> None:
+    """A run nobody streamed yet streams from its first step, if no worker
+    has claimed it: the claim reads the row as this leaves it."""
+    if not run.stream_mode:
+        Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED, stream_mode=[]).update(
+            stream_mode=modes
+        )
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
+async def _joined(
+    request: HttpRequest, listener: RunListener, run: Run, cancel_on_disconnect: bool
+) -> AsyncIterator[bytes]:
+    ended = False
+    try:
+        async for message in listener.messages(run.pk):
+            if message["type"] == "run.chunk":
+                yield sse(message["event"], message["data"])
+        ended = True
+    finally:
+        await listener.__aexit__(None, None, None)
+        if not ended and cancel_on_disconnect:
+            await _cancel_quietly(request, run)
