@@ -110,15 +110,15 @@ def _filtered(user: Any, body: dict[str, Any]) -> QuerySet[Assistant]:
     return rows
 
 
-def _contains(container: Any, wanted: Any) -> bool:
+def contains(container: Any, wanted: Any) -> bool:
     """PostgreSQL's jsonb @> as LangGraph's runtimes apply it to metadata."""
     if isinstance(wanted, dict):
         return isinstance(container, dict) and all(
-            key in container and _contains(container[key], value) for key, value in wanted.items()
+            key in container and contains(container[key], value) for key, value in wanted.items()
         )
     if isinstance(wanted, list):
         return isinstance(container, list) and all(
-            any(_contains(item, w) for item in container) for w in wanted
+            any(contains(item, w) for item in container) for w in wanted
         )
     return container == wanted
 
@@ -128,7 +128,7 @@ def _known_graph(graph_id: str) -> None:
         raise ApiError(404, f"Graph '{graph_id}' not found")
 
 
-def _page(body: dict[str, Any]) -> tuple[int, int]:
+def page_of(body: dict[str, Any]) -> tuple[int, int]:
     try:
         limit, offset = int(body.get("limit") or 10), int(body.get("offset") or 0)
     except (TypeError, ValueError):
@@ -138,7 +138,7 @@ def _page(body: dict[str, Any]) -> tuple[int, int]:
     return limit, offset
 
 
-def _select(items: list[dict[str, Any]], select: Any, allowed: tuple[str, ...]) -> list:
+def selected(items: list[dict[str, Any]], select: Any, allowed: tuple[str, ...]) -> list:
     if not select:
         return items
     invalid = [column for column in select if column not in allowed]
@@ -164,10 +164,10 @@ ASSISTANT_FIELDS = (
 @endpoint
 def search(request: HttpRequest) -> HttpResponse:
     body = payload(request)
-    limit, offset = _page(body)
+    limit, offset = page_of(body)
     rows = list(_filtered(request.user, body))
     if metadata := body.get("metadata"):
-        rows = [row for row in rows if _contains(row.metadata, metadata)]
+        rows = [row for row in rows if contains(row.metadata, metadata)]
     sort_by = body.get("sort_by")
     if sort_by in SORTABLE:
         descending = str(body.get("sort_order") or "desc").lower() != "asc"
@@ -181,7 +181,7 @@ def search(request: HttpRequest) -> HttpResponse:
             "X-Pagination-Total": str(offset + limit + 1),
             "X-Pagination-Next": str(offset + limit),
         }
-    items = _select([shapes.assistant(row) for row in page], body.get("select"), ASSISTANT_FIELDS)
+    items = selected([shapes.assistant(row) for row in page], body.get("select"), ASSISTANT_FIELDS)
     return respond(items, headers=headers)
 
 
@@ -190,7 +190,7 @@ def count(request: HttpRequest) -> HttpResponse:
     body = payload(request)
     rows = list(_filtered(request.user, body))
     if metadata := body.get("metadata"):
-        rows = [row for row in rows if _contains(row.metadata, metadata)]
+        rows = [row for row in rows if contains(row.metadata, metadata)]
     return respond(len(rows))
 
 
@@ -299,10 +299,10 @@ def delete(request: HttpRequest, assistant_id: str) -> HttpResponse:
 def versions(request: HttpRequest, assistant_id: str) -> HttpResponse:
     body = payload(request)
     row = resolve(request.user, assistant_id)
-    limit, offset = _page(body)
+    limit, offset = page_of(body)
     rows = list(row.versions.order_by("-version"))
     if metadata := body.get("metadata"):
-        rows = [version for version in rows if _contains(version.metadata, metadata)]
+        rows = [version for version in rows if contains(version.metadata, metadata)]
     return respond([shapes.assistant_version(v) for v in rows[offset : offset + limit]])
 
 

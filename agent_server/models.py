@@ -1,6 +1,6 @@
-"""What LangGraph's Agent Server keeps beside a graph's checkpoints: assistants
-(a graph with its own config, context and metadata, each change a new version)
-and a thread's metadata."""
+"""What LangGraph's Agent Server keeps beside a graph's checkpoints and runs:
+assistants, a graph with its own config, context and metadata, each change a
+new version. (A thread's metadata is graphs.models.Thread.metadata.)"""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import uuid
 
 from django.db import models
 from django.utils import timezone
-
-from graphs.models import Thread
 
 # LangGraph's server names each graph's own assistant uuid5(NAMESPACE_GRAPH,
 # graph_id): the same ids here, so a client that stored one keeps working.
@@ -62,18 +60,3 @@ class AssistantVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.assistant_id} v{self.version}"
-
-
-class ThreadInfo(models.Model):
-    """A thread's metadata and timestamps as the Agent Server API shows them.
-    Threads started elsewhere (the pages, /api/) have no row until the API
-    writes one; their graph still shows as metadata.graph_id."""
-
-    thread = models.OneToOneField(
-        Thread, on_delete=models.CASCADE, primary_key=True, related_name="agent_info"
-    )
-    metadata = models.JSONField(default=dict, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self) -> str:
-        return f"{self.thread_id} {self.metadata}"

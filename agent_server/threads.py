@@ -15,20 +15,20 @@ a review task is open on it (an interrupt() or a static breakpoint), else idle.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from functools import partial
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Case, CharField, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404, HttpRequest, HttpResponse
 
 from agent_server import shapes
-from agent_server.assistants import _contains, _page, _select, graph_ids
+from agent_server.assistants import contains, graph_ids, page_of, selected
 from agent_server.auth import ApiError, endpoint, methods, payload, respond
-from agent_server.models import ThreadInfo, system_assistant_id
+from agent_server.models import system_assistant_id
 from graphs.checkpoint import DjangoCheckpointSaver
-from graphs.interrupts import pending_requests
+from graphs.interrupts import json_safe, pending_requests
 from graphs.models import Run, Thread
 from graphs.registry import GraphLoadError, GraphNotFound
 from graphs.worker import compiled_graph
@@ -56,20 +56,27 @@ THREAD_FIELDS = (
 
 
 def with_status(threads: QuerySet[Thread]) -> QuerySet[Thread]:
+    """Threads with `api_status` and `api_updated` (when it last changed as
+    far as the database says: made, or its newest run made or ended)."""
     runs = Run.objects.filter(thread_id=OuterRef("pk"))
     active = runs.filter(Q(status__in=Run.ACTIVE) | Run.stopping_q())
     open_tasks = ReviewTask.objects.filter(
         thread_id=OuterRef("pk"), status=ReviewTask.Status.PENDING
     )
-    newest = Subquery(runs.order_by("-pk").values("status")[:1])
+    newest = runs.order_by("-pk")
     return threads.annotate(
-        newest_run=newest,
+        newest_run=Subquery(newest.values("status")[:1]),
         api_status=Case(
             When(Exists(active), then=Value("busy")),
             When(newest_run=Run.Status.FAILED, then=Value("error")),
             When(Exists(open_tasks), then=Value("interrupted")),
             default=Value("idle"),
             output_field=CharField(),
+        ),
+        api_updated=Greatest(
+            "created_at",
+            Coalesce(Subquery(newest.values("created_at")[:1]), "created_at"),
+            Coalesce(Subquery(newest.values("finished_at")[:1]), "created_at"),
         ),
     )
 
@@ -92,11 +99,11 @@ def _graph(thread: Thread):
         return None
 
 
-def _metadata(thread: Thread, info: ThreadInfo | None) -> dict[str, Any]:
+def _metadata(thread: Thread) -> dict[str, Any]:
     """What the API wrote, plus the graph and its assistant as a run through
     LangGraph's server adds them (Agent Inbox filters on graph_id), for
     threads started on the pages or /api/ too."""
-    metadata = dict(info.metadata) if info else {}
+    metadata = dict(thread.metadata or {})
     if thread.graph_name:
         metadata.setdefault("graph_id", thread.graph_name)
         metadata.setdefault("assistant_id", str(system_assistant_id(thread.graph_name)))
@@ -118,16 +125,21 @@ def _error(thread: Thread, status: str) -> Any:
     return {"error": kind, "message": message} if message else {"error": "Error", "message": text}
 
 
-def shaped(thread: Thread, info: ThreadInfo | None = None, *, snapshot: Any = None) -> dict:
+def _snapshot(thread: Thread) -> Any:
+    graph = _graph(thread)
+    return graph.get_state(config_for(thread)) if graph is not None else None
+
+
+def shaped(thread: Thread, *, snapshot: Any = None) -> dict:
     """A thread row; `thread` annotated by with_status."""
-    if snapshot is None and (graph := _graph(thread)) is not None:
-        snapshot = graph.get_state(config_for(thread))
+    if snapshot is None:
+        snapshot = _snapshot(thread)
     status = getattr(thread, "api_status", "idle")
     return shapes.thread(
         thread_id=thread.thread_id,
         created_at=thread.created_at,
-        updated_at=info.updated_at if info else thread.created_at,
-        metadata=_metadata(thread, info),
+        updated_at=getattr(thread, "api_updated", None) or thread.created_at,
+        metadata=_metadata(thread),
         status=status,
         config=_config(thread),
         snapshot=snapshot,
@@ -137,8 +149,7 @@ def shaped(thread: Thread, info: ThreadInfo | None = None, *, snapshot: Any = No
 
 def _one(user: Any, thread_id: str, action: str = VIEW) -> dict:
     thread = _thread(user, thread_id, action)
-    thread = with_status(Thread.objects.filter(pk=thread.pk)).get()
-    return shaped(thread, ThreadInfo.objects.filter(pk=thread.pk).first())
+    return shaped(with_status(Thread.objects.filter(pk=thread.pk)).get())
 
 
 # -- the collection ------------------------------------------------------------------
@@ -158,12 +169,9 @@ def create(request: HttpRequest) -> HttpResponse:
     graph_name = metadata.get("graph_id") if metadata.get("graph_id") in graph_ids() else ""
     if not can_graph(request.user, REVIEW, graph_name):
         raise ApiError(403, f"You may not start {graph_name or 'these'} threads.")
-    with transaction.atomic():
-        thread, created = Thread.objects.get_or_create(
-            thread_id=thread_id, defaults={"graph_name": graph_name}
-        )
-        if created:
-            ThreadInfo.objects.create(thread=thread, metadata=metadata)
+    _, created = Thread.objects.get_or_create(
+        thread_id=thread_id, defaults={"graph_name": graph_name, "metadata": metadata}
+    )
     if not created:
         if body.get("if_exists") == "do_nothing":
             try:
@@ -174,9 +182,28 @@ def create(request: HttpRequest) -> HttpResponse:
     return respond(_one(request.user, thread_id))
 
 
+def _metadata_q(key: str, value: Any) -> Q:
+    """One metadata key as a query: a string exactly, anything else by the
+    key's presence (then compared in Python, see contains). graph_id and
+    assistant_id of threads that never stored them come from the thread's
+    graph (see _metadata)."""
+    has_key = Q(metadata__has_key=key)
+    matches = Q(**{f"metadata__{key}": value}) if _exact(key, value) else has_key
+    derived = Q(pk__in=[])
+    if key == "graph_id":
+        derived = Q(graph_name=value)
+    elif key == "assistant_id":
+        names = [name for name in graph_ids() if str(system_assistant_id(name)) == str(value)]
+        derived = Q(graph_name__in=names)
+    return matches | (~has_key & derived)
+
+
+def _exact(key: str, value: Any) -> bool:
+    return isinstance(value, str) and "__" not in key
+
+
 def _matching(user: Any, body: dict[str, Any]) -> QuerySet[Thread]:
-    threads = visible_threads(user, Thread.objects.all(), graph_rules=True)
-    threads = with_status(threads)
+    threads = with_status(visible_threads(user, Thread.objects.all(), graph_rules=True))
     status = body.get("status")
     if status:
         if status not in STATUSES:
@@ -189,134 +216,71 @@ def _matching(user: Any, body: dict[str, Any]) -> QuerySet[Thread]:
         raise ApiError(422, "metadata must be an object")
     for key, value in metadata.items():
         threads = threads.filter(_metadata_q(key, value))
-    return threads
+    sort_by = body.get("sort_by") if body.get("sort_by") in SORTABLE else "updated_at"
+    column = {
+        "thread_id": "thread_id",
+        "status": "api_status",
+        "created_at": "created_at",
+    }.get(sort_by, "api_updated")
+    ascending = str(body.get("sort_order") or "desc").lower() == "asc"
+    return threads.order_by(column if ascending else f"-{column}", "thread_id")
 
 
-def _metadata_q(key: str, value: Any) -> Q:
-    """One metadata key as a query. graph_id and assistant_id of threads
-    that never stored them come from the thread's graph (see _metadata)."""
-    stored = ThreadInfo.objects.filter(pk=OuterRef("pk"))
-    has_key = Exists(stored.filter(metadata__has_key=key))
-    if isinstance(value, str) and "__" not in key:
-        matches = Exists(stored.filter(**{f"metadata__{key}": value}))
-    else:  # the rest is compared in Python after the query (see _contains)
-        matches = has_key
-    derived = Q(pk__in=[])
-    if key == "graph_id":
-        derived = Q(graph_name=value)
-    elif key == "assistant_id":
-        names = [name for name in graph_ids() if str(system_assistant_id(name)) == str(value)]
-        derived = Q(graph_name__in=names)
-    return matches | (~has_key & derived)
-
-
-def _search_rows(user: Any, body: dict[str, Any]) -> list[tuple[Thread, ThreadInfo | None, Any]]:
-    """Every match with its info and state snapshot, sorted; values (and
-    metadata objects) are compared on the snapshot, as LangGraph does."""
-    threads = list(_matching(user, body))
-    infos = ThreadInfo.objects.in_bulk([t.pk for t in threads])
+def _found(user: Any, body: dict[str, Any], *, limit: int | None, offset: int = 0):
+    """(thread, snapshot) of the matches from `offset` on, at most `limit`,
+    and whether more match. Metadata the database can't compare and values
+    are compared here on each thread, as LangGraph's runtimes compare them."""
+    threads = _matching(user, body)
     metadata = body.get("metadata") or {}
     values = body.get("values") or {}
-    rows = []
-    for thread in threads:
-        info = infos.get(thread.pk)
-        if metadata and not _contains(_metadata(thread, info), metadata):
+    in_python = values or any(not _exact(k, v) for k, v in metadata.items())
+    if not in_python:
+        window = threads[offset : offset + limit + 1] if limit is not None else threads[offset:]
+        rows = [(thread, None) for thread in window]
+        more = limit is not None and len(rows) > limit
+        return rows[:limit] if limit is not None else rows, more
+    rows, skipped = [], 0
+    for thread in threads.iterator():
+        if metadata and not contains(_metadata(thread), metadata):
             continue
-        rows.append((thread, info))
-    sort_by = body.get("sort_by") if body.get("sort_by") in SORTABLE else "updated_at"
-    descending = str(body.get("sort_order") or "desc").lower() != "asc"
-
-    def key(row):
-        thread, info = row
-        if sort_by == "thread_id":
-            return thread.thread_id
-        if sort_by == "status":
-            return thread.api_status
-        if sort_by == "created_at":
-            return thread.created_at
-        return info.updated_at if info else thread.created_at
-
-    rows.sort(key=key, reverse=descending)
-    found = []
-    for thread, info in rows:
-        graph = _graph(thread)
-        snapshot = graph.get_state(config_for(thread)) if graph is not None else None
-        if values and not (
-            snapshot is not None and snapshot.created_at and _contains(snapshot.values, values)
-        ):
+        snapshot = None
+        if values:
+            snapshot = _snapshot(thread)
+            if not (snapshot is not None and snapshot.created_at):
+                continue
+            if not contains(json_safe(snapshot.values), values):
+                continue
+        if skipped < offset:
+            skipped += 1
             continue
-        found.append((thread, info, snapshot))
-    return found
-
-
-def _ordered_page(user: Any, body: dict[str, Any]):
-    limit, offset = _page(body)
-    needs_state = bool(body.get("values")) or body.get("sort_by") == "state_updated_at"
-    if needs_state:
-        rows = _search_rows(user, body)
-        total = len(rows)
-        return rows[offset : offset + limit], total
-    # Without a values filter only the page's states are read.
-    threads = list(_matching(user, body))
-    infos = ThreadInfo.objects.in_bulk([t.pk for t in threads])
-    metadata = body.get("metadata") or {}
-    rows = [(t, infos.get(t.pk)) for t in threads]
-    if metadata:
-        rows = [(t, i) for t, i in rows if _contains(_metadata(t, i), metadata)]
-    sort_by = body.get("sort_by") if body.get("sort_by") in SORTABLE else "updated_at"
-    descending = str(body.get("sort_order") or "desc").lower() != "asc"
-
-    def key(row):
-        thread, info = row
-        return {
-            "thread_id": thread.thread_id,
-            "status": thread.api_status,
-            "created_at": thread.created_at,
-        }.get(sort_by) or (_updated(thread, info))
-
-    rows.sort(key=key, reverse=descending)
-    page = rows[offset : offset + limit]
-    return [(t, i, None) for t, i in page], len(rows)
-
-
-def _updated(thread: Thread, info: ThreadInfo | None) -> datetime:
-    """When the thread last changed, as far as the database says without
-    reading its state: its info row, its newest run, or its creation."""
-    times = [thread.created_at]
-    if info is not None:
-        times.append(info.updated_at)
-    run = thread.runs.order_by("-pk").values("created_at", "finished_at").first()
-    if run:
-        times.extend(t for t in run.values() if t is not None)
-    return max(times)
+        if limit is not None and len(rows) == limit:
+            return rows, True
+        rows.append((thread, snapshot))
+    return rows, False
 
 
 @endpoint
 def search(request: HttpRequest) -> HttpResponse:
     body = payload(request)
-    page, total = _ordered_page(request.user, body)
-    limit, offset = _page(body)
-    items = [shaped(thread, info, snapshot=snapshot) for thread, info, snapshot in page]
-    if total > offset + limit:
+    limit, offset = page_of(body)
+    rows, more = _found(request.user, body, limit=limit, offset=offset)
+    items = [shaped(thread, snapshot=snapshot) for thread, snapshot in rows]
+    if more:
         headers = {
             "X-Pagination-Total": str(offset + limit + 1),
             "X-Pagination-Next": str(offset + limit),
         }
     else:
         headers = {"X-Pagination-Total": str(len(items) + offset)}
-    return respond(_select(items, body.get("select"), THREAD_FIELDS), headers=headers)
+    return respond(selected(items, body.get("select"), THREAD_FIELDS), headers=headers)
 
 
 @endpoint
 def count(request: HttpRequest) -> HttpResponse:
     body = payload(request)
-    if body.get("values"):
-        return respond(len(_search_rows(request.user, body)))
-    if body.get("metadata"):
-        threads = list(_matching(request.user, body))
-        infos = ThreadInfo.objects.in_bulk([t.pk for t in threads])
-        metadata = body["metadata"]
-        return respond(sum(_contains(_metadata(t, infos.get(t.pk)), metadata) for t in threads))
+    metadata = body.get("metadata") or {}
+    if body.get("values") or any(not _exact(k, v) for k, v in metadata.items()):
+        return respond(len(_found(request.user, body, limit=None)[0]))
     return respond(_matching(request.user, body).count())
 
 
@@ -390,9 +354,9 @@ def patch(request: HttpRequest, thread_id: str) -> HttpResponse:
         raise ApiError(422, "metadata must be an object")
     thread = _thread(request.user, thread_id, REVIEW)
     with transaction.atomic():
-        info, _ = ThreadInfo.objects.select_for_update().get_or_create(thread=thread)
-        info.metadata = {**info.metadata, **metadata}
-        info.save()
+        thread = Thread.objects.select_for_update().get(pk=thread.pk)
+        thread.metadata = {**(thread.metadata or {}), **metadata}
+        thread.save(update_fields=["metadata"])
     if request.headers.get("Prefer") == "return=minimal":
         return HttpResponse(status=204)
     return respond(_one(request.user, thread_id))
@@ -413,10 +377,13 @@ def copy(request: HttpRequest, thread_id: str) -> HttpResponse:
     if not can_graph(request.user, REVIEW, source.graph_name):
         raise ApiError(403, f"You may not start {source.graph_name} threads.")
     new_id = str(uuid.uuid4())
-    info = ThreadInfo.objects.filter(pk=source.pk).first()
     with transaction.atomic():
-        Thread.objects.create(thread_id=new_id, graph_name=source.graph_name, title=source.title)
-        ThreadInfo.objects.create(thread_id=new_id, metadata=dict(info.metadata) if info else {})
+        Thread.objects.create(
+            thread_id=new_id,
+            graph_name=source.graph_name,
+            title=source.title,
+            metadata=dict(source.metadata or {}),
+        )
         DjangoCheckpointSaver().copy_thread(source.pk, new_id)
         copied = Thread.objects.get(pk=new_id)
         latest = copied.latest_checkpoint_id()
