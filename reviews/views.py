@@ -176,7 +176,8 @@ def queue(request: HttpRequest) -> HttpResponse:
         "overdue": overdue,
         "filtered": not live_rows,
     }
-    template = "reviews/queue.html#rows" if request.htmx and "after" in request.GET else None
+    rows_only = request.htmx and ("after" in request.GET or request.htmx.target == "queue-rows")
+    template = "reviews/queue.html#rows" if rows_only else None
     return render(request, template or "reviews/queue.html", context)
 
 

@@ -14,7 +14,13 @@
     const words = dot.querySelector(".sr-only");
     if (words) words.textContent = open ? "live updates on" : "live updates off";
   }
-  document.addEventListener("htmx:wsOpen", function () { show(true); });
+  // Each time the socket opens (the first time too), the page's live parts
+  // ask again: what happened before it opened was sent to no one.
+  document.addEventListener("htmx:wsOpen", function () {
+    show(true);
+    htmx.trigger(document.body, "live-opened");
+    htmx.trigger(document.body, "thread-changed");
+  });
   document.addEventListener("htmx:wsClose", function () { show(false); });
 
   // A fragment names its target by its id, or after the swap style

@@ -192,3 +192,30 @@ def test_a_turn_row_shows_what_is_left_when_one_call_is_decided(served, browser)
     expect(page.locator(f"#task-{book}")).to_have_count(0)
     expect(page.locator("tr.task-row")).to_have_count(1)
     assert problems == []
+
+
+def test_a_task_that_stops_before_the_socket_opens_still_shows(served, browser):
+    """A queue drawn empty, then a task, then the websocket: the event went to
+    no one, so the page asks again when the socket opens."""
+    page = signed_in(browser, served, "reviewer")
+
+    def late(ws) -> None:  # the page is drawn; the socket waits for the task
+        thread = _start(served, "tool_agent", FLIGHT)
+        served.query(
+            "import time\n"
+            "from reviews.models import ReviewTask\n"
+            "for _ in range(600):\n"
+            f"    if ReviewTask.objects.filter(thread_id={thread!r}).exists(): break\n"
+            "    time.sleep(0.1)\n"
+            "result = True"
+        )
+        ws.connect_to_server()
+
+    page.route_web_socket("**/ws/reviews/**", late)
+    page.goto("/queue/")
+    expect(page.locator("p.empty")).to_be_visible()
+    page.wait_for_selector("#live-state.on", timeout=90_000)
+    expect(page.locator("tr.task-row", has_text="charge_card")).to_be_visible()
+    expect(page.locator("p.empty")).to_be_hidden()
+    expect(page.locator("#pending-count")).to_have_text("2")
+    expect(page.locator("h1")).to_have_count(1)  # rows came back, not a page
