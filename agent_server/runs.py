@@ -59,6 +59,7 @@ STATUS = {
     Run.Status.FAILED: "error",
     Run.Status.CANCELLED: "interrupted",
 }
+NOT_FOUND = "Thread or assistant not found."
 BUSY = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
 _SAVER = DjangoCheckpointSaver()
 
@@ -196,7 +197,15 @@ def resolve_assistant(assistant_id: Any) -> tuple[str, str]:
     stored = _stored_assistant(assistant_id)
     if stored is not None:
         return stored
-    raise ApiError(404, f"Assistant '{assistant_id}' not found")
+    try:
+        uuid.UUID(assistant_id)
+    except ValueError:
+        raise ApiError(
+            422,
+            f"Invalid assistant: '{assistant_id}'. Must be either:\n- A valid assistant UUID, "
+            f"or\n- One of the registered graphs: {', '.join(names)}",
+        ) from None
+    raise ApiError(404, NOT_FOUND)
 
 
 def _stored_assistant(assistant_id: str) -> tuple[str, str] | None:
@@ -210,6 +219,17 @@ def _stored_assistant(assistant_id: str) -> tuple[str, str] | None:
         return None
     graph_name = find(assistant_id)
     return (graph_name, assistant_id) if graph_name else None
+
+
+def _assistant_metadata(assistant_id: str, graph_name: str) -> dict[str, Any]:
+    if assistant_id == str(uuid.uuid5(NAMESPACE_GRAPH, graph_name)):
+        return {"created_by": "system"}  # the graph's own assistant
+    try:
+        from agent_server import assistants
+    except ImportError:
+        return {}
+    find = getattr(assistants, "metadata_of", None)
+    return (find(assistant_id) or {}) if find else {}
 
 
 def _modes(body: dict[str, Any]) -> list[str]:
@@ -303,7 +323,6 @@ def create(
     fields: dict[str, Any] = {
         "run_id": run_id or new_run_id(),
         "assistant_id": assistant_id,
-        "metadata": {**metadata, "graph_id": graph_name, "assistant_id": assistant_id},
         "multitask_strategy": strategy,
         "stream_mode": modes if streamed or stateless_output else [],
         "stream_subgraphs": bool(body.get("stream_subgraphs")),
@@ -324,6 +343,7 @@ def create(
         "durability": body.get("durability") or "async",
     }
     refused: _Committed | None = None
+    created = True
     with transaction.atomic():
         if stateless:
             thread = Thread.objects.create(
@@ -335,17 +355,34 @@ def create(
             thread = Thread.objects.select_for_update().filter(pk=thread_id).first()
             if thread is None:
                 if if_not_exists != "create":
-                    raise ApiError(404, f"Thread {thread_id} not found.")
+                    raise ApiError(404, NOT_FOUND)
                 thread = Thread.objects.create(
                     thread_id=thread_id, graph_name=graph_name, metadata={}
                 )
-            elif not can_thread(user, VIEW, thread):
-                raise ApiError(404, f"Thread {thread_id} not found.")
-            elif thread.graph_name and thread.graph_name != graph_name:
+            else:
+                created = False
+            if not created and not can_thread(user, VIEW, thread):
+                raise ApiError(404, NOT_FOUND)
+            if not created and thread.graph_name and thread.graph_name != graph_name:
                 raise ApiError(
                     409,
                     f"Thread {thread_id} runs the graph {thread.graph_name!r}, not {graph_name!r}.",
                 )
+        # As LangGraph's server: the thread learns its graph and assistant
+        # (a new one takes the run's metadata too), and the run's metadata is
+        # the assistant's, the thread's, the config's and its own.
+        ours = {"graph_id": graph_name, "assistant_id": assistant_id}
+        if created:
+            known = {**ours, **(config.get("metadata") or {}), **metadata}
+        else:
+            known = {**(thread.metadata or {}), **ours}
+        fields["metadata"] = {
+            **_assistant_metadata(assistant_id, graph_name),
+            **known,
+            **(config.get("metadata") or {}),
+            **metadata,
+            "assistant_id": assistant_id,
+        }
         _share_thread(request, thread, strategy)
         try:
             if command and "resume" in command:
@@ -357,12 +394,7 @@ def create(
         else:
             run.kwargs = _kwargs(run, **echo)
             Run.objects.filter(pk=run.pk).update(kwargs=run.kwargs)
-            metadata = {
-                **(thread.metadata or {}),
-                "graph_id": graph_name,
-                "assistant_id": assistant_id,
-            }
-            Thread.objects.filter(pk=thread.pk).update(metadata=metadata, graph_name=graph_name)
+            Thread.objects.filter(pk=thread.pk).update(metadata=known, graph_name=graph_name)
     if refused is not None:
         raise refused
     return run
@@ -724,7 +756,13 @@ def _cancel_quietly(request: HttpRequest, run: Run) -> None:
 # -- an existing run -------------------------------------------------------------------
 
 
-def _run_for(request: HttpRequest, thread_id: str, run_id: str, action: str = VIEW) -> Run:
+def _run_for(
+    request: HttpRequest,
+    thread_id: str,
+    run_id: str,
+    action: str = VIEW,
+    missing: str = "Not Found",
+) -> Run:
     try:
         wanted = uuid.UUID(str(run_id))
     except ValueError:
@@ -736,7 +774,7 @@ def _run_for(request: HttpRequest, thread_id: str, run_id: str, action: str = VI
         .first()
     )
     if run is None:
-        raise ApiError(404, f"Run {run_id} not found")
+        raise ApiError(404, missing)
     return run
 
 
@@ -745,10 +783,12 @@ def get_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
 
 
 def delete_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
-    run = _run_for(request, thread_id, run_id, REVIEW)
-    if run.status in Run.ACTIVE or run.stopping:
-        raise ApiError(409, f"Run {run_id} is {STATUS[run.status]}; cancel it first.")
-    run.delete()
+    run = _run_for(request, thread_id, run_id, REVIEW, missing="Run not found")
+    with transaction.atomic():
+        if run.status in Run.ACTIVE:
+            # Gone from the thread's runs, so stopped first, as a cancel would.
+            cancel_run(run, user=request.user, client_address=_client(request))
+        Run.objects.filter(pk=run.pk).delete()
     return HttpResponse(status=204)
 
 
@@ -767,13 +807,14 @@ def list_view(request: HttpRequest, thread_id: str) -> HttpResponse:
 
 
 def cancel_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
-    run = _run_for(request, thread_id, run_id, REVIEW)
+    run = _run_for(request, thread_id, run_id, REVIEW, missing="No runs found to cancel.")
     action = request.GET.get("action", "interrupt")
-    if run.status in Run.ACTIVE:
-        with transaction.atomic():
-            cancel_run(run, user=request.user, client_address=_client(request))
-            if action == "rollback":
-                _roll_back(run)
+    if run.status not in Run.ACTIVE:
+        raise ApiError(404, "No runs found to cancel.")
+    with transaction.atomic():
+        cancel_run(run, user=request.user, client_address=_client(request))
+        if action == "rollback":
+            _roll_back(run)
     if request.GET.get("wait", "false").lower() in ("true", "yes", "1"):
         return respond(output_of(run) if action != "rollback" else {})
     return HttpResponse(status=202)

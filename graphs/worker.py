@@ -183,10 +183,21 @@ def run_config(run: Run) -> dict[str, Any]:
     values, recursion_limit, tags, metadata) over what the graph was
     compiled with (`with_config`), with the thread and the run's own key."""
     asked = run.config or {}
+    configurable = {**(asked.get("configurable") or {}), "thread_id": run.thread_id}
+    if run.assistant_id:
+        # Asked through the Agent Server API: the graph reads these as
+        # LangGraph's server gives them.
+        configurable |= {
+            "run_id": str(run.run_id),
+            "graph_id": run.graph_name,
+            "assistant_id": run.assistant_id,
+        }
     config: dict[str, Any] = {
         **{k: v for k, v in asked.items() if k in ("recursion_limit", "tags", "run_name")},
-        "configurable": {**(asked.get("configurable") or {}), "thread_id": run.thread_id},
-        "metadata": {**(asked.get("metadata") or {}), RUN_KEY: run.pk},
+        "configurable": configurable,
+        # The Agent Server API's run metadata (graph_id, assistant_id...) too,
+        # as LangGraph's server passes it to the graph and its checkpoints.
+        "metadata": {**(asked.get("metadata") or {}), **(run.metadata or {}), RUN_KEY: run.pk},
     }
     return config
 
@@ -533,8 +544,13 @@ def execute(
         if client is not None:
             modes += client.graph_modes
             if client.events:
-                # astream_events names the root run by the run's own id.
-                stream_config = {**stream_config, "run_id": run.run_id}
+                # astream_events names the root run by the run's own id, and
+                # the graph as LangGraph's server does: by its graph id.
+                stream_config = {
+                    "run_name": run.graph_name,
+                    **stream_config,
+                    "run_id": run.run_id,
+                }
                 stream = functools.partial(
                     events_on_loop, graph, run_id=str(run.run_id), subgraphs=subgraphs
                 )
