@@ -23,20 +23,18 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
+from agent_server.assistants import ensure_system_assistants, graph_ids
 from agent_server.auth import ApiError, payload, respond
+from agent_server.models import Assistant, system_assistant_id
 from agent_server.streaming import DONE, RunListener, sse, sse_json
 from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.interrupts import json_safe
 from graphs.models import Checkpoint, Run, Thread, new_run_id
-from graphs.registry import get_registry
 from graphs.worker import graph_for_run
 from reviews.access import REVIEW, VIEW, can_graph, can_thread, thread_for
 from reviews.models import AuditEvent, DecisionRefused, DecisionsInvalid, ReviewTask
 from reviews.run_actions import cancel_run
 
-# LangGraph's namespace for the ids of the assistants its server makes from
-# the graphs of langgraph.json (uuid5 of the graph's name).
-NAMESPACE_GRAPH = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 STRATEGIES = ("reject", "interrupt", "rollback", "enqueue")
 STREAM_MODES = (
     "values",
@@ -71,7 +69,7 @@ def run_shape(run: Run) -> dict[str, Any]:
     return {
         "run_id": str(run.run_id),
         "thread_id": run.thread_id,
-        "assistant_id": run.assistant_id or str(uuid.uuid5(NAMESPACE_GRAPH, run.graph_name)),
+        "assistant_id": run.assistant_id or str(system_assistant_id(run.graph_name)),
         "metadata": run.metadata or {},
         "status": STATUS[run.status],
         "kwargs": run.kwargs or _kwargs_of(run),
@@ -109,7 +107,7 @@ def _kwargs(
     resumable: bool = False,
     durability: str = "async",
 ) -> dict[str, Any]:
-    assistant_id = run.assistant_id or str(uuid.uuid5(NAMESPACE_GRAPH, run.graph_name))
+    assistant_id = run.assistant_id or str(system_assistant_id(run.graph_name))
     return {
         "input": input,
         "command": command,
@@ -184,52 +182,30 @@ class RunOutput:
 # -- asking for a run ----------------------------------------------------------------
 
 
-def resolve_assistant(assistant_id: Any) -> tuple[str, str]:
-    """(graph name, assistant id) for a graph's name or its assistant's id."""
+def resolve_assistant(user: Any, assistant_id: Any) -> Assistant:
+    """The assistant a run asks for, by its id or its graph's name (as
+    LangGraph's server: 422 for neither, 404 for an id it doesn't know)."""
     if not isinstance(assistant_id, str) or not assistant_id:
         raise ApiError(422, "assistant_id is required.")
-    names = [spec.name for spec in get_registry().specs()]
+    ensure_system_assistants()
+    names = graph_ids()
     if assistant_id in names:
-        return assistant_id, str(uuid.uuid5(NAMESPACE_GRAPH, assistant_id))
-    for name in names:
-        if str(uuid.uuid5(NAMESPACE_GRAPH, name)) == assistant_id:
-            return name, assistant_id
-    stored = _stored_assistant(assistant_id)
-    if stored is not None:
-        return stored
-    try:
-        uuid.UUID(assistant_id)
-    except ValueError:
-        raise ApiError(
-            422,
-            f"Invalid assistant: '{assistant_id}'. Must be either:\n- A valid assistant UUID, "
-            f"or\n- One of the registered graphs: {', '.join(names)}",
-        ) from None
-    raise ApiError(404, NOT_FOUND)
-
-
-def _stored_assistant(assistant_id: str) -> tuple[str, str] | None:
-    """An assistant created through the API, where that app keeps them."""
-    try:
-        from agent_server import assistants
-    except ImportError:
-        return None
-    find = getattr(assistants, "graph_of", None)
-    if find is None:
-        return None
-    graph_name = find(assistant_id)
-    return (graph_name, assistant_id) if graph_name else None
-
-
-def _assistant_metadata(assistant_id: str, graph_name: str) -> dict[str, Any]:
-    if assistant_id == str(uuid.uuid5(NAMESPACE_GRAPH, graph_name)):
-        return {"created_by": "system"}  # the graph's own assistant
-    try:
-        from agent_server import assistants
-    except ImportError:
-        return {}
-    find = getattr(assistants, "metadata_of", None)
-    return (find(assistant_id) or {}) if find else {}
+        key = system_assistant_id(assistant_id)
+    else:
+        try:
+            key = uuid.UUID(assistant_id)
+        except ValueError:
+            raise ApiError(
+                422,
+                f"Invalid assistant: '{assistant_id}'. Must be either:\n- A valid assistant "
+                f"UUID, or\n- One of the registered graphs: {', '.join(names)}",
+            ) from None
+    row = Assistant.objects.filter(pk=key).first()
+    if row is None or row.graph_id not in names or not can_graph(user, VIEW, row.graph_id):
+        raise ApiError(404, NOT_FOUND)
+    if not can_graph(user, REVIEW, row.graph_id):
+        raise PermissionDenied(f"You may not start {row.graph_id} runs.")
+    return row
 
 
 def _modes(body: dict[str, Any]) -> list[str]:
@@ -254,7 +230,8 @@ def _nodes(body: dict[str, Any], key: str) -> list[str]:
     return value
 
 
-def _config(body: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+def _config(body: dict[str, Any], assistant: Assistant) -> tuple[dict[str, Any], Any]:
+    """The run's config and context: the assistant's, with the request's over them."""
     config = body.get("config") or {}
     context = body.get("context")
     if not isinstance(config, dict):
@@ -268,11 +245,19 @@ def _config(body: dict[str, Any]) -> tuple[dict[str, Any], Any]:
             "Context was introduced in LangGraph 0.6.0 and is the long term planned "
             "replacement for configurable.",
         )
+    base = assistant.config or {}
     kept = {
         k: v
-        for k, v in config.items()
+        for k, v in {**base, **config}.items()
         if k in ("configurable", "recursion_limit", "tags", "metadata", "run_name")
     }
+    if base.get("configurable") or config.get("configurable"):
+        kept["configurable"] = {
+            **(base.get("configurable") or {}),
+            **(config.get("configurable") or {}),
+        }
+    if assistant.context or context:
+        context = {**(assistant.context or {}), **(context or {})}
     return kept, (context or None)
 
 
@@ -293,9 +278,8 @@ def create(
     """Queue the run a request asks for; raises ApiError (or PermissionDenied,
     Http404) with LangGraph's status when it can't be made."""
     user = request.user
-    graph_name, assistant_id = resolve_assistant(body.get("assistant_id"))
-    if not can_graph(user, REVIEW, graph_name):
-        raise PermissionDenied(f"You may not start {graph_name} runs.")
+    assistant = resolve_assistant(user, body.get("assistant_id"))
+    graph_name, assistant_id = assistant.graph_id, str(assistant.assistant_id)
     strategy = body.get("multitask_strategy") or "enqueue"
     if strategy not in STRATEGIES:
         raise ApiError(422, f"multitask_strategy must be one of {', '.join(STRATEGIES)}.")
@@ -309,7 +293,7 @@ def create(
     if command is not None and not isinstance(command, dict):
         raise ApiError(422, "command must be an object with resume, update or goto.")
     modes = stream_mode if stream_mode is not None else _modes(body)
-    config, context = _config(body)
+    config, context = _config(body, assistant)
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise ApiError(422, "metadata must be an object.")
@@ -377,7 +361,7 @@ def create(
         else:
             known = {**(thread.metadata or {}), **ours}
         fields["metadata"] = {
-            **_assistant_metadata(assistant_id, graph_name),
+            **(assistant.metadata or {}),
             **known,
             **(config.get("metadata") or {}),
             **metadata,
