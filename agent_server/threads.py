@@ -311,9 +311,10 @@ def _client(request: HttpRequest) -> str | None:
 
 @endpoint
 def prune(request: HttpRequest) -> HttpResponse:
-    """ "delete" removes the threads; "keep_latest" keeps each thread with
-    only its latest checkpoint. Every thread named must be one the user may
-    change, or nothing is pruned."""
+    """As LangGraph's server prunes: "delete" removes the threads,
+    "keep_latest" keeps each with only its latest checkpoint, and threads that
+    don't exist are skipped. One the user may see but not change, or one a
+    run has, refuses the whole request before anything is pruned."""
     body = payload(request)
     ids = [str(i) for i in body.get("thread_ids") or []]
     strategy = body.get("strategy") or "delete"
@@ -327,9 +328,9 @@ def prune(request: HttpRequest) -> HttpResponse:
             threads.append(thread_for(request.user, thread_id, REVIEW))
         except Http404:
             continue  # as LangGraph's server: a missing thread is skipped
+    for thread in threads:
+        DecisionRefused.while_running(thread, "prune it")
     if strategy == "keep_latest":
-        for thread in threads:
-            DecisionRefused.while_running(thread, "prune it")
         DjangoCheckpointSaver().prune([t.pk for t in threads], strategy="keep_latest")
     else:
         for thread in threads:

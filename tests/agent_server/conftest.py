@@ -1,8 +1,10 @@
 """A served dashboard (`manage.py serve`, as `make run` starts it) with the demo
-graphs, driven over real HTTP by LangGraph's own client, langgraph-sdk.
+graphs and the docs' patterns, driven over real HTTP by LangGraph's own
+client, langgraph-sdk.
 
 One server per test session: tests make their own threads and never assume
-they are alone on it.
+they are alone on it. Review rules that tests add name the pattern graphs
+(nested, parallel, approval), never the demo graphs.
 """
 
 from __future__ import annotations
@@ -11,16 +13,22 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from langgraph_sdk import get_client, get_sync_client
 
 from tests.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_GRAPHS = ROOT / "graphs" / "examples" / "langgraph.json"
+# The demo graphs (drafting, support, tool_agent) and the docs' patterns
+# (a subgraph's interrupt in `nested`, parallel interrupts...).
+GRAPHS = ROOT / "tests" / "graphs" / "patterns" / "langgraph.json"
+# Browser apps on this origin may call /langgraph/ (CORS).
+ALLOWED_ORIGIN = "http://inbox.example.test"
 
 
 @dataclass
@@ -57,6 +65,29 @@ class Served:
             self.keys[username] = self.keys[username].strip().splitlines()[-1]
         return self.keys[username]
 
+    def start(self, graph: str, input: dict, *, key: str) -> str:
+        """Start a run on a new thread through /api/ (as the pages would) and
+        wait until it stops; returns the thread id."""
+        response = httpx.post(
+            f"{self.url}/api/runs",
+            json={"graph": graph, "input": input},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert response.status_code == 201, response.text
+        thread_id = response.json()["thread_id"]
+        self.wait_stopped(thread_id, key=key)
+        return thread_id
+
+    def wait_stopped(self, thread_id: str, *, key: str) -> dict:
+        """The thread once no run has it (a wait for the worker, not a timing check)."""
+        client = get_sync_client(url=self.api_url, api_key=key)
+        deadline = time.monotonic() + 60
+        while True:
+            thread = client.threads.get(thread_id)
+            if thread["status"] != "busy" or time.monotonic() > deadline:
+                return thread
+            time.sleep(0.05)
+
     def user(self, username: str, *, groups: tuple[str, ...] = ()) -> str:
         """A user (made once) in these groups; returns the username."""
         self.manage(
@@ -70,7 +101,7 @@ class Served:
         return username
 
 
-def serve(tmp_path: Path, graphs: Path = DEMO_GRAPHS, extra_env: dict | None = None):
+def serve(tmp_path: Path, graphs: Path = GRAPHS, extra_env: dict | None = None):
     """Start `manage.py serve` on a fresh SQLite database; a generator that
     yields the Served site and stops it when resumed."""
     env = {
@@ -79,6 +110,7 @@ def serve(tmp_path: Path, graphs: Path = DEMO_GRAPHS, extra_env: dict | None = N
         "HITL_VAR_DIR": str(tmp_path),
         "DJANGO_SETTINGS_MODULE": "hitl_site.settings",
         "HITL_GRAPHS_CONFIG": str(graphs),
+        "HITL_CORS_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
         **(extra_env or {}),
     }
     env.pop("REDIS_URL", None)
@@ -109,7 +141,7 @@ def serve(tmp_path: Path, graphs: Path = DEMO_GRAPHS, extra_env: dict | None = N
 
 @pytest.fixture(scope="session")
 def served(tmp_path_factory):
-    """The demo graphs served for the whole session; no review rules, so every
+    """The graphs served for the whole session; no review rules, so every
     signed-in user may see and decide everything unless a test adds rules."""
     yield from serve(tmp_path_factory.mktemp("agent-server"))
 
