@@ -361,7 +361,7 @@ def graph(request: HttpRequest, assistant_id: str) -> HttpResponse:
     return respond(json_safe(drawn))
 
 
-def _state_jsonschema(compiled: Any) -> dict[str, Any]:
+def _state_jsonschema(compiled: Any, name: str | None) -> dict[str, Any]:
     """As langgraph-api writes a graph's state schema: every output channel,
     typed by what it takes as an update."""
     from langchain_core.runnables.utils import create_model
@@ -374,7 +374,7 @@ def _state_jsonschema(compiled: Any) -> dict[str, Any]:
             fields[key] = (channel.UpdateType, None)
         except Exception:
             fields[key] = (Any, None)
-    return create_model(compiled.get_name("State"), **fields).model_json_schema()
+    return create_model(compiled.get_name("State", name=name), **fields).model_json_schema()
 
 
 _EXCLUDED_CONFIG = ("__pregel_checkpointer", "__pregel_store", "checkpoint_id", "checkpoint_ns")
@@ -395,11 +395,12 @@ def _config_jsonschema(compiled: Any) -> dict[str, Any]:
     return schema
 
 
-def _schemas(compiled: Any) -> dict[str, Any]:
+def _schemas(compiled: Any, name: str | None = None) -> dict[str, Any]:
+    """`name`: the graph's id, which LangGraph's server gives the graphs it loads."""
     readers = {
         "input_schema": compiled.get_input_jsonschema,
         "output_schema": compiled.get_output_jsonschema,
-        "state_schema": lambda: _state_jsonschema(compiled),
+        "state_schema": lambda: _state_jsonschema(compiled, name),
         "config_schema": lambda: _config_jsonschema(compiled),
         "context_schema": compiled.get_context_jsonschema,
     }
@@ -415,7 +416,7 @@ def _schemas(compiled: Any) -> dict[str, Any]:
 @endpoint
 def schemas(request: HttpRequest, assistant_id: str) -> HttpResponse:
     row = resolve(request.user, assistant_id)
-    return respond(json_safe({"graph_id": row.graph_id, **_schemas(_graph(row))}))
+    return respond(json_safe({"graph_id": row.graph_id, **_schemas(_graph(row), row.graph_id)}))
 
 
 @endpoint
