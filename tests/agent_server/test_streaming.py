@@ -1,0 +1,253 @@
+"""/langgraph/ runs streamed over SSE, through langgraph-sdk (sync and async)
+against the served dashboard: every stream mode, subgraphs, errors, joining a
+run's stream, and a stream that closes only once its run reads as finished.
+
+The expected event sequences are what LangGraph's own dev server (`langgraph
+dev`, langgraph-api 0.16) streams for the same graph, recorded from it."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from langgraph_sdk import get_client, get_sync_client
+
+from tests.agent_server.conftest import serve
+
+GRAPHS = Path(__file__).parent / "graphs" / "langgraph.json"
+TOPIC = {"topic": "x"}
+REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1002, $1450"}]}
+# (stream_subgraphs, mode) -> the event names LangGraph's dev server sends for
+# the researcher graph (a subgraph's namespace without its task id).
+EXPECTED = {
+    (False, "values"): ["metadata", "values", "values", "values"],
+    (False, "updates"): ["metadata", "updates", "updates"],
+    (False, "custom"): ["metadata"],
+    (False, "debug"): ["metadata"] + ["debug"] * 8,
+    (False, "tasks"): ["metadata"] + ["tasks"] * 4,
+    (False, "checkpoints"): ["metadata"] + ["checkpoints"] * 4,
+    (False, "messages-tuple"): ["metadata"],
+    (False, "events"): ["metadata"] + ["events"] * 16,
+    (True, "values"): ["metadata", "values", "values"] + ["values|study"] * 3 + ["values"],
+    (True, "updates"): ["metadata", "updates", "updates|study", "updates|study", "updates"],
+    (True, "custom"): ["metadata", "custom|study"],
+    (True, "debug"): ["metadata"] + ["debug"] * 6 + ["debug|study"] * 8 + ["debug"] * 2,
+    (True, "tasks"): ["metadata"] + ["tasks"] * 3 + ["tasks|study"] * 4 + ["tasks"],
+    (True, "checkpoints"): ["metadata"]
+    + ["checkpoints"] * 3
+    + ["checkpoints|study"] * 4
+    + ["checkpoints"],
+    (True, "events"): ["metadata"] + ["events"] * 16,
+}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    yield from serve(tmp_path_factory.mktemp("streaming"), graphs=GRAPHS)
+
+
+@pytest.fixture(scope="module")
+def key(site) -> str:
+    return site.key("admin")
+
+
+@pytest.fixture
+def client(site, key):
+    client = get_sync_client(url=site.api_url, api_key=key)
+    yield client
+    client.http.client.close()
+
+
+def names(parts) -> list[str]:
+    return [re.sub(r"\|study:[0-9a-f-]+", "|study", part.event) for part in parts]
+
+
+def new_thread() -> str:
+    return str(uuid.uuid4())
+
+
+@pytest.mark.parametrize(("subgraphs", "mode"), sorted(EXPECTED))
+def test_each_stream_mode_sends_the_events_langgraph_sends(client, subgraphs, mode):
+    parts = list(
+        client.runs.stream(
+            new_thread(),
+            "researcher",
+            input=TOPIC,
+            stream_mode=mode,
+            stream_subgraphs=subgraphs,
+            if_not_exists="create",
+        )
+    )
+    assert names(parts) == EXPECTED[(subgraphs, mode)]
+
+
+def test_stream_data_is_shaped_as_langgraph_shapes_it(client):
+    parts = list(
+        client.runs.stream(
+            new_thread(),
+            "researcher",
+            input=TOPIC,
+            stream_mode=["values", "updates", "custom", "debug"],
+            stream_subgraphs=True,
+            if_not_exists="create",
+        )
+    )
+    by_name: dict[str, list] = {}
+    for part in parts:
+        by_name.setdefault(re.sub(r"\|study:[0-9a-f-]+", "|study", part.event), []).append(
+            part.data
+        )
+    # The subgraph hands back its whole state, which the parent's reducer appends.
+    assert by_name["values"][-1] == {
+        "topic": "x",
+        "steps": ["plan", "plan", "research", "summarise"],
+    }
+    assert by_name["updates"][0] == {"plan": {"steps": ["plan"]}}
+    assert by_name["updates|study"] == [
+        {"research": {"steps": ["research"]}},
+        {"summarise": {"steps": ["summarise"]}},
+    ]
+    assert by_name["custom|study"] == [{"progress": "reading about x"}]
+    # A debug checkpoint names its checkpoint and its parent's as LangGraph's server does.
+    checkpoint = next(d for d in by_name["debug"] if d["type"] == "checkpoint")["payload"]
+    assert set(checkpoint["checkpoint"]) == {"checkpoint_id", "thread_id", "checkpoint_ns"}
+    assert "parent_checkpoint" in checkpoint
+
+
+def test_messages_tuple_streams_each_message_with_its_metadata(client):
+    parts = list(
+        client.runs.stream(
+            new_thread(),
+            "support",
+            input=REFUND,
+            stream_mode="messages-tuple",
+            if_not_exists="create",
+        )
+    )
+    assert names(parts) == ["metadata", "messages", "messages", "messages"]
+    message, metadata = parts[1].data
+    assert message["type"] == "ai"
+    assert message["tool_calls"][0]["name"] == "lookup_order"
+    assert metadata["langgraph_node"] == "agent"
+    assert metadata["graph_id"] == "support"
+
+
+def test_a_stream_opens_with_its_run_and_closes_once_the_run_has_ended(site, key, client):
+    thread_id = new_thread()
+    http = httpx.Client(base_url=site.api_url, headers={"x-api-key": key}, timeout=60)
+    with (
+        http,
+        http.stream(
+            "POST",
+            f"/threads/{thread_id}/runs/stream",
+            json={"assistant_id": "drafting", "input": TOPIC, "if_not_exists": "create"},
+        ) as response,
+    ):
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = list(response.iter_lines())
+        location = response.headers["location"]
+        content_location = response.headers["content-location"]
+    assert lines[:2][0] == "event: metadata"
+    run_id = content_location.rsplit("/", 1)[-1]
+    assert lines[1] == f'data: {{"run_id":"{run_id}","attempt":1}}'
+    # Relative to the mount, so the SDK reconnects to this server's own route.
+    assert content_location == f"/threads/{thread_id}/runs/{run_id}"
+    assert location == f"{content_location}/stream"
+    # Without an "end" event the SDK asks the run whether it is over; it is.
+    assert client.runs.get(thread_id, run_id)["status"] == "success"
+
+
+def test_a_failing_run_streams_its_error(client):
+    thread_id = new_thread()
+    parts = list(
+        client.runs.stream(thread_id, "researcher", input={"topic": "fail"}, if_not_exists="create")
+    )
+    assert names(parts) == ["metadata", "values", "error"]
+    assert parts[-1].data == {"error": "ValueError", "message": "nothing to plan for 'fail'"}
+    assert client.runs.list(thread_id)[0]["status"] == "error"
+
+
+def test_only_runs_someone_streams_relay_their_steps(site, client):
+    thread_id = new_thread()
+    created = client.runs.create(thread_id, "drafting", input=TOPIC, if_not_exists="create")
+    client.runs.join(thread_id, created["run_id"])
+    list(
+        client.runs.stream(
+            thread_id,
+            "drafting",
+            command={"resume": {"approved": True, "tone": "formal"}},
+            stream_mode=["updates", "custom"],
+        )
+    )
+    modes = site.query(
+        "from graphs.models import Run\n"
+        f"result = list(Run.objects.filter(thread_id={thread_id!r}).order_by('pk')"
+        ".values_list('stream_mode', flat=True))"
+    )
+    assert modes == [[], ["updates", "custom"]]
+
+
+def test_join_stream_follows_a_queued_run_from_its_first_step(site, client, tmp_path):
+    gate = tmp_path / "gate"
+    thread_id = new_thread()
+    client.runs.create(thread_id, "gated", input={"gate": str(gate)}, if_not_exists="create")
+    queued = client.runs.create(thread_id, "gated", input={"gate": str(gate)})
+    assert queued["status"] == "pending"
+    parts: list = []
+    joined = threading.Thread(
+        target=lambda: parts.extend(
+            client.runs.join_stream(thread_id, queued["run_id"], stream_mode="updates")
+        )
+    )
+    joined.start()
+    try:
+        # The join has asked the queued run to stream before it starts.
+        for _ in range(200):
+            asked = site.query(
+                "from graphs.models import Run\n"
+                f"result = Run.objects.get(run_id={queued['run_id']!r}).stream_mode"
+            )
+            if asked:
+                break
+        assert asked == ["updates"]
+    finally:
+        gate.touch()
+        joined.join(timeout=60)
+    assert [p.event for p in parts] == ["updates"]
+    assert parts[0].data == {"wait_at_gate": {"steps": ["through"]}}
+    assert client.runs.get(thread_id, queued["run_id"])["status"] == "success"
+
+
+def test_the_async_client_streams_and_waits_too(site, key):
+    async def go():
+        client = get_client(url=site.api_url, api_key=key)
+        try:
+            thread_id = new_thread()
+            seen = [
+                part.event
+                async for part in client.runs.stream(
+                    thread_id,
+                    "drafting",
+                    input=TOPIC,
+                    stream_mode="updates",
+                    if_not_exists="create",
+                )
+            ]
+            stateless = [
+                part
+                async for part in client.runs.stream(
+                    None, "researcher", input=TOPIC, stream_mode="custom", stream_subgraphs=True
+                )
+            ]
+            return seen, stateless
+        finally:
+            await client.http.client.aclose()
+
+    seen, stateless = asyncio.run(go())
+    assert seen == ["metadata", "updates", "updates"]
+    assert [p.data for p in stateless[1:]] == [{"progress": "reading about x"}]
