@@ -30,7 +30,7 @@ from agent_server.streaming import DONE, RunListener, sse, sse_json
 from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.interrupts import json_safe
 from graphs.models import Checkpoint, Run, Thread, new_run_id
-from graphs.worker import graph_for_run
+from graphs.worker import discard_checkpoints, graph_for_run
 from reviews.access import REVIEW, VIEW, can_graph, can_thread, thread_for
 from reviews.models import AuditEvent, DecisionRefused, DecisionsInvalid, ReviewTask
 from reviews.run_actions import cancel_run
@@ -401,16 +401,9 @@ def _share_thread(request: HttpRequest, thread: Thread, strategy: str) -> None:
 
 
 def _roll_back(run: Run) -> None:
-    """A run stopped by "rollback" goes, with the checkpoints it wrote."""
-    from graphs.worker import RUN_KEY
-
-    written = Checkpoint.objects.filter(thread_id=run.thread_id, **{f"metadata__{RUN_KEY}": run.pk})
-    ids = list(written.values_list("checkpoint_id", flat=True))
-    if ids:
-        from graphs.models import CheckpointWrite
-
-        CheckpointWrite.objects.filter(thread_id=run.thread_id, checkpoint_id__in=ids).delete()
-        written.delete()
+    """A run stopped by "rollback" goes, with the checkpoints it wrote (its
+    worker discards any it writes while stopping)."""
+    discard_checkpoints(run)
     Run.objects.filter(pk=run.pk).delete()
 
 

@@ -597,6 +597,11 @@ def execute(
         if run.let_go(worker_id):
             log.info("run %s: cancelled, stopped before its next step", run.pk)
             return Run.Status.CANCELLED
+        if not Run.objects.filter(pk=run.pk).exists():
+            # Deleted while it ran (rolled back): what it wrote goes with it.
+            discard_checkpoints(run)
+            log.info("run %s: rolled back, its checkpoints discarded", run.pk)
+            return Run.Status.CANCELLED
         log.warning("run %s: lease lost, leaving it to its new worker", run.pk)
         return Run.Status.RUNNING
     except Exception as exc:
@@ -696,6 +701,17 @@ def _record_stop(run: Run, worker_id: str, state, *, new_checkpoint: bool) -> st
             run_finished.send(sender=Run, run=run, status=status)
     events.publish_run(run, status, requests=requests)
     return status
+
+
+def discard_checkpoints(run: Run) -> None:
+    """The checkpoints a run wrote, and their pending writes, are taken away:
+    the thread is back where the run found it."""
+    written = Checkpoint.objects.filter(thread_id=run.thread_id, **{f"metadata__{RUN_KEY}": run.pk})
+    ids = list(written.values_list("checkpoint_id", flat=True))
+    if ids:
+        with transaction.atomic():
+            CheckpointWrite.objects.filter(thread_id=run.thread_id, checkpoint_id__in=ids).delete()
+            written.delete()
 
 
 def _discard_if_temporary(run: Run) -> None:
