@@ -127,7 +127,7 @@ def serve(tmp_path: Path, graphs: Path = GRAPHS, extra_env: dict | None = None):
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for_port(port)
+        wait_for_port(port, timeout=120)  # a busy two-core machine starts it slowly
         site.url = f"http://127.0.0.1:{port}"
         yield site
     finally:
