@@ -312,3 +312,29 @@ def test_cors_preflight_for_allowed_origins_only(served):
     # Pages are no API: no CORS headers there.
     page = httpx.options(f"{served.url}/queue/", headers={"Origin": ALLOWED_ORIGIN, **asked})
     assert "access-control-allow-origin" not in page.headers
+
+
+def test_remote_graph_reads_and_edits_state(served, api_key):
+    """LangGraph's RemoteGraph, pointed at this server, reads the graph, the
+    state and its history and writes state as a local graph would."""
+    from langgraph.pregel.remote import RemoteGraph
+
+    thread_id = served.start("drafting", {"topic": "remote"}, key=api_key)
+    remote = RemoteGraph("drafting", url=served.api_url, api_key=api_key)
+    config = {"configurable": {"thread_id": thread_id}}
+
+    drawn = remote.get_graph(xray=True)
+    assert {"write_draft", "ask_feedback", "revise", "publish"} <= set(drawn.nodes)
+    state = remote.get_state(config)
+    assert state.next == ("ask_feedback",)
+    assert state.values["topic"] == "remote"
+    (interrupt,) = state.interrupts
+    assert interrupt.value["question"].startswith("How should this draft change")
+    assert [s.metadata["step"] for s in remote.get_state_history(config)][:2] == [1, 0]
+
+    written = remote.update_state(config, {"draft": "Edited remotely"}, as_node="write_draft")
+    assert remote.get_state(config).values["draft"] == "Edited remotely"
+    assert (
+        written["configurable"]["checkpoint_id"]
+        == remote.get_state(config).config["configurable"]["checkpoint_id"]
+    )
