@@ -278,8 +278,9 @@ def test_a_busy_thread_refuses_state_updates(served, sdk, api_key):
     thread_id = served.start("drafting", {"topic": "busy"}, key=api_key)
     run = served.query(
         "from graphs.models import Run\n"
-        f"run = Run.enqueue(graph_name='drafting', kind='continue', thread_id={thread_id!r})\n"
-        "Run.objects.filter(pk=run.pk).update(status='running', worker_id='elsewhere')\n"
+        # Running elsewhere: made as such, so no worker here ever claims it.
+        "run = Run.objects.create(graph_name='drafting', kind='continue',"
+        f" thread_id={thread_id!r}, status='running', worker_id='elsewhere')\n"
         "result = run.pk"
     )
     try:
@@ -338,3 +339,31 @@ def test_remote_graph_reads_and_edits_state(served, api_key):
         written["configurable"]["checkpoint_id"]
         == remote.get_state(config).config["configurable"]["checkpoint_id"]
     )
+
+
+def test_a_static_breakpoint_reads_as_interrupted_with_no_interrupts(served, sdk, api_key):
+    """As LangGraph's server: stopped before a node (interrupt_before), the
+    thread is interrupted, its next node named, with no interrupt values."""
+    thread_id = sdk.threads.create()["thread_id"]
+    sdk.runs.wait(thread_id, "drafting", input={"topic": "breakpoints"})
+    sdk.runs.wait(thread_id, "drafting", command={"resume": {"approved": True, "tone": "formal"}})
+    thread = sdk.threads.get(thread_id)
+    assert (thread["status"], thread["interrupts"]) == ("interrupted", {})
+    assert sdk.threads.get_state(thread_id)["next"] == ["publish"]
+    assert thread_id in [
+        t["thread_id"] for t in sdk.threads.search(status="interrupted", limit=100)
+    ]
+
+
+def test_a_thread_whose_newest_run_failed_reads_as_error(served, sdk, api_key):
+    thread_id = served.start("drafting", {"topic": "failing"}, key=api_key)
+    served.query(
+        "from graphs.models import Run\n"
+        "result = Run.objects.create(graph_name='drafting', kind='continue',"
+        f" thread_id={thread_id!r}, status='failed',"
+        " error='ValueError: the draft is empty').pk"
+    )
+    thread = sdk.threads.get(thread_id)
+    assert thread["status"] == "error"
+    assert thread["error"] == {"error": "ValueError", "message": "the draft is empty"}
+    assert thread_id in [t["thread_id"] for t in sdk.threads.search(status="error", limit=100)]
