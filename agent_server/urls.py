@@ -7,7 +7,7 @@ before the bare thread route that would take the rest as part of its id.
 
 from django.urls import include, path, re_path
 
-from agent_server import assistants, threads
+from agent_server import assistants, meta, threads
 from agent_server.auth import endpoint, error
 
 
@@ -18,6 +18,8 @@ def not_found(request, rest: str = ""):
 
 urlpatterns = [
     path("", include("agent_server.run_urls")),
+    path("ok", meta.ok),
+    path("info", meta.info),
     path("assistants", assistants.create),
     path("assistants/search", assistants.search),
     path("assistants/count", assistants.count),

@@ -28,3 +28,16 @@ def test_a_bearer_token_is_accepted_like_x_api_key(served, api_key):
         headers={"Authorization": f"Bearer {api_key}"},
     )
     assert response.status_code == 200, response.text
+
+
+def test_info_and_ok_answer_a_client_that_connects(served, api_key):
+    headers = {"x-api-key": api_key}
+    info = httpx.get(f"{served.api_url}/info", headers=headers).json()
+    assert info["flags"]["assistants"] is True
+    assert info["flags"]["crons"] is False
+    assert httpx.get(f"{served.api_url}/ok", headers=headers).json() == {
+        "ok": True,
+        "services": {},
+    }
+    missing = httpx.get(f"{served.api_url}/no/such/route", headers=headers)
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Not Found"})
