@@ -31,7 +31,7 @@ from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.interrupts import json_safe
 from graphs.models import Checkpoint, Run, Thread, new_run_id
 from graphs.worker import discard_checkpoints, graph_for_run
-from reviews.access import REVIEW, VIEW, can_graph, can_thread, thread_for
+from reviews.access import REVIEW, VIEW, allowed, can_thread, graph_rule, thread_for
 from reviews.models import AuditEvent, DecisionRefused, DecisionsInvalid, ReviewTask
 from reviews.run_actions import cancel_run
 
@@ -187,7 +187,6 @@ def resolve_assistant(user: Any, assistant_id: Any) -> Assistant:
     LangGraph's server: 422 for neither, 404 for an id it doesn't know)."""
     if not isinstance(assistant_id, str) or not assistant_id:
         raise ApiError(422, "assistant_id is required.")
-    ensure_system_assistants()
     names = graph_ids()
     if assistant_id in names:
         key = system_assistant_id(assistant_id)
@@ -201,9 +200,15 @@ def resolve_assistant(user: Any, assistant_id: Any) -> Assistant:
                 f"UUID, or\n- One of the registered graphs: {', '.join(names)}",
             ) from None
     row = Assistant.objects.filter(pk=key).first()
-    if row is None or row.graph_id not in names or not can_graph(user, VIEW, row.graph_id):
+    if row is None and key in {system_assistant_id(name) for name in names}:
+        ensure_system_assistants()  # a graph's own, asked for the first time
+        row = Assistant.objects.filter(pk=key).first()
+    if row is None or row.graph_id not in names:
         raise ApiError(404, NOT_FOUND)
-    if not can_graph(user, REVIEW, row.graph_id):
+    rule = graph_rule(row.graph_id)
+    if not allowed(user, VIEW, getattr(rule, "pk", None)):
+        raise ApiError(404, NOT_FOUND)
+    if not allowed(user, REVIEW, getattr(rule, "pk", None)):
         raise PermissionDenied(f"You may not start {row.graph_id} runs.")
     return row
 
@@ -327,39 +332,36 @@ def create(
         "durability": body.get("durability") or "async",
     }
     refused: _Committed | None = None
-    created = True
+    # As LangGraph's server: the thread learns its graph and assistant (a new
+    # one takes the run's metadata too), and the run's metadata is the
+    # assistant's, the thread's, the config's and its own.
+    ours = {"graph_id": graph_name, "assistant_id": assistant_id}
     with transaction.atomic():
-        if stateless:
+        thread = None
+        if not stateless:
+            thread = Thread.objects.select_for_update().filter(pk=thread_id).first()
+            if thread is None and if_not_exists != "create":
+                raise ApiError(404, NOT_FOUND)
+        created = thread is None
+        if created:
+            known = {**ours, **(config.get("metadata") or {}), **metadata}
             thread = Thread.objects.create(
-                thread_id=str(stateless_thread_id or new_run_id()),
+                thread_id=str(stateless_thread_id or new_run_id()) if stateless else thread_id,
                 graph_name=graph_name,
-                metadata={},
+                metadata=known,
             )
         else:
-            thread = Thread.objects.select_for_update().filter(pk=thread_id).first()
-            if thread is None:
-                if if_not_exists != "create":
-                    raise ApiError(404, NOT_FOUND)
-                thread = Thread.objects.create(
-                    thread_id=thread_id, graph_name=graph_name, metadata={}
-                )
-            else:
-                created = False
-            if not created and not can_thread(user, VIEW, thread):
+            if not can_thread(user, VIEW, thread):
                 raise ApiError(404, NOT_FOUND)
-            if not created and thread.graph_name and thread.graph_name != graph_name:
+            if thread.graph_name and thread.graph_name != graph_name:
                 raise ApiError(
                     409,
                     f"Thread {thread_id} runs the graph {thread.graph_name!r}, not {graph_name!r}.",
                 )
-        # As LangGraph's server: the thread learns its graph and assistant
-        # (a new one takes the run's metadata too), and the run's metadata is
-        # the assistant's, the thread's, the config's and its own.
-        ours = {"graph_id": graph_name, "assistant_id": assistant_id}
-        if created:
-            known = {**ours, **(config.get("metadata") or {}), **metadata}
-        else:
             known = {**(thread.metadata or {}), **ours}
+            if known != thread.metadata or thread.graph_name != graph_name:
+                Thread.objects.filter(pk=thread.pk).update(metadata=known, graph_name=graph_name)
+            _share_thread(request, thread, strategy)
         fields["metadata"] = {
             **(assistant.metadata or {}),
             **known,
@@ -367,18 +369,22 @@ def create(
             **metadata,
             "assistant_id": assistant_id,
         }
-        _share_thread(request, thread, strategy)
         try:
             if command and "resume" in command:
                 run = _resume(request, thread, command, fields)
+                run.kwargs = _kwargs(run, **echo)
+                Run.objects.filter(pk=run.pk).update(kwargs=run.kwargs)
             else:
-                run = _start(request, thread, graph_name, body.get("input"), command, fields)
+                if created:  # nothing to inherit: no earlier run's config to look up
+                    fields.setdefault("config", {})
+                    fields.setdefault("context", None)
+                asked = Run(thread=thread, graph_name=graph_name, requested_by=user, **fields)
+                fields["kwargs"] = _kwargs(asked, **echo)
+                run = _start(
+                    request, thread, graph_name, body.get("input"), command, fields, fresh=created
+                )
         except _Committed as exc:
             refused = exc  # the decisions stand; answered after they commit
-        else:
-            run.kwargs = _kwargs(run, **echo)
-            Run.objects.filter(pk=run.pk).update(kwargs=run.kwargs)
-            Thread.objects.filter(pk=thread.pk).update(metadata=known, graph_name=graph_name)
     if refused is not None:
         raise refused
     return run
@@ -414,14 +420,17 @@ def _start(
     input: Any,
     command: dict[str, Any] | None,
     fields: dict[str, Any],
+    *,
+    fresh: bool,
 ) -> Run:
     """A run with new input, a command without a resume (update, goto), or
     none (continue from where the thread stopped). At a static breakpoint
-    the last is the reviewers' "continue", decided as they would."""
-    waiting = list(ReviewTask.objects.pending().filter(thread_id=thread.pk))
+    the last is the reviewers' "continue", decided as they would. (`fresh`:
+    the thread was made for this run, so nothing waits on it.)"""
+    waiting = [] if fresh else list(ReviewTask.objects.pending().filter(thread_id=thread.pk))
     if command:
         kind, value = Run.Kind.COMMAND, {k: command.get(k) for k in ("update", "goto")}
-    elif input is None and Checkpoint.objects.filter(thread_id=thread.pk).exists():
+    elif input is None and not fresh and Checkpoint.objects.filter(thread_id=thread.pk).exists():
         if waiting and all(t.shape == "breakpoint" for t in waiting):
             return _decide(
                 request, thread, waiting, {t.pk: {"type": "continue"} for t in waiting}, fields

@@ -683,9 +683,16 @@ def _record_stop(run: Run, worker_id: str, state, *, new_checkpoint: bool) -> st
     review tasks."""
     requests = pending_requests(state, getattr(state, "origins", None))
     status = Run.Status.INTERRUPTED if requests else Run.Status.SUCCEEDED
+    announce = functools.partial(events.publish_run, run, status, requests=requests)
+    nested = transaction.get_connection().in_atomic_block
     with transaction.atomic():
         if not run.finish(worker_id, status):
             raise LeaseLost(f"run {run.pk} is no longer held by {worker_id}")
+        if not nested:
+            # Heard first once committed: a client waiting on the run (the
+            # Agent Server API's runs.wait) is answered before the pages'
+            # fragments of its new tasks are rendered.
+            transaction.on_commit(announce)
         # A temporary thread is deleted now: nobody will review it.
         if requests and not run.temporary:
             # Receivers (the reviews app) create their tasks in this transaction.
@@ -699,7 +706,8 @@ def _record_stop(run: Run, worker_id: str, state, *, new_checkpoint: bool) -> st
             )
         else:
             run_finished.send(sender=Run, run=run, status=status)
-    events.publish_run(run, status, requests=requests)
+    if nested:
+        announce()
     return status
 
 

@@ -1,0 +1,262 @@
+"""runs.wait through the Agent Server API: this server against LangGraph's own.
+
+Each sample is one `runs.wait` of langgraph-sdk's sync client on a fresh
+thread (`if_not_exists="create"`) of the demo `drafting` graph, returning at
+its first interrupt; the client checks the answer lists it. 1 client, then N
+clients at once (threads of this process, one SDK client each). Reported:
+the median latency of a runs.wait and the runs per second the server
+completed, for
+
+- embedded: `manage.py serve` (daphne and the worker in one process, SQLite);
+- postgres-redis: daphne plus two `manage.py runworker graph-runs` processes
+  on throwaway PostgreSQL and Redis servers on loopback;
+- langgraph dev: LangGraph's own dev server (`langgraph dev` of
+  langgraph-cli[inmem], in-memory), on the same graph, in the same run.
+
+    python bench/agent_server.py [--samples 20] [--clients 10] [--runs 10]
+        [--langgraph PATH-TO-langgraph] [--only embedded|postgres-redis|langgraph-dev]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import free_port, stop_all, wait_for_port  # noqa: E402
+
+DRAFTING = ROOT / "graphs" / "examples" / "drafting.py"
+WARM_UP = 3
+
+PREPARE = """
+import django; django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.contrib.auth import get_user_model
+from reviews.models import ApiToken
+user = get_user_model().objects.create_superuser("bench", "", None)
+_, key = ApiToken.issue(user, "agent server bench")
+print(key)
+"""
+
+
+def graphs_dir(tmp: Path) -> Path:
+    """The drafting graph alone, in a langgraph.json both servers read (the
+    dev server resolves graph paths against its working directory, and
+    writes its state there)."""
+    place = tmp / "graphs"
+    place.mkdir()
+    shutil.copy(DRAFTING, place / "drafting.py")
+    (place / "langgraph.json").write_text(
+        '{"dependencies": ["."], "graphs": {"drafting": "./drafting.py:graph"}}'
+    )
+    return place
+
+
+@contextmanager
+def ours(name: str, tmp: Path, database_url: str, redis_url: str | None) -> Iterator[tuple]:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "hitl_site.settings",
+        "DATABASE_URL": database_url,
+        "HITL_GRAPHS_CONFIG": str(graphs_dir(tmp) / "langgraph.json"),
+        "HITL_VAR_DIR": str(tmp),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "DEBUG": "false",  # with DEBUG on, Django records every query
+        "SECRET_KEY": "bench-only",
+    }
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    prepared = subprocess.run(
+        [sys.executable, "-c", PREPARE], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    if prepared.returncode != 0:
+        raise SystemExit(f"{name}: preparing the database failed:\n{prepared.stderr[-3000:]}")
+    key = prepared.stdout.strip().splitlines()[-1]
+    port = free_port()
+    if redis_url is None:
+        commands = [["manage.py", "serve", "--port", str(port)]]
+    else:
+        daphne = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "hitl_site.asgi:application"]
+        worker = ["manage.py", "runworker", "graph-runs"]
+        commands = [daphne, worker, worker]
+    with processes(name, tmp, commands, env, ROOT):
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}/langgraph", key
+
+
+@contextmanager
+def langgraph_dev(tmp: Path, program: str) -> Iterator[tuple]:
+    place = graphs_dir(tmp)
+    port = free_port()
+    command = [program, "dev", "--no-browser", "--no-reload", "--port", str(port)]
+    env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
+    with processes("langgraph-dev", tmp, [command], env, place, python=False):
+        wait_for_port(port, timeout=120)
+        yield f"http://127.0.0.1:{port}", None
+
+
+@contextmanager
+def processes(name, tmp, commands, env, cwd, *, python: bool = True) -> Iterator[None]:
+    logs = [tmp / f"{name}-{i}.log" for i in range(len(commands))]
+    running = []
+    try:
+        for command, log in zip(commands, logs, strict=True):
+            with log.open("w") as out:
+                running.append(
+                    subprocess.Popen(
+                        [sys.executable, *command] if python else command,
+                        cwd=cwd,
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        yield
+    except BaseException:
+        for log in logs:
+            if log.exists():
+                print(f"--- {log.name}\n{log.read_text()[-3000:]}", file=sys.stderr)
+        raise
+    finally:
+        stop_all(running)
+
+
+def one_run(client) -> float:
+    started = time.perf_counter()
+    output = client.runs.wait(
+        str(uuid.uuid4()), "drafting", input={"topic": "bench"}, if_not_exists="create"
+    )
+    took = time.perf_counter() - started
+    if "__interrupt__" not in output:
+        raise AssertionError(f"runs.wait did not stop at the interrupt: {output}")
+    return took * 1000
+
+
+def measure(url: str, key: str | None, clients: int, runs_each: int) -> tuple[float, float]:
+    """(median ms of a runs.wait, runs completed per second)."""
+    from langgraph_sdk import get_sync_client
+
+    sdks = [get_sync_client(url=url, api_key=key) for _ in range(clients)]
+    for sdk in sdks:
+        for _ in range(WARM_UP):
+            one_run(sdk)
+    latencies: list[float] = []
+    failures: list[BaseException] = []
+    lock = threading.Lock()
+
+    def client_loop(sdk) -> None:
+        try:
+            mine = [one_run(sdk) for _ in range(runs_each)]
+        except BaseException as exc:
+            failures.append(exc)
+            return
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client_loop, args=(sdk,)) for sdk in sdks]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    for sdk in sdks:
+        sdk.http.client.close()
+    if failures:
+        raise failures[0]
+    return statistics.median(latencies), len(latencies) / elapsed
+
+
+def rows_for(name: str, server, args: argparse.Namespace) -> list[dict]:
+    rows = []
+    with server as (url, key):
+        for clients, runs_each in ((1, args.samples), (args.clients, args.runs)):
+            p50, rate = measure(url, key, clients, runs_each)
+            rows.append({"setup": name, "clients": clients, "p50": p50, "rate": rate})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=20, help="runs at 1 client")
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=10, help="runs per client at --clients")
+    parser.add_argument(
+        "--langgraph",
+        default=os.environ.get("LANGGRAPH_CLI") or shutil.which("langgraph"),
+        help="the `langgraph` program of langgraph-cli[inmem] (default: on PATH)",
+    )
+    parser.add_argument("--only", choices=["embedded", "postgres-redis", "langgraph-dev"])
+    args = parser.parse_args(argv)
+
+    from tests.servers import (
+        create_database,
+        postgres_missing_reason,
+        redis_missing_reason,
+        start_postgres,
+        start_redis,
+    )
+
+    rows: list[dict] = []
+    if args.only in (None, "embedded"):
+        tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-agent-embedded-"))
+        url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+        rows += rows_for("embedded", ours("embedded", tmp, url, None), args)
+    if args.only in (None, "postgres-redis"):
+        reason = postgres_missing_reason() or redis_missing_reason()
+        if reason:
+            print(f"PostgreSQL + Redis skipped: {reason}")
+        else:
+            postgres, redis = start_postgres(), start_redis()
+            try:
+                tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-agent-pg-"))
+                url = create_database(postgres.url, "bench_agent_server")
+                rows += rows_for("postgres-redis", ours("pg", tmp, url, redis.url), args)
+            finally:
+                redis.stop()
+                postgres.stop()
+    if args.only in (None, "langgraph-dev"):
+        if not args.langgraph:
+            print(
+                "langgraph dev skipped: no `langgraph` program (pip install 'langgraph-cli[inmem]')"
+            )
+        else:
+            tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-agent-dev-"))
+            rows += rows_for("langgraph-dev", langgraph_dev(tmp, args.langgraph), args)
+
+    print(
+        f"runs.wait, fresh thread -> first interrupt of drafting ({args.samples} runs at 1 client,"
+    )
+    print(f"{args.runs} per client at {args.clients})")
+    print(f"{'set-up':<16}{'clients':>8}{'p50 ms':>10}{'runs/s':>10}")
+    for row in rows:
+        print(f"{row['setup']:<16}{row['clients']:>8}{row['p50']:>10.1f}{row['rate']:>10.1f}")
+    reference = {r["clients"]: r for r in rows if r["setup"] == "langgraph-dev"}
+    for row in rows:
+        base = reference.get(row["clients"])
+        if base is None or row["setup"] == "langgraph-dev":
+            continue
+        print(
+            f"ratio {row['setup']}/langgraph-dev at {row['clients']} clients:"
+            f" p50 {row['p50'] / base['p50']:.2f}x, runs/s {row['rate'] / base['rate']:.2f}x"
+        )
+    return rows
+
+
+if __name__ == "__main__":
+    main()
