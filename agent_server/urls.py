@@ -11,6 +11,10 @@ from agent_server import assistants, meta, threads
 from agent_server.auth import endpoint, error
 
 
+# Its own namespace: the gate tests find every /langgraph/ route by it.
+app_name = "langgraph"
+
+
 @endpoint
 def not_found(request, rest: str = ""):
     return error(404, "Not Found")
