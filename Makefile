@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,7 @@ run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py seed_demo_rules
+	$(BIN)/python manage.py collectstatic --noinput -v0
 	@echo "Serving http://$(HOST):$(PORT)/ (sign in with a login above)"
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
@@ -46,6 +47,10 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/queue_page.py
 	$(BIN)/python bench/timeline.py
+
+# The main pages as Chromium draws them, into var/screenshots/.
+screenshots: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.browser.screenshots
 
 clean:
 	rm -rf $(VENV) var

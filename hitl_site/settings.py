@@ -201,8 +201,13 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns about a missing directory
-# Served from the apps' and static/'s own files, with or without DEBUG, so a
-# fresh checkout needs no collectstatic.
+# Collected (make run): hashed, compressed names with a year's cache. Not
+# collected: the apps' and static/'s own files, served by whitenoise from
+# where they are, so a fresh checkout needs no collectstatic to run.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "hitl_site.static_storage.StaticFiles"},
+}
 WHITENOISE_USE_FINDERS = True
 
 SESSION_COOKIE_HTTPONLY = True

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonschema
+
 from reviews.models import ReviewTask
 from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
 
@@ -143,6 +145,22 @@ class DecisionForm:
                 self.error = f"Answer: {exc}"
                 return None
         value = parse_fields(self.fields, data)
+        if not any(f.error for f in self.fields):
+            # The schema's own rules (minimum, pattern, …) said at the field
+            # they concern; the task checks the whole answer again on deciding.
+            by_key = {f.key: f for f in self.fields}
+            validator = jsonschema.Draft202012Validator(self.task.response_schema or {})
+            try:
+                problems = list(validator.iter_errors(value))
+            except (jsonschema.SchemaError, jsonschema.exceptions.UnknownType):
+                problems = []  # a broken schema: the task's own check says so
+            for problem in problems:
+                path = list(problem.absolute_path)
+                target = by_key.get(path[0]) if path else None
+                if target is None:
+                    self.error = f"Answer: {problem.message}"
+                    return None
+                target.error = target.error or problem.message
         if any(f.error for f in self.fields):
             self.error = "Some fields need attention."
             return None

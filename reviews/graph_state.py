@@ -12,6 +12,7 @@ import itertools
 import json
 import re
 import typing
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -299,8 +300,34 @@ def _mermaid_text(text: str) -> str:
     )
 
 
+# One drawing per compiled graph: get_graph() walks every node and edge, and
+# the thread page asks on each point it shows. Weak keys, so a graph rebuilt
+# from a changed langgraph.json takes its old drawing with it.
+_DRAWINGS: weakref.WeakKeyDictionary[Any, tuple[list[str], dict[str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def mermaid(graph, highlight: list[str]) -> str:
-    """The graph as Mermaid source, with the given nodes marked.
+    """The graph as Mermaid source, with the given nodes marked (drawn once
+    per graph, marked per call)."""
+    try:
+        lines, ids = _DRAWINGS[graph]
+    except KeyError:
+        lines, ids = _DRAWINGS.setdefault(graph, _drawing(graph))
+    except TypeError:  # a graph object that can't be weakly referenced
+        lines, ids = _drawing(graph)
+    if not lines:
+        return ""
+    marked = [ids[node] for node in dict.fromkeys(highlight) if node in ids]
+    if marked:
+        lines = [*lines, "\tclassDef next fill:#fde68a,stroke:#b45309,stroke-width:2px;"]
+        lines += [f"\tclass {node_id} next;" for node_id in marked]
+    return "\n".join(lines) + "\n"
+
+
+def _drawing(graph) -> tuple[list[str], dict[str, str]]:
+    """The Mermaid lines of the graph and each node's Mermaid id.
 
     LangGraph's draw_mermaid() writes node names into the source as they are;
     names are the graph author's text, so here each node gets an id of its
@@ -312,7 +339,7 @@ def mermaid(graph, highlight: list[str]) -> str:
         drawn = graph.get_graph()
         first, last = drawn.first_node(), drawn.last_node()
     except Exception:  # a graph LangGraph can't draw still has its timeline
-        return ""
+        return [], {}
     ids = _mermaid_ids(list(drawn.nodes))
     lines = ["---", "config:", "  flowchart:", "    curve: linear", "---", "graph TD;"]
     for key, node in drawn.nodes.items():
@@ -330,13 +357,12 @@ def mermaid(graph, highlight: list[str]) -> str:
         if edge.data is not None:
             arrow += f'|"{_mermaid_text(str(edge.data))}"|'
         lines.append(f"\t{ids[edge.source]} {arrow} {ids[edge.target]};")
+    # No line-height here: Mermaid writes class styles inline with
+    # !important, which user style sheets can't adjust (WCAG 1.4.12);
+    # site.css sets it.
     lines += [
-        "\tclassDef default fill:#f2f0ff,line-height:1.2;",
+        "\tclassDef default fill:#f2f0ff;",
         "\tclassDef first fill-opacity:0;",
         "\tclassDef last fill:#bfb6fc;",
     ]
-    marked = [ids[node] for node in dict.fromkeys(highlight) if node in ids]
-    if marked:
-        lines.append("\tclassDef next fill:#fde68a,stroke:#b45309,stroke-width:2px;")
-        lines += [f"\tclass {node_id} next;" for node_id in marked]
-    return "\n".join(lines) + "\n"
+    return lines, ids

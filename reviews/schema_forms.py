@@ -10,6 +10,7 @@ JSON it holds, never a string that looks like one.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,12 @@ class SchemaField:
     checked: bool = False
     error: str = ""
     merged: bool = False  # state editor: the channel merges updates (a reducer)
+
+    @property
+    def dom_id(self) -> str:
+        """The input's id, which its label, help and error point at; the name
+        holds the form's prefix, so fields of two forms on a page differ."""
+        return "field-" + re.sub(r"\s", "_", self.name)
 
     @property
     def choice_texts(self) -> list[tuple[str, str]]:

@@ -68,7 +68,8 @@ def test_the_start_page_shows_the_refusal_beside_the_field(as_rita):
     assert response.status_code == 422
     page = response.content.decode()
     field = page[page.index('name="in-messages"') - 400 : page.index('name="in-messages"') + 600]
-    assert "field invalid" in field and "Unsupported message type" in field
+    assert "invalid" in field and "Unsupported message type" in field
+    assert 'aria-invalid="true"' in field  # the input itself says so, and points at the error
 
     raw = as_rita.post("/graphs/tool_agent/start/", {"raw": '{"messages": 5}'})
     assert raw.status_code == 422

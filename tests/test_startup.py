@@ -150,3 +150,39 @@ def test_served_with_the_defaults(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_collected_static_files_have_hashed_names_compressed_and_a_years_cache(tmp_path):
+    env = environ(tmp_path)
+    for command in (["migrate", "--noinput"], ["collectstatic", "--noinput", "-v0"]):
+        done = subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port), "--no-worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_port(port)
+        html = urllib.request.urlopen(f"{base}/accounts/login/").read().decode()
+        assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
+        assert assets and all(re.search(r"\.[0-9a-f]{12}\.\w+$", a) for a in assets), assets
+        for asset in assets:
+            request = urllib.request.Request(base + asset, headers={"Accept-Encoding": "gzip"})
+            with urllib.request.urlopen(request) as answer:
+                assert answer.headers["Content-Encoding"] == "gzip", asset
+                assert "immutable" in answer.headers["Cache-Control"], answer.headers
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

@@ -23,3 +23,18 @@ def as_json(value: Any) -> str:
 def as_json_line(value: Any) -> str:
     """One line of JSON, for table cells."""
     return json.dumps(json_safe(value), ensure_ascii=False, separators=(", ", ": "))
+
+
+@register.filter
+def plain_fields(value: Any) -> list[tuple[str, str]]:
+    """A question's payload that is a flat object of text and numbers (as
+    `interrupt({"question": ..., "draft": ...})` sends) as labelled lines to
+    read; anything nested gets [] and is shown as JSON."""
+    if not isinstance(value, dict) or not value:
+        return []
+    if not all(isinstance(v, str | int | float | bool) or v is None for v in value.values()):
+        return []
+    return [
+        (str(key).replace("_", " ").capitalize(), v if isinstance(v, str) else json.dumps(v))
+        for key, v in value.items()
+    ]

@@ -1,5 +1,5 @@
 // Live updates. The dot in the top bar says whether the websocket is open
-// (in words too, for those who can't tell its colour). Fragments that come
+// (in words beside the colour: "live" or "offline"). Fragments that come
 // over the socket are kept only when this page has their target: the server
 // sends one set of fragments to every page, and htmx reports a fragment
 // without a target as an error. A script file rather than hx-on attributes,
@@ -11,8 +11,8 @@
     if (!dot) return;
     dot.classList.toggle("on", open);
     dot.title = open ? "live updates on" : "live updates off: reload to catch up";
-    const words = dot.querySelector(".sr-only");
-    if (words) words.textContent = open ? "live updates on" : "live updates off";
+    const words = dot.querySelector(".live-words");
+    if (words) words.textContent = open ? "live" : "offline";
   }
   // Each time the socket opens (the first time too), the page's live parts
   // ask again: what happened before it opened was sent to no one.

@@ -3,10 +3,12 @@ Chromium driven by Playwright, for tests that click through real pages."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,17 +43,17 @@ class Served:
         return json.loads(out.strip().splitlines()[-1])
 
 
-@pytest.fixture
-def served(tmp_path, request):
-    """The demo graphs, or the langgraph.json given by indirect parametrization."""
-    require(chromium_missing_reason())
+@contextlib.contextmanager
+def serving(directory: Path, graphs: str | None = None) -> Iterator[Served]:
+    """`make run` in `directory`: migrated, seeded, served on a free port with
+    its worker; the demo graphs, or the langgraph.json `graphs`."""
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'browser.sqlite3'}",
-        "HITL_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{directory / 'browser.sqlite3'}",
+        "HITL_VAR_DIR": str(directory),
         "DJANGO_SETTINGS_MODULE": "hitl_site.settings",
     }
-    if graphs := getattr(request, "param", None):
+    if graphs:
         env["HITL_GRAPHS_CONFIG"] = str(graphs)
     env.pop("REDIS_URL", None)
     site = Served(url="", env=env)
@@ -59,7 +61,7 @@ def served(tmp_path, request):
     site.manage("seed_demo")
     site.manage("seed_demo_rules")  # as make run does
     port = free_port()
-    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115
+    log = open(directory / "serve.log", "w")  # noqa: SIM115
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--port", str(port), "--sweep", "0.3"],
         cwd=ROOT,
@@ -78,6 +80,14 @@ def served(tmp_path, request):
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+
+
+@pytest.fixture
+def served(tmp_path, request):
+    """The demo graphs, or the langgraph.json given by indirect parametrization."""
+    require(chromium_missing_reason())
+    with serving(tmp_path, getattr(request, "param", None)) as site:
+        yield site
 
 
 @pytest.fixture

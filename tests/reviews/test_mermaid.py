@@ -176,3 +176,30 @@ def test_chromium_draws_the_names_as_text(weird_config, as_rita):
             assert marked.count() == 1 and marked.text_content().strip() == ASKS
         finally:
             browser.close()
+
+
+def test_a_graph_is_drawn_once_and_marked_per_call():
+    builder = StateGraph(Log)
+    builder.add_node("first", _node("first"))
+    builder.add_node("second", _node("second"))
+    builder.add_edge(START, "first")
+    builder.add_edge("first", "second")
+    builder.add_edge("second", END)
+    graph = builder.compile()
+    drawn = []
+    get_graph = graph.get_graph
+    graph.get_graph = lambda *args, **kwargs: drawn.append(1) or get_graph(*args, **kwargs)
+    one, two, none = mermaid(graph, ["first"]), mermaid(graph, ["second"]), mermaid(graph, [])
+    assert len(drawn) == 1
+    assert _parse(one)[2] == ["first"] and _parse(two)[2] == ["second"] and _parse(none)[2] == []
+    assert one.replace("first next", "second next") == two  # the marks alone differ
+
+
+def test_mermaid_is_loaded_only_where_a_diagram_is_drawn(weird_config, as_rita):
+    thread_id = start("weird", {})
+    assert pending(thread_id)
+    assert "vendor/mermaid" in _thread_page(as_rita, thread_id)
+    for url in (reverse("home"), reverse("queue"), reverse("thread_state", args=[thread_id])):
+        assert "vendor/mermaid" not in as_rita.get(url).content.decode(), url
+    with override_settings(HITL_GRAPHS_CONFIG=str(ROOT / "no-such" / "langgraph.json")):
+        assert "vendor/mermaid" not in _thread_page(as_rita, thread_id)  # no graph, no diagram
