@@ -5,6 +5,7 @@ from django.http import HttpRequest
 from graphs.admin import RunAdmin, ThreadAdmin
 from graphs.models import Run, Thread
 from reviews.access import visible_tasks, visible_threads
+from reviews.emit import emit
 from reviews.models import (
     ApiToken,
     AuditEvent,
@@ -107,7 +108,7 @@ class ReviewRuleAdmin(admin.ModelAdmin):
         # get_form noted the rule as it was, before the form changed it.
         before = getattr(form.instance, "_audit_before", None) if change else None
         super().save_related(request, form, formsets, change)
-        AuditEvent.record(
+        emit(
             "rule.changed",
             actor=request.user,
             graph_name=form.instance.graph_name,
@@ -124,7 +125,7 @@ class ReviewRuleAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj) -> None:
         before = _rule_summary(obj)
         super().delete_model(request, obj)
-        AuditEvent.record(
+        emit(
             "rule.changed",
             actor=request.user,
             graph_name=obj.graph_name,

@@ -31,7 +31,6 @@ from reviews.access import (
 )
 from reviews.api_auth import TokenAuth
 from reviews.graph_state import GraphUnavailable, read_state
-from reviews.live import tasks_changed
 from reviews.models import DecisionRefused, DecisionsInvalid, ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks
 from reviews.run_actions import cancel_run, replay_from, retry_run
@@ -505,7 +504,6 @@ def claim(request: HttpRequest, task_id: int):
     task = task_for(request.user, task_id, REVIEW)
     group = decidable(request.user, list(ReviewTask.objects.of_interrupt(task).pending())) or [task]
     ReviewTask.claim_together(group, user=request.user, client_address=_client(request))
-    tasks_changed([t.pk for t in group])
     task.refresh_from_db()
     return {
         "tasks": [t.pk for t in group],

@@ -76,6 +76,7 @@ class AuditEvent(models.Model):
         "run.retried",
         "interrupt.raised",
         "task.claimed",
+        "task.released",
         "task.assigned",
         "task.approved",
         "task.decided",

@@ -5,7 +5,6 @@ actor in the audit trail."""
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,16 +14,9 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from graphs.signals import worker_sweep
-from reviews import live
 from reviews.decision_forms import quick_decision
-from reviews.models import (
-    AuditEvent,
-    DecisionRefused,
-    DecisionsInvalid,
-    ReviewRule,
-    ReviewTask,
-    WebhookDelivery,
-)
+from reviews.emit import emit
+from reviews.models import DecisionRefused, DecisionsInvalid, ReviewRule, ReviewTask
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +54,17 @@ def _apply(task: ReviewTask) -> None:
         try:
             decisions = {t.pk: quick_decision(t, "reject", rule.expiry_message) for t in group}
             ReviewTask.decide_together(group, decisions, user=None)
-            transaction.on_commit(partial(live.tasks_removed, [t.pk for t in group]))
         except (ValueError, DecisionRefused, DecisionsInvalid) as exc:
             outcome = f"notify (could not reject: {exc})"
             policy = ReviewRule.OnExpiry.NOTIFY
-    if policy == ReviewRule.OnExpiry.REASSIGN and rule.escalate_to_id:
-        ReviewTask.objects.filter(pk=task.pk).update(assigned_group=rule.escalate_to)
-    WebhookDelivery.queue_event("task.expired", task)
-    AuditEvent.record(
-        "task.escalated",
-        task=task,
-        after={"policy": outcome, "due_at": task.due_at.isoformat(), "rule": str(rule or "")},
-    )
+    with transaction.atomic():
+        if policy == ReviewRule.OnExpiry.REASSIGN and rule.escalate_to_id:
+            ReviewTask.objects.filter(pk=task.pk).update(assigned_group=rule.escalate_to)
+        emit(
+            "task.escalated",
+            task=task,
+            after={"policy": outcome, "due_at": task.due_at.isoformat(), "rule": str(rule or "")},
+        )
     _mail(task, policy)
 
 

@@ -441,10 +441,11 @@ class ReviewTask(models.Model):
                     if task.held_by_other(user):
                         raise DecisionRefused(f"Already {task.claim_text}.")
                 raise DecisionRefused("This task can't be claimed now; reload and try again.")
-            AuditEvent.record(
+            emit(
                 "task.claimed",
                 actor=user,
                 task=tasks[0],
+                tasks=tasks,
                 after={"tasks": [t.pk for t in tasks], "until": (now + CLAIM_FOR).isoformat()},
                 client_address=client_address,
             )
@@ -471,10 +472,11 @@ class ReviewTask(models.Model):
             ).update(**fields)
             if not changed:
                 raise DecisionRefused(tasks[0].why_not_pending())
-            AuditEvent.record(
+            emit(
                 "task.assigned",
                 actor=by,
                 task=tasks[0],
+                tasks=tasks,
                 after={
                     "tasks": [t.pk for t in tasks],
                     "to_user": to_user.get_username() if to_user else None,
@@ -484,10 +486,29 @@ class ReviewTask(models.Model):
             )
 
     @classmethod
-    def release_together(cls, tasks: list[ReviewTask], *, user: Any) -> int:
-        return cls.objects.filter(pk__in=[t.pk for t in tasks], claimed_by=user).update(
-            claimed_by=None, claim_expires_at=None
-        )
+    def release_together(
+        cls, tasks: list[ReviewTask], *, user: Any, client_address: str | None = None
+    ) -> int:
+        """Give back one's own claim on these tasks; how many it held."""
+        with transaction.atomic():
+            released = list(
+                cls.objects.filter(pk__in=[t.pk for t in tasks], claimed_by=user).values_list(
+                    "pk", flat=True
+                )
+            )
+            cls.objects.filter(pk__in=released, claimed_by=user).update(
+                claimed_by=None, claim_expires_at=None
+            )
+            if released:
+                emit(
+                    "task.released",
+                    actor=user,
+                    task=tasks[0],
+                    tasks=[t for t in tasks if t.pk in released],
+                    after={"tasks": released},
+                    client_address=client_address,
+                )
+        return len(released)
 
     @classmethod
     def decide_together(
@@ -580,8 +601,7 @@ class ReviewTask(models.Model):
                     raise DecisionRefused(cls.objects.get(pk=task.pk).why_not_pending())
                 task.status, task.decided_by, task.decided_at = cls.Status.DECIDED, user, now
                 task.decision = normalised[task.pk]
-                WebhookDelivery.queue_event("task.decided", task)
-                AuditEvent.record(
+                emit(
                     "task.decided",
                     actor=user,
                     task=task,
@@ -630,7 +650,7 @@ class ReviewTask(models.Model):
             )
         Approval.objects.create(task=self, reviewer=user, decision=decision)
         count = len(so_far) + 1
-        AuditEvent.record(
+        emit(
             "task.approved",
             actor=user,
             task=self,
@@ -741,6 +761,7 @@ from reviews.audit_log import (  # noqa: E402
     AuditQuerySet,
     json_roundtrip,
 )
+from reviews.emit import emit  # noqa: E402  (actions' effects: audit, webhooks, live)
 from reviews.tokens import ApiToken  # noqa: E402
 from reviews.webhook_models import WebhookDelivery, WebhookEndpoint  # noqa: E402
 

@@ -11,7 +11,8 @@ from django.dispatch import receiver
 from graphs.models import Run
 from graphs.signals import run_finished, run_interrupted
 from reviews import live
-from reviews.models import AuditEvent, ReviewRule, ReviewTask, WebhookDelivery
+from reviews.emit import emit
+from reviews.models import ReviewRule, ReviewTask
 
 
 @receiver(run_interrupted, dispatch_uid="reviews.create_tasks")
@@ -29,11 +30,10 @@ def create_tasks(
         new_checkpoint=new_checkpoint,
     )
     if created:  # a run that stopped again where it had stopped asks nothing new
-        endpoints = WebhookDelivery.endpoints_for("task.created")
-        for task in created if endpoints else ():
-            WebhookDelivery.queue_event("task.created", task, endpoints)
-        AuditEvent.record(
+        emit(
             "interrupt.raised",
+            tasks=created,
+            removed=stale,
             thread_id=run.thread_id,
             graph_name=run.graph_name,
             checkpoint_id=checkpoint_id,
@@ -43,7 +43,8 @@ def create_tasks(
                 for r in requests
             ],
         )
-    transaction.on_commit(partial(live.tasks_created, created, stale))
+    elif stale:
+        transaction.on_commit(partial(live.tasks_removed, stale))
 
 
 @receiver(run_finished, dispatch_uid="reviews.reopen_refused")
@@ -55,14 +56,7 @@ def reopen_refused(sender, run, status: str, answer_refused: bool = False, **kwa
     with transaction.atomic():
         reopened = ReviewTask.objects.reopen(run, refused_with=run.error)
         for task in reopened:
-            AuditEvent.record(
-                "task.reopened",
-                task=task,
-                run=run,
-                after={"refused_with": run.error},
-            )
-    if reopened:
-        transaction.on_commit(partial(live.tasks_created, reopened))
+            emit("task.reopened", task=task, run=run, after={"refused_with": run.error})
 
 
 @receiver(run_finished, dispatch_uid="reviews.supersede_on_finish")

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from django.db import transaction
 
 from graphs.models import Checkpoint, Run, Thread
-from reviews import live
-from reviews.models import AuditEvent, DecisionRefused, ReviewTask
+from reviews.emit import emit
+from reviews.models import DecisionRefused, ReviewTask
 
 
 def cancel_run(run: Run, *, user: Any, client_address: str | None = None) -> Run:
@@ -28,9 +27,10 @@ def cancel_run(run: Run, *, user: Any, client_address: str | None = None) -> Run
             raise DecisionRefused(f"Run {run.pk} has already stopped: it is {run.status}.")
         if before == Run.Status.QUEUED:
             reopened = ReviewTask.objects.reopen(run)
-        AuditEvent.record(
+        emit(
             "run.cancelled",
             actor=user,
+            tasks=reopened,
             thread_id=run.thread_id,
             graph_name=run.graph_name,
             run=run,
@@ -41,8 +41,6 @@ def cancel_run(run: Run, *, user: Any, client_address: str | None = None) -> Run
             },
             client_address=client_address,
         )
-        if reopened:
-            transaction.on_commit(partial(live.tasks_created, reopened))
     return run
 
 
@@ -82,7 +80,7 @@ def retry_run(run: Run, *, user: Any, client_address: str | None = None) -> Run:
             interrupt_after=run.interrupt_after,
             requested_by=user,
         )
-        AuditEvent.record(
+        emit(
             "run.retried",
             actor=user,
             thread_id=thread.pk,
@@ -115,7 +113,7 @@ def replay_from(
             checkpoint_id=checkpoint_id,
             requested_by=user,
         )
-        AuditEvent.record(
+        emit(
             "thread.replayed",
             actor=user,
             thread_id=thread.pk,

@@ -12,8 +12,8 @@ from graphs.models import Run
 from graphs.registry import GraphLoadError, GraphNotFound, get_registry
 from graphs.run_settings import config_problems, context_problems
 from graphs.worker import compiled_graph
+from reviews.emit import emit
 from reviews.graph_state import GraphUnavailable, merged_keys, node_names
-from reviews.models import AuditEvent
 from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
 
 
@@ -186,7 +186,7 @@ class StartForm:
                 config=self.config,
                 context=self.context,
             )
-            AuditEvent.record(
+            emit(
                 "run.started",
                 actor=user,
                 thread_id=run.thread_id,

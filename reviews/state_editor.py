@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -12,7 +11,7 @@ from langgraph.constants import END
 
 from graphs.interrupts import DecisionError, check_value, json_safe, pending_requests
 from graphs.models import Checkpoint, Run, Thread
-from reviews import live
+from reviews.emit import emit
 from reviews.graph_state import (
     EDITED_AS_NODE,
     EDITED_BY,
@@ -23,7 +22,7 @@ from reviews.graph_state import (
     state_schema,
     typed_values,
 )
-from reviews.models import AuditEvent, DecisionRefused, ReviewTask
+from reviews.models import DecisionRefused, ReviewTask
 from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
 
 
@@ -179,20 +178,6 @@ class StateEdit:
                 )
                 written = config["configurable"]["checkpoint_id"]
             stale = ReviewTask.objects.supersede(thread.pk, keep_checkpoint=written)
-            AuditEvent.record(
-                "thread.forked" if self.fork_from else "state.edited",
-                actor=user,
-                thread_id=thread.pk,
-                graph_name=thread.graph_name,
-                checkpoint_id=written,
-                before={k: self.values.get(k) for k in self.changes},
-                after={
-                    "values": self.changes,
-                    "as_node": self.as_node or None,
-                    **({"forked_from": self.fork_from} if self.fork_from else {}),
-                },
-                client_address=client_address,
-            )
             run, created = None, []
             if self.continue_run:
                 run = Run.enqueue(
@@ -211,7 +196,22 @@ class StateEdit:
                     checkpoint_id=written,
                     requests=pending_requests(state),
                 )
-            transaction.on_commit(partial(live.tasks_created, created, stale))
+            emit(
+                "thread.forked" if self.fork_from else "state.edited",
+                actor=user,
+                tasks=created,
+                removed=stale,
+                thread_id=thread.pk,
+                graph_name=thread.graph_name,
+                checkpoint_id=written,
+                before={k: self.values.get(k) for k in self.changes},
+                after={
+                    "values": self.changes,
+                    "as_node": self.as_node or None,
+                    **({"forked_from": self.fork_from} if self.fork_from else {}),
+                },
+                client_address=client_address,
+            )
         keys = ", ".join(self.changes) or "nothing"
         summary = f"Wrote {keys} as a new checkpoint {written}" if self.changes else "No edit"
         if self.fork_from and self.changes:

@@ -3,7 +3,6 @@ page's named partial instead of the whole page."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,7 +11,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -22,7 +20,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from graphs.models import Checkpoint, Run, Thread
 from graphs.registry import get_registry
-from reviews import live
 from reviews.access import (
     ADMINISTER,
     REVIEW,
@@ -65,12 +62,9 @@ def _client_address(request: HttpRequest) -> str | None:
 
 
 def after_decision(tasks: list[ReviewTask], run) -> str:
-    """What to tell the reviewer, and the queue rows to retire, once
-    decide_together returned: an approval may still wait for a quorum."""
+    """What to tell the reviewer once decide_together returned: an approval
+    may still wait for a quorum."""
     fresh = list(ReviewTask.objects.select_related("rule").filter(pk__in=[t.pk for t in tasks]))
-    decided = [t.pk for t in fresh if not t.is_pending]
-    if decided:
-        transaction.on_commit(partial(live.tasks_removed, decided))
     waiting = [t for t in fresh if t.is_pending]
     if waiting:
         task = waiting[0]
@@ -269,7 +263,6 @@ def bulk_decide(request: HttpRequest) -> HttpResponse:
         else:
             done.append(pk)
     if done:
-        transaction.on_commit(partial(live.tasks_removed, done))
         verb = "approved" if action == "approve" else "rejected"
         messages.success(request, f"{len(done)} task{'s' if len(done) != 1 else ''} {verb}.")
     for line in refused:
@@ -595,8 +588,9 @@ def claim(request: HttpRequest, pk: int) -> HttpResponse:
     # A claim holds the calls of the turn that the claimant may decide.
     group = decidable(request.user, list(ReviewTask.objects.of_interrupt(task).pending()))
     if request.POST.get("release"):
-        if ReviewTask.release_together(group, user=request.user):
-            live.tasks_changed([t.pk for t in group])
+        if ReviewTask.release_together(
+            group, user=request.user, client_address=_client_address(request)
+        ):
             messages.success(request, "Claim released; others may take the task.")
     else:
         try:
@@ -606,7 +600,6 @@ def claim(request: HttpRequest, pk: int) -> HttpResponse:
         except DecisionRefused as exc:
             messages.error(request, str(exc))
         else:
-            live.tasks_changed([t.pk for t in group or [task]])
             messages.success(request, "Claimed: others see that you are on it for 15 minutes.")
     return redirect("task", pk=task.pk)
 
@@ -644,7 +637,6 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         notify_assignment(task, to_user=to_user, to_group=to_group)
-        live.tasks_changed([t.pk for t in group])
         who = to_user.get_username() if to_user else f"group {to_group.name}"
         messages.success(request, f"Assigned to {who}.")
     return redirect("task", pk=task.pk)

@@ -38,7 +38,7 @@ from django.db import connection, transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from graphs.models import Run
+from graphs.models import Run, Thread
 from graphs.worker import work
 from reviews.api import api
 from reviews.models import ApiToken, ReviewTask
@@ -220,6 +220,10 @@ class World:
                 "run_id": self.runs[graph],
                 "thread_id": self.threads[graph],
                 "graph_name": graph,
+                "assistant_id": graph,
+                "checkpoint_id": Thread.objects.get(pk=self.threads[graph]).latest_checkpoint_id(),
+                "namespace": "no-such-subgraph",
+                "rest": "no/such/route",
                 "object_id": 1,
                 "content_type_id": 1,
                 "id": 1,

@@ -66,15 +66,15 @@ async def test_new_task_and_progress_arrive_live_and_escaped(transactional_db):
     assert connected
 
     worker = asyncio.ensure_future(sync_to_async(work, thread_sensitive=False)("w1"))
-    # The queue hears of the task when it is committed, the thread of the
-    # run's status just after: both arrive, in that order.
-    # One message: the rows lead it, so browsers parse them as rows, and the
-    # count and the notice follow them.
+    # Both arrive once committed, the run's status first (a client waiting
+    # on the run hears of it without waiting for the rows to be drawn).
+    # The queue's is one message: the rows lead it, so browsers parse them as
+    # rows, and the count and the notice follow them.
+    status = await receive_until(communicator, f'id="run-{run.pk}-status"')
     queue = await receive_until(communicator, 'id="queue-rows"')
     assert queue.lstrip().startswith('<tbody id="queue-rows"')
     count = queue.index('<span class="count" id="pending-count" hx-swap-oob="true">1</span>')
     assert queue.index("</tbody>") < count < queue.index('id="notice"')
-    status = await receive_until(communicator, f'id="run-{run.pk}-status"')
     assert "interrupted" in status and "1 waiting for review" in status
     assert 'hx-swap-oob="beforeend"' in queue
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; refund?" in queue
