@@ -172,6 +172,16 @@ def test_wait_resumes_and_continues_with_the_async_client(site, key):
     assert published["published"] == answered["draft"]
     assert [r["status"] for r in runs] == ["success"] * 3
     assert [r["kwargs"]["command"] for r in runs] == [None, {"resume": FEEDBACK}, None]
+    # Both were the key user's decisions on the thread's review tasks.
+    decided = site.query(
+        "from reviews.models import ReviewTask\n"
+        f"result = list(ReviewTask.objects.filter(thread_id={thread_id!r}).order_by('pk')"
+        ".values_list('kind', 'status', 'decided_by__username', 'decision'))"
+    )
+    assert decided == [
+        ["feedback", "decided", "admin", {"type": "answer", "value": FEEDBACK}],
+        ["breakpoint", "decided", "admin", {"type": "continue"}],
+    ]
 
 
 def test_stateless_runs_leave_no_thread_unless_kept(site, key):

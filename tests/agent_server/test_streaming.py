@@ -207,7 +207,7 @@ def test_join_stream_follows_a_queued_run_from_its_first_step(site, client, tmp_
     joined.start()
     try:
         # The join has asked the queued run to stream before it starts.
-        for _ in range(200):
+        for _ in range(30):
             asked = site.query(
                 "from graphs.models import Run\n"
                 f"result = Run.objects.get(run_id={queued['run_id']!r}).stream_mode"
