@@ -251,3 +251,12 @@ def test_the_async_client_streams_and_waits_too(site, key):
     seen, stateless = asyncio.run(go())
     assert seen == ["metadata", "updates", "updates"]
     assert [p.data for p in stateless[1:]] == [{"progress": "reading about x"}]
+
+
+def test_a_burst_of_events_reaches_the_client_whole(client):
+    parts = list(
+        client.runs.stream(
+            new_thread(), "chatty", input=TOPIC, stream_mode="custom", if_not_exists="create"
+        )
+    )
+    assert [p.data["count"] for p in parts[1:]] == list(range(500))
