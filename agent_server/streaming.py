@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from graphs import events
 from graphs.models import Run
@@ -47,7 +47,7 @@ def _make_room(layer) -> None:
     can't hold, and a run hands over a step's events at once: hundreds when
     a model streams its tokens. Its listeners' channels hold more. (Redis
     pub/sub queues what it receives without such a limit.)"""
-    if not hasattr(layer, "channels") or getattr(layer, "_room_for_runs", False):
+    if not isinstance(layer, InMemoryChannelLayer) or getattr(layer, "_room_for_runs", False):
         return
     capacities = layer.channel_capacity
     if isinstance(capacities, dict):
