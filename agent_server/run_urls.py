@@ -11,6 +11,8 @@ from agent_server.auth import endpoint, methods
 urlpatterns = [
     path("runs/stream", methods(post=endpoint(runs.stream_view))),
     path("runs/wait", methods(post=endpoint(runs.wait_view))),
+    path("runs/batch", methods(post=endpoint(runs.batch_view))),
+    path("runs/cancel", methods(post=endpoint(runs.cancel_many_view))),
     path("runs", methods(post=endpoint(runs.create_view))),
     path(
         "threads/<path:thread_id>/runs/stream",

@@ -806,6 +806,60 @@ def cancel_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpRespon
     return HttpResponse(status=202)
 
 
+def batch_view(request: HttpRequest) -> HttpResponse:
+    """Stateless background runs, one per payload of the list."""
+    try:
+        asked = orjson.loads(request.body or b"[]")
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(422, f"Invalid JSON body: {exc}") from None
+    if not isinstance(asked, list) or not all(isinstance(b, dict) for b in asked):
+        raise ApiError(422, "The request body must be a list of run payloads.")
+    with transaction.atomic():
+        made = [create(request, None, body) for body in asked]
+    return respond([run_shape(run) for run in made])
+
+
+def cancel_many_view(request: HttpRequest) -> HttpResponse:
+    """Cancel runs named by thread and ids, or every run with a status
+    ("pending", "running" or "all") that the key's user may cancel."""
+    body = payload(request)
+    action = request.GET.get("action", "interrupt")
+    status = (body.get("status") or "").lower()
+    if status:
+        if status not in ("pending", "running", "all"):
+            raise ApiError(422, "Invalid status: must be 'pending', 'running', or 'all'")
+        if body.get("thread_id") or body.get("run_ids"):
+            raise ApiError(
+                422,
+                "When providing a 'status', 'thread_id' and 'run_ids' must be omitted. The "
+                "'status' parameter cancels all runs with the given status, regardless of "
+                "thread or run ID.",
+            )
+        wanted = {
+            "pending": [Run.Status.QUEUED],
+            "running": [Run.Status.RUNNING],
+            "all": list(Run.ACTIVE),
+        }[status]
+        runs = [
+            run
+            for run in Run.objects.filter(status__in=wanted).select_related("thread")
+            if can_thread(request.user, REVIEW, run.thread)
+        ]
+    else:
+        thread_id = body.get("thread_id")
+        ids = body.get("run_ids") or []
+        if not isinstance(thread_id, str) or not isinstance(ids, list):
+            raise ApiError(422, "Give thread_id and run_ids, or a status.")
+        runs = [_run_for(request, thread_id, run_id, REVIEW) for run_id in ids]
+    with transaction.atomic():
+        for run in runs:
+            if run.status in Run.ACTIVE:
+                cancel_run(run, user=request.user, client_address=_client(request))
+                if action == "rollback":
+                    _roll_back(run)
+    return HttpResponse(status=204)
+
+
 async def join_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
     run = await sync_to_async(_run_for)(request, thread_id, run_id)
     async with RunListener(thread_id, run.run_id) as listener:

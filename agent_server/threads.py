@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Case, CharField, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404, HttpRequest, HttpResponse
+from langchain_core.utils.uuid import uuid7
 
 from agent_server import shapes
 from agent_server.assistants import contains, graph_ids, page_of, selected
@@ -158,7 +159,7 @@ def _one(user: Any, thread_id: str, action: str = VIEW) -> dict:
 @endpoint
 def create(request: HttpRequest) -> HttpResponse:
     body = payload(request)
-    thread_id = body.get("thread_id") or str(uuid.uuid4())
+    thread_id = body.get("thread_id") or str(uuid7())  # time-ordered, as LangGraph makes them
     if not isinstance(thread_id, str) or len(thread_id) > 255:
         raise ApiError(422, "thread_id must be a string of at most 255 characters")
     metadata = body.get("metadata") or {}

@@ -10,7 +10,6 @@ from django.urls import include, path, re_path
 from agent_server import assistants, meta, threads
 from agent_server.auth import endpoint, error
 
-
 # Its own namespace: the gate tests find every /langgraph/ route by it.
 app_name = "langgraph"
 

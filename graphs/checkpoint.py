@@ -3,8 +3,9 @@
 Layout as in LangGraph's Postgres saver (see graphs.models): primitives stay
 inline in the checkpoint row, other channel values go to one blob row per
 (thread, namespace, channel, version), so a step writes only the channels it
-changed. The checkpoint's channel versions live once, in the row's JSON
-`versions` column, where the database can join them to the blobs.
+changed. On SQLite, small values are kept serialized in the checkpoint row
+instead (see PACKED_MAX). The checkpoint's channel versions live once, in the
+row's JSON `versions` column, where the database can join them to the blobs.
 
 Statements are plain SQL on the driver's cursor under Django's connection:
 they run unchanged on SQLite and PostgreSQL, inside Django's transactions,
@@ -22,7 +23,6 @@ already has a connection, or an open transaction, uses its own: its
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import random
@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import orjson
 from django.db import InterfaceError, OperationalError, connections, transaction
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -138,6 +139,10 @@ GET_TUPLE_PARTS = {
 }
 
 
+# A packed-value cache entry: the value is in the blob table.
+_IN_BLOBS = object()
+
+
 class CheckpointLoadError(RuntimeError):
     """A stored checkpoint, channel value or write that cannot be read back."""
 
@@ -149,11 +154,36 @@ VERSION_DIGITS = 10
 # document, a large context) become blobs so unchanged steps don't copy them.
 INLINE_STR_MAX = 256
 
+# On SQLite, other values whose serialized form is at most this many bytes
+# (a short message list, a small dict) are kept, serialized, in every
+# checkpoint row that has them, not in blobs: a step that changes only such
+# values is one INSERT into one table instead of a transaction over two, and
+# SQLite's cost is per B-tree touched far more than per byte. Larger values
+# (the 20 KB document) stay in blobs, stored once. PostgreSQL keeps them all
+# in blobs: there one statement already writes both tables, and a copy per
+# row would cost more disk than LangGraph's own saver spends.
+PACKED_MAX = {"sqlite": 4096, "postgresql": 0}
+# The serialized form of values kept in rows, remembered per thread, channel
+# and version, so a step re-serializes only the values it changed. A stale
+# entry is impossible (a version names one value); a missing one costs one
+# serialization.
+PACKED_CACHE_SIZE = 4096
+# The checkpoint key holding those values: channel -> [type, bytes].
+PACKED_KEY = "packed_values"
+
 
 def _is_inline(value: Any) -> bool:
     if isinstance(value, str):
         return len(value) <= INLINE_STR_MAX
     return value is None or isinstance(value, int | float | bool)
+
+
+def _dump_json(value: Any) -> str:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        # What orjson refuses (integers past 64 bits, say), as before.
+        return json.dumps(value)
 
 
 def _placeholders(rows: int, width: int) -> str:
@@ -164,6 +194,21 @@ def _placeholders(rows: int, width: int) -> str:
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_writes_sql(rows: int, *, replace: bool) -> str:
+    conflict = (
+        "DO UPDATE SET channel = excluded.channel, type = excluded.type,"
+        " blob = excluded.blob, task_path = excluded.task_path"
+        if replace
+        else "DO NOTHING"
+    )
+    return (
+        f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id,"
+        f" task_path, idx, channel, type, blob) VALUES {_placeholders(rows, 9)}"
+        f" ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) {conflict}"
+    )
 
 
 @functools.lru_cache(maxsize=512)
@@ -219,16 +264,17 @@ class _ConnectionPool:
 
     def __init__(self, alias: str):
         self.alias = alias
+        # list.pop and list.append are atomic: no lock of its own.
         self.idle: list[Any] = []
-        self.lock = threading.Lock()
         # SQLite has one writer at a time. Threads of this process queue here
         # and wake at once, instead of polling in SQLite's busy handler.
         self.write_lock = threading.Lock()
 
     def take(self) -> Any:
-        with self.lock:
-            if self.idle:
-                return self.idle.pop()
+        try:
+            return self.idle.pop()
+        except IndexError:
+            pass
         wrapper = connections.create_connection(self.alias)
         wrapper.inc_thread_sharing()
         return wrapper
@@ -241,8 +287,7 @@ class _ConnectionPool:
             and not wrapper.is_usable()
         ):
             wrapper.close()
-        with self.lock:
-            self.idle.append(wrapper)
+        self.idle.append(wrapper)
 
 
 # The connection lent to this thread for the current saver call, by alias.
@@ -352,6 +397,14 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
     def _pool(self) -> _ConnectionPool:
         return _pool(self.using)
 
+    @functools.cached_property
+    def _packed_max(self) -> int:
+        return PACKED_MAX.get(self._vendor_name, 0)
+
+    @functools.cached_property
+    def _packed_cache(self) -> dict[tuple[str, str, str, str], Any]:
+        return {}
+
     # -- helpers --------------------------------------------------------------
 
     @property
@@ -414,6 +467,10 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
 
     def _load_checkpoint(self, type_: str, data: Any, raw_versions: Any, where: str) -> Checkpoint:
         checkpoint = self._loads(type_, data, where)
+        if packed := checkpoint.pop(PACKED_KEY, None):
+            values = checkpoint.setdefault("channel_values", {})
+            for channel, (value_type, value) in packed.items():
+                values[channel] = self._loads(value_type, value, f"{where} channel {channel!r}")
         versions = self._load_json(raw_versions) or {}
         # Versions that are not strings keep their type in the checkpoint
         # itself (rows saved before the versions moved out hold them all).
@@ -423,15 +480,21 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         return checkpoint
 
     def _json_param(self, value: dict[str, Any]) -> Any:
-        if self._vendor() == "postgresql":
-            return Jsonb(value)
-        return json.dumps(value)
+        if self._is_sqlite:
+            return _dump_json(value)
+        return Jsonb(value)
 
     _metadata_param = _json_param
 
     @staticmethod
     def _load_json(raw: Any) -> Any:
-        return json.loads(raw) if isinstance(raw, str | bytes) else raw
+        if not isinstance(raw, str | bytes):
+            return raw
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            # What orjson refuses and json wrote (NaN, integers past 64 bits).
+            return json.loads(raw)
 
     _load_metadata = _load_json
 
@@ -468,31 +531,48 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         checkpoint_ns = configurable.get("checkpoint_ns") or ""
         parent_id = configurable.get("checkpoint_id")
 
+        versions = checkpoint["channel_versions"]
         inline: dict[str, Any] = {}
-        blob_values: dict[str, Any] = {}
+        packed: dict[str, tuple[str, bytes]] = {}
+        blob_rows = []
+        packed_max = self._packed_max
+        cache = self._packed_cache
+        dumps = self.serde.dumps_typed
         for key, value in checkpoint["channel_values"].items():
             if _is_inline(value):
                 inline[key] = value
-            else:
-                blob_values[key] = value
+                continue
+            version = str(versions.get(key))
+            changed = key in new_versions
+            cache_key = (thread_id, checkpoint_ns, key, version)
+            found = None if changed else cache.get(cache_key)
+            if found is None:
+                blob_type, blob = dumps(value)
+                if len(blob) <= packed_max:
+                    found = (blob_type, blob)
+                else:
+                    found = _IN_BLOBS
+                    # An unchanged value not seen before is written again
+                    # (a no-op on conflict): its blob may predate this size rule.
+                    blob_rows.append((thread_id, checkpoint_ns, key, version, blob_type, blob))
+                if len(cache) >= PACKED_CACHE_SIZE:
+                    cache.clear()
+                cache[cache_key] = found
+            if found is not _IN_BLOBS:
+                packed[key] = found
         # The versions are stored once, as text in the JSON column (see module
         # doc); only those of another type (ints, say) are kept here as well.
-        versions = checkpoint["channel_versions"]
         stored = {
             key: value
             for key, value in checkpoint.items()
             if key != "channel_values" and key != "channel_versions"
         }
         stored["channel_values"] = inline
+        if packed:
+            stored[PACKED_KEY] = packed
         if typed := {k: v for k, v in versions.items() if not isinstance(v, str)}:
             stored["channel_versions"] = typed
-        type_, data = self.serde.dumps_typed(stored)
-
-        blob_rows = []
-        for key, version in new_versions.items():
-            if key in blob_values:
-                blob_type, blob = self.serde.dumps_typed(blob_values[key])
-                blob_rows.append((thread_id, checkpoint_ns, key, str(version), blob_type, blob))
+        type_, data = dumps(stored)
 
         row = (
             thread_id,
@@ -501,7 +581,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
             parent_id,
             type_,
             data,
-            self._metadata_param(get_serializable_checkpoint_metadata(config, metadata)),
+            self._json_param(get_serializable_checkpoint_metadata(config, metadata)),
             self._json_param({k: str(v) for k, v in versions.items()}),
         )
         # A trigger adds the thread's row.
@@ -559,46 +639,39 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         thread_id = str(configurable["thread_id"])
         checkpoint_ns = configurable.get("checkpoint_ns") or ""
         checkpoint_id = configurable["checkpoint_id"]
-        rows = []
+        params: list[Any] = []
         dumps = self.serde.dumps_typed
-        for idx, (channel, value) in enumerate(writes):
+        special = True
+        for position, (channel, value) in enumerate(writes):
             type_, blob = dumps(value)
-            rows.append(
-                (
-                    thread_id,
-                    checkpoint_ns,
-                    checkpoint_id,
-                    task_id,
-                    task_path,
-                    WRITES_IDX_MAP.get(channel, idx),
-                    channel,
-                    type_,
-                    blob,
-                )
+            idx = WRITES_IDX_MAP.get(channel)
+            if idx is None:
+                idx, special = position, False
+            params += (
+                thread_id,
+                checkpoint_ns,
+                checkpoint_id,
+                task_id,
+                task_path,
+                idx,
+                channel,
+                type_,
+                blob,
             )
         # Special channels (errors, interrupts, resumes) are replaced when a
         # task writes them again; ordinary writes of a task are kept as first saved.
-        if all(channel in WRITES_IDX_MAP for channel, _ in writes):
-            conflict = (
-                "DO UPDATE SET channel = excluded.channel, type = excluded.type,"
-                " blob = excluded.blob, task_path = excluded.task_path"
-            )
-        else:
-            conflict = "DO NOTHING"
-        # One multi-row statement is atomic for the task's writes and costs one
-        # step; a task with very many writes needs a transaction around chunks.
-        batches = list(_chunks(rows, WRITE_ROWS_PER_STATEMENT))
-        atomic = (
-            transaction.atomic(using=self.using) if len(batches) > 1 else contextlib.nullcontext()
-        )
-        with atomic, self._cursor(hot=True) as cur:
-            for batch in batches:
-                cur.execute(
-                    f"INSERT INTO {WRITES} (thread_id, checkpoint_ns, checkpoint_id, task_id,"
-                    f" task_path, idx, channel, type, blob) VALUES {_placeholders(len(batch), 9)}"
-                    f" ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) {conflict}",
-                    [v for r in batch for v in r],
-                )
+        rows = len(writes)
+        if rows <= WRITE_ROWS_PER_STATEMENT:
+            # One multi-row statement is atomic for the task's writes.
+            with self._cursor(hot=True) as cur:
+                cur.execute(_insert_writes_sql(rows, replace=special), params)
+            return
+        # A task with very many writes needs a transaction around chunks.
+        width = WRITE_ROWS_PER_STATEMENT * 9
+        with transaction.atomic(using=self.using), self._cursor(hot=True) as cur:
+            for start in range(0, len(params), width):
+                batch = params[start : start + width]
+                cur.execute(_insert_writes_sql(len(batch) // 9, replace=special), batch)
 
     # -- reading ----------------------------------------------------------------
 

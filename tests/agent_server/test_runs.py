@@ -172,6 +172,16 @@ def test_wait_resumes_and_continues_with_the_async_client(site, key):
     assert published["published"] == answered["draft"]
     assert [r["status"] for r in runs] == ["success"] * 3
     assert [r["kwargs"]["command"] for r in runs] == [None, {"resume": FEEDBACK}, None]
+    # Both were the key user's decisions on the thread's review tasks.
+    decided = site.query(
+        "from reviews.models import ReviewTask\n"
+        f"result = list(ReviewTask.objects.filter(thread_id={thread_id!r}).order_by('pk')"
+        ".values_list('kind', 'status', 'decided_by__username', 'decision'))"
+    )
+    assert decided == [
+        ["feedback", "decided", "admin", {"type": "answer", "value": FEEDBACK}],
+        ["breakpoint", "decided", "admin", {"type": "continue"}],
+    ]
 
 
 def test_stateless_runs_leave_no_thread_unless_kept(site, key):
@@ -348,3 +358,30 @@ def test_remote_graph_runs_here_as_on_langgraphs_server(site, key):
     )
     assert list(updates[0]) == ["write_draft"]
     assert list(updates[-1]) == ["__interrupt__"]
+
+
+def test_batches_and_bulk_cancels(site, client, tmp_path):
+    made = client.runs.create_batch(
+        [
+            {"assistant_id": "drafting", "input": TOPIC},
+            {"assistant_id": "researcher", "input": TOPIC},
+        ]
+    )
+    assert [set(run) for run in made] == [RUN_KEYS, RUN_KEYS]
+    assert len({run["thread_id"] for run in made}) == 2
+    assert [run["kwargs"]["temporary"] for run in made] == [True, True]
+
+    gate = tmp_path / "gate"
+    thread_id = new_thread()
+    first = client.runs.create(
+        thread_id, "gated", input={"gate": str(gate)}, if_not_exists="create"
+    )
+    try:
+        until(lambda: running(client, thread_id, first["run_id"]))
+        second = client.runs.create(thread_id, "gated", input={"gate": str(gate)})
+        client.runs.cancel_many(thread_id=thread_id, run_ids=[first["run_id"], second["run_id"]])
+        assert [r["status"] for r in client.runs.list(thread_id)] == ["interrupted", "interrupted"]
+    finally:
+        gate.touch()
+    with pytest.raises(UnprocessableEntityError):
+        client.runs.cancel_many(status="finished")

@@ -8,7 +8,10 @@ dev`, langgraph-api 0.16) streams for the same graph, recorded from it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -17,7 +20,16 @@ import httpx
 import pytest
 from langgraph_sdk import get_client, get_sync_client
 
-from tests.agent_server.conftest import serve
+from tests.agent_server.conftest import ROOT, Served, serve
+from tests.servers import (
+    create_database,
+    free_port,
+    redis_missing_reason,
+    require,
+    start_redis,
+    stop_all,
+    wait_for_port,
+)
 
 GRAPHS = Path(__file__).parent / "graphs" / "langgraph.json"
 TOPIC = {"topic": "x"}
@@ -207,7 +219,7 @@ def test_join_stream_follows_a_queued_run_from_its_first_step(site, client, tmp_
     joined.start()
     try:
         # The join has asked the queued run to stream before it starts.
-        for _ in range(200):
+        for _ in range(30):
             asked = site.query(
                 "from graphs.models import Run\n"
                 f"result = Run.objects.get(run_id={queued['run_id']!r}).stream_mode"
@@ -251,3 +263,82 @@ def test_the_async_client_streams_and_waits_too(site, key):
     seen, stateless = asyncio.run(go())
     assert seen == ["metadata", "updates", "updates"]
     assert [p.data for p in stateless[1:]] == [{"progress": "reading about x"}]
+
+
+def test_a_burst_of_events_reaches_the_client_whole(client):
+    parts = list(
+        client.runs.stream(
+            new_thread(), "chatty", input=TOPIC, stream_mode="custom", if_not_exists="create"
+        )
+    )
+    assert [p.data["count"] for p in parts[1:]] == list(range(500))
+
+
+def test_streams_and_waits_cross_processes_on_postgres_and_redis(postgres_server, tmp_path):
+    """Scale-out: daphne answers, a `runworker` process runs the graph, and
+    the stream's events and the run's end reach the client through Redis."""
+    require(redis_missing_reason())
+    redis = start_redis()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "hitl_site.settings",
+        "DATABASE_URL": create_database(postgres_server.url, "agent_server_streams"),
+        "REDIS_URL": redis.url,
+        "HITL_GRAPHS_CONFIG": str(GRAPHS),
+        "HITL_VAR_DIR": str(tmp_path),
+    }
+    site = Served(url="", env=env)
+    processes = []
+    try:
+        site.manage("migrate", "--noinput")
+        site.manage("seed_demo")
+        port = free_port()
+        for command in (
+            ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "hitl_site.asgi:application"],
+            ["manage.py", "runworker", "graph-runs"],
+        ):
+            with (tmp_path / f"{command[-1]}.log").open("w") as log:
+                processes.append(
+                    subprocess.Popen(
+                        [sys.executable, *command],
+                        cwd=ROOT,
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        wait_for_port(port)
+        client = get_sync_client(
+            url=f"http://127.0.0.1:{port}/langgraph", api_key=site.key("admin")
+        )
+        thread_id = new_thread()
+        parts = list(
+            client.runs.stream(
+                thread_id,
+                "researcher",
+                input=TOPIC,
+                stream_mode=["updates", "custom"],
+                stream_subgraphs=True,
+                if_not_exists="create",
+            )
+        )
+        assert names(parts) == [
+            "metadata",
+            "updates",
+            "custom|study",
+            "updates|study",
+            "updates|study",
+            "updates",
+        ]
+        assert client.runs.list(thread_id)[0]["status"] == "success"
+        burst = list(
+            client.runs.stream(
+                new_thread(), "chatty", input=TOPIC, stream_mode="custom", if_not_exists="create"
+            )
+        )
+        assert [p.data["count"] for p in burst[1:]] == list(range(500))
+        assert "__interrupt__" in client.runs.wait(None, "drafting", input=TOPIC)
+        client.http.client.close()
+    finally:
+        stop_all(processes)
+        redis.stop()

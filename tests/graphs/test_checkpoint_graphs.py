@@ -273,8 +273,12 @@ def test_unchanged_channel_is_stored_once(saver, db_alias):
     assert checkpoints.count() >= 5
     # The large context is written once, by the input step, and never again.
     assert blobs.filter(channel="context").count() == 1
-    # The log is written only at the versions where it changed.
-    assert 0 < blobs.filter(channel="log").count() < checkpoints.count()
+    if connections[db_alias].vendor == "sqlite":
+        # A short log is kept in the checkpoint rows (see PACKED_MAX).
+        assert not blobs.filter(channel="log").exists()
+    else:
+        # The log is written only at the versions where it changed.
+        assert 0 < blobs.filter(channel="log").count() < checkpoints.count()
     # Small primitives stay inline in the checkpoint row.
     assert not blobs.filter(channel="answer").exists()
     assert graph.get_state(cfg).values["context"] == context
@@ -295,7 +299,8 @@ def test_delete_thread_removes_every_row(saver, db_alias):
 def test_corrupt_and_pickled_values_name_thread_and_checkpoint(saver, db_alias):
     graph = approval_graph(saver)
     cfg = config("corrupt-thread")
-    graph.invoke({"log": []}, cfg)
+    # A log too long to be kept in the checkpoint rows: its versions are blobs.
+    graph.invoke({"log": ["x" * 5000]}, cfg)
     latest = saver.get_tuple(cfg)
     checkpoint_id = latest.config["configurable"]["checkpoint_id"]
     table = CheckpointBlob._meta.db_table

@@ -111,7 +111,8 @@ def test_prune_keep_latest_on_a_real_thread(saver, db_alias):
     outer.add_edge("after", END)
     graph = outer.compile(checkpointer=saver)
     cfg = {"configurable": {"thread_id": str(uuid.uuid4())}}
-    graph.invoke({"log": ["start"]}, cfg)
+    # A log too long to be kept in the checkpoint rows: its versions are blobs.
+    graph.invoke({"log": ["start " * 1000]}, cfg)
     graph.invoke(Command(resume="yes"), cfg)
     graph.invoke({"log": ["again"]}, cfg)
     graph.invoke(Command(resume="two"), cfg)
@@ -141,9 +142,13 @@ def test_prune_rejects_bad_arguments(saver):
         saver.prune(["thread-1"], strategy="keep_some")
 
 
+# Too large to be kept in the checkpoint rows: a blob on every database.
+BIG = ["y" * 100] * 50
+
+
 def _checkpoint_with_versions(versions: dict[str, Any]) -> dict:
     checkpoint = empty_checkpoint()
-    checkpoint["channel_values"] = {"a": "x", "big": ["y"] * 50}
+    checkpoint["channel_values"] = {"a": "x", "big": BIG}
     checkpoint["channel_versions"] = versions
     checkpoint["versions_seen"] = {"node": dict(versions)}
     return checkpoint
@@ -166,7 +171,7 @@ def test_versions_are_stored_once_and_keep_their_type(saver, db_alias):
     assert inner["channel_versions"] == {"big": 7}
     loaded = saver.get_tuple(saved).checkpoint
     assert loaded["channel_versions"] == {"a": text, "big": 7}
-    assert loaded["channel_values"] == {"a": "x", "big": ["y"] * 50}
+    assert loaded["channel_values"] == {"a": "x", "big": BIG}
     [listed] = saver.list(saved)
     assert listed.checkpoint["channel_versions"] == {"a": text, "big": 7}
 
@@ -185,7 +190,7 @@ def test_rows_with_versions_inside_the_checkpoint_still_load(saver, db_alias):
     row.save(using=db_alias)
     loaded = saver.get_tuple(saved).checkpoint
     assert loaded["channel_versions"] == versions
-    assert loaded["channel_values"] == {"a": "x", "big": ["y"] * 50}
+    assert loaded["channel_values"] == {"a": "x", "big": BIG}
 
 
 def test_next_version_is_short_sorts_as_text_and_keeps_a_threads_long_form(saver):
@@ -234,3 +239,62 @@ def test_step_statements_are_prepared_unless_options_say_otherwise(pg_alias, dja
         finally:
             del options["prepare_threshold"]
             connection.close()
+
+
+def _blob_channels(db_alias: str, thread_id: str) -> set[str]:
+    blobs = CheckpointBlob.objects.using(db_alias).filter(thread_id=thread_id)
+    return {blob.channel for blob in blobs}
+
+
+def test_small_values_live_in_the_rows_on_sqlite_large_ones_in_blobs(db_alias):
+    small, large = ["note"] * 20, ["page " * 100] * 20
+    cfg = config()
+    thread_id = cfg["configurable"]["thread_id"]
+    saver = DjangoCheckpointSaver(using=db_alias)
+    first = empty_checkpoint()
+    first["channel_values"] = {"small": small, "large": large}
+    first["channel_versions"] = versions = {"small": "1", "large": "1"}
+    saved = saver.put(cfg, first, {}, versions)
+    sqlite = connections[db_alias].vendor == "sqlite"
+    # SQLite: a step changing only small values writes one row in one table.
+    assert _blob_channels(db_alias, thread_id) == ({"large"} if sqlite else {"small", "large"})
+
+    # Later steps keep the unchanged values, whether or not this process
+    # saved them (a fresh saver has none of them in memory).
+    for later in (saver, DjangoCheckpointSaver(using=db_alias)):
+        step = empty_checkpoint()
+        step["channel_values"] = {"small": small, "large": large, "n": ["one"]}
+        step["channel_versions"] = {**versions, "n": "2"}
+        saved = later.put(saved, step, {}, {"n": "2"})
+        values = DjangoCheckpointSaver(using=db_alias).get_tuple(saved).checkpoint
+        assert values["channel_values"] == {"small": small, "large": large, "n": ["one"]}
+        [listed, *_] = later.list(cfg)
+        assert listed.checkpoint["channel_values"] == values["channel_values"]
+    assert _blob_channels(db_alias, thread_id) == ({"large"} if sqlite else {"small", "large", "n"})
+
+    # Rows saved when small values were blobs still load, and prune keeps them.
+    saver.prune([thread_id], strategy="keep_latest")
+    assert saver.get_tuple(cfg).checkpoint["channel_values"]["large"] == large
+
+
+def test_rows_whose_small_values_are_blobs_still_load(saver, db_alias):
+    cfg = config()
+    checkpoint = _checkpoint_with_versions({"a": "1", "big": "1"})
+    checkpoint["channel_values"]["big"] = ["y"] * 50
+    saved = saver.put(cfg, checkpoint, {}, {"a": "1", "big": "1"})
+    row = Checkpoint.objects.using(db_alias).get(
+        thread_id=cfg["configurable"]["thread_id"],
+        checkpoint_id=saved["configurable"]["checkpoint_id"],
+    )
+    # As saved before small values were kept in rows: "big" only as a blob.
+    row.type, row.checkpoint = saver.serde.dumps_typed({**checkpoint, "channel_values": {"a": "x"}})
+    row.save(using=db_alias)
+    type_, blob = saver.serde.dumps_typed(["y"] * 50)
+    CheckpointBlob.objects.using(db_alias).get_or_create(
+        thread_id=cfg["configurable"]["thread_id"],
+        checkpoint_ns="",
+        channel="big",
+        version="1",
+        defaults={"type": type_, "blob": blob},
+    )
+    assert saver.get_tuple(saved).checkpoint["channel_values"] == {"a": "x", "big": ["y"] * 50}

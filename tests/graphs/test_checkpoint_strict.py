@@ -24,7 +24,7 @@ from langgraph.types import Command, interrupt
 from pydantic import BaseModel
 from typing_extensions import TypedDict
 
-from graphs.checkpoint import DjangoCheckpointSaver
+from graphs.checkpoint import PACKED_KEY, DjangoCheckpointSaver
 from graphs.models import Checkpoint, CheckpointBlob, CheckpointWrite
 from graphs.registry import get_registry
 
@@ -129,15 +129,21 @@ PAYLOADS = list(_payloads(Path("x")))
 
 def _plant(config: dict, db_alias: str, record: tuple[int, list[Any]], permissive) -> None:
     """Write the record into the thread's latest checkpoint three ways: as a
-    channel's blob, as a pending write, and inside the checkpoint row."""
+    channel's value (its blob, or on SQLite the serialized value the row
+    keeps), as a pending write, and inside the checkpoint row."""
     code, fields = record
     payload = ormsgpack.Ext(code, ormsgpack.packb(fields))
     thread_id = config["configurable"]["thread_id"]
     row = Checkpoint.objects.using(db_alias).filter(thread_id=thread_id).order_by("-checkpoint_id")
     row = row.first()
     packed = ormsgpack.packb(payload)
-    blobs = CheckpointBlob.objects.using(db_alias).filter(thread_id=thread_id, channel="seen")
-    assert blobs.update(type="msgpack", blob=packed)
+    checkpoint = permissive.loads_typed((row.type, bytes(row.checkpoint)))
+    kept = checkpoint.get(PACKED_KEY) or {}
+    if "seen" in kept:
+        kept["seen"] = ["msgpack", packed]
+    else:
+        blobs = CheckpointBlob.objects.using(db_alias).filter(thread_id=thread_id, channel="seen")
+        assert blobs.update(type="msgpack", blob=packed)
     CheckpointWrite.objects.using(db_alias).create(
         thread_id=thread_id,
         checkpoint_ns="",
@@ -148,7 +154,6 @@ def _plant(config: dict, db_alias: str, record: tuple[int, list[Any]], permissiv
         type="msgpack",
         blob=packed,
     )
-    checkpoint = permissive.loads_typed((row.type, bytes(row.checkpoint)))
     checkpoint["channel_values"]["planted"] = payload
     row.checkpoint = ormsgpack.packb(checkpoint, option=ormsgpack.OPT_NON_STR_KEYS)
     row.save(using=db_alias, update_fields=["checkpoint"])

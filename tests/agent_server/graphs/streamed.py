@@ -73,3 +73,18 @@ _gated.add_node("wait_at_gate", wait_at_gate)
 _gated.add_edge(START, "wait_at_gate")
 _gated.add_edge("wait_at_gate", END)
 gated = _gated.compile()
+
+
+def chatter(state: State) -> State:
+    # More events at once than a channel holds (the in-memory layer's 100).
+    write = get_stream_writer()
+    for count in range(500):
+        write({"count": count})
+    return {"steps": ["chatter"]}
+
+
+_chatty = StateGraph(State)
+_chatty.add_node("chatter", chatter)
+_chatty.add_edge(START, "chatter")
+_chatty.add_edge("chatter", END)
+chatty = _chatty.compile()
