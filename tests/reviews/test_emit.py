@@ -110,9 +110,7 @@ async def test_an_escalation_that_reassigns_shows_the_new_owner_live(reviewer):
             name="ops", url="http://127.0.0.1:9/hook", events=["task.expired"]
         )
         (task,) = pending(start("support", REFUND))
-        ReviewTask.objects.filter(pk=task.pk).update(
-            due_at=timezone.now() - timedelta(minutes=1)
-        )
+        ReviewTask.objects.filter(pk=task.pk).update(due_at=timezone.now() - timedelta(minutes=1))
         return task
 
     task = await sync_to_async(overdue_refund)()
