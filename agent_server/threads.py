@@ -15,7 +15,6 @@ a review task is open on it (an interrupt() or a static breakpoint), else idle.
 from __future__ import annotations
 
 import uuid
-from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -33,9 +32,8 @@ from graphs.interrupts import json_safe, pending_requests
 from graphs.models import Run, Thread
 from graphs.registry import GraphLoadError, GraphNotFound
 from graphs.worker import compiled_graph
-from reviews import live
 from reviews.access import REVIEW, VIEW, can_graph, thread_for, visible_threads
-from reviews.audit_log import AuditEvent
+from reviews.emit import emit
 from reviews.graph_state import GraphUnavailable, config_for
 from reviews.models import DecisionRefused, ReviewTask
 from reviews.state_editor import StateEdit
@@ -292,9 +290,10 @@ def _delete(user: Any, thread: Thread, client_address: str | None) -> None:
         thread = Thread.objects.select_for_update().get(pk=thread.pk)
         DecisionRefused.while_running(thread, "delete it")
         open_tasks = list(thread.review_tasks.pending().values_list("pk", flat=True))
-        AuditEvent.record(
+        emit(
             "thread.deleted",
             actor=user,
+            removed=open_tasks,
             thread_id=thread.pk,
             graph_name=thread.graph_name,
             checkpoint_id=thread.latest_checkpoint_id() or "",
@@ -303,7 +302,6 @@ def _delete(user: Any, thread: Thread, client_address: str | None) -> None:
         )
         thread.delete()
         DjangoCheckpointSaver().delete_thread(thread.pk)
-        transaction.on_commit(partial(live.tasks_created, [], open_tasks))
 
 
 def _client(request: HttpRequest) -> str | None:
@@ -389,16 +387,7 @@ def copy(request: HttpRequest, thread_id: str) -> HttpResponse:
         DjangoCheckpointSaver().copy_thread(source.pk, new_id)
         copied = Thread.objects.get(pk=new_id)
         latest = copied.latest_checkpoint_id()
-        AuditEvent.record(
-            "thread.copied",
-            actor=request.user,
-            thread_id=new_id,
-            graph_name=copied.graph_name,
-            checkpoint_id=latest or "",
-            after={"copied_from": source.pk},
-            client_address=_client(request),
-        )
-        graph = _graph(copied)
+        graph, created = _graph(copied), []
         if graph is not None and latest:
             created = ReviewTask.objects.create_for(
                 thread_id=new_id,
@@ -406,7 +395,16 @@ def copy(request: HttpRequest, thread_id: str) -> HttpResponse:
                 checkpoint_id=latest,
                 requests=pending_requests(graph.get_state(config_for(copied), subgraphs=True)),
             )
-            transaction.on_commit(partial(live.tasks_created, created, []))
+        emit(
+            "thread.copied",
+            actor=request.user,
+            tasks=created,
+            thread_id=new_id,
+            graph_name=copied.graph_name,
+            checkpoint_id=latest or "",
+            after={"copied_from": source.pk},
+            client_address=_client(request),
+        )
     return respond(_one(request.user, new_id))
 
 

@@ -53,8 +53,9 @@ EFFECTS: dict[str, Effects] = {
     "state.edited": Effects(webhook="task.created", live="created"),
     "thread.forked": Effects(webhook="task.created", live="created"),
     "thread.replayed": Effects(),
-    "thread.copied": Effects(),
-    "thread.deleted": Effects(),
+    # A copy asks what its checkpoint waits for; a deleted thread's asks leave.
+    "thread.copied": Effects(webhook="task.created", live="created"),
+    "thread.deleted": Effects(live="removed"),
     "rule.changed": Effects(),
     "audit.keyed": Effects(),
 }
