@@ -250,6 +250,10 @@ class _Cursor:
             self.errors.__exit__(exc_type, exc_value, traceback)
 
 
+def _where(where: str, kind: str, name: str) -> str:
+    return f"{where} {kind} {name!r}" if kind else where
+
+
 def _bytes(value: Any) -> bytes | None:
     # psycopg hands bytea back as bytes, SQLite as bytes, some drivers as memoryview.
     return bytes(value) if isinstance(value, memoryview) else value
@@ -332,9 +336,15 @@ def _db_call(*, write: bool, atomic: bool = False) -> Callable:
             return _call(self, own, method, args, kwargs)
 
         def _call(self, own, method, args, kwargs):
-            if own is not None:
-                return method(self, *args, **kwargs)
             alias = self.using
+            if own is not None:
+                # Noted as lent too: finding it again through
+                # `connections[alias]` costs more than the statement.
+                setattr(_lent, alias, own)
+                try:
+                    return method(self, *args, **kwargs)
+                finally:
+                    delattr(_lent, alias)
             pool = self._pool
             connection = pool.take()
             if atomic:
@@ -455,14 +465,19 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         raw.format = Format.BINARY
         return _Cursor(raw, connection.wrap_database_errors, prepare=prepare)
 
-    def _loads(self, type_: str, data: Any, where: str) -> Any:
+    def _loads(self, type_: str, data: Any, where: str, kind: str = "", name: str = "") -> Any:
+        """Decode one stored value; errors name the thread and checkpoint
+        (`where`) and the channel or write (`kind`, `name`), spelled out only
+        when they happen."""
         if "pickle" in type_:
-            raise CheckpointLoadError(f"{where}: refusing to unpickle a value of type {type_!r}")
+            raise CheckpointLoadError(
+                f"{_where(where, kind, name)}: refusing to unpickle a value of type {type_!r}"
+            )
         try:
             return self.serde.loads_typed((type_, _bytes(data) or b""))
         except Exception as exc:
             raise CheckpointLoadError(
-                f"{where}: cannot decode value of type {type_!r}: {exc}"
+                f"{_where(where, kind, name)}: cannot decode value of type {type_!r}: {exc}"
             ) from exc
 
     def _load_checkpoint(self, type_: str, data: Any, raw_versions: Any, where: str) -> Checkpoint:
@@ -470,7 +485,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         if packed := checkpoint.pop(PACKED_KEY, None):
             values = checkpoint.setdefault("channel_values", {})
             for channel, (value_type, value) in packed.items():
-                values[channel] = self._loads(value_type, value, f"{where} channel {channel!r}")
+                values[channel] = self._loads(value_type, value, where, "channel", channel)
         versions = self._load_json(raw_versions) or {}
         # Versions that are not strings keep their type in the checkpoint
         # itself (rows saved before the versions moved out hold them all).
@@ -696,7 +711,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         values = dict(checkpoint.get("channel_values") or {})
         for kind, channel, _, blob_type, blob, _, _, _ in rows:
             if kind == 1 and channel not in values and blob_type != "empty":
-                values[channel] = self._loads(blob_type, blob, f"{where} channel {channel!r}")
+                values[channel] = self._loads(blob_type, blob, where, "channel", channel)
         checkpoint["channel_values"] = values
         writes = sorted(
             (r for r in rows if r[0] == 2), key=lambda r: writes_sort_key(r[5], r[1], r[6])
@@ -709,7 +724,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
             checkpoint,
             raw_meta,
             [
-                (task_id, channel, self._loads(t, blob, f"{where} write {channel!r}"))
+                (task_id, channel, self._loads(t, blob, where, "write", channel))
                 for _, task_id, channel, t, blob, _, _, _ in writes
             ],
         )
@@ -854,10 +869,10 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 found = blobs.get((thread_id, ns, channel, str(version)))
                 if found is None or found[0] == "empty":
                     continue
-                values[channel] = self._loads(found[0], found[1], f"{where} channel {channel!r}")
+                values[channel] = self._loads(found[0], found[1], where, "channel", channel)
             checkpoint["channel_values"] = values
             pending: list[PendingWrite] = [
-                (task_id, channel, self._loads(type_, blob, f"{where} write {channel!r}"))
+                (task_id, channel, self._loads(type_, blob, where, "write", channel))
                 for task_id, channel, type_, blob, _, _ in sorted(
                     writes.get((thread_id, ns, checkpoint_id), ()),
                     key=lambda w: writes_sort_key(w[4], w[0], w[5]),
