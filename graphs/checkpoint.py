@@ -125,6 +125,34 @@ def _get_tuple_sql(vendor: str, *, by_id: bool) -> str:
     )
 
 
+@functools.cache
+def _get_head_sql(*, by_id: bool) -> str:
+    which = "AND checkpoint_id = %s" if by_id else "ORDER BY checkpoint_id DESC LIMIT 1"
+    return (
+        "SELECT checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata, versions"
+        f" FROM {CHECKPOINTS} WHERE thread_id = %s AND checkpoint_ns = %s {which}"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _get_rest_sql(blobs: int) -> str:
+    """A checkpoint's `blobs` (channel, version) values and its pending
+    writes, in get_tuple's columns."""
+    writes = (
+        "SELECT 2, task_id, channel, type, blob, task_path, idx, NULL"
+        f" FROM {WRITES} WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s"
+    )
+    if not blobs:
+        return writes
+    # CROSS JOIN: each wanted key is looked up by primary key (see GET_TUPLE).
+    return (
+        "SELECT 1, b.channel, b.version, b.type, b.blob, NULL, NULL, NULL"
+        f" FROM (VALUES {_placeholders(blobs, 2)}) AS v CROSS JOIN {BLOBS} b"
+        " WHERE b.thread_id = %s AND b.checkpoint_ns = %s"
+        " AND b.channel = v.column1 AND b.version = v.column2 UNION ALL " + writes
+    )
+
+
 GET_TUPLE_PARTS = {
     "postgresql": {
         "metadata_text": "c.metadata::text",
@@ -698,17 +726,40 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         params: list[Any] = [thread_id, checkpoint_ns]
         if checkpoint_id := get_checkpoint_id(config):
             params.append(checkpoint_id)
-        sql = _get_tuple_sql(self._vendor(), by_id=bool(checkpoint_id))
         with self._cursor(hot=True) as cur:
-            cur.execute(sql, params)
-            rows = cur.fetchall()
-        head = next((r for r in rows if r[0] == 0), None)
-        if head is None:
-            return None
-        _, found_id, parent_id, type_, data, raw_meta, _, raw_versions = head
-        where = f"thread {thread_id!r} checkpoint {found_id!r}"
-        checkpoint = self._load_checkpoint(type_, data, raw_versions, where)
-        values = dict(checkpoint.get("channel_values") or {})
+            if self._is_sqlite:
+                # Two plain statements: the row, then only the blobs it lacks
+                # and its writes. Statements cost SQLite little, and this
+                # skips the JSON walk the one-statement form needs.
+                cur.execute(_get_head_sql(by_id=bool(checkpoint_id)), params)
+                head = cur.fetchone()
+                if head is None:
+                    return None
+                found_id, parent_id, type_, data, raw_meta, raw_versions = head
+                where = f"thread {thread_id!r} checkpoint {found_id!r}"
+                checkpoint = self._load_checkpoint(type_, data, raw_versions, where)
+                values = dict(checkpoint.get("channel_values") or {})
+                missing = [
+                    item
+                    for channel, version in checkpoint["channel_versions"].items()
+                    if channel not in values
+                    for item in (channel, str(version))
+                ]
+                rest = [thread_id, checkpoint_ns, found_id]
+                if missing:
+                    rest = [*missing, thread_id, checkpoint_ns, *rest]
+                cur.execute(_get_rest_sql(len(missing) // 2), rest)
+                rows = cur.fetchall()
+            else:
+                cur.execute(_get_tuple_sql(self._vendor(), by_id=bool(checkpoint_id)), params)
+                rows = cur.fetchall()
+                head = next((r for r in rows if r[0] == 0), None)
+                if head is None:
+                    return None
+                _, found_id, parent_id, type_, data, raw_meta, _, raw_versions = head
+                where = f"thread {thread_id!r} checkpoint {found_id!r}"
+                checkpoint = self._load_checkpoint(type_, data, raw_versions, where)
+                values = dict(checkpoint.get("channel_values") or {})
         for kind, channel, _, blob_type, blob, _, _, _ in rows:
             if kind == 1 and channel not in values and blob_type != "empty":
                 values[channel] = self._loads(blob_type, blob, where, "channel", channel)
