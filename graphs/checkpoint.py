@@ -125,6 +125,34 @@ def _get_tuple_sql(vendor: str, *, by_id: bool) -> str:
     )
 
 
+@functools.cache
+def _get_head_sql(*, by_id: bool) -> str:
+    which = "AND checkpoint_id = %s" if by_id else "ORDER BY checkpoint_id DESC LIMIT 1"
+    return (
+        "SELECT checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata, versions"
+        f" FROM {CHECKPOINTS} WHERE thread_id = %s AND checkpoint_ns = %s {which}"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _get_rest_sql(blobs: int) -> str:
+    """A checkpoint's `blobs` (channel, version) values and its pending
+    writes, in get_tuple's columns."""
+    writes = (
+        "SELECT 2, task_id, channel, type, blob, task_path, idx, NULL"
+        f" FROM {WRITES} WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s"
+    )
+    if not blobs:
+        return writes
+    # CROSS JOIN: each wanted key is looked up by primary key (see GET_TUPLE).
+    return (
+        "SELECT 1, b.channel, b.version, b.type, b.blob, NULL, NULL, NULL"
+        f" FROM (VALUES {_placeholders(blobs, 2)}) AS v CROSS JOIN {BLOBS} b"
+        " WHERE b.thread_id = %s AND b.checkpoint_ns = %s"
+        " AND b.channel = v.column1 AND b.version = v.column2 UNION ALL " + writes
+    )
+
+
 GET_TUPLE_PARTS = {
     "postgresql": {
         "metadata_text": "c.metadata::text",
@@ -250,6 +278,10 @@ class _Cursor:
             self.errors.__exit__(exc_type, exc_value, traceback)
 
 
+def _where(where: str, kind: str, name: str) -> str:
+    return f"{where} {kind} {name!r}" if kind else where
+
+
 def _bytes(value: Any) -> bytes | None:
     # psycopg hands bytea back as bytes, SQLite as bytes, some drivers as memoryview.
     return bytes(value) if isinstance(value, memoryview) else value
@@ -332,9 +364,15 @@ def _db_call(*, write: bool, atomic: bool = False) -> Callable:
             return _call(self, own, method, args, kwargs)
 
         def _call(self, own, method, args, kwargs):
-            if own is not None:
-                return method(self, *args, **kwargs)
             alias = self.using
+            if own is not None:
+                # Noted as lent too: finding it again through
+                # `connections[alias]` costs more than the statement.
+                setattr(_lent, alias, own)
+                try:
+                    return method(self, *args, **kwargs)
+                finally:
+                    delattr(_lent, alias)
             pool = self._pool
             connection = pool.take()
             if atomic:
@@ -455,14 +493,19 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         raw.format = Format.BINARY
         return _Cursor(raw, connection.wrap_database_errors, prepare=prepare)
 
-    def _loads(self, type_: str, data: Any, where: str) -> Any:
+    def _loads(self, type_: str, data: Any, where: str, kind: str = "", name: str = "") -> Any:
+        """Decode one stored value; errors name the thread and checkpoint
+        (`where`) and the channel or write (`kind`, `name`), spelled out only
+        when they happen."""
         if "pickle" in type_:
-            raise CheckpointLoadError(f"{where}: refusing to unpickle a value of type {type_!r}")
+            raise CheckpointLoadError(
+                f"{_where(where, kind, name)}: refusing to unpickle a value of type {type_!r}"
+            )
         try:
             return self.serde.loads_typed((type_, _bytes(data) or b""))
         except Exception as exc:
             raise CheckpointLoadError(
-                f"{where}: cannot decode value of type {type_!r}: {exc}"
+                f"{_where(where, kind, name)}: cannot decode value of type {type_!r}: {exc}"
             ) from exc
 
     def _load_checkpoint(self, type_: str, data: Any, raw_versions: Any, where: str) -> Checkpoint:
@@ -470,7 +513,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         if packed := checkpoint.pop(PACKED_KEY, None):
             values = checkpoint.setdefault("channel_values", {})
             for channel, (value_type, value) in packed.items():
-                values[channel] = self._loads(value_type, value, f"{where} channel {channel!r}")
+                values[channel] = self._loads(value_type, value, where, "channel", channel)
         versions = self._load_json(raw_versions) or {}
         # Versions that are not strings keep their type in the checkpoint
         # itself (rows saved before the versions moved out hold them all).
@@ -683,20 +726,43 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         params: list[Any] = [thread_id, checkpoint_ns]
         if checkpoint_id := get_checkpoint_id(config):
             params.append(checkpoint_id)
-        sql = _get_tuple_sql(self._vendor(), by_id=bool(checkpoint_id))
         with self._cursor(hot=True) as cur:
-            cur.execute(sql, params)
-            rows = cur.fetchall()
-        head = next((r for r in rows if r[0] == 0), None)
-        if head is None:
-            return None
-        _, found_id, parent_id, type_, data, raw_meta, _, raw_versions = head
-        where = f"thread {thread_id!r} checkpoint {found_id!r}"
-        checkpoint = self._load_checkpoint(type_, data, raw_versions, where)
-        values = dict(checkpoint.get("channel_values") or {})
+            if self._is_sqlite:
+                # Two plain statements: the row, then only the blobs it lacks
+                # and its writes. Statements cost SQLite little, and this
+                # skips the JSON walk the one-statement form needs.
+                cur.execute(_get_head_sql(by_id=bool(checkpoint_id)), params)
+                head = cur.fetchone()
+                if head is None:
+                    return None
+                found_id, parent_id, type_, data, raw_meta, raw_versions = head
+                where = f"thread {thread_id!r} checkpoint {found_id!r}"
+                checkpoint = self._load_checkpoint(type_, data, raw_versions, where)
+                values = dict(checkpoint.get("channel_values") or {})
+                missing = [
+                    item
+                    for channel, version in checkpoint["channel_versions"].items()
+                    if channel not in values
+                    for item in (channel, str(version))
+                ]
+                rest = [thread_id, checkpoint_ns, found_id]
+                if missing:
+                    rest = [*missing, thread_id, checkpoint_ns, *rest]
+                cur.execute(_get_rest_sql(len(missing) // 2), rest)
+                rows = cur.fetchall()
+            else:
+                cur.execute(_get_tuple_sql(self._vendor(), by_id=bool(checkpoint_id)), params)
+                rows = cur.fetchall()
+                head = next((r for r in rows if r[0] == 0), None)
+                if head is None:
+                    return None
+                _, found_id, parent_id, type_, data, raw_meta, _, raw_versions = head
+                where = f"thread {thread_id!r} checkpoint {found_id!r}"
+                checkpoint = self._load_checkpoint(type_, data, raw_versions, where)
+                values = dict(checkpoint.get("channel_values") or {})
         for kind, channel, _, blob_type, blob, _, _, _ in rows:
             if kind == 1 and channel not in values and blob_type != "empty":
-                values[channel] = self._loads(blob_type, blob, f"{where} channel {channel!r}")
+                values[channel] = self._loads(blob_type, blob, where, "channel", channel)
         checkpoint["channel_values"] = values
         writes = sorted(
             (r for r in rows if r[0] == 2), key=lambda r: writes_sort_key(r[5], r[1], r[6])
@@ -709,7 +775,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
             checkpoint,
             raw_meta,
             [
-                (task_id, channel, self._loads(t, blob, f"{where} write {channel!r}"))
+                (task_id, channel, self._loads(t, blob, where, "write", channel))
                 for _, task_id, channel, t, blob, _, _, _ in writes
             ],
         )
@@ -854,10 +920,10 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 found = blobs.get((thread_id, ns, channel, str(version)))
                 if found is None or found[0] == "empty":
                     continue
-                values[channel] = self._loads(found[0], found[1], f"{where} channel {channel!r}")
+                values[channel] = self._loads(found[0], found[1], where, "channel", channel)
             checkpoint["channel_values"] = values
             pending: list[PendingWrite] = [
-                (task_id, channel, self._loads(type_, blob, f"{where} write {channel!r}"))
+                (task_id, channel, self._loads(type_, blob, where, "write", channel))
                 for task_id, channel, type_, blob, _, _ in sorted(
                     writes.get((thread_id, ns, checkpoint_id), ()),
                     key=lambda w: writes_sort_key(w[4], w[0], w[5]),
