@@ -32,7 +32,8 @@ from graphs.interrupts import json_safe
 from graphs.models import Checkpoint, Run, Thread, new_run_id
 from graphs.worker import discard_checkpoints, graph_for_run
 from reviews.access import REVIEW, VIEW, allowed, can_thread, graph_rule, thread_for
-from reviews.models import AuditEvent, DecisionRefused, DecisionsInvalid, ReviewTask
+from reviews.emit import emit
+from reviews.models import DecisionRefused, DecisionsInvalid, ReviewTask
 from reviews.run_actions import cancel_run
 
 STRATEGIES = ("reject", "interrupt", "rollback", "enqueue")
@@ -449,7 +450,7 @@ def _start(
         requested_by=request.user,
         **fields,
     )
-    AuditEvent.record(
+    emit(
         "run.started",
         actor=request.user,
         thread_id=thread.pk,
@@ -774,6 +775,15 @@ def delete_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpRespon
         if run.status in Run.ACTIVE:
             # Gone from the thread's runs, so stopped first, as a cancel would.
             cancel_run(run, user=request.user, client_address=_client(request))
+        emit(
+            "run.deleted",
+            actor=request.user,
+            thread_id=run.thread_id,
+            graph_name=run.graph_name,
+            run=run,
+            before={"status": run.status, "kind": run.kind},
+            client_address=_client(request),
+        )
         Run.objects.filter(pk=run.pk).delete()
     return HttpResponse(status=204)
 

@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from asgiref.sync import sync_to_async
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import get_channel_layer
 
 from graphs import events
 from graphs.models import Run
 
 # How long a listener waits for a message before it reads the run's row.
 LOOK_EVERY = 5.0
-# Events a client's channel holds before the in-memory layer drops more.
-BURST = 100_000
 PREFIX = "langgraph-run."
 DONE = (Run.Status.INTERRUPTED, Run.Status.SUCCEEDED, Run.Status.FAILED, Run.Status.CANCELLED)
 
@@ -42,20 +39,6 @@ def sse_json(event: str, data: Any) -> bytes:
     return sse(event, orjson.dumps(data))
 
 
-def _make_room(layer) -> None:
-    """The in-memory layer drops what a full channel (100 messages by default)
-    can't hold, and a run hands over a step's events at once: hundreds when
-    a model streams its tokens. Its listeners' channels hold more. (Redis
-    pub/sub queues what it receives without such a limit.)"""
-    if not isinstance(layer, InMemoryChannelLayer) or getattr(layer, "_room_for_runs", False):
-        return
-    capacities = layer.channel_capacity
-    if isinstance(capacities, dict):
-        capacities = layer.compile_capacities(capacities)
-    layer.channel_capacity = [(re.compile(rf"^{re.escape(PREFIX)}"), BURST), *capacities]
-    layer._room_for_runs = True
-
-
 class RunListener:
     """One channel in a thread's group and a run's group."""
 
@@ -66,7 +49,6 @@ class RunListener:
         self.run_pk: int | None = None
 
     async def __aenter__(self) -> RunListener:
-        _make_room(self.layer)
         self.channel = await self.layer.new_channel(PREFIX)
         for group in self.groups:
             await self.layer.group_add(group, self.channel)

@@ -25,6 +25,13 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
     sweep_interval = 1.0
     _last_sweep = 0.0
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The base layer keeps CONFIG's channel_capacity as the dict it was
+        # given, while get_capacity reads (pattern, capacity) pairs.
+        if isinstance(self.channel_capacity, dict):
+            self.channel_capacity = self.compile_capacities(self.channel_capacity)
+
     def _clean_expired(self) -> None:
         now = time.monotonic()
         if now - self._last_sweep < self.sweep_interval:

@@ -178,7 +178,15 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "hitl_site.layers.EmbeddedChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "hitl_site.layers.EmbeddedChannelLayer",
+            # A run hands a step's stream events over at once (hundreds when a
+            # model streams tokens); the in-memory layer drops what a channel
+            # can't hold (100 by default). Redis pub/sub has no such limit.
+            "CONFIG": {"channel_capacity": {"langgraph-run.*": 100_000}},
+        }
+    }
 
 # The graphs the dashboard can run, in LangGraph CLI format.
 HITL_GRAPHS_CONFIG = env_file(

@@ -74,6 +74,7 @@ class AuditEvent(models.Model):
         "run.started",
         "run.cancelled",
         "run.retried",
+        "run.deleted",
         "interrupt.raised",
         "task.claimed",
         "task.released",

@@ -41,6 +41,7 @@ EFFECTS: dict[str, Effects] = {
     # A queued resume cancelled: its decided tasks open again.
     "run.cancelled": Effects(live="created"),
     "run.retried": Effects(),
+    "run.deleted": Effects(),
     "interrupt.raised": Effects(webhook="task.created", live="created"),
     "task.claimed": Effects(live="changed"),
     "task.released": Effects(live="changed"),
