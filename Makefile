@@ -47,6 +47,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/queue_page.py
 	$(BIN)/python bench/timeline.py
+	$(BIN)/python bench/agent_server.py
 
 # The main pages as Chromium draws them, into var/screenshots/.
 screenshots: $(VENV)/.installed-dev

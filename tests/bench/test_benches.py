@@ -50,3 +50,20 @@ def test_timeline_benchmark_reports_a_ratio():
     assert re.search(r"^120 checkpoints\s+[\d.]+\s+[\d.]+$", out, re.M)
     ratio = re.search(r"^ratio long/short ([\d.]+)x$", out, re.M)
     assert ratio and float(ratio.group(1)) > 0
+
+
+def test_agent_server_benchmark_reports_its_figures():
+    out = bench(
+        "bench/agent_server.py",
+        "--only",
+        "embedded",
+        "--samples",
+        "2",
+        "--clients",
+        "2",
+        "--runs",
+        "1",
+    )
+    rows = re.findall(r"^embedded\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", out, re.M)
+    assert [int(clients) for clients, *_ in rows] == [1, 2]
+    assert all(float(p50) > 0 and float(rate) > 0 for _, p50, rate in rows)
