@@ -22,7 +22,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from reviews import api_auth
-from reviews.models import ApiToken, DecisionRefused
+from reviews.models import ActionRefused, ApiToken
 
 
 class ApiError(Exception):
@@ -105,18 +105,18 @@ def _refusal(exc: Exception) -> HttpResponse:
         return error(exc.status, exc.detail, exc.headers)
     if isinstance(exc, Http404):
         return error(404, str(exc) or "Not found")
-    if isinstance(exc, DecisionRefused):  # a run has the thread, or it moved on
+    if isinstance(exc, ActionRefused):  # a run has the thread, or it moved on
         return error(409, str(exc))
     assert isinstance(exc, PermissionDenied)
     return error(403, str(exc) or "Forbidden")
 
 
-_REFUSED = (ApiError, Http404, PermissionDenied, DecisionRefused)
+_REFUSED = (ApiError, Http404, PermissionDenied, ActionRefused)
 
 
 def endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
     """A /langgraph/ view: called with request.user set from the key; raises
-    ApiError, Http404, PermissionDenied or DecisionRefused (409) to answer
+    ApiError, Http404, PermissionDenied or ActionRefused (409) to answer
     {"detail": ...}. Sync or
     async views alike (streams are async)."""
     if inspect.iscoroutinefunction(view):

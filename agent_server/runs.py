@@ -33,7 +33,7 @@ from graphs.models import Checkpoint, Run, Thread, new_run_id
 from graphs.worker import discard_checkpoints, graph_for_run
 from reviews.access import REVIEW, VIEW, allowed, can_thread, graph_rule, thread_for
 from reviews.emit import emit
-from reviews.models import DecisionRefused, DecisionsInvalid, ReviewTask
+from reviews.models import ActionRefused, DecisionsInvalid, ReviewTask
 from reviews.run_actions import cancel_run
 
 STRATEGIES = ("reject", "interrupt", "rollback", "enqueue")
@@ -530,7 +530,7 @@ def _decide(
             )
     except DecisionsInvalid as exc:
         raise ApiError(422, " ".join(f"Task {k}: {v}" for k, v in exc.errors.items())) from None
-    except DecisionRefused as exc:
+    except ActionRefused as exc:
         raise ApiError(409, str(exc)) from None
     if run is None:
         left = ReviewTask.objects.pending().filter(thread_id=thread.pk)
@@ -736,7 +736,7 @@ async def _relay(
 def _cancel_quietly(request: HttpRequest, run: Run) -> None:
     run.refresh_from_db()
     if run.status in Run.ACTIVE:
-        with contextlib.suppress(DecisionRefused):
+        with contextlib.suppress(ActionRefused):
             cancel_run(run, user=request.user, client_address=_client(request))
 
 

@@ -35,7 +35,7 @@ from graphs.worker import compiled_graph
 from reviews.access import REVIEW, VIEW, can_graph, thread_for, visible_threads
 from reviews.emit import emit
 from reviews.graph_state import GraphUnavailable, config_for
-from reviews.models import DecisionRefused, ReviewTask
+from reviews.models import ActionRefused, ReviewTask
 from reviews.state_editor import StateEdit
 
 STATUSES = ("idle", "busy", "interrupted", "error")
@@ -288,7 +288,7 @@ def _delete(user: Any, thread: Thread, client_address: str | None) -> None:
     while a run has it. The audit trail keeps the record of it."""
     with transaction.atomic():
         thread = Thread.objects.select_for_update().get(pk=thread.pk)
-        DecisionRefused.while_running(thread, "delete it")
+        ActionRefused.while_running(thread, "delete it")
         open_tasks = list(thread.review_tasks.pending().values_list("pk", flat=True))
         emit(
             "thread.deleted",
@@ -328,7 +328,7 @@ def prune(request: HttpRequest) -> HttpResponse:
         except Http404:
             continue  # as LangGraph's server: a missing thread is skipped
     for thread in threads:
-        DecisionRefused.while_running(thread, "prune it")
+        ActionRefused.while_running(thread, "prune it")
     if strategy == "keep_latest":
         DjangoCheckpointSaver().prune([t.pk for t in threads], strategy="keep_latest")
     else:
@@ -478,7 +478,7 @@ def update_state(request: HttpRequest, thread_id: str) -> HttpResponse:
         raise ApiError(422, " ".join(problems) or "Invalid values.")
     try:
         result = edit.save(user=request.user, client_address=_client(request))
-    except DecisionRefused as exc:
+    except ActionRefused as exc:
         raise ApiError(409, str(exc)) from None
     configurable = {
         "thread_id": thread.thread_id,

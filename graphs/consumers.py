@@ -30,9 +30,9 @@ class GraphRunsConsumer(AsyncConsumer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.worker_id = worker.new_worker_id()
-        self.looking: asyncio.Task | None = None
+        self.working: asyncio.Task | None = None
         self.next_sweep: asyncio.TimerHandle | None = None
-        self.again = False
+        self.woken_again = False
 
     async def dispatch(self, message: dict) -> None:
         # Channels closes stale database connections before each handler, on
@@ -48,17 +48,17 @@ class GraphRunsConsumer(AsyncConsumer):
     async def runs_wake(self, message: dict) -> None:
         # Each wake-up renews the group membership, which expires otherwise.
         await self.channel_layer.group_add(WORKERS_GROUP, self.channel_name)
-        self.again = True
-        if self.looking is None or self.looking.done():
-            self.looking = asyncio.ensure_future(self._look())
+        self.woken_again = True
+        if self.working is None or self.working.done():
+            self.working = asyncio.ensure_future(self._work_through_queue())
 
     async def run_cancelled(self, message: dict) -> None:
         worker.stop_held(message["database"], message["run"])
 
-    async def _look(self) -> None:
+    async def _work_through_queue(self) -> None:
         try:
-            while self.again:  # a wake-up during a look asks for another
-                self.again = False
+            while self.woken_again:  # a wake-up while working asks for another pass
+                self.woken_again = False
                 await database_sync_to_async(worker.work)(self.worker_id)
         except Exception:
             log.exception("the worker's look at the queue failed; retrying at the next sweep")

@@ -1,6 +1,6 @@
 """Pending interrupts in, review requests out; decisions in, resume values out.
 
-The shapes (see DESIGN.md) are recognised from the interrupt's value, so
+The shapes are recognised from the interrupt's value, so
 graphs written for Agent Inbox, for langchain's HumanInTheLoopMiddleware or
 with plain `interrupt()` work unchanged:
 

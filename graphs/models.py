@@ -135,8 +135,10 @@ class CheckpointWrite(models.Model):
         return f"{self.thread_id}/{self.checkpoint_id}/{self.task_id}[{self.idx}]"
 
 
-# The claim; keep in step with RunQuerySet.claimable. run_status_idx finds
-# the queued runs oldest first, run_thread_status_idx answers both NOT EXISTS.
+# The claim: queued runs whose thread has no earlier queued run and none
+# running (or still stopping, see Run.cancel), so a thread's runs execute one
+# at a time, in the order they were asked for. run_status_idx finds the
+# queued runs oldest first, run_thread_status_idx answers both NOT EXISTS.
 _CLAIM_SQL = """
 UPDATE {table} SET status = %s, worker_id = %s, lease_expires_at = %s,
     started_at = COALESCE(started_at, %s), attempts = attempts + 1
@@ -156,26 +158,6 @@ RETURNING *
 
 
 class RunQuerySet(models.QuerySet):
-    def claimable(self) -> RunQuerySet:
-        """Queued runs whose thread has no earlier queued run and none running
-        (or still stopping, see Run.cancel): a thread's runs execute one at a
-        time, in the order they were asked for."""
-        runs = Run.objects.using(self.db)
-        earlier = runs.filter(
-            thread_id=models.OuterRef("thread_id"),
-            status=Run.Status.QUEUED,
-            pk__lt=models.OuterRef("pk"),
-        )
-        running = runs.filter(
-            models.Q(status=Run.Status.RUNNING) | Run.stopping_q(),
-            thread_id=models.OuterRef("thread_id"),
-        )
-        return (
-            self.filter(status=Run.Status.QUEUED)
-            .exclude(models.Exists(earlier))
-            .exclude(models.Exists(running))
-        )
-
     def claim_next(self, worker_id: str, lease: timedelta) -> Run | None:
         """Take the oldest claimable run for this worker, or None.
 
@@ -184,7 +166,7 @@ class RunQuerySet(models.QuerySet):
         refuses a second running run on one thread. On PostgreSQL the candidate
         is locked with SKIP LOCKED so workers don't queue on the same row.
 
-        One UPDATE ... RETURNING statement (the `claimable` rules written out
+        One UPDATE ... RETURNING statement (the rules above written out
         in SQL): a worker claims once per run, and building the same query
         through the ORM cost more than the graph's own steps.
         """
@@ -230,7 +212,6 @@ class Run(models.Model):
         RESUME = "resume", "resume an interrupt"
         CONTINUE = "continue", "continue after a breakpoint or edit"
         REPLAY = "replay", "replay from a checkpoint"
-        FORK = "fork", "fork from a checkpoint"
         COMMAND = "command", "a command (update, goto)"
 
     class Status(models.TextChoices):
@@ -248,7 +229,7 @@ class Run(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     # What the run sends the graph: input for START, the resume value for
-    # RESUME, state values for FORK (written with as_node first).
+    # RESUME, a command for COMMAND.
     payload = models.JSONField(null=True, blank=True)
     checkpoint_id = models.CharField(max_length=64, blank=True, default="")
     as_node = models.CharField(max_length=200, blank=True, default="")
@@ -405,7 +386,7 @@ class Run(models.Model):
         transaction.on_commit(announce, using=db)
         return True
 
-    def let_go(self, worker_id: str) -> bool:
+    def free_thread(self, worker_id: str) -> bool:
         """The worker of a run cancelled mid-step has stopped: the thread is free."""
         mine = Run.objects.using(self._state.db).filter(
             pk=self.pk, status=Run.Status.CANCELLED, worker_id=worker_id

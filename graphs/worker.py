@@ -8,7 +8,7 @@ than sending its input or resume value a second time. A run cancelled while
 running is stopped before its next step: at once when the cancel is made in
 this process or reaches it through the workers group (graphs.consumers),
 else when its next renewal fails. The worker records nothing and lets the
-thread go (Run.cancel, Run.let_go).
+thread go (Run.cancel, Run.free_thread).
 """
 
 from __future__ import annotations
@@ -112,23 +112,23 @@ class _Heartbeat(threading.Thread):
         self.lock = threading.Lock()
         self.current: Run | None = None
         self.stopped = threading.Event()
-        self.lost = threading.Event()
+        self.must_stop = threading.Event()
 
     def hold(self, run: Run | None) -> None:
         with self.lock:
             previous, self.current = self.current, run
-            self.lost.clear()
+            self.must_stop.clear()
         with _held_lock:
             if previous is not None:
                 _held.pop(_key(previous), None)
             if run is not None:
                 _held[_key(run)] = self
 
-    def lose(self, database: str, run_id: int) -> None:
+    def stop_run(self, database: str, run_id: int) -> None:
         """The run was cancelled: stop at the next step."""
         with self.lock:
             if self.current is not None and _key(self.current) == (database, run_id):
-                self.lost.set()
+                self.must_stop.set()
 
     def run(self) -> None:
         try:
@@ -138,7 +138,7 @@ class _Heartbeat(threading.Thread):
                 if run is not None and not run.renew_lease(self.worker_id, self.lease):
                     with self.lock:
                         if self.current is run:  # not a run that has just finished
-                            self.lost.set()
+                            self.must_stop.set()
         finally:
             connections.close_all()  # this thread's own, opened for the renewals
 
@@ -169,7 +169,7 @@ def stop_held(database: str, run_id: int) -> None:
     with _held_lock:
         heartbeat = _held.get((database, run_id))
     if heartbeat is not None:
-        heartbeat.lose(database, run_id)
+        heartbeat.stop_run(database, run_id)
 
 
 @receiver(run_finished, dispatch_uid="graphs.worker.stop_cancelled")
@@ -413,16 +413,6 @@ def _graph_input(run: Run, graph, config: dict[str, Any]) -> tuple[Any, dict[str
             **config,
             "configurable": {**config["configurable"], "checkpoint_id": run.checkpoint_id},
         }
-    if run.kind == Run.Kind.FORK:
-        past = {
-            **config,
-            "configurable": {**config["configurable"], "checkpoint_id": run.checkpoint_id},
-        }
-        forked = graph.update_state(past, run.payload, as_node=run.as_node or None)
-        return None, {
-            **config,
-            "configurable": {**config["configurable"], **forked["configurable"]},
-        }
     return None, config  # CONTINUE
 
 
@@ -566,7 +556,7 @@ def execute(
             durability="sync",
             **kwargs,
         ):
-            if heartbeat.lost.is_set():
+            if heartbeat.must_stop.is_set():
                 raise LeaseLost(f"run {run.pk} is no longer held by {worker_id}")
             namespace, mode, data = chunk if subgraphs else ((), *chunk)
             if client is not None:
@@ -594,7 +584,7 @@ def execute(
         _discard_if_temporary(run)
         return status
     except LeaseLost:
-        if run.let_go(worker_id):
+        if run.free_thread(worker_id):
             log.info("run %s: cancelled, stopped before its next step", run.pk)
             return Run.Status.CANCELLED
         if not Run.objects.filter(pk=run.pk).exists():
@@ -627,7 +617,7 @@ def execute(
             events.publish_run(run, Run.Status.FAILED)
             _discard_if_temporary(run)
             return Run.Status.FAILED
-        return Run.Status.CANCELLED if run.let_go(worker_id) else Run.Status.RUNNING
+        return Run.Status.CANCELLED if run.free_thread(worker_id) else Run.Status.RUNNING
     finally:
         heartbeat.hold(None)
 

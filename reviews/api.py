@@ -31,7 +31,7 @@ from reviews.access import (
 )
 from reviews.api_auth import TokenAuth
 from reviews.graph_state import GraphUnavailable, read_state
-from reviews.models import DecisionRefused, DecisionsInvalid, ReviewTask
+from reviews.models import ActionRefused, DecisionsInvalid, ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks
 from reviews.run_actions import cancel_run, replay_from, retry_run
 from reviews.start_form import StartForm
@@ -517,8 +517,8 @@ def _forbidden(request: HttpRequest, exc: PermissionDenied):
     return api.create_response(request, {"detail": str(exc)}, status=403)
 
 
-@api.exception_handler(DecisionRefused)
-def _refused(request: HttpRequest, exc: DecisionRefused):
+@api.exception_handler(ActionRefused)
+def _refused(request: HttpRequest, exc: ActionRefused):
     """Taken by someone else, stopped, or moved on: the message says which."""
     return api.create_response(request, {"detail": str(exc)}, status=409)
 

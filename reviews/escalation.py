@@ -16,7 +16,7 @@ from django.utils import timezone
 from graphs.signals import worker_sweep
 from reviews.decision_forms import quick_decision
 from reviews.emit import emit
-from reviews.models import DecisionRefused, DecisionsInvalid, ReviewRule, ReviewTask
+from reviews.models import ActionRefused, DecisionsInvalid, ReviewRule, ReviewTask
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def _apply(task: ReviewTask) -> None:
         try:
             decisions = {t.pk: quick_decision(t, "reject", rule.expiry_message) for t in group}
             ReviewTask.decide_together(group, decisions, user=None)
-        except (ValueError, DecisionRefused, DecisionsInvalid) as exc:
+        except (ValueError, ActionRefused, DecisionsInvalid) as exc:
             outcome = f"notify (could not reject: {exc})"
             policy = ReviewRule.OnExpiry.NOTIFY
     with transaction.atomic():

@@ -69,9 +69,10 @@ def check_rename(
             raise DecisionError(f"{name} calls may not be edited here, so nothing may become one")
 
 
-class DecisionRefused(Exception):
-    """A decision that can't be taken any more: someone else took it, or the
-    thread moved on. The message says which, for the reviewer."""
+class ActionRefused(Exception):
+    """An action refused as things stand: a decision someone else took first,
+    a thread that moved on or has a run, a run that already stopped, a claim
+    another holds. The message says which, for the person who asked."""
 
     @classmethod
     def while_running(cls, thread: Thread, action: str) -> None:
@@ -437,10 +438,10 @@ class ReviewTask(models.Model):
                 )
                 for task in held:
                     if not task.is_pending:
-                        raise DecisionRefused(task.why_not_pending())
+                        raise ActionRefused(task.why_not_pending())
                     if task.held_by_other(user):
-                        raise DecisionRefused(f"Already {task.claim_text}.")
-                raise DecisionRefused("This task can't be claimed now; reload and try again.")
+                        raise ActionRefused(f"Already {task.claim_text}.")
+                raise ActionRefused("This task can't be claimed now; reload and try again.")
             emit(
                 "task.claimed",
                 actor=user,
@@ -471,7 +472,7 @@ class ReviewTask(models.Model):
                 pk__in=[t.pk for t in tasks], status=cls.Status.PENDING
             ).update(**fields)
             if not changed:
-                raise DecisionRefused(tasks[0].why_not_pending())
+                raise ActionRefused(tasks[0].why_not_pending())
             emit(
                 "task.assigned",
                 actor=by,
@@ -524,12 +525,12 @@ class ReviewTask(models.Model):
         Checked before anything is written: every decision against its
         request (DecisionsInvalid), then, under the thread's lock, that the
         thread still waits at the tasks' checkpoint and that nobody decided
-        them first (DecisionRefused). Each decision writes an AuditEvent in the
+        them first (ActionRefused). Each decision writes an AuditEvent in the
         same transaction. When it was the last decision the checkpoint waited
         for, the resume run is queued, once. Returns that run, or None.
         """
         if not tasks:
-            raise DecisionRefused("There is nothing to decide.")
+            raise ActionRefused("There is nothing to decide.")
         errors: dict[int, str] = {}
         normalised: dict[int, dict[str, Any]] = {}
         args_schemas: dict[str, dict[str, Any]] | None = None
@@ -572,7 +573,7 @@ class ReviewTask(models.Model):
                 status=cls.Status.PENDING
             )
             if taken:
-                raise DecisionRefused(taken[0].why_not_pending())
+                raise ActionRefused(taken[0].why_not_pending())
             held = [
                 t
                 for t in cls.objects.select_related("claimed_by").filter(
@@ -581,7 +582,7 @@ class ReviewTask(models.Model):
                 if user is not None and t.held_by_other(user)  # the system overrides claims
             ]
             if held:
-                raise DecisionRefused(f"This is {held[0].claim_text}; wait for the claim to end.")
+                raise ActionRefused(f"This is {held[0].claim_text}; wait for the claim to end.")
             first.refuse_if_moved_on(thread)
             now = timezone.now()
             for task in tasks:
@@ -598,7 +599,7 @@ class ReviewTask(models.Model):
                 )
                 if not won:
                     # Rolls back this call's other decisions too.
-                    raise DecisionRefused(cls.objects.get(pk=task.pk).why_not_pending())
+                    raise ActionRefused(cls.objects.get(pk=task.pk).why_not_pending())
                 task.status, task.decided_by, task.decided_at = cls.Status.DECIDED, user, now
                 task.decision = normalised[task.pk]
                 emit(
@@ -640,11 +641,9 @@ class ReviewTask(models.Model):
         so_far = list(self.approvals.select_related("reviewer").order_by("pk"))
         need = self.required_for(so_far[0].decision if so_far else decision)
         if any(a.reviewer_id == user.pk for a in so_far):
-            raise DecisionRefused(
-                f"You already approved this; it needs {need} different reviewers."
-            )
+            raise ActionRefused(f"You already approved this; it needs {need} different reviewers.")
         if so_far and so_far[0].decision != decision:
-            raise DecisionRefused(
+            raise ActionRefused(
                 f"{so_far[0].reviewer.get_username()} approved a different version "
                 f"({describe_decision(so_far[0].decision)}); approve that version, or reject."
             )
@@ -665,11 +664,11 @@ class ReviewTask(models.Model):
 
     def refuse_if_moved_on(self, thread: Thread) -> None:
         if not self.is_pending:
-            raise DecisionRefused(self.why_not_pending())
-        DecisionRefused.while_running(thread, "decide")
+            raise ActionRefused(self.why_not_pending())
+        ActionRefused.while_running(thread, "decide")
         latest = thread.latest_checkpoint_id()
         if latest != self.checkpoint_id:
-            raise DecisionRefused(
+            raise ActionRefused(
                 "The thread has moved on since this was asked "
                 f"(it is now at checkpoint {latest}); this request no longer applies."
             )
@@ -767,12 +766,12 @@ from reviews.webhook_models import WebhookDelivery, WebhookEndpoint  # noqa: E40
 
 __all__ = [
     "AUDIT_CHAIN_LOCK",
+    "ActionRefused",
     "ApiToken",
     "Approval",
     "AuditEvent",
     "AuditImmutable",
     "AuditQuerySet",
-    "DecisionRefused",
     "DecisionsInvalid",
     "ReviewRule",
     "ReviewTask",

@@ -22,7 +22,7 @@ from reviews.graph_state import (
     state_schema,
     typed_values,
 )
-from reviews.models import DecisionRefused, ReviewTask
+from reviews.models import ActionRefused, ReviewTask
 from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
 
 
@@ -161,10 +161,10 @@ class StateEdit:
         changed after the form was made."""
         with transaction.atomic():
             thread = Thread.objects.select_for_update().get(pk=self.thread.pk)
-            DecisionRefused.while_running(thread, "edit its state")
+            ActionRefused.while_running(thread, "edit its state")
             latest = thread.latest_checkpoint_id()
             if not self.fork_from and latest != self.base_checkpoint:
-                raise DecisionRefused(
+                raise ActionRefused(
                     f"The state changed since this form was made (now at checkpoint {latest}); "
                     "reload the editor and make the edit again."
                 )

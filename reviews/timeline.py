@@ -226,8 +226,8 @@ def _add_lanes(points: list[Point]) -> None:
 
 def _branch_kind(first: Point) -> str:
     """What started a branch, from its oldest point."""
-    if first.run is not None and first.run.kind in ("replay", "fork"):
-        return first.run.kind
+    if first.run is not None and first.run.kind == "replay":
+        return "replay"
     if first.source == "update":
         return "fork: state edited" if first.edited_by else "state update"
     if first.source == "fork":

@@ -45,7 +45,7 @@ from reviews.graph_state import (
     read_state,
     state_at,
 )
-from reviews.models import DecisionRefused, DecisionsInvalid, ReviewTask, describe_decision
+from reviews.models import ActionRefused, DecisionsInvalid, ReviewTask, describe_decision
 from reviews.queue_filters import queue_filters, queue_tasks, turn_rows
 from reviews.run_actions import cancel_run, replay_from, retry_run
 from reviews.start_form import StartForm
@@ -203,7 +203,7 @@ def quick_decide(request: HttpRequest, pk: int) -> HttpResponse:
         )
     except DecisionsInvalid as exc:
         error = exc.errors[task.pk]
-    except (ValueError, DecisionRefused) as exc:
+    except (ValueError, ActionRefused) as exc:
         error = str(exc)
     note = ""
     if not error:
@@ -258,7 +258,7 @@ def bulk_decide(request: HttpRequest) -> HttpResponse:
                 raise ValueError(after_decision([task], run))
         except DecisionsInvalid as exc:
             refused.append(f"task {pk}: {exc.errors[pk]}")
-        except (ValueError, DecisionRefused) as exc:
+        except (ValueError, ActionRefused) as exc:
             refused.append(f"task {pk}: {exc}")
         else:
             done.append(pk)
@@ -372,10 +372,10 @@ def _task_context(
 def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     task = task_for(request.user, pk)
     template = "reviews/task.html"
-    if request.htmx:
+    if request.htmx and request.htmx.target == "task-outcome":
         # The outcome asks for itself when a run of the thread changes; the
         # decision forms around it are never replaced under the reviewer.
-        template += "#outcome" if request.htmx.target == "task-outcome" else "#panel"
+        template += "#outcome"
     context = {
         **_task_context(task, request.user),
         "can_administer": can(request.user, ADMINISTER, task),
@@ -407,7 +407,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
         except DecisionsInvalid as exc:
             for form in forms:
                 form.error = exc.errors.get(form.task.pk, form.error)
-        except DecisionRefused as exc:
+        except ActionRefused as exc:
             refusal = str(exc)
         except PermissionDenied as exc:
             refusal, status = str(exc), 403
@@ -447,7 +447,7 @@ def thread_state(request: HttpRequest, thread_id: str) -> HttpResponse:
         if edit.is_valid():
             try:
                 result = edit.save(user=request.user, client_address=_client_address(request))
-            except DecisionRefused as exc:
+            except ActionRefused as exc:
                 edit.refusal = str(exc)
                 status = 409
             else:
@@ -457,8 +457,7 @@ def thread_state(request: HttpRequest, thread_id: str) -> HttpResponse:
                 return redirect(f"{reverse('thread', args=[thread.pk])}{at}")
         else:
             status = 422
-    template = "reviews/state.html#editor" if request.htmx else "reviews/state.html"
-    return render(request, template, {"thread": thread, "edit": edit}, status=status)
+    return render(request, "reviews/state.html", {"thread": thread, "edit": edit}, status=status)
 
 
 # -- thread timeline ------------------------------------------------------------
@@ -511,7 +510,7 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
         }
     except GraphUnavailable as exc:
         context |= {"graph_error": str(exc), "point": None}
-    if request.htmx and request.htmx.target in ("thread-view", "point"):
+    if request.htmx and request.htmx.target == "thread-view":
         return render(request, "reviews/thread.html#view", context)
     runs = list(thread.runs.select_related("requested_by").order_by("-pk")[:RUNS_SHOWN])
     # A thread's page is for those who may see every task on it: its open ones lead.
@@ -546,7 +545,7 @@ def replay(request: HttpRequest, thread_id: str) -> HttpResponse:
         run = replay_from(
             thread, checkpoint_id, user=request.user, client_address=_client_address(request)
         )
-    except DecisionRefused as exc:
+    except ActionRefused as exc:
         messages.error(request, str(exc))
         return redirect("thread", thread_id=thread.pk)
     messages.success(request, f"Run {run.pk} replays the graph from {checkpoint_id}.")
@@ -597,7 +596,7 @@ def claim(request: HttpRequest, pk: int) -> HttpResponse:
             ReviewTask.claim_together(
                 group or [task], user=request.user, client_address=_client_address(request)
             )
-        except DecisionRefused as exc:
+        except ActionRefused as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, "Claimed: others see that you are on it for 15 minutes.")
@@ -633,7 +632,7 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
             to_group=to_group,
             client_address=_client_address(request),
         )
-    except DecisionRefused as exc:
+    except ActionRefused as exc:
         messages.error(request, str(exc))
     else:
         notify_assignment(task, to_user=to_user, to_group=to_group)
@@ -658,7 +657,7 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     run = run_for(request.user, pk, REVIEW)
     try:
         cancel_run(run, user=request.user, client_address=_client_address(request))
-    except DecisionRefused as exc:
+    except ActionRefused as exc:
         messages.error(request, str(exc))
     else:
         note = " It stops before its next step." if run.stopping else ""
@@ -673,7 +672,7 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
     run = run_for(request.user, pk, REVIEW)
     try:
         again = retry_run(run, user=request.user, client_address=_client_address(request))
-    except DecisionRefused as exc:
+    except ActionRefused as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Run {again.pk} retries run {run.pk}.")

@@ -130,7 +130,7 @@ def test_a_run_cancelled_mid_step_keeps_its_thread_until_its_worker_lets_go(db_a
     # Its worker may still be on a step: the thread is not free for the next run.
     assert Thread.objects.using(db_alias).get(pk="busy").active_run().pk == first.pk
     assert runs.claim_next("w2", LEASE) is None
-    assert claimed.let_go("w1")
+    assert claimed.free_thread("w1")
     assert not runs.get(pk=first.pk).stopping
     assert runs.claim_next("w2", LEASE).pk == second.pk
 
@@ -152,6 +152,6 @@ def test_a_stopping_run_says_so(db_alias):
     assert claimed.phase == "running"
     claimed.cancel()
     assert claimed.phase == "stopping"
-    claimed.let_go("w1")
+    claimed.free_thread("w1")
     claimed.refresh_from_db()
     assert claimed.phase == "cancelled" and run.pk == claimed.pk

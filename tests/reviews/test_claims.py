@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from reviews.models import AuditEvent, DecisionRefused, ReviewTask
+from reviews.models import ActionRefused, AuditEvent, ReviewTask
 from tests.reviews.conftest import pending, start
 from tests.reviews.test_decision_races import race
 
@@ -23,7 +23,7 @@ def test_two_claims_at_once_one_wins(rita, sam):
             lambda t=task: ReviewTask.claim_together([t], user=rita),
             lambda t=task: ReviewTask.claim_together([t], user=sam),
         )
-        refused = [r for r in results if isinstance(r, DecisionRefused)]
+        refused = [r for r in results if isinstance(r, ActionRefused)]
         assert len(refused) == 1 and "Already claimed by" in str(refused[0])
         task.refresh_from_db()
         assert task.claimed_by in (rita, sam)
@@ -64,7 +64,7 @@ def test_release_and_extend(as_rita, rita):
     task.refresh_from_db()
     assert task.claimed_by is None and task.claim_expires_at is None
     ReviewTask.decide_together([task], {task.pk: {"type": "accept"}}, user=rita)
-    with pytest.raises(DecisionRefused, match="Already decided"):
+    with pytest.raises(ActionRefused, match="Already decided"):
         ReviewTask.claim_together([task], user=rita)
 
 

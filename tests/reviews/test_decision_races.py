@@ -8,7 +8,7 @@ import pytest
 from django.db import connections
 
 from graphs.models import Run
-from reviews.models import AuditEvent, DecisionRefused, ReviewTask
+from reviews.models import ActionRefused, AuditEvent, ReviewTask
 from tests.reviews.conftest import pending, start
 
 REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
@@ -47,7 +47,7 @@ def test_same_task_two_reviewers_exactly_one_wins(rita, sam):
             ),
         )
         runs = [r for r in results if isinstance(r, Run)]
-        refusals = [r for r in results if isinstance(r, DecisionRefused)]
+        refusals = [r for r in results if isinstance(r, ActionRefused)]
         assert len(runs) == 1 and len(refusals) == 1, results
         assert "Already decided by" in str(refusals[0])
         assert Run.objects.filter(thread_id=thread, kind=Run.Kind.RESUME).count() == 1
@@ -89,7 +89,7 @@ def test_late_decision_names_who_decided_first_even_while_the_resume_runs(rita, 
     thread = start("support", REFUND)
     (task,) = pending(thread)  # both reviewers loaded the page while it was pending
     ReviewTask.decide_together([task], {task.pk: {"type": "accept"}}, user=rita)
-    with pytest.raises(DecisionRefused, match="Already decided by rita at"):
+    with pytest.raises(ActionRefused, match="Already decided by rita at"):
         ReviewTask.decide_together(
             [task], {task.pk: {"type": "response", "message": "no"}}, user=sam
         )

@@ -7,7 +7,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from graphs.models import Run
-from reviews.models import AuditEvent, DecisionRefused, ReviewRule, ReviewTask
+from reviews.models import ActionRefused, AuditEvent, ReviewRule, ReviewTask
 from tests.reviews.conftest import pending, start
 from tests.reviews.test_decision_races import race
 
@@ -95,7 +95,7 @@ def test_bulk_reports_quorum_tasks(two_of_finance, as_rita):
         reverse("bulk_decide"), {"action": "approve", "tasks": [task.pk]}, follow=True
     ).content.decode()
     assert f"Not decided, task {task.pk}: Your approval is recorded (1 of 2)" in html
-    with pytest.raises(DecisionRefused, match="You already approved"):
+    with pytest.raises(ActionRefused, match="You already approved"):
         ReviewTask.decide_together(
             [task],
             {task.pk: {"type": "accept"}},
