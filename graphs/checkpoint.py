@@ -589,14 +589,18 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
             changed = key in new_versions
             cache_key = (thread_id, checkpoint_ns, key, version)
             found = None if changed else cache.get(cache_key)
+            if found is None and not changed and not packed_max:
+                # Where nothing is packed, an unchanged value is in the blobs.
+                found = _IN_BLOBS
             if found is None:
                 blob_type, blob = dumps(value)
                 if len(blob) <= packed_max:
                     found = (blob_type, blob)
                 else:
                     found = _IN_BLOBS
-                    # An unchanged value not seen before is written again
-                    # (a no-op on conflict): its blob may predate this size rule.
+                    # An unchanged value not seen before is written again (a
+                    # no-op on conflict): a row saved under another PACKED_MAX
+                    # may have kept it packed.
                     blob_rows.append((thread_id, checkpoint_ns, key, version, blob_type, blob))
                 if len(cache) >= PACKED_CACHE_SIZE:
                     cache.clear()
