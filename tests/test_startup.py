@@ -4,6 +4,7 @@ loads its styles and scripts and throttles sign-ins."""
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
 import os
 import re
@@ -13,6 +14,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,25 @@ def environ(tmp_path, **extra: str) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         **extra,
     }
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str]) -> Iterator[str]:
+    """`manage.py serve` without its worker; yields the base URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "serve", "--port", str(port), "--no-worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
 
 
 def closed_port() -> int:
@@ -91,17 +112,7 @@ def test_served_with_the_defaults(tmp_path):
         timeout=120,
     )
     assert made.returncode == 0, made.stderr
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port), "--no-worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_port(port)
+    with serving(env) as base:
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
         page = opener.open(f"{base}/accounts/login/")
@@ -122,7 +133,9 @@ def test_served_with_the_defaults(tmp_path):
             assert "Not found (404)" in body and "URLconf" not in body
 
         # A 100 kB request line: answered, not dropped.
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+        with socket.create_connection(
+            ("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=30
+        ) as raw:
             raw.sendall(
                 b"GET /queue/?q=" + b"x" * 100_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
             )
@@ -147,9 +160,6 @@ def test_served_with_the_defaults(tmp_path):
         assert sign_in("guess") == 200
         assert sign_in("guess") == 429
         assert sign_in("pw-rita-123") == 429
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def test_collected_static_files_have_hashed_names_compressed_and_a_years_cache(tmp_path):
@@ -164,17 +174,7 @@ def test_collected_static_files_have_hashed_names_compressed_and_a_years_cache(t
             timeout=300,
         )
         assert done.returncode == 0, done.stderr
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port), "--no-worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_port(port)
+    with serving(env) as base:
         html = urllib.request.urlopen(f"{base}/accounts/login/").read().decode()
         assets = re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
         assert assets and all(re.search(r"\.[0-9a-f]{12}\.\w+$", a) for a in assets), assets
@@ -183,6 +183,3 @@ def test_collected_static_files_have_hashed_names_compressed_and_a_years_cache(t
             with urllib.request.urlopen(request) as answer:
                 assert answer.headers["Content-Encoding"] == "gzip", asset
                 assert "immutable" in answer.headers["Cache-Control"], answer.headers
-    finally:
-        server.terminate()
-        server.wait(timeout=20)

@@ -9,7 +9,6 @@ they are alone on it. Review rules that tests add name the pattern graphs
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import httpx
 import pytest
 from langgraph_sdk import get_client, get_sync_client
 
+from tests.browser.conftest import Served as BrowserServed
 from tests.servers import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,31 +32,14 @@ ALLOWED_ORIGIN = "http://inbox.example.test"
 
 
 @dataclass
-class Served:
-    url: str
-    env: dict[str, str]
+class Served(BrowserServed):
+    """The served dashboard (manage, query) with API keys and runs."""
+
     keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def api_url(self) -> str:
         return f"{self.url}/langgraph"
-
-    def manage(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        return done.stdout
-
-    def query(self, code: str):
-        """Run Python against the served database; `code` sets `result`."""
-        out = self.manage("shell", "-c", f"import json\n{code}\nprint(json.dumps(result))")
-        return json.loads(out.strip().splitlines()[-1])
 
     def key(self, username: str) -> str:
         """An API key of `create_api_token` for this user (made once)."""
