@@ -23,7 +23,7 @@ from agent_server.models import Assistant, AssistantVersion, system_assistant_id
 from graphs.interrupts import json_safe
 from graphs.registry import GraphLoadError, GraphNotFound, get_registry
 from graphs.worker import compiled_graph
-from reviews.access import REVIEW, VIEW, can_graph
+from reviews.access import REVIEW, VIEW, can_graph, graph_rights
 
 SORTABLE = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
 
@@ -87,9 +87,10 @@ def resolve(user: Any, assistant_id: str, action: str = VIEW) -> Assistant:
     key = system_assistant_id(assistant_id) if assistant_id in graph_ids() else None
     key = key or _as_uuid(assistant_id)
     row = Assistant.objects.filter(pk=key).first() if key else None
-    if row is None or row.graph_id not in graph_ids() or not can_graph(user, VIEW, row.graph_id):
+    may_see, may_run = graph_rights(user, row.graph_id) if row else (False, False)
+    if row is None or row.graph_id not in graph_ids() or not may_see:
         raise ApiError(404, f"Assistant {assistant_id} not found")
-    if action != VIEW and not can_graph(user, action, row.graph_id):
+    if action != VIEW and not may_run:
         raise ApiError(403, f"You may not start or change {row.graph_id} runs.")
     return row
 
@@ -194,9 +195,9 @@ def count(request: HttpRequest) -> HttpResponse:
     return respond(len(rows))
 
 
-def _config_and_context(body: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-    """As LangGraph keeps them: configurable and context mirror each other,
-    and giving both is refused."""
+def config_and_context(body: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """A request's config and context, checked as LangGraph's server checks
+    them (objects, and not both configurable and context)."""
     config = body.get("config") or {}
     context = body.get("context")
     if not isinstance(config, dict):
@@ -210,6 +211,13 @@ def _config_and_context(body: dict[str, Any]) -> tuple[dict[str, Any], Any]:
             "Context was introduced in LangGraph 0.6.0 and is the long term planned "
             "replacement for configurable.",
         )
+    return config, context
+
+
+def _config_and_context(body: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """As LangGraph keeps them on an assistant: configurable and context
+    mirror each other."""
+    config, context = config_and_context(body)
     if config.get("configurable"):
         context = config["configurable"]
     elif context:

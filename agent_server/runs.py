@@ -23,7 +23,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
-from agent_server.assistants import ensure_system_assistants, graph_ids
+from agent_server.assistants import config_and_context, ensure_system_assistants, graph_ids
 from agent_server.auth import ApiError, payload, respond
 from agent_server.models import Assistant, system_assistant_id
 from agent_server.streaming import DONE, RunListener, sse, sse_json
@@ -31,7 +31,7 @@ from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.interrupts import json_safe
 from graphs.models import Checkpoint, Run, Thread, new_run_id
 from graphs.worker import discard_checkpoints, graph_for_run
-from reviews.access import REVIEW, VIEW, allowed, can_thread, graph_rule, thread_for
+from reviews.access import REVIEW, VIEW, can_thread, graph_rights, thread_for
 from reviews.emit import emit
 from reviews.models import ActionRefused, DecisionsInvalid, ReviewTask
 from reviews.run_actions import cancel_run
@@ -206,10 +206,10 @@ def resolve_assistant(user: Any, assistant_id: Any) -> Assistant:
         row = Assistant.objects.filter(pk=key).first()
     if row is None or row.graph_id not in names:
         raise ApiError(404, NOT_FOUND)
-    rule = graph_rule(row.graph_id)
-    if not allowed(user, VIEW, getattr(rule, "pk", None)):
+    may_see, may_run = graph_rights(user, row.graph_id)
+    if not may_see:
         raise ApiError(404, NOT_FOUND)
-    if not allowed(user, REVIEW, getattr(rule, "pk", None)):
+    if not may_run:
         raise PermissionDenied(f"You may not start {row.graph_id} runs.")
     return row
 
@@ -238,19 +238,7 @@ def _nodes(body: dict[str, Any], key: str) -> list[str]:
 
 def _config(body: dict[str, Any], assistant: Assistant) -> tuple[dict[str, Any], Any]:
     """The run's config and context: the assistant's, with the request's over them."""
-    config = body.get("config") or {}
-    context = body.get("context")
-    if not isinstance(config, dict):
-        raise ApiError(422, "config must be an object.")
-    if context is not None and not isinstance(context, dict):
-        raise ApiError(422, "context must be an object.")
-    if config.get("configurable") and context:
-        raise ApiError(
-            400,
-            "Cannot specify both configurable and context. Prefer setting context alone. "
-            "Context was introduced in LangGraph 0.6.0 and is the long term planned "
-            "replacement for configurable.",
-        )
+    config, context = config_and_context(body)
     base = assistant.config or {}
     kept = {
         k: v

@@ -85,6 +85,14 @@ def can_graph(user: Any, action: str, graph_name: str) -> bool:
     return allowed(user, action, rule.pk if rule else None)
 
 
+def graph_rights(user: Any, graph_name: str) -> tuple[bool, bool]:
+    """Whether the user may see, and may run or change, the graph's things:
+    one rule lookup for both (the Agent Server's assistants and runs)."""
+    rule = graph_rule(graph_name)
+    rule_id = rule.pk if rule else None
+    return allowed(user, VIEW, rule_id), allowed(user, REVIEW, rule_id)
+
+
 def _thread_allows(user: Any, action: str, thread: Thread) -> bool:
     if not can_graph(user, VIEW if action == VIEW else REVIEW, thread.graph_name):
         return False
