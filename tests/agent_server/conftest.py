@@ -9,9 +9,6 @@ they are alone on it. Review rules that tests add name the pattern graphs
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +18,7 @@ import pytest
 from langgraph_sdk import get_client, get_sync_client
 
 from tests.browser.conftest import Served as BrowserServed
-from tests.servers import free_port, wait_for_port
+from tests.browser.conftest import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 # The demo graphs (drafting, support, tool_agent) and the docs' patterns
@@ -85,41 +82,11 @@ class Served(BrowserServed):
 
 
 def serve(tmp_path: Path, graphs: Path = GRAPHS, extra_env: dict | None = None):
-    """Start `manage.py serve` on a fresh SQLite database; a generator that
+    """The served dashboard without the demo review rules; a generator that
     yields the Served site and stops it when resumed."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'agent_server.sqlite3'}",
-        "HITL_VAR_DIR": str(tmp_path),
-        "DJANGO_SETTINGS_MODULE": "hitl_site.settings",
-        "HITL_GRAPHS_CONFIG": str(graphs),
-        "HITL_CORS_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
-        **(extra_env or {}),
-    }
-    env.pop("REDIS_URL", None)
-    site = Served(url="", env=env)
-    site.manage("migrate", "--noinput")
-    site.manage("seed_demo")
-    port = free_port()
-    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--port", str(port), "--sweep", "0.3"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_port(port, timeout=120)  # a busy two-core machine starts it slowly
-        site.url = f"http://127.0.0.1:{port}"
+    env = {"HITL_CORS_ALLOWED_ORIGINS": ALLOWED_ORIGIN, **(extra_env or {})}
+    with serving(tmp_path, graphs, env=env, rules=False, site_type=Served) as site:
         yield site
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ metadata and ordering are SQL of their own on each database."""
 from __future__ import annotations
 
 import pytest
-from langgraph_sdk import get_client, get_sync_client
 
 from tests.agent_server import test_assistants, test_threads
 from tests.agent_server.conftest import serve
@@ -24,18 +23,7 @@ def api_key(served) -> str:
     return served.key("admin")
 
 
-@pytest.fixture
-def sdk(served, api_key):
-    client = get_sync_client(url=served.api_url, api_key=api_key)
-    yield client
-    client.http.client.close()
-
-
-@pytest.fixture
-async def async_sdk(served, api_key):
-    client = get_client(url=served.api_url, api_key=api_key)
-    yield client
-    await client.http.client.aclose()
+# sdk and async_sdk (conftest.py) take this module's served site and key.
 
 
 test_create_get_update_and_delete = test_threads.test_create_get_update_and_delete

@@ -44,22 +44,32 @@ class Served:
 
 
 @contextlib.contextmanager
-def serving(directory: Path, graphs: str | None = None) -> Iterator[Served]:
+def serving(
+    directory: Path,
+    graphs: str | Path | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    rules: bool = True,
+    site_type: type[Served] = Served,
+) -> Iterator[Served]:
     """`make run` in `directory`: migrated, seeded, served on a free port with
-    its worker; the demo graphs, or the langgraph.json `graphs`."""
+    its worker; the demo graphs, or the langgraph.json `graphs`. `env` adds
+    to the environment (another DATABASE_URL); `rules=False` leaves out the
+    demo review rules."""
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{directory / 'browser.sqlite3'}",
         "HITL_VAR_DIR": str(directory),
         "DJANGO_SETTINGS_MODULE": "hitl_site.settings",
+        **({"HITL_GRAPHS_CONFIG": str(graphs)} if graphs else {}),
+        **(env or {}),
     }
-    if graphs:
-        env["HITL_GRAPHS_CONFIG"] = str(graphs)
     env.pop("REDIS_URL", None)
-    site = Served(url="", env=env)
+    site = site_type(url="", env=env)
     site.manage("migrate", "--noinput")
     site.manage("seed_demo")
-    site.manage("seed_demo_rules")  # as make run does
+    if rules:
+        site.manage("seed_demo_rules")  # as make run does
     port = free_port()
     log = open(directory / "serve.log", "w")  # noqa: SIM115
     server = subprocess.Popen(
@@ -70,7 +80,7 @@ def serving(directory: Path, graphs: str | None = None) -> Iterator[Served]:
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for_port(port)
+        wait_for_port(port, timeout=120)  # a busy two-core machine starts it slowly
         site.url = f"http://127.0.0.1:{port}"
         yield site
     finally:
