@@ -79,14 +79,23 @@ def _as_uuid(value: str) -> uuid.UUID | None:
         return None
 
 
+def stored(key: uuid.UUID) -> Assistant | None:
+    """The assistant row with this id; a graph's own is made the first time
+    it is asked for (one query when it exists)."""
+    row = Assistant.objects.filter(pk=key).first()
+    if row is None and key in {system_assistant_id(name) for name in graph_ids()}:
+        ensure_system_assistants()
+        row = Assistant.objects.filter(pk=key).first()
+    return row
+
+
 def resolve(user: Any, assistant_id: str, action: str = VIEW) -> Assistant:
     """The assistant named by its id or its graph's name: 404 when there is
     none or the user may not see its graph, 403 when they may see but not
-    `action` it. Runs use it too."""
-    ensure_system_assistants()
+    `action` it."""
     key = system_assistant_id(assistant_id) if assistant_id in graph_ids() else None
     key = key or _as_uuid(assistant_id)
-    row = Assistant.objects.filter(pk=key).first() if key else None
+    row = stored(key) if key else None
     may_see, may_run = graph_rights(user, row.graph_id) if row else (False, False)
     if row is None or row.graph_id not in graph_ids() or not may_see:
         raise ApiError(404, f"Assistant {assistant_id} not found")

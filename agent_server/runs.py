@@ -23,7 +23,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
-from agent_server.assistants import config_and_context, ensure_system_assistants, graph_ids
+from agent_server.assistants import config_and_context, graph_ids, stored
 from agent_server.auth import ApiError, payload, respond
 from agent_server.models import Assistant, system_assistant_id
 from agent_server.streaming import DONE, RunListener, sse, sse_json
@@ -200,10 +200,7 @@ def resolve_assistant(user: Any, assistant_id: Any) -> Assistant:
                 f"Invalid assistant: '{assistant_id}'. Must be either:\n- A valid assistant "
                 f"UUID, or\n- One of the registered graphs: {', '.join(names)}",
             ) from None
-    row = Assistant.objects.filter(pk=key).first()
-    if row is None and key in {system_assistant_id(name) for name in names}:
-        ensure_system_assistants()  # a graph's own, asked for the first time
-        row = Assistant.objects.filter(pk=key).first()
+    row = stored(key)
     if row is None or row.graph_id not in names:
         raise ApiError(404, NOT_FOUND)
     may_see, may_run = graph_rights(user, row.graph_id)
