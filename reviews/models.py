@@ -599,7 +599,7 @@ class ReviewTask(models.Model):
                 )
                 if not won:
                     # Rolls back this call's other decisions too.
-                    raise ActionRefused(cls.objects.get(pk=task.pk).why_not_pending())
+                    raise ActionRefused(task.why_not_pending())
                 task.status, task.decided_by, task.decided_at = cls.Status.DECIDED, user, now
                 task.decision = normalised[task.pk]
                 emit(
@@ -674,6 +674,9 @@ class ReviewTask(models.Model):
             )
 
     def why_not_pending(self) -> str:
+        """In words, from the stored row: this instance may have been read
+        before another reviewer's decision committed."""
+        self.refresh_from_db(fields=["status", "decided_by", "decided_at"])
         if self.status == self.Status.DECIDED:
             who = self.decided_by.get_username() if self.decided_by else "the system"
             when = timezone.localtime(self.decided_at).strftime("%Y-%m-%d %H:%M:%S")

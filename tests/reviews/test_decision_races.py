@@ -93,3 +93,40 @@ def test_late_decision_names_who_decided_first_even_while_the_resume_runs(rita, 
         ReviewTask.decide_together(
             [task], {task.pk: {"type": "response", "message": "no"}}, user=sam
         )
+
+
+def decided_by_rita_after_reading(monkeypatch, module: str, rita) -> None:
+    """Rita's decision commits just after the route has read the task, before
+    it lists the task's open calls: the moment two reviewers submit at once."""
+    import importlib
+
+    route = importlib.import_module(module)
+    read = route.task_for
+
+    def read_then_rita_decides(user, pk, *args):
+        task = read(user, pk, *args)
+        fresh = ReviewTask.objects.get(pk=pk)
+        ReviewTask.decide_together([fresh], {fresh.pk: {"type": "accept"}}, user=rita)
+        return task
+
+    monkeypatch.setattr(route, "task_for", read_then_rita_decides)
+
+
+def test_page_names_who_decided_between_reading_the_task_and_deciding(monkeypatch, rita, as_sam):
+    (task,) = pending(start("support", REFUND))
+    decided_by_rita_after_reading(monkeypatch, "reviews.views", rita)
+    response = as_sam.post(f"/tasks/{task.pk}/decide/", {f"t{task.pk}-type": "ignore"})
+    assert response.status_code == 409
+    assert "Already decided by rita at" in response.content.decode()
+
+
+def test_api_names_who_decided_between_reading_the_task_and_deciding(monkeypatch, rita, sam):
+    from reviews.models import ApiToken
+    from tests.reviews.test_api import Api
+
+    (task,) = pending(start("support", REFUND))
+    decided_by_rita_after_reading(monkeypatch, "reviews.api", rita)
+    api = Api(ApiToken.issue(sam, "tests")[1])
+    response = api.post(f"/tasks/{task.pk}/decision", {"decisions": {task.pk: {"type": "ignore"}}})
+    assert response.status_code == 409
+    assert "Already decided by rita at" in response.json()["detail"]
