@@ -22,7 +22,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from reviews import api_auth
-from reviews.models import ActionRefused, ApiToken
+from reviews.actions import ActionRefused
+from reviews.models import ApiToken
 
 
 class ApiError(Exception):

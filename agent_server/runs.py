@@ -4,7 +4,7 @@ list, cancel and delete, on a thread or stateless.
 Every run is a `graphs.Run` row driven by the project's worker, so it shows
 on the pages and its interrupts become review tasks. A `command.resume` is
 a decision by the key's user on the open tasks of the thread's interrupt,
-through ReviewTask.decide_together as the pages decide: refused with 403
+through reviews.actions.tasks.decide as the pages decide: refused with 403
 where the review rules don't let that user decide them, and 409 where a
 quorum still needs other reviewers (the approval is recorded and audited).
 Responses are shaped as LangGraph's own server shapes them.
@@ -32,9 +32,10 @@ from graphs.interrupts import json_safe
 from graphs.models import Checkpoint, Run, Thread, new_run_id
 from graphs.worker import discard_checkpoints, graph_for_run
 from reviews.access import REVIEW, VIEW, can_thread, graph_rights, thread_for
-from reviews.emit import emit
-from reviews.models import ActionRefused, DecisionsInvalid, ReviewTask
-from reviews.run_actions import cancel_run
+from reviews.actions import ActionRefused, DecisionsInvalid
+from reviews.actions import runs as run_actions
+from reviews.actions import tasks as task_actions
+from reviews.models import ReviewTask
 
 STRATEGIES = ("reject", "interrupt", "rollback", "enqueue")
 STREAM_MODES = (
@@ -387,7 +388,7 @@ def _share_thread(request: HttpRequest, thread: Thread, strategy: str) -> None:
         raise ApiError(409, BUSY)
     thread_for(request.user, thread.pk, REVIEW)  # stopping it overrules whoever asked for it
     for run in active:
-        cancel_run(run, user=request.user, client_address=_client(request))
+        run_actions.cancel(run, user=request.user, client_address=_client(request))
         if strategy == "rollback":
             _roll_back(run)
 
@@ -427,32 +428,16 @@ def _start(
     if waiting:
         # New input, or a command, moves the thread past its open questions.
         thread_for(request.user, thread.pk, REVIEW)
-    run = Run.enqueue(
-        graph_name=graph_name,
-        kind=kind,
+    return run_actions.start(
+        graph_name,
+        value,
+        user=request.user,
+        client_address=_client(request),
         thread_id=thread.pk,
-        payload=value,
-        requested_by=request.user,
+        kind=kind,
+        via="langgraph",
         **fields,
     )
-    emit(
-        "run.started",
-        actor=request.user,
-        thread_id=thread.pk,
-        graph_name=graph_name,
-        run=run,
-        after={
-            "input": value if kind == Run.Kind.START else None,
-            **({"command": value} if kind == Run.Kind.COMMAND else {}),
-            "interrupt_before": run.interrupt_before,
-            "interrupt_after": run.interrupt_after,
-            **({"config": run.config} if run.config else {}),
-            **({"context": run.context} if run.context is not None else {}),
-            "via": "langgraph",
-        },
-        client_address=_client(request),
-    )
-    return run
 
 
 def _resume(
@@ -508,7 +493,7 @@ def _decide(
     try:
         for group in by_interrupt.values():
             run = (
-                ReviewTask.decide_together(
+                task_actions.decide(
                     group, decisions, user=request.user, client_address=_client(request)
                 )
                 or run
@@ -722,7 +707,7 @@ def _cancel_quietly(request: HttpRequest, run: Run) -> None:
     run.refresh_from_db()
     if run.status in Run.ACTIVE:
         with contextlib.suppress(ActionRefused):
-            cancel_run(run, user=request.user, client_address=_client(request))
+            run_actions.cancel(run, user=request.user, client_address=_client(request))
 
 
 # -- an existing run -------------------------------------------------------------------
@@ -756,20 +741,7 @@ def get_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
 
 def delete_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
     run = _run_for(request, thread_id, run_id, REVIEW, missing="Run not found")
-    with transaction.atomic():
-        if run.status in Run.ACTIVE:
-            # Gone from the thread's runs, so stopped first, as a cancel would.
-            cancel_run(run, user=request.user, client_address=_client(request))
-        emit(
-            "run.deleted",
-            actor=request.user,
-            thread_id=run.thread_id,
-            graph_name=run.graph_name,
-            run=run,
-            before={"status": run.status, "kind": run.kind},
-            client_address=_client(request),
-        )
-        Run.objects.filter(pk=run.pk).delete()
+    run_actions.delete(run, user=request.user, client_address=_client(request))
     return HttpResponse(status=204)
 
 
@@ -793,7 +765,7 @@ def cancel_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpRespon
     if run.status not in Run.ACTIVE:
         raise ApiError(404, "No runs found to cancel.")
     with transaction.atomic():
-        cancel_run(run, user=request.user, client_address=_client(request))
+        run_actions.cancel(run, user=request.user, client_address=_client(request))
         if action == "rollback":
             _roll_back(run)
     if request.GET.get("wait", "false").lower() in ("true", "yes", "1"):
@@ -849,7 +821,7 @@ def cancel_many_view(request: HttpRequest) -> HttpResponse:
     with transaction.atomic():
         for run in runs:
             if run.status in Run.ACTIVE:
-                cancel_run(run, user=request.user, client_address=_client(request))
+                run_actions.cancel(run, user=request.user, client_address=_client(request))
                 if action == "rollback":
                     _roll_back(run)
     return HttpResponse(status=204)

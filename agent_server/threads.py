@@ -4,7 +4,7 @@ Agent Server serves them, under the same rules as every other route.
 A key's user lists and reads only the threads they may see
 (reviews.access); changing one (its state, metadata, copy, deletion) needs
 the right to decide every task still open on it. A state update is the
-state editor's own edit (reviews.state_editor.StateEdit): the same checks,
+state editor's own edit (reviews.actions.state.edit): the same checks,
 the same audit row, the same retired and new review tasks.
 
 A thread's status comes from the database, so search can filter on it:
@@ -14,7 +14,6 @@ a review task is open on it (an interrupt() or a static breakpoint), else idle.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.db import transaction
@@ -28,14 +27,16 @@ from agent_server.assistants import contains, graph_ids, page_of, selected
 from agent_server.auth import ApiError, endpoint, methods, payload, respond
 from agent_server.models import system_assistant_id
 from graphs.checkpoint import DjangoCheckpointSaver
-from graphs.interrupts import json_safe, pending_requests
+from graphs.interrupts import json_safe
 from graphs.models import Run, Thread
 from graphs.registry import GraphLoadError, GraphNotFound
 from graphs.worker import compiled_graph
 from reviews.access import REVIEW, VIEW, can_graph, thread_for, visible_threads
-from reviews.emit import emit
+from reviews.actions import ActionRefused
+from reviews.actions import state as state_actions
+from reviews.actions import threads as thread_actions
 from reviews.graph_state import GraphUnavailable, config_for
-from reviews.models import ActionRefused, ReviewTask
+from reviews.models import ReviewTask
 from reviews.state_editor import StateEdit
 
 STATUSES = ("idle", "busy", "interrupted", "error")
@@ -283,27 +284,6 @@ def count(request: HttpRequest) -> HttpResponse:
     return respond(_matching(request.user, body).count())
 
 
-def _delete(user: Any, thread: Thread, client_address: str | None) -> None:
-    """Remove a thread, its runs, review tasks and checkpoints; refused
-    while a run has it. The audit trail keeps the record of it."""
-    with transaction.atomic():
-        thread = Thread.objects.select_for_update().get(pk=thread.pk)
-        ActionRefused.while_running(thread, "delete it")
-        open_tasks = list(thread.review_tasks.pending().values_list("pk", flat=True))
-        emit(
-            "thread.deleted",
-            actor=user,
-            removed=open_tasks,
-            thread_id=thread.pk,
-            graph_name=thread.graph_name,
-            checkpoint_id=thread.latest_checkpoint_id() or "",
-            before={"open_tasks": open_tasks, "runs": thread.runs.count()},
-            client_address=client_address,
-        )
-        thread.delete()
-        DjangoCheckpointSaver().delete_thread(thread.pk)
-
-
 def _client(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
@@ -333,7 +313,7 @@ def prune(request: HttpRequest) -> HttpResponse:
         DjangoCheckpointSaver().prune([t.pk for t in threads], strategy="keep_latest")
     else:
         for thread in threads:
-            _delete(request.user, thread, _client(request))
+            thread_actions.delete(thread, user=request.user, client_address=_client(request))
     return respond({"pruned_count": len(threads)})
 
 
@@ -365,7 +345,7 @@ def patch(request: HttpRequest, thread_id: str) -> HttpResponse:
 @endpoint
 def delete(request: HttpRequest, thread_id: str) -> HttpResponse:
     thread = _thread(request.user, thread_id, REVIEW)
-    _delete(request.user, thread, _client(request))
+    thread_actions.delete(thread, user=request.user, client_address=_client(request))
     return HttpResponse(status=204)
 
 
@@ -376,36 +356,8 @@ def copy(request: HttpRequest, thread_id: str) -> HttpResponse:
     source = _thread(request.user, thread_id)
     if not can_graph(request.user, REVIEW, source.graph_name):
         raise ApiError(403, f"You may not start {source.graph_name} threads.")
-    new_id = str(uuid.uuid4())
-    with transaction.atomic():
-        Thread.objects.create(
-            thread_id=new_id,
-            graph_name=source.graph_name,
-            title=source.title,
-            metadata=dict(source.metadata or {}),
-        )
-        DjangoCheckpointSaver().copy_thread(source.pk, new_id)
-        copied = Thread.objects.get(pk=new_id)
-        latest = copied.latest_checkpoint_id()
-        graph, created = _graph(copied), []
-        if graph is not None and latest:
-            created = ReviewTask.objects.create_for(
-                thread_id=new_id,
-                graph_name=copied.graph_name,
-                checkpoint_id=latest,
-                requests=pending_requests(graph.get_state(config_for(copied), subgraphs=True)),
-            )
-        emit(
-            "thread.copied",
-            actor=request.user,
-            tasks=created,
-            thread_id=new_id,
-            graph_name=copied.graph_name,
-            checkpoint_id=latest or "",
-            after={"copied_from": source.pk},
-            client_address=_client(request),
-        )
-    return respond(_one(request.user, new_id))
+    copied = thread_actions.copy(source, user=request.user, client_address=_client(request))
+    return respond(_one(request.user, copied.pk))
 
 
 # -- state and history ------------------------------------------------------------------
@@ -477,7 +429,7 @@ def update_state(request: HttpRequest, thread_id: str) -> HttpResponse:
         problems = [*edit.errors, *(f.error for f in edit.fields if f.error)]
         raise ApiError(422, " ".join(problems) or "Invalid values.")
     try:
-        result = edit.save(user=request.user, client_address=_client(request))
+        result = state_actions.edit(edit, user=request.user, client_address=_client(request))
     except ActionRefused as exc:
         raise ApiError(409, str(exc)) from None
     configurable = {

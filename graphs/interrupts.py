@@ -44,6 +44,12 @@ INBOX_DECISIONS = {
     "ignore": "allow_ignore",
 }
 HITL_DECISIONS = ["approve", "edit", "reject", "respond"]
+# What the decision types of both vocabularies mean. Run the call as proposed:
+APPROVALS = ("approve", "accept")
+# Carry a message the model reads (in the order the queue's reject key prefers):
+WITH_MESSAGE = ("reject", "response", "respond")
+# Say no: final at once, whatever quorum a rule asks for.
+REFUSALS = (*WITH_MESSAGE, "ignore")
 
 
 class DecisionError(ValueError):
@@ -349,6 +355,25 @@ def validate_decision(request: dict[str, Any], decision: dict[str, Any]) -> dict
     if shape == "schema":
         check_value(decision["value"], request["response_schema"], "the answer")
     return {"type": "answer", "value": decision["value"]}
+
+
+def quick_decision(request: dict[str, Any], action: str, message: str = "") -> dict[str, Any]:
+    """The decision a plain "approve" or "reject" (with `message`) makes in the
+    request's own vocabulary. DecisionError says why when the request needs
+    more than that (an answer, a choice between tools)."""
+    if action == "approve" and request["shape"] == "breakpoint":
+        return {"type": "continue"}
+    if action == "approve":
+        chosen = next((d for d in APPROVALS if d in request["allowed"]), None)
+        if chosen is None:
+            raise DecisionError("This request can't simply be approved; open it to answer.")
+        return {"type": chosen}
+    chosen = next((d for d in WITH_MESSAGE if d in request["allowed"]), None)
+    if chosen is None:
+        raise DecisionError("This request can't be rejected; open it to decide.")
+    if not message.strip():
+        raise DecisionError("Write the message the model will read.")
+    return {"type": chosen, "message": message.strip()}
 
 
 def check_value(value: Any, schema: dict[str, Any], what: str) -> None:

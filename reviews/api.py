@@ -29,15 +29,17 @@ from reviews.access import (
     thread_for,
     visible_tasks,
 )
+from reviews.actions import ActionRefused, DecisionsInvalid
+from reviews.actions import runs as run_actions
+from reviews.actions import state as state_actions
+from reviews.actions import tasks as task_actions
 from reviews.api_auth import TokenAuth
 from reviews.graph_state import GraphUnavailable, read_state
-from reviews.models import ActionRefused, DecisionsInvalid, ReviewTask
+from reviews.models import ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks
-from reviews.run_actions import cancel_run, replay_from, retry_run
 from reviews.start_form import StartForm
 from reviews.state_editor import StateEdit
 from reviews.timeline import timeline
-from reviews.views import after_decision
 
 
 def signed_in_or_token(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -145,7 +147,7 @@ def start_run(request: HttpRequest, body: RunIn):
         if form.errors:
             errors["input"] = " ".join(form.errors)
         return Status(422, {"detail": "The run was refused.", "errors": errors})
-    run = form.start(user=request.user, client_address=_client(request))
+    run = run_actions.start(**form.start_args, user=request.user, client_address=_client(request))
     return Status(201, _run_out(run))
 
 
@@ -158,7 +160,7 @@ def cancel(request: HttpRequest, run_id: int):
     """Stop a queued or running run. A queued run never starts; a running one
     stops before its next step and records nothing."""
     run = run_for(request.user, run_id, REVIEW)
-    cancel_run(run, user=request.user, client_address=_client(request))
+    run_actions.cancel(run, user=request.user, client_address=_client(request))
     return Status(200, _run_out(run))
 
 
@@ -171,7 +173,7 @@ def retry(request: HttpRequest, run_id: int):
     """Queue a thread's failed newest run again: it continues from the latest
     checkpoint, or starts over if it failed before its first."""
     run = run_for(request.user, run_id, REVIEW)
-    again = retry_run(run, user=request.user, client_address=_client(request))
+    again = run_actions.retry(run, user=request.user, client_address=_client(request))
     return Status(201, _run_out(again))
 
 
@@ -269,7 +271,7 @@ def edit_state(request: HttpRequest, thread_id: str, body: StateEditIn):
     if not edit.is_valid():
         errors = {f.key: f.error for f in edit.fields if f.error}
         return Status(422, {"detail": " ".join(edit.errors) or "Invalid values.", "errors": errors})
-    result = edit.save(user=request.user, client_address=_client(request))
+    result = state_actions.edit(edit, user=request.user, client_address=_client(request))
     return {
         "checkpoint_id": result.checkpoint_id,
         "summary": result.summary,
@@ -288,7 +290,7 @@ class ReplayIn(Schema):
 )
 def replay(request: HttpRequest, thread_id: str, body: ReplayIn):
     """Re-run the graph from a past checkpoint; the old branch stays."""
-    run = replay_from(
+    run = run_actions.replay(
         thread_for(request.user, thread_id, REVIEW),
         body.checkpoint_id,
         user=request.user,
@@ -468,7 +470,7 @@ def decide(request: HttpRequest, task_id: int, body: DecisionIn):
     # Calls named here that the user may not decide are refused (403) with the rest.
     chosen = [t for t in pending if t.pk in body.decisions]
     try:
-        run = ReviewTask.decide_together(
+        run = task_actions.decide(
             chosen, body.decisions, user=request.user, client_address=_client(request)
         )
     except DecisionsInvalid as exc:
@@ -479,7 +481,7 @@ def decide(request: HttpRequest, task_id: int, body: DecisionIn):
                 "errors": {str(k): v for k, v in exc.errors.items()},
             },
         )
-    note = after_decision(chosen, run)
+    note = task_actions.outcome_words(chosen, run)
     decided = list(
         ReviewTask.objects.filter(pk__in=[t.pk for t in chosen])
         .exclude(status=ReviewTask.Status.PENDING)
@@ -503,7 +505,7 @@ def claim(request: HttpRequest, task_id: int):
     """Claim the pending actions of the task's interrupt for 15 minutes (again: extend)."""
     task = task_for(request.user, task_id, REVIEW)
     group = decidable(request.user, list(ReviewTask.objects.of_interrupt(task).pending())) or [task]
-    ReviewTask.claim_together(group, user=request.user, client_address=_client(request))
+    task_actions.claim(group, user=request.user, client_address=_client(request))
     task.refresh_from_db()
     return {
         "tasks": [t.pk for t in group],

@@ -10,6 +10,7 @@ from typing import Any
 
 import jsonschema
 
+from graphs.interrupts import APPROVALS, WITH_MESSAGE
 from reviews.models import ReviewTask
 from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
 
@@ -24,10 +25,6 @@ LABELS = {
     "answer": "Answer",
     "continue": "Continue",
 }
-# The decision the queue's `a` and `r` keys make, per payload vocabulary.
-APPROVALS = ("approve", "accept")
-REJECTIONS = ("reject", "response", "respond")
-NEEDS_MESSAGE = ("reject", "respond", "response")
 
 
 @dataclass
@@ -64,7 +61,7 @@ class DecisionForm:
 
     @property
     def can_message(self) -> bool:
-        return any(d in NEEDS_MESSAGE for d in self.task.allowed)
+        return any(d in WITH_MESSAGE for d in self.task.allowed)
 
     @property
     def edited(self) -> bool:
@@ -130,7 +127,7 @@ class DecisionForm:
                 self.error = f"Arguments: {exc}"
                 return None
             decision["name"] = self.name
-        if self.type in NEEDS_MESSAGE:
+        if self.type in WITH_MESSAGE:
             if not self.message:
                 self.error = "Write the message the model will read."
                 return None
@@ -165,21 +162,3 @@ class DecisionForm:
             self.error = "Some fields need attention."
             return None
         return {"type": "answer", "value": value}
-
-
-def quick_decision(task: ReviewTask, action: str, message: str = "") -> dict[str, Any]:
-    """The decision behind the queue's approve and reject keys. Raises
-    ValueError with the reason when the task needs its own page."""
-    if action == "approve":
-        chosen = next((d for d in APPROVALS if d in task.allowed), None)
-        if task.shape == "breakpoint":
-            return {"type": "continue"}
-        if chosen is None:
-            raise ValueError("This request can't simply be approved; open it to answer.")
-        return {"type": chosen}
-    chosen = next((d for d in REJECTIONS if d in task.allowed), None)
-    if chosen is None:
-        raise ValueError("This request can't be rejected; open it to decide.")
-    if not message.strip():
-        raise ValueError("Write the message the model will read.")
-    return {"type": chosen, "message": message.strip()}

@@ -5,14 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.db import transaction
-
 from graphs.interrupts import DecisionError, check_value
-from graphs.models import Run
 from graphs.registry import GraphLoadError, GraphNotFound, get_registry
 from graphs.run_settings import config_problems, context_problems
 from graphs.worker import compiled_graph
-from reviews.emit import emit
 from reviews.graph_state import GraphUnavailable, merged_keys, node_names
 from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
 
@@ -173,35 +169,18 @@ class StartForm:
         else:
             self.errors.append(message)
 
-    def start(self, *, user: Any, client_address: str | None) -> Run:
-        with transaction.atomic():
-            run = Run.enqueue(
-                graph_name=self.graph_name,
-                kind=Run.Kind.START,
-                payload=self.value,
-                requested_by=user,
-                title=self.title,
-                interrupt_before=self.interrupt_before,
-                interrupt_after=self.interrupt_after,
-                config=self.config,
-                context=self.context,
-            )
-            emit(
-                "run.started",
-                actor=user,
-                thread_id=run.thread_id,
-                graph_name=self.graph_name,
-                run=run,
-                after={
-                    "input": self.value,
-                    "interrupt_before": self.interrupt_before,
-                    "interrupt_after": self.interrupt_after,
-                    **({"config": self.config} if self.config else {}),
-                    **({"context": self.context} if self.context is not None else {}),
-                },
-                client_address=client_address,
-            )
-        return run
+    @property
+    def start_args(self) -> dict[str, Any]:
+        """What the checked form asks to start, for reviews.actions.runs.start."""
+        return {
+            "graph_name": self.graph_name,
+            "input": self.value,
+            "title": self.title,
+            "interrupt_before": self.interrupt_before,
+            "interrupt_after": self.interrupt_after,
+            "config": self.config,
+            "context": self.context,
+        }
 
 
 def _message_keys(graph, schema: dict[str, Any] | None) -> set[str]:

@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
 from django.http import Http404
 from langgraph.constants import END
 
-from graphs.interrupts import DecisionError, check_value, json_safe, pending_requests
-from graphs.models import Checkpoint, Run, Thread
-from reviews.emit import emit
+from graphs.interrupts import DecisionError, check_value, json_safe
+from graphs.models import Checkpoint, Thread
 from reviews.graph_state import (
-    EDITED_AS_NODE,
-    EDITED_BY,
     config_for,
     graph_for,
     merged_keys,
     node_names,
     state_schema,
-    typed_values,
 )
-from reviews.models import ActionRefused, ReviewTask
 from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
-
-
-@dataclass
-class SaveResult:
-    summary: str
-    checkpoint_id: str
-    run: Run | None = None
 
 
 class StateEdit:
@@ -154,68 +140,3 @@ class StateEdit:
                     else:
                         self.errors.append(message)
         return not self.has_errors
-
-    def save(self, *, user: Any, client_address: str | None) -> SaveResult:
-        """Write the edit as a new checkpoint (and queue the run's continuation).
-        Refused, with nothing written, while a run is active or when the state
-        changed after the form was made."""
-        with transaction.atomic():
-            thread = Thread.objects.select_for_update().get(pk=self.thread.pk)
-            ActionRefused.while_running(thread, "edit its state")
-            latest = thread.latest_checkpoint_id()
-            if not self.fork_from and latest != self.base_checkpoint:
-                raise ActionRefused(
-                    f"The state changed since this form was made (now at checkpoint {latest}); "
-                    "reload the editor and make the edit again."
-                )
-            written = latest
-            if self.changes or self.mark_only:
-                metadata = {EDITED_BY: getattr(user, "username", ""), EDITED_AS_NODE: self.as_node}
-                config = self.graph.update_state(
-                    {**config_for(thread, self.fork_from or None), "metadata": metadata},
-                    typed_values(self.graph, self.changes) if self.changes else None,
-                    as_node=self.as_node or None,
-                )
-                written = config["configurable"]["checkpoint_id"]
-            stale = ReviewTask.objects.supersede(thread.pk, keep_checkpoint=written)
-            run, created = None, []
-            if self.continue_run:
-                run = Run.enqueue(
-                    graph_name=thread.graph_name,
-                    kind=Run.Kind.CONTINUE,
-                    thread_id=thread.pk,
-                    requested_by=user,
-                )
-            else:
-                # Whatever the new checkpoint waits for is asked again, so
-                # the thread never sits stopped with nothing in the queue.
-                state = self.graph.get_state(config_for(thread), subgraphs=True)
-                created = ReviewTask.objects.create_for(
-                    thread_id=thread.pk,
-                    graph_name=thread.graph_name,
-                    checkpoint_id=written,
-                    requests=pending_requests(state),
-                )
-            emit(
-                "thread.forked" if self.fork_from else "state.edited",
-                actor=user,
-                tasks=created,
-                removed=stale,
-                thread_id=thread.pk,
-                graph_name=thread.graph_name,
-                checkpoint_id=written,
-                before={k: self.values.get(k) for k in self.changes},
-                after={
-                    "values": self.changes,
-                    "as_node": self.as_node or None,
-                    **({"forked_from": self.fork_from} if self.fork_from else {}),
-                },
-                client_address=client_address,
-            )
-        keys = ", ".join(self.changes) or "nothing"
-        summary = f"Wrote {keys} as a new checkpoint {written}" if self.changes else "No edit"
-        if self.fork_from and self.changes:
-            summary += f", a branch from {self.fork_from}"
-        if run is not None:
-            summary += f"; run {run.pk} continues the graph."
-        return SaveResult(summary=summary + ".", checkpoint_id=written, run=run)

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from graphs.interrupts import quick_decision
 from graphs.models import Checkpoint, Run, Thread
 from graphs.registry import get_registry
 from reviews.access import (
@@ -35,8 +36,11 @@ from reviews.access import (
     visible_tasks,
     visible_threads,
 )
-from reviews.decision_forms import DecisionForm, quick_decision
-from reviews.escalation import notify_assignment
+from reviews.actions import ActionRefused, DecisionsInvalid
+from reviews.actions import runs as run_actions
+from reviews.actions import state as state_actions
+from reviews.actions import tasks as task_actions
+from reviews.decision_forms import DecisionForm
 from reviews.graph_state import (
     GraphUnavailable,
     executed_results,
@@ -45,9 +49,8 @@ from reviews.graph_state import (
     read_state,
     state_at,
 )
-from reviews.models import ActionRefused, DecisionsInvalid, ReviewTask, describe_decision
+from reviews.models import ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks, turn_rows
-from reviews.run_actions import cancel_run, replay_from, retry_run
 from reviews.start_form import StartForm
 from reviews.state_diff import diff_states
 from reviews.state_editor import StateEdit
@@ -59,24 +62,6 @@ RUNS_SHOWN = 10  # a thread page lists its newest runs
 
 def _client_address(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
-
-
-def after_decision(tasks: list[ReviewTask], run) -> str:
-    """What to tell the reviewer once decide_together returned: an approval
-    may still wait for a quorum."""
-    fresh = list(ReviewTask.objects.select_related("rule").filter(pk__in=[t.pk for t in tasks]))
-    waiting = [t for t in fresh if t.is_pending]
-    if waiting:
-        task = waiting[0]
-        given = list(task.approvals.order_by("pk"))
-        have, need = len(given), task.required_for(given[0].decision if given else {})
-        return (
-            f"Your approval is recorded ({have} of {need}); the graph resumes once "
-            f"{need - have} more reviewer{'s' if need - have != 1 else ''} approve."
-        )
-    if run is not None:
-        return f"Decision recorded; run {run.pk} resumes the graph."
-    return "Decision recorded; the graph resumes when the other requests of this step are decided."
 
 
 # -- home ---------------------------------------------------------------------
@@ -196,9 +181,9 @@ def quick_decide(request: HttpRequest, pk: int) -> HttpResponse:
         if len(group) > 1:
             raise ValueError(f"This turn has {len(group)} tool calls; open it to decide each one.")
         decision = quick_decision(
-            task, request.POST.get("action", ""), request.POST.get("message", "")
+            task.as_request(), request.POST.get("action", ""), request.POST.get("message", "")
         )
-        run = ReviewTask.decide_together(
+        run = task_actions.decide(
             [task], {task.pk: decision}, user=request.user, client_address=_client_address(request)
         )
     except DecisionsInvalid as exc:
@@ -207,7 +192,7 @@ def quick_decide(request: HttpRequest, pk: int) -> HttpResponse:
         error = str(exc)
     note = ""
     if not error:
-        note = after_decision([task], run)
+        note = task_actions.outcome_words([task], run)
         task.refresh_from_db()
     if request.htmx:
         return render(
@@ -247,15 +232,15 @@ def bulk_decide(request: HttpRequest) -> HttpResponse:
             group = ReviewTask.objects.of_interrupt(task).count()
             if group > 1:
                 raise ValueError(f"one of {group} tool calls of a turn; open it to decide each")
-            decision = quick_decision(task, action, message)
-            run = ReviewTask.decide_together(
+            decision = quick_decision(task.as_request(), action, message)
+            run = task_actions.decide(
                 [task],
                 {task.pk: decision},
                 user=request.user,
                 client_address=_client_address(request),
             )
             if ReviewTask.objects.get(pk=pk).is_pending:  # an approval towards a quorum
-                raise ValueError(after_decision([task], run))
+                raise ValueError(task_actions.outcome_words([task], run))
         except DecisionsInvalid as exc:
             refused.append(f"task {pk}: {exc.errors[pk]}")
         except (ValueError, ActionRefused) as exc:
@@ -276,7 +261,7 @@ def bulk_decide(request: HttpRequest) -> HttpResponse:
 def _approval_words(decision: dict[str, Any]) -> str:
     if decision.get("type") in ("approve", "accept"):
         return "the call as proposed"
-    return describe_decision(decision)
+    return task_actions.describe_decision(decision)
 
 
 def _quorum(task: ReviewTask) -> dict[str, Any] | None:
@@ -398,7 +383,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     refusal, status = ("" if pending else task.why_not_pending()), 409
     if pending and len(decisions) == len(forms):
         try:
-            run = ReviewTask.decide_together(
+            run = task_actions.decide(
                 pending,
                 decisions,
                 user=request.user,
@@ -412,7 +397,7 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
         except PermissionDenied as exc:
             refusal, status = str(exc), 403
         else:
-            note = after_decision(pending, run)
+            note = task_actions.outcome_words(pending, run)
             if request.htmx:
                 task.refresh_from_db()
                 context = {**_task_context(task, request.user), "notice": note}
@@ -446,7 +431,9 @@ def thread_state(request: HttpRequest, thread_id: str) -> HttpResponse:
         edit.bind(request.POST)
         if edit.is_valid():
             try:
-                result = edit.save(user=request.user, client_address=_client_address(request))
+                result = state_actions.edit(
+                    edit, user=request.user, client_address=_client_address(request)
+                )
             except ActionRefused as exc:
                 edit.refusal = str(exc)
                 status = 409
@@ -542,7 +529,7 @@ def replay(request: HttpRequest, thread_id: str) -> HttpResponse:
     checkpoint_id = request.POST.get("checkpoint", "")
     url = f"{reverse('thread', args=[thread.pk])}?at={checkpoint_id}"
     try:
-        run = replay_from(
+        run = run_actions.replay(
             thread, checkpoint_id, user=request.user, client_address=_client_address(request)
         )
     except ActionRefused as exc:
@@ -569,7 +556,9 @@ def start_run(request: HttpRequest, graph_name: str) -> HttpResponse:
     if request.method == "POST":
         form.bind(request.POST)
         if form.is_valid():
-            run = form.start(user=request.user, client_address=_client_address(request))
+            run = run_actions.start(
+                **form.start_args, user=request.user, client_address=_client_address(request)
+            )
             messages.success(request, f"Run {run.pk} started on a new thread.")
             return redirect("thread", thread_id=run.thread_id)
         status = 422
@@ -587,13 +576,11 @@ def claim(request: HttpRequest, pk: int) -> HttpResponse:
     # A claim holds the calls of the turn that the claimant may decide.
     group = decidable(request.user, list(ReviewTask.objects.of_interrupt(task).pending()))
     if request.POST.get("release"):
-        if ReviewTask.release_together(
-            group, user=request.user, client_address=_client_address(request)
-        ):
+        if task_actions.release(group, user=request.user, client_address=_client_address(request)):
             messages.success(request, "Claim released; others may take the task.")
     else:
         try:
-            ReviewTask.claim_together(
+            task_actions.claim(
                 group or [task], user=request.user, client_address=_client_address(request)
             )
         except ActionRefused as exc:
@@ -625,7 +612,7 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return redirect("task", pk=task.pk)
     try:
-        ReviewTask.assign_together(
+        task_actions.assign(
             group,
             by=request.user,
             to_user=to_user,
@@ -635,7 +622,6 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
     except ActionRefused as exc:
         messages.error(request, str(exc))
     else:
-        notify_assignment(task, to_user=to_user, to_group=to_group)
         who = to_user.get_username() if to_user else f"group {to_group.name}"
         messages.success(request, f"Assigned to {who}.")
     return redirect("task", pk=task.pk)
@@ -656,7 +642,7 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     """Stop a queued or running run; whoever may start the graph's runs may."""
     run = run_for(request.user, pk, REVIEW)
     try:
-        cancel_run(run, user=request.user, client_address=_client_address(request))
+        run_actions.cancel(run, user=request.user, client_address=_client_address(request))
     except ActionRefused as exc:
         messages.error(request, str(exc))
     else:
@@ -671,7 +657,7 @@ def retry(request: HttpRequest, pk: int) -> HttpResponse:
     """Queue a thread's failed newest run again; whoever may start its runs may."""
     run = run_for(request.user, pk, REVIEW)
     try:
-        again = retry_run(run, user=request.user, client_address=_client_address(request))
+        again = run_actions.retry(run, user=request.user, client_address=_client_address(request))
     except ActionRefused as exc:
         messages.error(request, str(exc))
     else:

@@ -139,9 +139,10 @@ def test_a_page_decision_resumes_as_the_same_resume_through_the_api(served, sdk)
     on_page = asked(sdk, "A-7401")
     served.query(
         "from django.contrib.auth.models import User\n"
+        "from reviews.actions import tasks\n"
         "from reviews.models import ReviewTask\n"
         f"task = ReviewTask.objects.get(thread_id={on_page!r}, status='pending')\n"
-        "ReviewTask.decide_together([task], {task.pk: {'type': 'edit', 'name': 'refund',"
+        "tasks.decide([task], {task.pk: {'type': 'edit', 'name': 'refund',"
         " 'args': {'order_id': 'A-7401', 'amount': 99}}}, user=User.objects.get(username='admin'))\n"
         "result = None"
     )

@@ -19,6 +19,7 @@ from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.models import Run
 from graphs.registry import GraphLoadError, Registry, get_registry
 from graphs.worker import work
+from reviews.actions import tasks as task_actions
 from reviews.models import ReviewTask
 from tests.graphs.differential import comparable
 
@@ -50,9 +51,7 @@ def through_the_worker(name: str, given: Any, answer: Any, **fields: Any) -> Any
     run.refresh_from_db()
     assert run.status == Run.Status.INTERRUPTED, run.error
     (task,) = ReviewTask.objects.pending().filter(thread_id=run.thread_id)
-    resume = ReviewTask.decide_together(
-        [task], {task.pk: {"type": "answer", "value": answer}}, user=None
-    )
+    resume = task_actions.decide([task], {task.pk: {"type": "answer", "value": answer}}, user=None)
     # The resume runs under the config and context the thread started with.
     assert (resume.config, resume.context) == (run.config, run.context)
     work("loading")

@@ -8,7 +8,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from reviews.models import ActionRefused, AuditEvent, ReviewTask
+from reviews.actions import ActionRefused
+from reviews.actions import tasks as task_actions
+from reviews.models import AuditEvent, ReviewTask
 from tests.reviews.conftest import pending, start
 from tests.reviews.test_decision_races import race
 
@@ -20,8 +22,8 @@ def test_two_claims_at_once_one_wins(rita, sam):
     for _ in range(4):
         (task,) = pending(start("support", REFUND))
         results = race(
-            lambda t=task: ReviewTask.claim_together([t], user=rita),
-            lambda t=task: ReviewTask.claim_together([t], user=sam),
+            lambda t=task: task_actions.claim([t], user=rita),
+            lambda t=task: task_actions.claim([t], user=sam),
         )
         refused = [r for r in results if isinstance(r, ActionRefused)]
         assert len(refused) == 1 and "Already claimed by" in str(refused[0])
@@ -63,9 +65,9 @@ def test_release_and_extend(as_rita, rita):
     as_rita.post(reverse("claim", args=[task.pk]), {"release": "1"})
     task.refresh_from_db()
     assert task.claimed_by is None and task.claim_expires_at is None
-    ReviewTask.decide_together([task], {task.pk: {"type": "accept"}}, user=rita)
+    task_actions.decide([task], {task.pk: {"type": "accept"}}, user=rita)
     with pytest.raises(ActionRefused, match="Already decided"):
-        ReviewTask.claim_together([task], user=rita)
+        task_actions.claim([task], user=rita)
 
 
 def test_an_administrator_assigns_to_a_person_or_a_group(transactional_db, rita, sam):

@@ -13,6 +13,7 @@ from django.test import Client, override_settings
 from graphs.models import Checkpoint, Run
 from graphs.worker import work
 from hitl_site.asgi import application
+from reviews.actions import tasks as task_actions
 
 AGENTS = Path(__file__).resolve().parents[1] / "graphs" / "agents" / "langgraph.json"
 ORIGIN = (b"origin", b"http://testserver")
@@ -160,8 +161,8 @@ async def test_a_turn_row_stays_until_its_last_call_is_decided(transactional_db)
     hears of neither."""
     from django.contrib.auth.models import Group
 
+    from reviews.actions.tasks import outcome_words
     from reviews.models import ReviewRule, ReviewTask
-    from reviews.views import after_decision
 
     def people() -> tuple[bytes, bytes]:
         travel = Group.objects.create(name="travel")
@@ -199,8 +200,8 @@ async def test_a_turn_row_stays_until_its_last_call_is_decided(transactional_db)
 
     def decide(task: ReviewTask) -> None:
         rita_user = get_user_model().objects.get(username="rita")
-        run = ReviewTask.decide_together([task], {task.pk: {"type": "approve"}}, user=rita_user)
-        after_decision([task], run)
+        run = task_actions.decide([task], {task.pk: {"type": "approve"}}, user=rita_user)
+        outcome_words([task], run)
 
     await sync_to_async(decide)(book)
     left = await receive_until(rita, "hx-swap-oob=")

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from graphs.models import Run
 from graphs.worker import work
+from reviews.actions import tasks as task_actions
 from reviews.models import AuditEvent, ReviewRule, ReviewTask
 from tests.reviews.conftest import pending, start
 
@@ -77,7 +78,7 @@ def test_reject_decides_as_the_system_and_the_model_reads_why(refunds_rule, rita
         on_expiry="reject", expiry_message="Nobody approved the refund in time."
     )
     (task,) = pending(start("support", REFUND))
-    ReviewTask.claim_together([task], user=rita)  # a claim doesn't stop the system
+    task_actions.claim([task], user=rita)  # a claim doesn't stop the system
     overdue(task)
     work("w1")  # rejects; the resume it queues runs in the same sweep
     task.refresh_from_db()

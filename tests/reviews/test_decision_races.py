@@ -8,7 +8,9 @@ import pytest
 from django.db import connections
 
 from graphs.models import Run
-from reviews.models import ActionRefused, AuditEvent, ReviewTask
+from reviews.actions import ActionRefused
+from reviews.actions import tasks as task_actions
+from reviews.models import AuditEvent, ReviewTask
 from tests.reviews.conftest import pending, start
 
 REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
@@ -41,8 +43,8 @@ def test_same_task_two_reviewers_exactly_one_wins(rita, sam):
         thread = start("support", REFUND)
         (task,) = pending(thread)
         results = race(
-            lambda t=task: ReviewTask.decide_together([t], {t.pk: {"type": "accept"}}, user=rita),
-            lambda t=task: ReviewTask.decide_together(
+            lambda t=task: task_actions.decide([t], {t.pk: {"type": "accept"}}, user=rita),
+            lambda t=task: task_actions.decide(
                 [t], {t.pk: {"type": "response", "message": "no"}}, user=sam
             ),
         )
@@ -70,10 +72,8 @@ def test_last_two_interrupts_decided_at_once_resume_exactly_once(rita, sam):
         kind="other",
     )
     results = race(
-        lambda: ReviewTask.decide_together([task], {task.pk: {"type": "accept"}}, user=rita),
-        lambda: ReviewTask.decide_together(
-            [twin], {twin.pk: {"type": "answer", "value": 1}}, user=sam
-        ),
+        lambda: task_actions.decide([task], {task.pk: {"type": "accept"}}, user=rita),
+        lambda: task_actions.decide([twin], {twin.pk: {"type": "answer", "value": 1}}, user=sam),
     )
     assert not [r for r in results if isinstance(r, Exception)], results
     (resume,) = Run.objects.filter(thread_id=thread, kind=Run.Kind.RESUME)
@@ -88,11 +88,9 @@ def test_last_two_interrupts_decided_at_once_resume_exactly_once(rita, sam):
 def test_late_decision_names_who_decided_first_even_while_the_resume_runs(rita, sam):
     thread = start("support", REFUND)
     (task,) = pending(thread)  # both reviewers loaded the page while it was pending
-    ReviewTask.decide_together([task], {task.pk: {"type": "accept"}}, user=rita)
+    task_actions.decide([task], {task.pk: {"type": "accept"}}, user=rita)
     with pytest.raises(ActionRefused, match="Already decided by rita at"):
-        ReviewTask.decide_together(
-            [task], {task.pk: {"type": "response", "message": "no"}}, user=sam
-        )
+        task_actions.decide([task], {task.pk: {"type": "response", "message": "no"}}, user=sam)
 
 
 def decided_by_rita_after_reading(monkeypatch, module: str, rita) -> None:
@@ -106,7 +104,7 @@ def decided_by_rita_after_reading(monkeypatch, module: str, rita) -> None:
     def read_then_rita_decides(user, pk, *args):
         task = read(user, pk, *args)
         fresh = ReviewTask.objects.get(pk=pk)
-        ReviewTask.decide_together([fresh], {fresh.pk: {"type": "accept"}}, user=rita)
+        task_actions.decide([fresh], {fresh.pk: {"type": "accept"}}, user=rita)
         return task
 
     monkeypatch.setattr(route, "task_for", read_then_rita_decides)

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from graphs.worker import work
 from hitl_site.asgi import application
+from reviews.actions import tasks as task_actions
 from reviews.audit_log import AuditEvent
 from reviews.emit import EFFECTS
 from reviews.models import ReviewRule, ReviewTask, WebhookDelivery, WebhookEndpoint
@@ -74,9 +75,9 @@ async def _open_queue(cookie: bytes) -> WebsocketCommunicator:
 async def test_releasing_a_claim_is_audited_and_open_queues_see_it(reviewer):
     user, cookie = reviewer
     (task,) = await sync_to_async(lambda: pending(start("support", REFUND)))()
-    await sync_to_async(ReviewTask.claim_together)([task], user=user)
+    await sync_to_async(task_actions.claim)([task], user=user)
     page = await _open_queue(cookie)
-    released = await sync_to_async(ReviewTask.release_together)(
+    released = await sync_to_async(task_actions.release)(
         [task], user=user, client_address="127.0.0.9"
     )
     assert released == 1
@@ -86,7 +87,7 @@ async def test_releasing_a_claim_is_audited_and_open_queues_see_it(reviewer):
     assert (event.actor_id, event.task_id, event.after) == (user.pk, task.pk, {"tasks": [task.pk]})
     assert event.client_address == "127.0.0.9"
     # Nothing held, nothing released: no row, no push.
-    assert await sync_to_async(ReviewTask.release_together)([task], user=user) == 0
+    assert await sync_to_async(task_actions.release)([task], user=user) == 0
     assert await sync_to_async(AuditEvent.objects.filter(action="task.released").count)() == 1
     await page.disconnect()
 

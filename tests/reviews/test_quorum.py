@@ -7,7 +7,9 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from graphs.models import Run
-from reviews.models import ActionRefused, AuditEvent, ReviewRule, ReviewTask
+from reviews.actions import ActionRefused
+from reviews.actions import tasks as task_actions
+from reviews.models import AuditEvent, ReviewRule, ReviewTask
 from tests.reviews.conftest import pending, start
 from tests.reviews.test_decision_races import race
 
@@ -66,8 +68,8 @@ def test_two_distinct_approvals_resume_once(two_of_finance, as_rita, as_sam, rit
 
 def test_any_rejection_rejects(two_of_finance, rita, sam):
     (task,) = pending(start("support", REFUND))
-    ReviewTask.decide_together([task], {task.pk: {"type": "accept"}}, user=rita)
-    run = ReviewTask.decide_together(
+    task_actions.decide([task], {task.pk: {"type": "accept"}}, user=rita)
+    run = task_actions.decide(
         [task], {task.pk: {"type": "response", "message": "Not this one."}}, user=sam
     )
     assert run is not None and run.payload == {
@@ -80,8 +82,8 @@ def test_two_approvals_at_once_make_the_quorum_once(two_of_finance, rita, sam):
     for _ in range(3):
         (task,) = pending(start("support", REFUND))
         results = race(
-            lambda t=task: ReviewTask.decide_together([t], {t.pk: {"type": "accept"}}, user=rita),
-            lambda t=task: ReviewTask.decide_together([t], {t.pk: {"type": "accept"}}, user=sam),
+            lambda t=task: task_actions.decide([t], {t.pk: {"type": "accept"}}, user=rita),
+            lambda t=task: task_actions.decide([t], {t.pk: {"type": "accept"}}, user=sam),
         )
         assert not [r for r in results if isinstance(r, Exception)], results
         assert sum(isinstance(r, Run) for r in results) == 1
@@ -96,7 +98,7 @@ def test_bulk_reports_quorum_tasks(two_of_finance, as_rita):
     ).content.decode()
     assert f"Not decided, task {task.pk}: Your approval is recorded (1 of 2)" in html
     with pytest.raises(ActionRefused, match="You already approved"):
-        ReviewTask.decide_together(
+        task_actions.decide(
             [task],
             {task.pk: {"type": "accept"}},
             user=ReviewTask.objects.get(pk=task.pk).approvals.get().reviewer,

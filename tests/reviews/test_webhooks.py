@@ -17,7 +17,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from graphs.worker import work
-from reviews.models import ReviewTask, WebhookDelivery, WebhookEndpoint
+from reviews.actions import tasks as task_actions
+from reviews.models import WebhookDelivery, WebhookEndpoint
 from reviews.webhooks import deliver_due, signature
 from tests.reviews.conftest import pending, start
 
@@ -90,7 +91,7 @@ def test_created_and_decided_are_signed_and_delivered(receiver, rita):
         name="bot", url=url, secret="s3cret", events=["task.created", "task.decided"]
     )
     (task,) = pending(start("support", REFUND))  # the worker's sweep ran before the task existed
-    ReviewTask.decide_together([task], {task.pk: {"type": "accept"}}, user=rita)
+    task_actions.decide([task], {task.pk: {"type": "accept"}}, user=rita)
     assert deliver_due() == 2
     events = [json.loads(g["body"]) for g in got]
     assert [e["event"] for e in events] == ["task.created", "task.decided"]
@@ -149,7 +150,7 @@ def test_a_receiver_verifies_each_delivery_and_refuses_replays(receiver, rita, s
         name="bot", url=url, secret=secret, events=["task.created", "task.decided"]
     )
     (task,) = pending(start("support", REFUND))
-    ReviewTask.decide_together([task], {task.pk: {"type": "accept"}}, user=rita)
+    task_actions.decide([task], {task.pk: {"type": "accept"}}, user=rita)
     assert deliver_due() == 2 and state["refused"] == []
     deliveries = WebhookDelivery.objects.order_by("pk")
     assert [g["headers"]["webhook-id"] for g in got] == [f"msg_{d.pk}" for d in deliveries]

@@ -1,5 +1,4 @@
-"""Runs asked for by reviewers: replay from a past checkpoint, cancel, retry
-(pages and API)."""
+"""Actions on runs: start, cancel, retry, and replay from a past checkpoint."""
 
 from __future__ import annotations
 
@@ -8,11 +7,58 @@ from typing import Any
 from django.db import transaction
 
 from graphs.models import Checkpoint, Run, Thread
+from reviews.actions import ActionRefused
 from reviews.emit import emit
-from reviews.models import ActionRefused, ReviewTask
+from reviews.models import ReviewTask
 
 
-def cancel_run(run: Run, *, user: Any, client_address: str | None = None) -> Run:
+def start(
+    graph_name: str,
+    input: Any,
+    *,
+    user: Any,
+    client_address: str | None = None,
+    thread_id: str | None = None,
+    kind: str = Run.Kind.START,
+    via: str = "",
+    **fields: Any,
+) -> Run:
+    """Queue a run of the graph: a start with `input` (checked by the caller
+    against the graph's input schema) on a new thread or on `thread_id`, a
+    command (`input` holds its update and goto) or a continue. `fields` go to
+    the run (title, interrupt_before/after, config, context, metadata...)."""
+    # Joins the caller's transaction where there is one, without a savepoint
+    # (two more round trips on PostgreSQL): a failure undoes the caller's too.
+    with transaction.atomic(savepoint=False):
+        run = Run.enqueue(
+            graph_name=graph_name,
+            kind=kind,
+            thread_id=thread_id,
+            payload=input,
+            requested_by=user,
+            **fields,
+        )
+        emit(
+            "run.started",
+            actor=user,
+            thread_id=run.thread_id,
+            graph_name=graph_name,
+            run=run,
+            after={
+                "input": input if kind == Run.Kind.START else None,
+                **({"command": input} if kind == Run.Kind.COMMAND else {}),
+                "interrupt_before": run.interrupt_before,
+                "interrupt_after": run.interrupt_after,
+                **({"config": run.config} if run.config else {}),
+                **({"context": run.context} if run.context is not None else {}),
+                **({"via": via} if via else {}),
+            },
+            client_address=client_address,
+        )
+    return run
+
+
+def cancel(run: Run, *, user: Any, client_address: str | None = None) -> Run:
     """Stop a queued or running run (see Run.cancel), audited; refused
     (ActionRefused) once it has stopped.
 
@@ -44,7 +90,7 @@ def cancel_run(run: Run, *, user: Any, client_address: str | None = None) -> Run
     return run
 
 
-def retry_run(run: Run, *, user: Any, client_address: str | None = None) -> Run:
+def retry(run: Run, *, user: Any, client_address: str | None = None) -> Run:
     """Queue the thread's newest run again after it failed; returns the new run.
 
     A run that wrote checkpoints continues from the thread's latest one (the
@@ -93,7 +139,7 @@ def retry_run(run: Run, *, user: Any, client_address: str | None = None) -> Run:
     return again
 
 
-def replay_from(
+def replay(
     thread: Thread, checkpoint_id: str, *, user: Any, client_address: str | None = None
 ) -> Run:
     """Queue a run that re-executes the graph from a past root checkpoint; the
@@ -123,3 +169,21 @@ def replay_from(
             client_address=client_address,
         )
     return run
+
+
+def delete(run: Run, *, user: Any, client_address: str | None = None) -> None:
+    """Remove a run from its thread's runs (its checkpoints stay), cancelling
+    it first if it is queued or running."""
+    with transaction.atomic():
+        if run.status in Run.ACTIVE:
+            cancel(run, user=user, client_address=client_address)
+        emit(
+            "run.deleted",
+            actor=user,
+            thread_id=run.thread_id,
+            graph_name=run.graph_name,
+            run=run,
+            before={"status": run.status, "kind": run.kind},
+            client_address=client_address,
+        )
+        Run.objects.filter(pk=run.pk).delete()

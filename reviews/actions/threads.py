@@ -1,0 +1,77 @@
+"""Actions on whole threads: copy one (its checkpoints and metadata) and
+delete one (its runs, tasks and checkpoints; the audit trail keeps the record)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+
+from graphs.checkpoint import DjangoCheckpointSaver
+from graphs.interrupts import pending_requests
+from graphs.models import Thread
+from reviews.actions import ActionRefused
+from reviews.emit import emit
+from reviews.graph_state import GraphUnavailable, config_for, graph_for
+from reviews.models import ReviewTask
+
+
+def copy(source: Thread, *, user: Any, client_address: str | None = None) -> Thread:
+    """A new thread with the source's checkpoints and metadata. What its state
+    waits for becomes review tasks of the copy, as on any stopped thread."""
+    with transaction.atomic():
+        copied = Thread.objects.create(
+            thread_id=str(uuid.uuid4()),
+            graph_name=source.graph_name,
+            title=source.title,
+            metadata=dict(source.metadata or {}),
+        )
+        DjangoCheckpointSaver().copy_thread(source.pk, copied.pk)
+        copied.refresh_from_db()  # what the copied checkpoints wrote to the row
+        latest = copied.latest_checkpoint_id()
+        created: list[ReviewTask] = []
+        if latest and copied.graph_name:
+            try:
+                graph = graph_for(copied)
+            except GraphUnavailable:
+                graph = None  # not loadable here: nothing to read what it waits for
+            if graph is not None:
+                created = ReviewTask.objects.create_for(
+                    thread_id=copied.pk,
+                    graph_name=copied.graph_name,
+                    checkpoint_id=latest,
+                    requests=pending_requests(graph.get_state(config_for(copied), subgraphs=True)),
+                )
+        emit(
+            "thread.copied",
+            actor=user,
+            tasks=created,
+            thread_id=copied.pk,
+            graph_name=copied.graph_name,
+            checkpoint_id=latest or "",
+            after={"copied_from": source.pk},
+            client_address=client_address,
+        )
+    return copied
+
+
+def delete(thread: Thread, *, user: Any, client_address: str | None = None) -> None:
+    """Remove a thread, its runs, review tasks and checkpoints; refused while
+    a run has it."""
+    with transaction.atomic():
+        thread = Thread.objects.select_for_update().get(pk=thread.pk)
+        ActionRefused.while_running(thread, "delete it")
+        open_tasks = list(thread.review_tasks.pending().values_list("pk", flat=True))
+        emit(
+            "thread.deleted",
+            actor=user,
+            removed=open_tasks,
+            thread_id=thread.pk,
+            graph_name=thread.graph_name,
+            checkpoint_id=thread.latest_checkpoint_id() or "",
+            before={"open_tasks": open_tasks, "runs": thread.runs.count()},
+            client_address=client_address,
+        )
+        thread.delete()
+        DjangoCheckpointSaver().delete_thread(thread.pk)
