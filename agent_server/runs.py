@@ -28,7 +28,7 @@ from agent_server.auth import ApiError, payload, respond
 from agent_server.models import Assistant, system_assistant_id
 from agent_server.streaming import DONE, RunListener, sse, sse_json
 from graphs.checkpoint import DjangoCheckpointSaver
-from graphs.interrupts import json_safe
+from graphs.interrupts import DecisionError, Shape, decisions_in, json_safe
 from graphs.models import Checkpoint, Run, Thread, new_run_id
 from graphs.worker import discard_checkpoints, graph_for_run
 from reviews.access import REVIEW, VIEW, can_thread, graph_rights, thread_for
@@ -418,7 +418,7 @@ def _start(
     if command:
         kind, value = Run.Kind.COMMAND, {k: command.get(k) for k in ("update", "goto")}
     elif input is None and not fresh and Checkpoint.objects.filter(thread_id=thread.pk).exists():
-        if waiting and all(t.shape == "breakpoint" for t in waiting):
+        if waiting and all(t.shape == Shape.BREAKPOINT for t in waiting):
             return _decide(
                 request, thread, waiting, {t.pk: {"type": "continue"} for t in waiting}, fields
             )
@@ -536,64 +536,12 @@ class _Committed(ApiError):
 
 def decisions_for(tasks: list[ReviewTask], value: Any) -> dict[int, dict[str, Any]]:
     """A resume value, in the shape the interrupt's payload expects, as the
-    review decisions that give it (graphs.interrupts.resume_value backwards)."""
-    shape = tasks[0].shape
-    if shape == "breakpoint":
-        return {t.pk: {"type": "continue"} for t in tasks}
-    if shape in ("schema", "json"):
-        return {tasks[0].pk: {"type": "answer", "value": value}}
-    if shape == "agent_inbox":
-        items = value if isinstance(value, list) else [value]
-        return _each(tasks, items, _inbox_decision)
-    if shape == "hitl_batched":
-        items = value.get("decisions") if isinstance(value, dict) else None
-        if not isinstance(items, list):
-            raise ApiError(422, 'This interrupt is resumed with {"decisions": [...]}.')
-        return _each(tasks, items, _hitl_decision)
-    if shape == "hitl_per_call":
-        return _each(tasks, [value], _hitl_decision)
-    raise ApiError(422, f"This interrupt ({shape}) can't be resumed here.")
-
-
-def _each(tasks: list[ReviewTask], items: list[Any], read) -> dict[int, dict[str, Any]]:
-    if len(items) != len(tasks):
-        raise ApiError(
-            422, f"This interrupt asks {len(tasks)} decisions; the resume gives {len(items)}."
-        )
-    out = {}
-    for task, item in zip(tasks, items, strict=True):
-        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
-            raise ApiError(422, f"Each decision is an object with a type; got {item!r}.")
-        out[task.pk] = read(task, item)
-    return out
-
-
-def _inbox_decision(task: ReviewTask, item: dict[str, Any]) -> dict[str, Any]:
-    type_, args = item["type"], item.get("args")
-    if type_ == "edit":
-        args = args if isinstance(args, dict) else {}
-        return {
-            "type": "edit",
-            "name": args.get("action") or task.tool_name,
-            "args": args.get("args"),
-        }
-    if type_ == "response":
-        return {"type": "response", "message": args}
-    return {"type": type_}
-
-
-def _hitl_decision(task: ReviewTask, item: dict[str, Any]) -> dict[str, Any]:
-    type_ = item["type"]
-    if type_ == "edit":
-        edited = item.get("edited_action") if isinstance(item.get("edited_action"), dict) else {}
-        return {
-            "type": "edit",
-            "name": edited.get("name") or task.tool_name,
-            "args": edited.get("args"),
-        }
-    if "message" in item:
-        return {"type": type_, "message": item["message"]}
-    return {"type": type_}
+    review decisions that give it (graphs.interrupts.decisions_in)."""
+    try:
+        found = decisions_in([t.as_request() for t in tasks], value)
+    except DecisionError as exc:
+        raise ApiError(422, str(exc)) from None
+    return {t.pk: d for t, d in zip(tasks, found, strict=True)}
 
 
 # -- views --------------------------------------------------------------------------

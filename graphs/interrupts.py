@@ -24,7 +24,7 @@ import json
 import re
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 import jsonschema
 import orjson
+from django.db import models
 from langgraph.types import Send
 
 # Agent Inbox decision types and the config flag that allows each.
@@ -50,6 +51,20 @@ APPROVALS = ("approve", "accept")
 WITH_MESSAGE = ("reject", "response", "respond")
 # Say no: final at once, whatever quorum a rule asks for.
 REFUSALS = (*WITH_MESSAGE, "ignore")
+
+
+class Shape(models.TextChoices):
+    """The payload shapes a review request comes in (see the module's doc)."""
+
+    AGENT_INBOX = "agent_inbox", "Agent Inbox"
+    HITL_BATCHED = "hitl_batched", "HITL middleware, batched"
+    HITL_PER_CALL = "hitl_per_call", "HITL middleware, per call"
+    SCHEMA = "schema", "answer to a schema"
+    JSON = "json", "JSON answer"
+    BREAKPOINT = "breakpoint", "static breakpoint"
+
+
+TOOL_CALLS = (Shape.AGENT_INBOX, Shape.HITL_BATCHED, Shape.HITL_PER_CALL)
 
 
 class DecisionError(ValueError):
@@ -157,7 +172,7 @@ def requests_for(interrupt_id: str, value: Any, response_schema: Any = None) -> 
             allowed = [d for d, flag in INBOX_DECISIONS.items() if config.get(flag, False)]
             out.append(
                 ReviewRequest(
-                    shape="agent_inbox",
+                    shape=Shape.AGENT_INBOX,
                     kind="tool_edit" if "edit" in allowed else "approval",
                     interrupt_id=interrupt_id,
                     action_index=index,
@@ -180,7 +195,7 @@ def requests_for(interrupt_id: str, value: Any, response_schema: Any = None) -> 
             allowed = list(config.get("allowed_decisions") or HITL_DECISIONS)
             out.append(
                 ReviewRequest(
-                    shape="hitl_batched",
+                    shape=Shape.HITL_BATCHED,
                     kind="tool_edit" if "edit" in allowed else "approval",
                     interrupt_id=interrupt_id,
                     action_index=index,
@@ -197,7 +212,7 @@ def requests_for(interrupt_id: str, value: Any, response_schema: Any = None) -> 
         allowed = _decisions_in_schema(schema) or HITL_DECISIONS
         return [
             ReviewRequest(
-                shape="hitl_per_call",
+                shape=Shape.HITL_PER_CALL,
                 kind="tool_edit" if "edit" in allowed else "approval",
                 interrupt_id=interrupt_id,
                 tool_name=str(value.get("name", "")),
@@ -211,7 +226,7 @@ def requests_for(interrupt_id: str, value: Any, response_schema: Any = None) -> 
     if schema is not None:
         return [
             ReviewRequest(
-                shape="schema",
+                shape=Shape.SCHEMA,
                 kind="feedback",
                 interrupt_id=interrupt_id,
                 description=_question(value),
@@ -221,7 +236,7 @@ def requests_for(interrupt_id: str, value: Any, response_schema: Any = None) -> 
         ]
     return [
         ReviewRequest(
-            shape="json",
+            shape=Shape.JSON,
             kind="other",
             interrupt_id=interrupt_id,
             description=_question(value),
@@ -308,7 +323,7 @@ def pending_requests(
         return requests
     return [
         ReviewRequest(
-            shape="breakpoint",
+            shape=Shape.BREAKPOINT,
             kind="breakpoint",
             action_index=index,
             node=node,
@@ -327,34 +342,7 @@ def validate_decision(request: dict[str, Any], decision: dict[str, Any]) -> dict
     reject/respond for the middleware); feedback and JSON requests take
     `{"type": "answer", "value": ...}`; breakpoints take `{"type": "continue"}`.
     """
-    shape = request["shape"]
-    type_ = decision.get("type")
-    if shape in ("agent_inbox", "hitl_batched", "hitl_per_call"):
-        if type_ not in request["allowed"]:
-            allowed = ", ".join(request["allowed"]) or "nothing"
-            raise DecisionError(f"{type_!r} is not allowed here (allowed: {allowed})")
-        if type_ == "edit":
-            args = decision.get("args")
-            if not isinstance(args, dict):
-                raise DecisionError("an edit needs the tool's arguments as a JSON object")
-            name = decision.get("name") or request["tool_name"]
-            if not isinstance(name, str) or not name:
-                raise DecisionError("an edit needs a tool name")
-            schema = request.get("response_schema") if shape == "hitl_batched" else None
-            if schema:
-                check_value(args, schema, "the tool's arguments")
-            return {"type": "edit", "name": name, "args": args}
-        if type_ in ("response", "respond") and not isinstance(decision.get("message"), str):
-            raise DecisionError("a response needs a message")
-        message = decision.get("message")
-        return {"type": type_, **({"message": message} if isinstance(message, str) else {})}
-    if shape == "breakpoint":
-        return {"type": "continue"}
-    if type_ != "answer" or "value" not in decision:
-        raise DecisionError('an answer is {"type": "answer", "value": ...}')
-    if shape == "schema":
-        check_value(decision["value"], request["response_schema"], "the answer")
-    return {"type": "answer", "value": decision["value"]}
+    return VOCABULARIES[request["shape"]].check(request, decision)
 
 
 def quick_decision(request: dict[str, Any], action: str, message: str = "") -> dict[str, Any]:
@@ -396,35 +384,170 @@ def resume_value(requests: Sequence[dict[str, Any]], decisions: Sequence[dict[st
         raise DecisionError(
             f"{len(requests)} actions need {len(requests)} decisions, got {len(decisions)}"
         )
-    shape = requests[0]["shape"]
-    if shape == "agent_inbox":
-        out = []
-        for decision in decisions:
-            type_ = decision["type"]
-            if type_ == "edit":
-                args: Any = {"action": decision["name"], "args": decision["args"]}
-            elif type_ == "response":
-                args = decision["message"]
-            else:
-                args = None
-            out.append({"type": type_, "args": args})
-        return out
-    if shape in ("hitl_batched", "hitl_per_call"):
-        out = []
-        for decision in decisions:
-            type_ = decision["type"]
-            if type_ == "edit":
-                out.append(
-                    {
-                        "type": "edit",
-                        "edited_action": {"name": decision["name"], "args": decision["args"]},
-                    }
-                )
-            elif "message" in decision:
-                out.append({"type": type_, "message": decision["message"]})
-            else:
-                out.append({"type": type_})
-        return {"decisions": out} if shape == "hitl_batched" else out[0]
-    if shape == "breakpoint":
-        return None
-    return decisions[0]["value"]
+    return VOCABULARIES[requests[0]["shape"]].resume(decisions)
+
+
+def decisions_in(requests: Sequence[dict[str, Any]], value: Any) -> list[dict[str, Any]]:
+    """The decisions a resume value gives an interrupt's requests (in action
+    order): resume_value read backwards, for clients that send the value
+    itself (LangGraph's `Command(resume=...)`). DecisionError when the value
+    is not in the payload's shape."""
+    if not requests:
+        raise DecisionError("nothing to resume")
+    vocabulary = VOCABULARIES[requests[0]["shape"]]
+    items = vocabulary.items(requests, value)
+    if len(items) != len(requests):
+        raise DecisionError(
+            f"This interrupt asks {len(requests)} decisions; the resume gives {len(items)}."
+        )
+    return [vocabulary.read(r, item) for r, item in zip(requests, items, strict=True)]
+
+
+# -- each shape's vocabulary -------------------------------------------------------
+
+
+def _check_tool_call(request: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+    type_ = decision.get("type")
+    if type_ not in request["allowed"]:
+        allowed = ", ".join(request["allowed"]) or "nothing"
+        raise DecisionError(f"{type_!r} is not allowed here (allowed: {allowed})")
+    if type_ == "edit":
+        args = decision.get("args")
+        if not isinstance(args, dict):
+            raise DecisionError("an edit needs the tool's arguments as a JSON object")
+        name = decision.get("name") or request["tool_name"]
+        if not isinstance(name, str) or not name:
+            raise DecisionError("an edit needs a tool name")
+        schema = request.get("response_schema") if request["shape"] == Shape.HITL_BATCHED else None
+        if schema:
+            check_value(args, schema, "the tool's arguments")
+        return {"type": "edit", "name": name, "args": args}
+    if type_ in ("response", "respond") and not isinstance(decision.get("message"), str):
+        raise DecisionError("a response needs a message")
+    message = decision.get("message")
+    return {"type": type_, **({"message": message} if isinstance(message, str) else {})}
+
+
+def _check_answer(request: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
+    if decision.get("type") != "answer" or "value" not in decision:
+        raise DecisionError('an answer is {"type": "answer", "value": ...}')
+    if request["shape"] == Shape.SCHEMA:
+        check_value(decision["value"], request["response_schema"], "the answer")
+    return {"type": "answer", "value": decision["value"]}
+
+
+def _inbox_resume(decisions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for decision in decisions:
+        type_ = decision["type"]
+        if type_ == "edit":
+            args: Any = {"action": decision["name"], "args": decision["args"]}
+        elif type_ == "response":
+            args = decision["message"]
+        else:
+            args = None
+        out.append({"type": type_, "args": args})
+    return out
+
+
+def _inbox_read(request: dict[str, Any], item: Any) -> dict[str, Any]:
+    type_ = _typed(item)
+    if type_ == "edit":
+        args = item.get("args") if isinstance(item.get("args"), dict) else {}
+        return {
+            "type": "edit",
+            "name": args.get("action") or request["tool_name"],
+            "args": args.get("args"),
+        }
+    if type_ == "response":
+        return {"type": "response", "message": item.get("args")}
+    return {"type": type_}
+
+
+def _hitl_decisions(decisions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for decision in decisions:
+        type_ = decision["type"]
+        if type_ == "edit":
+            edited = {"name": decision["name"], "args": decision["args"]}
+            out.append({"type": "edit", "edited_action": edited})
+        elif "message" in decision:
+            out.append({"type": type_, "message": decision["message"]})
+        else:
+            out.append({"type": type_})
+    return out
+
+
+def _hitl_read(request: dict[str, Any], item: Any) -> dict[str, Any]:
+    type_ = _typed(item)
+    if type_ == "edit":
+        edited = item.get("edited_action") if isinstance(item.get("edited_action"), dict) else {}
+        return {
+            "type": "edit",
+            "name": edited.get("name") or request["tool_name"],
+            "args": edited.get("args"),
+        }
+    if "message" in item:
+        return {"type": type_, "message": item["message"]}
+    return {"type": type_}
+
+
+def _batched_items(requests: Sequence[dict[str, Any]], value: Any) -> list[Any]:
+    items = value.get("decisions") if isinstance(value, dict) else None
+    if not isinstance(items, list):
+        raise DecisionError('This interrupt is resumed with {"decisions": [...]}.')
+    return items
+
+
+def _typed(item: Any) -> str:
+    if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+        raise DecisionError(f"Each decision is an object with a type; got {item!r}.")
+    return item["type"]
+
+
+def _one(requests: Sequence[dict[str, Any]], value: Any) -> list[Any]:
+    return [value]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """How one payload shape is decided: `check` a decision against its
+    request, make the `resume` value from an interrupt's decisions, and read
+    a resume value back: its `items` (one per request), each `read` as the
+    decision it is."""
+
+    check: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+    resume: Callable[[Sequence[dict[str, Any]]], Any]
+    items: Callable[[Sequence[dict[str, Any]], Any], list[Any]]
+    read: Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def _answer(request: dict[str, Any], item: Any) -> dict[str, Any]:
+    return {"type": "answer", "value": item}
+
+
+VOCABULARIES: dict[str, Vocabulary] = {
+    Shape.AGENT_INBOX: Vocabulary(
+        _check_tool_call,
+        _inbox_resume,
+        lambda requests, value: value if isinstance(value, list) else [value],
+        _inbox_read,
+    ),
+    Shape.HITL_BATCHED: Vocabulary(
+        _check_tool_call,
+        lambda decisions: {"decisions": _hitl_decisions(decisions)},
+        _batched_items,
+        _hitl_read,
+    ),
+    Shape.HITL_PER_CALL: Vocabulary(
+        _check_tool_call, lambda decisions: _hitl_decisions(decisions)[0], _one, _hitl_read
+    ),
+    Shape.SCHEMA: Vocabulary(_check_answer, lambda decisions: decisions[0]["value"], _one, _answer),
+    Shape.JSON: Vocabulary(_check_answer, lambda decisions: decisions[0]["value"], _one, _answer),
+    Shape.BREAKPOINT: Vocabulary(
+        lambda request, decision: {"type": "continue"},
+        lambda decisions: None,
+        lambda requests, value: [None] * len(requests),
+        lambda request, item: {"type": "continue"},
+    ),
+}

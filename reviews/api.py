@@ -367,33 +367,6 @@ class TaskFilters(Schema):
     limit: int = 50
 
 
-def _task_out(task: ReviewTask) -> dict[str, Any]:
-    return {
-        "id": task.pk,
-        "thread_id": task.thread_id,
-        "graph": task.graph_name,
-        "kind": task.kind,
-        "shape": task.shape,
-        "status": task.status,
-        "tool_name": task.tool_name,
-        "args": task.args,
-        "description": task.description,
-        "allowed": task.allowed,
-        "response_schema": task.response_schema,
-        "node": task.node,
-        "namespace": task.namespace,
-        "payload": task.payload,
-        "refused_with": task.refused_with,
-        "checkpoint_id": task.checkpoint_id,
-        "interrupt_id": task.interrupt_id,
-        "action_index": task.action_index,
-        "created_at": task.created_at,
-        "decided_by": task.decided_by.get_username() if task.decided_by else None,
-        "decided_at": task.decided_at,
-        "decision": task.decision,
-    }
-
-
 @api.get("/tasks", response=TaskList, tags=["tasks"])
 def list_tasks(request: HttpRequest, filters: Query[TaskFilters]):
     """Review tasks with the queue page's filters, keyset paged."""
@@ -404,14 +377,14 @@ def list_tasks(request: HttpRequest, filters: Query[TaskFilters]):
     more = len(page) > limit
     page = page[:limit]
     return {
-        "tasks": [_task_out(t) for t in page],
+        "tasks": [t.as_json() for t in page],
         "next_after": str(page[-1].pk) if more and page else "",
     }
 
 
 @api.get("/tasks/{task_id}", response={200: TaskOut, 404: Error}, tags=["tasks"])
 def get_task(request: HttpRequest, task_id: int):
-    return _task_out(task_for(request.user, task_id))
+    return task_for(request.user, task_id).as_json()
 
 
 class DecisionIn(Schema):

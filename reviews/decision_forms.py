@@ -10,7 +10,7 @@ from typing import Any
 
 import jsonschema
 
-from graphs.interrupts import APPROVALS, WITH_MESSAGE
+from graphs.interrupts import APPROVALS, WITH_MESSAGE, Shape
 from reviews.models import ReviewTask
 from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
 
@@ -45,9 +45,9 @@ class DecisionForm:
     @property
     def choices(self) -> list[tuple[str, str]]:
         task = self.task
-        if task.shape == "breakpoint":
+        if task.shape == Shape.BREAKPOINT:
             return [("continue", LABELS["continue"])]
-        if task.shape in ("schema", "json"):
+        if task.shape in (Shape.SCHEMA, Shape.JSON):
             return [("answer", LABELS["answer"])]
         return [(d, LABELS.get(d, d)) for d in task.allowed]
 
@@ -85,7 +85,7 @@ class DecisionForm:
         form.type = form.choices[0][0] if form.choices else ""
         form.name = task.tool_name
         form.args_text = json.dumps(task.args, indent=2, ensure_ascii=False) if task.args else "{}"
-        if task.shape == "schema":
+        if task.shape == Shape.SCHEMA:
             form.fields = fields_for(task.response_schema, prefix=f"{form.prefix}f-")
         return form
 
@@ -135,7 +135,7 @@ class DecisionForm:
         return decision
 
     def _answer(self, data: Mapping[str, Any]) -> dict[str, Any] | None:
-        if self.value_text.strip() or self.task.shape == "json":
+        if self.value_text.strip() or self.task.shape == Shape.JSON:
             try:
                 return {"type": "answer", "value": parse_json(self.value_text)}
             except ValueError as exc:

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, connections, models, transaction
 from django.utils import timezone
 
-from graphs.interrupts import REFUSALS
+from graphs.interrupts import REFUSALS, Shape
 from graphs.models import Run, Thread
 
 
@@ -226,7 +226,7 @@ class ReviewTask(models.Model):
     checkpoint_id = models.CharField(max_length=64)
     interrupt_id = models.CharField(max_length=64, blank=True, default="")
     action_index = models.PositiveIntegerField(default=0)
-    shape = models.CharField(max_length=32)
+    shape = models.CharField(max_length=32, choices=Shape.choices)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     tool_name = models.CharField(max_length=200, blank=True, default="")
     args = models.JSONField(null=True, blank=True)
@@ -310,6 +310,33 @@ class ReviewTask(models.Model):
             "value": self.payload,
             "node": self.node,
             "namespace": self.namespace,
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        """The task as the JSON API shows it and webhooks send it."""
+        return {
+            "id": self.pk,
+            "thread_id": self.thread_id,
+            "graph": self.graph_name,
+            "kind": self.kind,
+            "shape": self.shape,
+            "status": self.status,
+            "tool_name": self.tool_name,
+            "args": self.args,
+            "description": self.description,
+            "allowed": self.allowed,
+            "response_schema": self.response_schema,
+            "node": self.node,
+            "namespace": self.namespace,
+            "payload": self.payload,
+            "refused_with": self.refused_with,
+            "checkpoint_id": self.checkpoint_id,
+            "interrupt_id": self.interrupt_id,
+            "action_index": self.action_index,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "decided_by": self.decided_by.get_username() if self.decided_by else None,
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+            "decision": self.decision,
         }
 
     @property

@@ -105,15 +105,5 @@ class WebhookDelivery(models.Model):
         endpoints = cls.endpoints_for(event) if endpoints is None else endpoints
         if not endpoints:
             return
-        payload = {
-            "task": task.pk,
-            "graph": task.graph_name,
-            "thread": task.thread_id,
-            "kind": task.kind,
-            "tool": task.tool_name,
-            "args": task.args,
-            "status": task.status,
-            "decision": task.decision,
-            "decided_by": task.decided_by.get_username() if task.decided_by else None,
-        }
+        payload = task.as_json()
         cls.objects.bulk_create([cls(endpoint=e, event=event, payload=payload) for e in endpoints])

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from graphs.interrupts import (
     DecisionError,
+    Shape,
     check_value,
     quick_decision,
     resume_value,
@@ -373,7 +374,7 @@ def resume_if_complete(task: ReviewTask, *, user: Any) -> Run | None:
             "interrupt_id", "action_index"
         )
     )
-    if all(t.shape == "breakpoint" for t in decided):
+    if all(t.shape == Shape.BREAKPOINT for t in decided):
         run = Run.enqueue(
             graph_name=task.graph_name,
             kind=Run.Kind.CONTINUE,

@@ -193,3 +193,24 @@ def test_thread_ids_with_slashes_reach_their_thread(api):
     checkpoint = history.json()["points"][-1]["checkpoint_id"]
     replay = api.post("/threads/ops/ticket%207/replay", {"checkpoint_id": checkpoint})
     assert replay.status_code == 201 and replay.json()["thread_id"] == "ops/ticket 7"
+
+
+def test_a_webhook_sends_a_task_as_the_api_shows_it(api, rita):
+    from reviews.actions import tasks as task_actions
+    from reviews.models import WebhookDelivery, WebhookEndpoint
+    from tests.reviews.conftest import pending, start
+
+    WebhookEndpoint.objects.create(
+        name="bot", url="http://127.0.0.1:9/", secret="k", events=["task.created", "task.decided"]
+    )
+    (task,) = pending(start("support", {"messages": [{"role": "user", "content": "refund A-1"}]}))
+    created = WebhookDelivery.objects.get(event="task.created").payload
+    task_actions.decide([task], {task.pk: {"type": "accept"}}, user=rita)
+    decided = WebhookDelivery.objects.get(event="task.decided").payload
+    shown = api.get(f"/tasks/{task.pk}").json()
+    dates = ("created_at", "decided_at")
+    assert set(decided) == set(shown) == set(created)
+    assert {k: v for k, v in decided.items() if k not in dates} == {
+        k: v for k, v in shown.items() if k not in dates
+    }
+    assert created["status"] == "pending" and decided["decided_by"] == "rita"
