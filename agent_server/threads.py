@@ -426,7 +426,7 @@ def update_state(request: HttpRequest, thread_id: str) -> HttpResponse:
         raise ApiError(404, str(exc)) from None
     edit.bind_values(values, as_node=body.get("as_node") or "", base_checkpoint=latest or "")
     if not edit.is_valid():
-        problems = [*edit.errors, *(f.error for f in edit.fields if f.error)]
+        problems = [*edit.errors, *edit.field_errors.values()]
         raise ApiError(422, " ".join(problems) or "Invalid values.")
     try:
         result = state_actions.edit(edit, user=request.user, client_address=_client(request))

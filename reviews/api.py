@@ -269,8 +269,10 @@ def edit_state(request: HttpRequest, thread_id: str, body: StateEditIn):
         base_checkpoint=body.base_checkpoint,
     )
     if not edit.is_valid():
-        errors = {f.key: f.error for f in edit.fields if f.error}
-        return Status(422, {"detail": " ".join(edit.errors) or "Invalid values.", "errors": errors})
+        return Status(
+            422,
+            {"detail": " ".join(edit.errors) or "Invalid values.", "errors": edit.field_errors},
+        )
     result = state_actions.edit(edit, user=request.user, client_address=_client(request))
     return {
         "checkpoint_id": result.checkpoint_id,

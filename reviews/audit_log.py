@@ -138,6 +138,9 @@ class AuditEvent(models.Model):
             thread_id = thread_id or task.thread_id
             graph_name = graph_name or task.graph_name
             checkpoint_id = checkpoint_id or task.checkpoint_id
+        if run is not None:
+            thread_id = thread_id or run.thread_id
+            graph_name = graph_name or run.graph_name
         person = actor if getattr(actor, "is_authenticated", False) else None
         event = cls(
             action=action,

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-import jsonschema
 
 from graphs.interrupts import APPROVALS, WITH_MESSAGE, Shape
 from reviews.models import ReviewTask
-from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
+from reviews.schema_forms import SchemaForm, parse_json
 
 LABELS = {
     "approve": "Approve",
@@ -35,7 +33,8 @@ class DecisionForm:
     args_text: str = ""
     message: str = ""
     value_text: str = ""
-    fields: list[SchemaField] = field(default_factory=list)
+    # The answer to a response_schema, as a form of its own.
+    answer_form: SchemaForm | None = None
     error: str = ""
 
     @property
@@ -86,7 +85,7 @@ class DecisionForm:
         form.name = task.tool_name
         form.args_text = json.dumps(task.args, indent=2, ensure_ascii=False) if task.args else "{}"
         if task.shape == Shape.SCHEMA:
-            form.fields = fields_for(task.response_schema, prefix=f"{form.prefix}f-")
+            form.answer_form = SchemaForm(task.response_schema, prefix=f"{form.prefix}f")
         return form
 
     @classmethod
@@ -98,6 +97,8 @@ class DecisionForm:
         form.args_text = str(data.get(f"{p}args", form.args_text))
         form.message = str(data.get(f"{p}message", "")).strip()
         form.value_text = str(data.get(f"{p}value", ""))
+        if task.shape == Shape.SCHEMA:
+            form.answer_form = SchemaForm(task.response_schema, prefix=f"{p}f", data=data)
         return form
 
     def decision(self, data: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -135,30 +136,15 @@ class DecisionForm:
         return decision
 
     def _answer(self, data: Mapping[str, Any]) -> dict[str, Any] | None:
-        if self.value_text.strip() or self.task.shape == Shape.JSON:
+        if self.value_text.strip() or self.answer_form is None:
             try:
                 return {"type": "answer", "value": parse_json(self.value_text)}
             except ValueError as exc:
                 self.error = f"Answer: {exc}"
                 return None
-        value = parse_fields(self.fields, data)
-        if not any(f.error for f in self.fields):
-            # The schema's own rules (minimum, pattern, …) said at the field
-            # they concern; the task checks the whole answer again on deciding.
-            by_key = {f.key: f for f in self.fields}
-            validator = jsonschema.Draft202012Validator(self.task.response_schema or {})
-            try:
-                problems = list(validator.iter_errors(value))
-            except (jsonschema.SchemaError, jsonschema.exceptions.UnknownType):
-                problems = []  # a broken schema: the task's own check says so
-            for problem in problems:
-                path = list(problem.absolute_path)
-                target = by_key.get(path[0]) if path else None
-                if target is None:
-                    self.error = f"Answer: {problem.message}"
-                    return None
-                target.error = target.error or problem.message
-        if any(f.error for f in self.fields):
+        # Each field says what is wrong with it (its type, then the schema's
+        # rules for it); the task checks the whole answer again on deciding.
+        if not self.answer_form.is_valid():
             self.error = "Some fields need attention."
             return None
-        return {"type": "answer", "value": value}
+        return {"type": "answer", "value": self.answer_form.value}

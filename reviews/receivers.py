@@ -34,8 +34,6 @@ def create_tasks(
             "interrupt.raised",
             tasks=created,
             removed=stale,
-            thread_id=run.thread_id,
-            graph_name=run.graph_name,
             checkpoint_id=checkpoint_id,
             run=run,
             after=[

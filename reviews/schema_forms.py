@@ -1,50 +1,32 @@
-"""HTML form fields made from a JSON schema, and values parsed back from a POST.
+"""Django forms made from a JSON schema: one field per property.
 
-Used by the feedback form (`interrupt(..., response_schema=...)`) and the state
-editor (the graph's state schema). Simple properties get real inputs; what a
-form can't express (lists, objects, messages) gets a JSON box. Values keep
-their JSON types: an integer field gives an int, a JSON box gives whatever
-JSON it holds, never a string that looks like one.
+Used by the feedback form (`interrupt(..., response_schema=...)`), the start
+form (the graph's input schema) and the state editor (its state schema).
+Simple properties get real inputs; what a form can't express (lists, objects,
+messages) gets a JSON box. Values keep their JSON types: an integer field
+gives an int, a JSON box gives whatever JSON it holds, never a string that
+looks like one. The schema itself is the last word: `clean` checks each value
+against its property with jsonschema and says what is wrong at the field.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from django import forms
+
+from graphs.interrupts import DecisionError, check_value
 from reviews import json_input
 
-MISSING = object()
+# An empty optional input: the key is left out of the value.
+EMPTY = object()
 
 
-@dataclass
-class SchemaField:
-    key: str
-    name: str  # the input's name in the form
-    label: str
-    widget: str  # text, textarea, integer, number, checkbox, select, json
-    schema: dict[str, Any]
-    required: bool = False
-    nullable: bool = False
-    choices: list[Any] = field(default_factory=list)
-    help: str = ""
-    text: str = ""  # the value as the input shows it
-    checked: bool = False
-    error: str = ""
-    merged: bool = False  # state editor: the channel merges updates (a reducer)
-
-    @property
-    def dom_id(self) -> str:
-        """The input's id, which its label, help and error point at; the name
-        holds the form's prefix, so fields of two forms on a page differ."""
-        return "field-" + re.sub(r"\s", "_", self.name)
-
-    @property
-    def choice_texts(self) -> list[tuple[str, str]]:
-        return [(json.dumps(c), str(c)) for c in self.choices]
+def parse_json(raw: str) -> Any:
+    """JSON text to a value, with an error a person can act on."""
+    return json_input.parse_json(raw)
 
 
 def resolve(schema: Any, root: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,124 +57,249 @@ def _base(schema: dict[str, Any], root: Mapping[str, Any]) -> tuple[dict[str, An
     return schema, False
 
 
-def _widget(schema: dict[str, Any], current: Any) -> str:
-    if "enum" in schema:
-        return "select"
-    type_ = schema.get("type")
-    if type_ == "string":
-        long = isinstance(current, str) and ("\n" in current or len(current) > 80)
-        return "textarea" if long or schema.get("maxLength", 0) > 200 else "text"
-    if type_ in ("integer", "number", "boolean"):
-        return "checkbox" if type_ == "boolean" else type_
-    return "json"
+class _Value(forms.Field):
+    """A schema property's input. `kind` names the input (text, textarea,
+    integer, number, checkbox, select, json) for the page; an empty optional
+    input cleans to EMPTY (or None where the schema allows null)."""
 
+    kind = "json"
 
-def fields_for(
-    schema: Mapping[str, Any] | None,
-    values: Mapping[str, Any] | None = None,
-    *,
-    prefix: str = "f-",
-    keys: list[str] | None = None,
-) -> list[SchemaField]:
-    """One field per property of an object schema, filled with `values`.
-    `keys` adds properties the schema doesn't list (shown as JSON boxes)."""
-    schema = dict(schema or {})
-    root = schema
-    properties = resolve(schema, root).get("properties") or {}
-    required = set(resolve(schema, root).get("required") or [])
-    values = values or {}
-    out = []
-    for key in [*properties, *[k for k in keys or [] if k not in properties]]:
-        prop, nullable = _base(properties.get(key, {}), root)
-        current = values.get(key, MISSING)
-        widget = _widget(prop, None if current is MISSING else current)
-        item = SchemaField(
-            key=key,
-            name=f"{prefix}{key}",
-            label=str(prop.get("title") or key.replace("_", " ").capitalize()),
-            widget=widget,
-            schema=prop,
-            required=key in required,
-            nullable=nullable,
-            choices=list(prop.get("enum") or []),
-            help=str(prop.get("description") or ""),
-        )
-        if current is not MISSING and current is not None:
-            if widget == "checkbox":
-                item.checked = bool(current)
-            elif widget == "json":
-                item.text = json.dumps(current, indent=2, ensure_ascii=False)
-            elif widget == "select":
-                item.text = json.dumps(current)
-            else:
-                item.text = str(current)
-        elif "default" in prop and widget != "json":
-            default = prop["default"]
-            item.checked = bool(default) if widget == "checkbox" else False
-            item.text = json.dumps(default) if widget == "select" else str(default)
-        out.append(item)
-    return out
+    def __init__(self, *, schema: dict[str, Any], nullable: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.schema, self.nullable, self.merged = schema, nullable, False
+        if self.required:
+            # The server says what is missing, at the field; the browser's own
+            # check would stop the form before a person sees why.
+            self.widget.attrs["aria-required"] = "true"
 
-
-def parse_fields(fields: list[SchemaField], data: Mapping[str, Any]) -> dict[str, Any]:
-    """The values the form holds, by key; empty optional inputs are left out.
-    Sets `error` on fields it can't read (check `any(f.error for f in fields)`)."""
-    out: dict[str, Any] = {}
-    for item in fields:
-        if item.widget == "checkbox":
-            item.checked = item.name in data
-            out[item.key] = item.checked
-            continue
-        raw = (
-            str(data.get(item.name, "")).strip()
-            if item.widget != "textarea"
-            else str(data.get(item.name, ""))
-        )
-        item.text = raw
-        if raw.strip() == "":
-            if item.required:
-                item.error = "This field is required."
-            elif item.nullable and item.name in data:
-                out[item.key] = None
-            continue
+    def to_python(self, value: Any) -> Any:
+        text = "" if value is None else str(value)
+        if not text.strip():
+            return EMPTY
         try:
-            out[item.key] = _read(item, raw)
+            return self.read(text)
         except ValueError as exc:
-            item.error = str(exc)
-    return out
+            raise forms.ValidationError(str(exc), code="invalid") from None
 
+    def read(self, text: str) -> Any:
+        return parse_json(text)
 
-def _read(item: SchemaField, raw: str) -> Any:
-    if item.widget in ("text", "textarea"):
-        return raw
-    if item.widget == "integer":
+    def shown(self, value: Any) -> Any:
+        """A value as its input shows it (JSON for a JSON box)."""
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
         try:
-            number = int(raw)
+            return self.to_python(initial) != self.to_python(data)
+        except forms.ValidationError:
+            return True
+
+    def validate(self, value: Any) -> None:
+        if value is EMPTY and self.required:
+            raise forms.ValidationError("This field is required.", code="required")
+
+
+class _Text(_Value):
+    kind = "text"
+
+    def to_python(self, value: Any) -> Any:
+        return super().to_python(value.strip() if isinstance(value, str) else value)
+
+    def read(self, text: str) -> Any:
+        return text
+
+    def shown(self, value: Any) -> Any:
+        return str(value)
+
+
+class _LongText(_Text):
+    kind = "textarea"
+
+    def to_python(self, value: Any) -> Any:  # kept as typed: line breaks and indents count
+        return _Value.to_python(self, value)
+
+
+class _Integer(_Text):
+    kind = "integer"
+
+    def read(self, text: str) -> Any:
+        try:
+            number = int(text)
         except ValueError:
-            raise ValueError(f"{raw!r} is not a whole number.") from None
+            raise ValueError(f"{text!r} is not a whole number.") from None
         # Past 64 bits no database column or checkpoint encoding takes it.
         if not json_input.INT_MIN <= number <= json_input.INT_MAX:
-            raise ValueError(f"{raw} is too large a number.")
+            raise ValueError(f"{text} is too large a number.")
         return number
-    if item.widget == "number":
+
+
+class _Number(_Text):
+    kind = "number"
+
+    def read(self, text: str) -> Any:
         try:
-            value = json_input.parse_json(raw)  # keeps 3 an int and 2.5 a float
+            value = parse_json(text)  # keeps 3 an int and 2.5 a float
         except ValueError:
             value = None
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{raw!r} is not a number.")
+            raise ValueError(f"{text!r} is not a number.")
         return value
-    if item.widget == "select":
+
+
+class _Choice(_Text):
+    kind = "select"
+
+    def read(self, text: str) -> Any:
         try:
-            value = json_input.parse_json(raw)
+            value = parse_json(text)
         except ValueError:
-            value = raw
-        if value not in item.choices:
-            raise ValueError(f"Choose one of: {', '.join(map(str, item.choices))}.")
+            value = text
+        if value not in self.schema["enum"]:
+            raise ValueError(f"Choose one of: {', '.join(map(str, self.schema['enum']))}.")
         return value
-    return parse_json(raw)
+
+    def shown(self, value: Any) -> Any:
+        return json.dumps(value)
 
 
-def parse_json(raw: str) -> Any:
-    """JSON text to a value, with an error a person can act on."""
-    return json_input.parse_json(raw)
+class _Checkbox(_Value):
+    kind = "checkbox"
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip().lower() not in ("", "false", "0", "off")
+        return bool(value)
+
+    def validate(self, value: Any) -> None:
+        pass  # unticked is false, an answer like any other
+
+    def shown(self, value: Any) -> Any:
+        return bool(value)
+
+
+class _Messages(_Value):
+    """A message list: a plain sentence goes in as a person's message."""
+
+    def read(self, text: str) -> Any:
+        if text.strip()[0] not in "[{":
+            return [{"role": "user", "content": text.strip()}]
+        return parse_json(text)
+
+
+def _field_for(prop: dict[str, Any], current: Any, *, messages: bool) -> type[_Value]:
+    if messages:
+        return _Messages
+    if "enum" in prop:
+        return _Choice
+    type_ = prop.get("type")
+    if type_ == "string":
+        long = isinstance(current, str) and ("\n" in current or len(current) > 80)
+        return _LongText if long or prop.get("maxLength", 0) > 200 else _Text
+    return {"integer": _Integer, "number": _Number, "boolean": _Checkbox}.get(type_, _Value)
+
+
+WIDGETS: dict[str, type[forms.Widget]] = {
+    "text": forms.TextInput,
+    "textarea": forms.Textarea,
+    "integer": forms.NumberInput,
+    "number": forms.NumberInput,
+    "checkbox": forms.CheckboxInput,
+    "select": forms.Select,
+    "json": forms.Textarea,
+}
+WIDGET_ATTRS = {
+    "textarea": {"rows": 4},
+    "integer": {"step": "1"},
+    "number": {"step": "any"},
+    "json": {"rows": 6, "class": "json", "title": "JSON"},
+}
+
+
+class SchemaForm(forms.Form):
+    """The properties of an object schema as a form, filled with `values`.
+    `keys` adds properties the schema doesn't list (shown as JSON boxes);
+    `message_keys` are message lists, which also take a plain sentence;
+    `unchecked` keys are not checked against the schema here."""
+
+    use_required_attribute = False
+
+    def __init__(
+        self,
+        schema: Mapping[str, Any] | None,
+        values: Mapping[str, Any] | None = None,
+        *,
+        prefix: str,
+        keys: list[str] | None = None,
+        message_keys: set[str] = frozenset(),
+        unchecked: set[str] = frozenset(),
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(data=data, prefix=prefix)
+        self.schema = dict(schema or {})
+        root = self.schema
+        properties = resolve(root, root).get("properties") or {}
+        required = set(resolve(root, root).get("required") or [])
+        self.defs = {"$defs": root["$defs"]} if "$defs" in root else {}
+        # Keys whose values the graph checks itself (a reducer such as
+        # add_messages takes more shapes than the schema of what it stores).
+        self.unchecked = set(unchecked) | set(message_keys)
+        values = values or {}
+        for key in [*properties, *[k for k in keys or [] if k not in properties]]:
+            prop, nullable = _base(properties.get(key, {}), root)
+            current = values.get(key)
+            kind = _field_for(prop, current, messages=key in message_keys)
+            widget_kind = kind.kind
+            widget = WIDGETS[widget_kind](attrs=dict(WIDGET_ATTRS.get(widget_kind, {})))
+            if widget_kind == "select":
+                blank = [] if key in required else [("", "—")]
+                widget.choices = blank + [(json.dumps(c), str(c)) for c in prop["enum"]]
+            field = self.fields[key] = kind(
+                schema=prop,
+                nullable=nullable,
+                required=key in required,
+                label=str(prop.get("title") or key.replace("_", " ").capitalize()),
+                help_text=str(prop.get("description") or ""),
+                widget=widget,
+            )
+            if current is not None:
+                field.initial = field.shown(current)
+            elif "default" in prop and widget_kind != "json":
+                # (A default object or list is the graph's to fill in.)
+                field.initial = field.shown(prop["default"])
+
+    def clean(self) -> dict[str, Any]:
+        """What the inputs hold, by key. Each value a person changed is
+        checked against its property, and any problem told at its field (the
+        fields already read each input's own type); what the form showed
+        unchanged is the graph's own, not the person's to answer for."""
+        cleaned = super().clean()
+        for key, value in list(cleaned.items()):
+            if key not in self.changed_data:
+                continue
+            field = self.fields[key]
+            if value is EMPTY or (value is None and field.nullable) or key in self.unchecked:
+                continue
+            if not field.schema:
+                continue
+            try:
+                check_value(value, {**field.schema, **self.defs}, field.label)
+            except DecisionError as exc:
+                self.add_error(key, str(exc).removeprefix(f"{field.label}: "))
+        return cleaned
+
+    @property
+    def value(self) -> dict[str, Any]:
+        """The values the form holds, by key; empty optional inputs are left
+        out, or are None where the schema allows null and the input was sent."""
+        out: dict[str, Any] = {}
+        for key, value in self.cleaned_data.items():
+            if value is EMPTY:
+                if self.fields[key].nullable and self.add_prefix(key) in self.data:
+                    out[key] = None
+                continue
+            out[key] = value
+        return out
+
+    def error_at(self, key: str, message: str) -> None:
+        """A problem found later (by the graph's reducer, say), shown at its field."""
+        self.add_error(key if key in self.fields else None, message)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.forms import BoundField
+
 from graphs.interrupts import DecisionError, check_value
 from graphs.registry import GraphLoadError, GraphNotFound, get_registry
 from graphs.run_settings import config_problems, context_problems
 from graphs.worker import compiled_graph
 from reviews.graph_state import GraphUnavailable, merged_keys, node_names
-from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
+from reviews.schema_forms import SchemaForm, parse_json
 
 
 class StartForm:
@@ -23,11 +25,9 @@ class StartForm:
             self.schema_error = ""
         except Exception as exc:  # a schema pydantic can't read: raw JSON still works
             self.schema, self.schema_error = None, f"{type(exc).__name__}: {exc}"
-        self.fields: list[SchemaField] = fields_for(self.schema, prefix="in-")
         self.message_keys = _message_keys(graph, self.schema)
-        for f in self.fields:
-            if f.key in self.message_keys:
-                f.help = "Write a sentence: it goes in as a person's message. Or a JSON list of messages."
+        self.merged = merged_keys(graph)
+        self.inputs = self._inputs()
         self.example = (
             json.dumps(spec.example, ensure_ascii=False)
             if spec.example
@@ -55,18 +55,37 @@ class StartForm:
         except Exception:  # not describable: the context is still checked at run time
             self.context_schema = {}
 
+    def _inputs(self, data=None) -> SchemaForm:
+        """The input schema as a form. A reducer's key (add_messages, say)
+        takes more shapes than its schema lists: is_valid asks the reducer."""
+        form = SchemaForm(
+            self.schema,
+            prefix="in",
+            message_keys=self.message_keys,
+            unchecked=self.merged,
+            data=data,
+        )
+        for key in self.message_keys:
+            form.fields[
+                key
+            ].help_text = (
+                "Write a sentence: it goes in as a person's message. Or a JSON list of messages."
+            )
+        return form
+
     @property
-    def input_fields(self) -> list[SchemaField]:
+    def input_fields(self) -> list[BoundField]:
         """What a person starts the graph with: the required keys and message
         lists. The other keys of a state that doubles as input are the
         graph's own working state (a draft, a counter), offered apart."""
-        main = [f for f in self.fields if f.required or f.key in self.message_keys]
-        return main or self.fields
+        fields = list(self.inputs)
+        main = [f for f in fields if f.field.required or f.name in self.message_keys]
+        return main or fields
 
     @property
-    def state_fields(self) -> list[SchemaField]:
-        main = self.input_fields
-        return [f for f in self.fields if f not in main]
+    def state_fields(self) -> list[BoundField]:
+        main = {f.name for f in self.input_fields}
+        return [f for f in self.inputs if f.name not in main]
 
     @classmethod
     def open(cls, graph_name: str) -> StartForm:
@@ -97,10 +116,10 @@ class StartForm:
             if not isinstance(self.value, dict):
                 self.errors.append("Raw JSON must be an object: the graph's input.")
         else:
-            self.value = parse_fields(
-                self.fields, _sentences_as_messages(data, self.fields, self.message_keys)
-            )
+            self.inputs = self._inputs(data)
             self.from_fields = True
+            if self.inputs.is_valid():
+                self.value = self.inputs.value
 
     def bind_values(
         self,
@@ -128,27 +147,26 @@ class StartForm:
 
     def is_valid(self) -> bool:
         self.errors += config_problems(self.config) + context_problems(self.graph, self.context)
-        if self.errors or any(f.error for f in self.fields):
+        if self.errors or (self.from_fields and self.inputs.errors):
             return False
         properties = (self.schema or {}).get("properties")
         if properties is not None:
             defs = {"$defs": self.schema["$defs"]} if "$defs" in self.schema else {}
-            merged = merged_keys(self.graph)
             for key, value in self.value.items():
                 if key not in properties:
                     self._refuse(key, f"The input of {self.graph_name} has no key {key!r}.")
-                elif key in merged:
+                elif key in self.merged:
                     # A reducer (add_messages, say) takes more shapes than its
                     # schema lists: ask the reducer itself, as the run would.
                     problem = self._merge_problem(key, value)
                     if problem:
                         self._refuse(key, f"{key}: {problem}")
-                else:
+                elif not self.from_fields:  # the form's fields checked their own
                     try:
                         check_value(value, {**properties[key], **defs}, key)
                     except DecisionError as exc:
                         self._refuse(key, str(exc))
-        return not self.errors and not any(f.error for f in self.fields)
+        return not self.errors and not (self.from_fields and self.inputs.errors)
 
     def _merge_problem(self, key: str, value: Any) -> str:
         """Why the key's reducer refuses `value`, or "" if it takes it. The
@@ -163,9 +181,8 @@ class StartForm:
 
     def _refuse(self, key: str, message: str) -> None:
         self.field_errors[key] = message
-        field = next((f for f in self.fields if f.key == key), None)
-        if self.from_fields and field is not None:
-            field.error = message
+        if self.from_fields and key in self.inputs.fields:
+            self.inputs.error_at(key, message)
         else:
             self.errors.append(message)
 
@@ -192,19 +209,6 @@ def _message_keys(graph, schema: dict[str, Any] | None) -> set[str]:
         if getattr(reducer, "__name__", "") in ("add_messages", "_add_messages"):
             keys.add(key)
     return keys
-
-
-def _sentences_as_messages(data, fields: list[SchemaField], message_keys: set[str]):
-    """A plain sentence where the input is a message list: a person's message."""
-    names = {f.name: f for f in fields if f.key in message_keys}
-    if not names:
-        return data
-    data = data.copy()
-    for name in names:
-        text = str(data.get(name, "")).strip()
-        if text and text[0] not in "[{":
-            data[name] = json.dumps([{"role": "user", "content": text}])
-    return data
 
 
 def _example(schema: dict[str, Any] | None, message_keys: set[str]) -> str:

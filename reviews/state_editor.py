@@ -16,7 +16,7 @@ from reviews.graph_state import (
     node_names,
     state_schema,
 )
-from reviews.schema_forms import SchemaField, fields_for, parse_fields, parse_json
+from reviews.schema_forms import SchemaForm, parse_json
 
 
 class StateEdit:
@@ -42,18 +42,17 @@ class StateEdit:
             (snapshot.config or {}).get("configurable", {}).get("checkpoint_id", "")
         )
         self.schema, self.schema_error = state_schema(graph)
-        merged = merged_keys(graph)
-        self.fields: list[SchemaField] = fields_for(
-            self.schema, self.values, prefix="s-", keys=list(self.values)
-        )
-        for item in self.fields:
-            item.merged = item.key in merged
+        self.merged = merged_keys(graph)
+        self.form = self._form()
+        self.from_fields = False
         self.nodes = node_names(graph)
         self.as_node = params.get("as_node", "") if params.get("as_node") in self.nodes else ""
         self.continue_run = params.get("continue") == "1"
         self.raw = ""
         self.base_checkpoint = self.checkpoint_id
         self.errors: list[str] = []
+        # What was wrong with a value the API sent, by its key.
+        self.field_errors: dict[str, str] = {}
         self.refusal = ""
         self.changes: dict[str, Any] = {}
         # A write of no values as if `as_node` ran (LangGraph's
@@ -65,9 +64,24 @@ class StateEdit:
     def open(cls, thread: Thread, params) -> StateEdit:
         return cls(thread, graph_for(thread), params)
 
+    def _form(self, data=None) -> SchemaForm:
+        """The state as a form, its values filled in. add_messages takes more
+        shapes than the schema of what it stores: LangGraph checks those."""
+        form = SchemaForm(
+            self.schema,
+            self.values,
+            prefix="s",
+            keys=list(self.values),
+            unchecked={"messages"} & self.merged,
+            data=data,
+        )
+        for key, field in form.fields.items():
+            field.merged = key in self.merged
+        return form
+
     @property
     def has_errors(self) -> bool:
-        return bool(self.errors) or any(f.error for f in self.fields)
+        return bool(self.errors or self.field_errors or self.form.errors)
 
     def bind(self, data) -> None:
         self.as_node = str(data.get("as_node", ""))
@@ -89,7 +103,8 @@ class StateEdit:
                 self.errors.append("Raw JSON must be an object of state keys to new values.")
                 return
         else:
-            proposed = parse_fields(self.fields, data)
+            self.form, self.from_fields = self._form(data), True
+            proposed = self.form.value if self.form.is_valid() else {}
         self.changes = {k: v for k, v in proposed.items() if self.values.get(k, None) != v}
 
     def bind_values(
@@ -123,20 +138,17 @@ class StateEdit:
         properties = (self.schema or {}).get("properties")
         if properties is not None:
             defs = {"$defs": self.schema.get("$defs", {})} if "$defs" in self.schema else {}
-            merged = merged_keys(self.graph)
             for key, value in self.changes.items():
                 if key not in properties:
                     self.errors.append(f"The state of {self.thread.graph_name} has no key {key!r}.")
                     continue
-                if key in merged and key == "messages":
-                    continue  # add_messages takes more shapes than it stores; LangGraph checks
+                if self.from_fields or (key in self.merged and key == "messages"):
+                    continue  # the form's fields checked their own; LangGraph checks messages
                 try:
                     check_value(value, {**properties[key], **defs}, key)
                 except DecisionError as exc:
-                    message = str(exc)
-                    field = next((f for f in self.fields if f.key == key), None)
-                    if field is not None and not self.raw.strip():
-                        field.error = message
-                    else:
-                        self.errors.append(message)
+                    if self.raw.strip():
+                        self.errors.append(str(exc))
+                    else:  # the API's values: told by key
+                        self.field_errors[key] = str(exc)
         return not self.has_errors

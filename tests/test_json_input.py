@@ -4,7 +4,7 @@ can read, never a RecursionError or a value the database would refuse."""
 import pytest
 
 from reviews.json_input import MAX_DEPTH, JSONSyntaxError, parse_json
-from reviews.schema_forms import fields_for, parse_fields
+from reviews.schema_forms import SchemaForm
 
 
 def test_reads_plain_json():
@@ -50,12 +50,11 @@ def test_form_fields_refuse_what_json_input_refuses():
         "type": "object",
         "properties": {"count": {"type": "integer"}, "extra": {"type": "object"}},
     }
-    fields = fields_for(schema)
-    values = parse_fields(fields, {"f-count": "99999999999999999999999", "f-extra": "[" * 100_000})
-    assert values == {}
-    errors = {f.key: f.error for f in fields}
-    assert "too large" in errors["count"] and "nested 100000 levels" in errors["extra"]
-    assert parse_fields(fields, {"f-count": "-9223372036854775808", "f-extra": "{}"}) == {
-        "count": -(2**63),
-        "extra": {},
-    }
+    bad = SchemaForm(
+        schema, prefix="f", data={"f-count": "99999999999999999999999", "f-extra": "[" * 100_000}
+    )
+    assert not bad.is_valid()
+    assert "too large" in bad.errors["count"][0]
+    assert "nested 100000 levels" in bad.errors["extra"][0]
+    good = SchemaForm(schema, prefix="f", data={"f-count": "-9223372036854775808", "f-extra": "{}"})
+    assert good.is_valid() and good.value == {"count": -(2**63), "extra": {}}

@@ -41,8 +41,6 @@ def start(
         emit(
             "run.started",
             actor=user,
-            thread_id=run.thread_id,
-            graph_name=graph_name,
             run=run,
             after={
                 "input": input if kind == Run.Kind.START else None,
@@ -77,8 +75,6 @@ def cancel(run: Run, *, user: Any, client_address: str | None = None) -> Run:
             "run.cancelled",
             actor=user,
             tasks=reopened,
-            thread_id=run.thread_id,
-            graph_name=run.graph_name,
             run=run,
             before={"status": before},
             after={
@@ -129,8 +125,6 @@ def retry(run: Run, *, user: Any, client_address: str | None = None) -> Run:
         emit(
             "run.retried",
             actor=user,
-            thread_id=thread.pk,
-            graph_name=run.graph_name,
             run=again,
             before={"run": run.pk, "error": run.error},
             after={"run": again.pk, "kind": again.kind},
@@ -162,8 +156,6 @@ def replay(
         emit(
             "thread.replayed",
             actor=user,
-            thread_id=thread.pk,
-            graph_name=thread.graph_name,
             checkpoint_id=checkpoint_id,
             run=run,
             client_address=client_address,
@@ -180,8 +172,6 @@ def delete(run: Run, *, user: Any, client_address: str | None = None) -> None:
         emit(
             "run.deleted",
             actor=user,
-            thread_id=run.thread_id,
-            graph_name=run.graph_name,
             run=run,
             before={"status": run.status, "kind": run.kind},
             client_address=client_address,

@@ -121,5 +121,5 @@ async def test_an_escalation_that_reassigns_shows_the_new_owner_live(reviewer):
     assert "for managers" in row
     assert await sync_to_async(AuditEvent.objects.filter(action="task.escalated").count)() == 1
     delivery = await sync_to_async(WebhookDelivery.objects.get)()
-    assert delivery.event == "task.expired" and delivery.payload["task"] == task.pk
+    assert delivery.event == "task.expired" and delivery.payload["id"] == task.pk
     await page.disconnect()

@@ -21,12 +21,12 @@ def form_of(client, thread_id: str) -> dict:
     response = client.get(reverse("thread_state", args=[thread_id]))
     edit = response.context["edit"]
     data = {"checkpoint": edit.base_checkpoint}
-    for field in edit.fields:
-        if field.widget == "checkbox":
-            if field.checked:
-                data[field.name] = "on"
+    for field in edit.form:
+        if field.field.kind == "checkbox":
+            if field.value():
+                data[field.html_name] = "on"
         else:
-            data[field.name] = field.text
+            data[field.html_name] = field.value() or ""
     return data
 
 

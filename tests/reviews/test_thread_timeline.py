@@ -165,12 +165,12 @@ def test_fork_edits_a_past_state_and_the_branch_finishes(as_rita):
     assert "Forking: this is the state at a past checkpoint" in editor.content.decode()
     edit = editor.context["edit"]
     data = {"checkpoint": edit.base_checkpoint, "from": past.checkpoint_id, "continue": "1"}
-    for field in edit.fields:
-        if field.widget == "checkbox":
-            if field.checked:
-                data[field.name] = "on"
+    for field in edit.form:
+        if field.field.kind == "checkbox":
+            if field.value():
+                data[field.html_name] = "on"
         else:
-            data[field.name] = field.text
+            data[field.html_name] = field.value() or ""
     data["s-draft"] = "A forked draft"
     assert as_rita.post(reverse("thread_state", args=[thread_id]), data).status_code == 302
     fork = Checkpoint.objects.filter(thread_id=thread_id, metadata__source="update").get()
@@ -247,12 +247,12 @@ def _fork_data(client, thread_id: str, checkpoint_id: str) -> dict[str, str]:
     editor = client.get(reverse("thread_state", args=[thread_id]), {"from": checkpoint_id})
     edit = editor.context["edit"]
     data = {"checkpoint": edit.base_checkpoint, "from": checkpoint_id, "continue": "1"}
-    for field in edit.fields:
-        if field.widget == "checkbox":
-            if field.checked:
-                data[field.name] = "on"
+    for field in edit.form:
+        if field.field.kind == "checkbox":
+            if field.value():
+                data[field.html_name] = "on"
         else:
-            data[field.name] = field.text
+            data[field.html_name] = field.value() or ""
     return data
 
 
