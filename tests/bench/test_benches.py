@@ -67,3 +67,13 @@ def test_agent_server_benchmark_reports_its_figures():
     rows = re.findall(r"^embedded\s+(\d+)\s+([\d.]+)\s+([\d.]+)$", out, re.M)
     assert [int(clients) for clients, *_ in rows] == [1, 2]
     assert all(float(p50) > 0 and float(rate) > 0 for _, p50, rate in rows)
+
+
+def test_load_benchmark_reports_each_round():
+    out = bench(
+        "bench/load.py",
+        *("--sockets", "4", "--rate", "8", "--seconds", "2", "--rounds", "2", "--only", "embedded"),
+    )
+    rows = re.findall(r"^embedded\s+(\d)\s+(\d+)\s+(\d+)\s", out, re.M)
+    assert [int(r) for r, *_ in rows] == [1, 2], out
+    assert all(int(errors) == 0 and int(requests) == 16 for _, requests, errors in rows), out
