@@ -26,7 +26,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from agent_server.assistants import config_and_context, graph_ids, stored
 from agent_server.auth import ApiError, payload, respond
 from agent_server.models import Assistant, system_assistant_id
-from agent_server.streaming import DONE, RunListener, sse, sse_json
+from agent_server.streaming import DONE, RunListener, before_waiting, sse, sse_json
 from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.interrupts import json_safe
 from graphs.models import Checkpoint, Run, Thread, new_run_id
@@ -626,7 +626,7 @@ def create_view(request: HttpRequest, thread_id: str | None = None) -> HttpRespo
     return respond(run_shape(run), headers={"Content-Location": base})
 
 
-@sync_to_async
+@before_waiting
 def _create(request, thread_id, body, **kwargs) -> Run:
     return create(request, thread_id, body, **kwargs)
 
@@ -637,7 +637,7 @@ def _output(run: Run) -> dict[str, Any]:
     return output_of(run)
 
 
-@sync_to_async
+@before_waiting
 def _current(run: Run) -> Run | None:
     return Run.objects.filter(pk=run.pk).select_related("requested_by").first()
 
@@ -856,7 +856,7 @@ def cancel_many_view(request: HttpRequest) -> HttpResponse:
 
 
 async def join_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
-    run = await sync_to_async(_run_for)(request, thread_id, run_id)
+    run = await before_waiting(_run_for)(request, thread_id, run_id)
     async with RunListener(thread_id, run.run_id) as listener:
         current = await _current(run)
         if current is not None and current.status not in DONE:
@@ -866,7 +866,7 @@ async def join_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpRe
 
 
 async def join_stream_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
-    run = await sync_to_async(_run_for)(request, thread_id, run_id)
+    run = await before_waiting(_run_for)(request, thread_id, run_id)
     cancel = request.GET.get("cancel_on_disconnect", "false").lower() in ("true", "yes", "1")
     listener = RunListener(thread_id, run.run_id)
     await listener.__aenter__()
@@ -892,7 +892,7 @@ def _join_modes(request: HttpRequest, run: Run) -> list[str]:
     return list((run.kwargs or {}).get("stream_mode") or ["values"])
 
 
-@sync_to_async
+@before_waiting
 def _stream_if_queued(run: Run, modes: list[str]) -> None:
     """A run nobody streamed yet streams from its first step, if no worker
     has claimed it: the claim reads the row as this leaves it."""
