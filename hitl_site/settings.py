@@ -97,8 +97,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    # Last, as django-axes asks.
+    # Last, as django-axes asks (of those that do something).
     "axes.middleware.AxesMiddleware",
+    # Sync only, so the whole stack runs in one pass in the request's thread.
+    "hitl_site.sync_stack.sync_stack",
 ]
 
 ROOT_URLCONF = "hitl_site.urls"
