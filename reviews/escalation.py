@@ -1,6 +1,7 @@
 """Deadlines: what happens to a task nobody decided in time. Runs in the
-worker (graphs.signals.worker_sweep), never in a page view; the system is the
-actor in the audit trail."""
+worker's side duties (graphs.signals.worker_sweep, in graphs.duties' loop),
+never in a page view nor before a run's claim; the system is the actor in the
+audit trail."""
 
 from __future__ import annotations
 
