@@ -632,8 +632,12 @@ def _create(request, thread_id, body, **kwargs) -> Run:
 
 
 @sync_to_async
-def _output(run: Run) -> dict[str, Any]:
-    run.refresh_from_db()
+def _output(run: Run, status: str | None = None) -> dict[str, Any]:
+    """output_of the run, which ended with `status` when its message said so."""
+    if status is None or status == Run.Status.FAILED:
+        run.refresh_from_db()  # its error, or its end as its row tells it
+    else:
+        run.status = status
     return output_of(run)
 
 
@@ -657,13 +661,16 @@ async def wait_view(request: HttpRequest, thread_id: str | None = None) -> HttpR
             stateless_thread_id=temporary_id,
         )
         output = RunOutput()
+        ended = None
         async for message in listener.messages(run.pk):
             if message["type"] == "run.chunk":
                 output.absorb(message["event"], message["data"])
+            else:
+                ended = message["status"]
         headers = _locations(run.thread_id, run, "/join")
         if stateless:
             return HttpResponse(output.body(), content_type="application/json", headers=headers)
-        return respond(await _output(run), headers=headers)
+        return respond(await _output(run, ended), headers=headers)
 
 
 async def stream_view(request: HttpRequest, thread_id: str | None = None) -> HttpResponse:
