@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_server.conftest import ROOT
+from tests.agent_server.conftest import ALLOWED_ORIGIN, ROOT
 from tests.servers import free_port, require, stop_all, wait_for_port
 
 JS = Path(__file__).parent / "js"
@@ -71,7 +71,8 @@ def js_sdk() -> Path:
 
 def run_inbox(url: str, key: str | None) -> dict:
     """The inbox script's JSON against this server."""
-    env = {**os.environ, "LANGGRAPH_URL": url}
+    # As the inbox's page in a browser, from an origin the server allows.
+    env = {**os.environ, "LANGGRAPH_URL": url, "INBOX_ORIGIN": ALLOWED_ORIGIN}
     for name in ("LANGGRAPH_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY"):
         env.pop(name, None)  # the SDK would send one of these when no key is given
     if key:
@@ -95,9 +96,13 @@ def comparable(out: dict) -> dict:
     return out
 
 
+# The inbox's key is a reviewer's, not the admin's: decisions must be theirs.
+REVIEWER = "inbox-reviewer"
+
+
 @pytest.fixture(scope="module")
-def inbox(js_sdk, served, api_key) -> dict:
-    return run_inbox(served.api_url, api_key)
+def inbox(js_sdk, served) -> dict:
+    return run_inbox(served.api_url, served.key(served.user(REVIEWER)))
 
 
 def reviews(served, ids: dict[str, str]) -> dict[str, dict]:
@@ -132,6 +137,12 @@ def test_the_inbox_lists_each_interrupted_thread_with_its_request(inbox):
         assert inbox["inbox"]["single"][case]["fromState"] is False
         assert inbox["inbox"]["single"][case]["interrupts"] == [request]
     assert inbox["inbox"]["all"] == [[f"<thread:{c}>", "interrupted"] for c in reversed(CASES)]
+    # An inbox set up with the assistant's id instead of the graph's name.
+    assert inbox["by_assistant_id"] == sorted(f"<thread:{c}>" for c in CASES)
+
+
+def test_a_browser_page_may_read_every_answer(inbox):
+    assert inbox["withheld"] == []
 
 
 def test_each_answer_leaves_the_thread_done_and_out_of_the_inbox(inbox):
@@ -159,25 +170,26 @@ def test_each_answer_leaves_the_thread_done_and_out_of_the_inbox(inbox):
     assert actions["resolve"]["state"]["next"] == []
     assert inbox["still_interrupted"] == []
     assert inbox["all_after"] == sorted([f"<thread:{c}>", "idle"] for c in CASES)
+    assert inbox["idle_after"] == sorted(f"<thread:{c}>" for c in CASES)
 
 
 def test_each_answer_decides_or_closes_the_review_task_as_the_keys_user(inbox, served):
     found = reviews(served, inbox["ids"])
     refund = {"order_id": "A-1002", "amount": 99, "reason": "partial refund"}
     message = "Please send a photo of the parcel first."
-    assert found["accept"]["tasks"] == [["refund", "decided", "admin", {"type": "accept"}]]
+    assert found["accept"]["tasks"] == [["refund", "decided", REVIEWER, {"type": "accept"}]]
     assert found["edit"]["tasks"] == [
-        ["refund", "decided", "admin", {"type": "edit", "name": "refund", "args": refund}]
+        ["refund", "decided", REVIEWER, {"type": "edit", "name": "refund", "args": refund}]
     ]
     assert found["response"]["tasks"] == [
-        ["refund", "decided", "admin", {"type": "response", "message": message}]
+        ["refund", "decided", REVIEWER, {"type": "response", "message": message}]
     ]
-    assert found["ignore"]["tasks"] == [["send_email", "decided", "admin", {"type": "ignore"}]]
+    assert found["ignore"]["tasks"] == [["send_email", "decided", REVIEWER, {"type": "ignore"}]]
     for case in ("accept", "edit", "response", "ignore"):
-        assert found[case]["audit"] == [["task.decided", "admin"]], case
+        assert found[case]["audit"] == [["task.decided", REVIEWER]], case
     # Mark as Resolved closes the review: no decision, the edit is audited.
     assert found["resolve"]["tasks"] == [["refund", "superseded", None, None]]
-    assert found["resolve"]["audit"] == [["state.edited", "admin"]]
+    assert found["resolve"]["audit"] == [["state.edited", REVIEWER]]
 
 
 @pytest.mark.parametrize("case", ["accept", "edit"])

@@ -39,6 +39,26 @@ const IMPROPER_SCHEMA = "Error: Improper schema";
 // The inbox gives its client the deployment URL and the LangSmith API key.
 const client = new Client({ apiUrl: url, apiKey: apiKey || undefined });
 
+// As a browser page on INBOX_ORIGIN: every request says where it comes from,
+// and a response the browser would withhold from the page (no
+// Access-Control-Allow-Origin for it) is noted.
+const origin = process.env.INBOX_ORIGIN;
+const withheld = [];
+if (origin) {
+  const fetchAsIs = globalThis.fetch;
+  globalThis.fetch = async (input, init = {}) => {
+    const headers = new Headers(init.headers);
+    headers.set("Origin", origin);
+    const response = await fetchAsIs(input, { ...init, headers });
+    const allowed = response.headers.get("access-control-allow-origin");
+    if (allowed !== origin && allowed !== "*") {
+      const path = new URL(String(input)).pathname.slice(new URL(url).pathname.length);
+      withheld.push(`${init.method ?? "GET"} ${path} ${response.status}`);
+    }
+    return response;
+  };
+}
+
 const names = new Map();
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
 const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$/;
@@ -220,6 +240,13 @@ async function main() {
   });
   actions.resolve = { answer: resolved, ...(await afterwards(ids.resolve)) };
 
+  // An inbox may name the graph's assistant by its id instead: the inbox
+  // then filters threads on metadata.assistant_id and runs that assistant.
+  const [assistant] = await client.assistants.search({ graphId: GRAPH, limit: 1 });
+  const byAssistant = (
+    await client.threads.search({ offset: 0, limit: 10, metadata: { assistant_id: assistant.assistant_id } })
+  ).filter((t) => ours.has(t.thread_id));
+
   const remaining = await listing("interrupted");
   const out = {
     ids,
@@ -231,6 +258,9 @@ async function main() {
     all_after: (await listing("all"))
       .map((t) => [names.get(t.thread_id), t.status])
       .sort(),
+    idle_after: (await listing("idle")).map((t) => names.get(t.thread_id)).sort(),
+    by_assistant_id: byAssistant.map((t) => names.get(t.thread_id)).sort(),
+    withheld: origin ? withheld : null,
   };
   // Thread ids are printed as they are, for the caller's own look-ups.
   const { ids: raw, ...rest } = out;
