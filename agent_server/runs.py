@@ -26,7 +26,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from agent_server.assistants import config_and_context, graph_ids, stored
 from agent_server.auth import ApiError, payload, respond
 from agent_server.models import Assistant, system_assistant_id
-from agent_server.streaming import DONE, RunListener, sse, sse_json
+from agent_server.streaming import DONE, RunListener, before_waiting, sse, sse_json
 from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.interrupts import DecisionError, Shape, decisions_in, json_safe
 from graphs.models import Checkpoint, Run, Thread, new_run_id
@@ -559,18 +559,22 @@ def create_view(request: HttpRequest, thread_id: str | None = None) -> HttpRespo
     return respond(run_shape(run), headers={"Content-Location": base})
 
 
-@sync_to_async
+@before_waiting
 def _create(request, thread_id, body, **kwargs) -> Run:
     return create(request, thread_id, body, **kwargs)
 
 
 @sync_to_async
-def _output(run: Run) -> dict[str, Any]:
-    run.refresh_from_db()
+def _output(run: Run, status: str | None = None) -> dict[str, Any]:
+    """output_of the run, which ended with `status` when its message said so."""
+    if status is None or status == Run.Status.FAILED:
+        run.refresh_from_db()  # its error, or its end as its row tells it
+    else:
+        run.status = status
     return output_of(run)
 
 
-@sync_to_async
+@before_waiting
 def _current(run: Run) -> Run | None:
     return Run.objects.filter(pk=run.pk).select_related("requested_by").first()
 
@@ -590,13 +594,16 @@ async def wait_view(request: HttpRequest, thread_id: str | None = None) -> HttpR
             stateless_thread_id=temporary_id,
         )
         output = RunOutput()
+        ended = None
         async for message in listener.messages(run.pk):
             if message["type"] == "run.chunk":
                 output.absorb(message["event"], message["data"])
+            else:
+                ended = message["status"]
         headers = _locations(run.thread_id, run, "/join")
         if stateless:
             return HttpResponse(output.body(), content_type="application/json", headers=headers)
-        return respond(await _output(run), headers=headers)
+        return respond(await _output(run, ended), headers=headers)
 
 
 async def stream_view(request: HttpRequest, thread_id: str | None = None) -> HttpResponse:
@@ -776,7 +783,7 @@ def cancel_many_view(request: HttpRequest) -> HttpResponse:
 
 
 async def join_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
-    run = await sync_to_async(_run_for)(request, thread_id, run_id)
+    run = await before_waiting(_run_for)(request, thread_id, run_id)
     async with RunListener(thread_id, run.run_id) as listener:
         current = await _current(run)
         if current is not None and current.status not in DONE:
@@ -786,7 +793,7 @@ async def join_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpRe
 
 
 async def join_stream_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
-    run = await sync_to_async(_run_for)(request, thread_id, run_id)
+    run = await before_waiting(_run_for)(request, thread_id, run_id)
     cancel = request.GET.get("cancel_on_disconnect", "false").lower() in ("true", "yes", "1")
     listener = RunListener(thread_id, run.run_id)
     await listener.__aenter__()
@@ -812,7 +819,7 @@ def _join_modes(request: HttpRequest, run: Run) -> list[str]:
     return list((run.kwargs or {}).get("stream_mode") or ["values"])
 
 
-@sync_to_async
+@before_waiting
 def _stream_if_queued(run: Run, modes: list[str]) -> None:
     """A run nobody streamed yet streams from its first step, if no worker
     has claimed it: the claim reads the row as this leaves it."""

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.db import connection
 
 from graphs import events
 from graphs.models import Run
@@ -26,6 +28,27 @@ from graphs.models import Run
 LOOK_EVERY = 5.0
 PREFIX = "langgraph-run."
 DONE = (Run.Status.INTERRUPTED, Run.Status.SUCCEEDED, Run.Status.FAILED, Run.Status.CANCELLED)
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def before_waiting(function: Callable[_P, _T]) -> Callable[_P, Awaitable[_T]]:
+    """sync_to_async for the database work of a request that then waits on
+    a run: a pooled connection (PostgreSQL) goes back to the pool when the
+    call returns. A wait may last as long as the run, and requests waiting
+    on runs must not hold the connections the worker and pages need."""
+
+    @functools.wraps(function)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if getattr(connection, "pool", None) is not None and not connection.in_atomic_block:
+                connection.close()
+
+    return sync_to_async(call)
 
 
 def sse(event: str, data: str | bytes) -> bytes:
@@ -83,6 +106,6 @@ class RunListener:
                 return
 
 
-@sync_to_async
+@before_waiting
 def _status(run_pk: int) -> str | None:
     return Run.objects.filter(pk=run_pk).values_list("status", flat=True).first()

@@ -8,6 +8,10 @@ died, are picked up within SWEEP_SECONDS.
 Runs execute in a thread while the consumer goes on reading its messages:
 each worker process is also in the `graph-workers` group, where a cancel made
 anywhere reaches the run it is executing before the graph's next step.
+
+The side duties (graphs.duties: webhooks, deadlines) run at each wake-up and
+every SWEEP_SECONDS, even while a long run executes, in another thread than
+the runs': a run is never claimed late because an endpoint doesn't answer.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 from channels.consumer import AsyncConsumer, get_handler_name
 from channels.db import database_sync_to_async
 
-from graphs import worker
+from graphs import duties, worker
 from graphs.events import RUNS_CHANNEL, WORKERS_GROUP
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,9 @@ class GraphRunsConsumer(AsyncConsumer):
         self.working: asyncio.Task | None = None
         self.next_sweep: asyncio.TimerHandle | None = None
         self.woken_again = False
+        self.on_duty: asyncio.Task | None = None
+        self.next_duties: asyncio.TimerHandle | None = None
+        self.duties_again = False
 
     async def dispatch(self, message: dict) -> None:
         # Channels closes stale database connections before each handler, on
@@ -51,6 +58,7 @@ class GraphRunsConsumer(AsyncConsumer):
         self.woken_again = True
         if self.working is None or self.working.done():
             self.working = asyncio.ensure_future(self._work_through_queue())
+        self._start_duties()
 
     async def run_cancelled(self, message: dict) -> None:
         worker.stop_held(message["database"], message["run"])
@@ -64,6 +72,27 @@ class GraphRunsConsumer(AsyncConsumer):
             log.exception("the worker's look at the queue failed; retrying at the next sweep")
         finally:
             self._schedule_sweep()
+
+    def _start_duties(self) -> None:
+        self.duties_again = True
+        if self.on_duty is None or self.on_duty.done():
+            self.on_duty = asyncio.ensure_future(self._do_duties())
+
+    async def _do_duties(self) -> None:
+        # Not on the sync thread, which executes runs: a thread of the loop's
+        # executor, whose connections are closed before and after.
+        sweep = database_sync_to_async(duties.sweep, thread_sensitive=False)
+        try:
+            while self.duties_again:  # a wake-up during a round asks for another
+                self.duties_again = False
+                await sweep(self.worker_id)
+        except Exception:
+            log.exception("the worker's side duties failed; retrying at the next sweep")
+        finally:
+            if self.next_duties is not None:
+                self.next_duties.cancel()
+            loop = asyncio.get_running_loop()
+            self.next_duties = loop.call_later(SWEEP_SECONDS, self._start_duties)
 
     def _schedule_sweep(self) -> None:
         if self.next_sweep is not None:

@@ -17,7 +17,12 @@ run_interrupted = Signal()
 # new `status`, inside the transaction that records it when it succeeded.
 run_finished = Signal()
 
-# A worker is about to look at the queue (each wake-up and sweep): periodic
-# duties of other apps (the reviews app's deadlines) run here, in the worker,
-# never in a page view. Sent with `worker_id`.
+# The worker's side duties are due (at each wake-up and sweep): periodic duties
+# of other apps (the reviews app's webhooks and deadlines) run here, in the
+# worker's duties loop (graphs.duties), never in a page view and never between
+# a queued run and its claim. Sent with `worker_id`.
 worker_sweep = Signal()
+
+# The worker is stopping: receivers take no new duty and finish what they have
+# in flight (a webhook attempt ends within its timeout).
+worker_stopping = Signal()

@@ -41,7 +41,7 @@ from graphs.interrupts import json_safe, pending_requests
 from graphs.loop import graph_loop
 from graphs.models import Checkpoint, CheckpointWrite, Run, Thread
 from graphs.registry import get_registry
-from graphs.signals import run_finished, run_interrupted, worker_sweep
+from graphs.signals import run_finished, run_interrupted
 
 log = logging.getLogger(__name__)
 
@@ -726,12 +726,11 @@ def work(
     worker_id: str, *, lease: timedelta = LEASE, stop: Callable[[], bool] = lambda: False
 ) -> int:
     """Requeue expired runs, then claim and execute runs until none is left.
-    Returns how many runs this call executed."""
+    Returns how many runs this call executed. The side duties (webhooks,
+    deadlines) are not done here but in their own loop (graphs.duties): a
+    queued run never waits for an endpoint that doesn't answer."""
     done = 0
     Run.objects.requeue_expired()
-    for _, result in worker_sweep.send_robust(sender=Run, worker_id=worker_id):
-        if isinstance(result, Exception):
-            log.error("a sweep duty failed", exc_info=result)
     with _Heartbeat(worker_id, lease) as heartbeat:
         while not stop() and (run := Run.objects.claim_next(worker_id, lease)) is not None:
             execute(run, worker_id, lease=lease, heartbeat=heartbeat)

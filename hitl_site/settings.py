@@ -97,8 +97,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    # Last, as django-axes asks.
+    # Last, as django-axes asks (of those that do something).
     "axes.middleware.AxesMiddleware",
+    # Sync only, so the whole stack runs in one pass in the request's thread.
+    "hitl_site.sync_stack.sync_stack",
 ]
 
 ROOT_URLCONF = "hitl_site.urls"
@@ -143,9 +145,14 @@ def _database(url: str) -> dict:
     elif engine == "django.db.backends.postgresql":
         # A server that does not answer stops start-up (hitl_site.checks)
         # in seconds, not after the system's TCP timeout.
-        config.setdefault("OPTIONS", {}).setdefault(
-            "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 10, minimum=1)
-        )
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 10, minimum=1))
+        # Each process keeps its connections open and lends them out:
+        # requests run on threads of their own, and a new connection per
+        # request (authentication, TLS, backend start) cost more than a run.
+        pool_size = env_int("DATABASE_POOL_SIZE", 20, minimum=0)
+        if pool_size:
+            options["pool"] = {"min_size": min(2, pool_size), "max_size": pool_size}
     else:
         raise ImproperlyConfigured(
             f"DATABASE_URL must be a sqlite:// or postgres:// URL, got engine {engine!r}"

@@ -1,6 +1,7 @@
 """Deadlines: what happens to a task nobody decided in time. Runs in the
-worker (graphs.signals.worker_sweep), never in a page view; each overdue
-task's rule is applied by reviews.actions.tasks.escalate."""
+worker's side duties (graphs.signals.worker_sweep, in graphs.duties' loop),
+never in a page view nor before a run's claim; each overdue task's rule is
+applied by reviews.actions.tasks.escalate, the system its actor."""
 
 from __future__ import annotations
 

@@ -1,55 +1,96 @@
-"""What the reviews app tells open pages, rendered once per event.
+"""What the reviews app tells open queue pages.
 
-Fragments are rendered here, in the process that changed the data, and sent
-as HTML: a consumer only forwards them, so an event costs the same whether
-one reviewer is watching or two hundred.
+An action publishes only the ids of the tasks it touched; each process that
+has open queue pages renders their rows once, in its queue hub
+(reviews.queue_hub), and hands the fragments to every page, which keeps the
+rows its reviewer may see. So an event costs the same whether one reviewer
+is watching or two hundred, and a process with no open queue page (a worker,
+a server only clients of /langgraph/ call) renders nothing.
 """
 
 from __future__ import annotations
 
-from django.db.models import prefetch_related_objects
+from typing import Any
+
 from django.template.loader import render_to_string
 
 from graphs.events import QUEUE_GROUP, publish
 from reviews.models import ReviewTask
 from reviews.queue_filters import turn_rows
 
+# What open queues hear: the ids of the tasks an action created, removed or
+# changed. Rendered into a "queue.changed" event by render().
+TASKS_EVENT = "queue.tasks"
+ROW_RELATED = ("thread", "rule", "claimed_by", "assigned_to", "assigned_group")
 
-def _publish_queue(
-    new_tasks: list[ReviewTask], removed: list[int], changed: list[ReviewTask] = ()
-) -> None:
-    context = {"pending_count": ReviewTask.objects.pending().count()}
+
+def _publish(created: list[int], removed: list[int], changed: list[int]) -> None:
     publish(
         QUEUE_GROUP,
-        {
-            "type": "queue.changed",
-            # Each part goes out as a websocket message of its own (see
-            # reviews/live.html); rows carry their rule, so each page gets
-            # only the rows its reviewer may see.
-            "count_html": render_to_string("reviews/live.html#queue_count", context),
-            "rows": [
-                {
-                    "rule": task.rule_id,
-                    "html": render_to_string("reviews/queue.html#row", {"task": task}),
-                }
-                # A turn's calls share a row when they share a rule (what
-                # decides who may see them).
-                for task in turn_rows(sorted(new_tasks, key=lambda t: (t.rule_id or 0, t.pk)))
-            ],
-            "removed": _removals(removed),
-            # Rows whose holder or assignee changed, replacing themselves in place.
-            "changed": [
-                {
-                    "rule": task.rule_id,
-                    "html": render_to_string("reviews/queue.html#row", {"task": task, "oob": True}),
-                }
-                for task in turn_rows(list(changed))
-            ],
-        },
+        {"type": TASKS_EVENT, "created": created, "removed": removed, "changed": changed},
     )
 
 
-ROW_RELATED = ("thread", "rule", "claimed_by", "assigned_to", "assigned_group")
+def tasks_created(tasks: list[ReviewTask], removed: list[int] = ()) -> None:
+    """New review tasks (and older ones of their thread that no longer
+    apply): rows for every open queue, and the new count."""
+    if tasks or removed:
+        _publish([task.pk for task in tasks], list(removed), [])
+
+
+def tasks_removed(task_ids: list[int]) -> None:
+    """Tasks decided or retired: their rows leave every open queue."""
+    _publish([], list(task_ids), [])
+
+
+def tasks_changed(task_ids: list[int]) -> None:
+    """Tasks claimed, released or assigned: open queues show the new holder."""
+    if task_ids:
+        _publish([], [], list(task_ids))
+
+
+def render(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The "queue.changed" event open pages take (reviews.consumers), from
+    a TASKS_EVENT: the rows as the database holds them now. Each part goes
+    out as a websocket message of its own (see reviews/live.html) and
+    carries its rule, so each page keeps only the rows its reviewer may see.
+    None when there is nothing to show."""
+    created = _rows(event["created"])
+    changed = _rows(event["changed"])
+    if event["changed"] and not (changed or event["created"] or event["removed"]):
+        return None  # changed tasks gone since: their removal tells the pages
+    context = {"pending_count": ReviewTask.objects.pending().count()}
+    return {
+        "type": "queue.changed",
+        "count_html": render_to_string("reviews/live.html#queue_count", context),
+        "rows": [
+            {
+                "rule": task.rule_id,
+                "html": render_to_string("reviews/queue.html#row", {"task": task}),
+            }
+            # A turn's calls share a row when they share a rule (what
+            # decides who may see them).
+            for task in turn_rows(sorted(created, key=lambda t: (t.rule_id or 0, t.pk)))
+        ],
+        "removed": _removals(event["removed"]),
+        # Rows whose holder or assignee changed, replacing themselves in place.
+        "changed": [
+            {
+                "rule": task.rule_id,
+                "html": render_to_string("reviews/queue.html#row", {"task": task, "oob": True}),
+            }
+            for task in turn_rows(changed)
+        ],
+    }
+
+
+def _rows(task_ids: list[int]) -> list[ReviewTask]:
+    # Oldest first, as the queue lists them: a turn's row is named by its first call.
+    if not task_ids:
+        return []
+    return list(
+        ReviewTask.objects.filter(pk__in=task_ids).select_related(*ROW_RELATED).order_by("pk")
+    )
 
 
 def _removals(removed: list[int]) -> list[dict]:
@@ -93,26 +134,3 @@ def _removals(removed: list[int]) -> list[dict]:
             {"rule": None, "html": render_to_string("reviews/live.html#queue_removed", {"pk": pk})}
         )
     return parts
-
-
-def tasks_created(tasks: list[ReviewTask], removed: list[int] = ()) -> None:
-    """New review tasks (and older ones of their thread that no longer
-    apply): rows for every open queue, and the new count."""
-    if tasks or removed:
-        prefetch_related_objects(tasks, "thread")
-        _publish_queue(tasks, list(removed))
-
-
-def tasks_removed(task_ids: list[int]) -> None:
-    """Tasks decided or retired: their rows leave every open queue."""
-    _publish_queue([], list(task_ids))
-
-
-def tasks_changed(task_ids: list[int]) -> None:
-    """Tasks claimed, released or assigned: open queues show the new holder."""
-    # Oldest first, as the queue lists them: a turn's row is named by its first call.
-    tasks = list(
-        ReviewTask.objects.filter(pk__in=task_ids).select_related(*ROW_RELATED).order_by("pk")
-    )
-    if tasks:
-        _publish_queue([], [], tasks)

@@ -7,6 +7,9 @@ pages' own work (picking the rows each reviewer may see, one socket write).
 So each process (each event loop) joins the group once, through a hub, and
 the hub hands every event to its pages in turn. Thread events, which reach a
 handful of pages, still go to each page's own channel.
+
+Queue events name tasks by id (reviews.live): the hub renders their rows
+once for all its pages, and only when it has pages.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import weakref
 from typing import Any, Protocol
 
 from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
 
 from graphs.events import QUEUE_GROUP
+from reviews import live
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +86,16 @@ class QueueHub:
                 log.warning("the queue hub lost its channel layer; retrying", exc_info=True)
                 await asyncio.sleep(1)
                 continue
+            if event.get("type") == live.TASKS_EVENT:
+                if not self.pages:
+                    continue  # nobody here to show rows to
+                try:
+                    event = await _render(event)
+                except Exception:  # pages reload from the database
+                    log.warning("the queue hub could not render an event", exc_info=True)
+                    continue
+                if event is None:
+                    continue
             handler = get_handler_name(event)
             for done, page in enumerate(list(self.pages), start=1):
                 try:
@@ -93,6 +108,9 @@ class QueueHub:
                     # The server writes to sockets when the loop polls them:
                     # let it send what the pages so far have, before the rest.
                     await asyncio.sleep(0)
+
+
+_render = database_sync_to_async(live.render)
 
 
 _hubs: dict[tuple[asyncio.AbstractEventLoop, int], QueueHub] = {}

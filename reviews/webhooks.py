@@ -1,6 +1,7 @@
 """Outgoing webhooks: task created, decided and expired, signed as Standard
-Webhooks signs them (https://www.standardwebhooks.com), delivered by the
-worker's sweep and retried with backoff.
+Webhooks signs them (https://www.standardwebhooks.com), delivered from the
+worker's side duties (graphs.duties) on a bounded pool of threads and retried
+with backoff.
 
 The signature covers the delivery's id and the attempt's time with the body,
 so a receiver that refuses old timestamps and ids it has seen can't be made
@@ -14,23 +15,31 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import urllib.error
 import urllib.request
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connections, transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
-from graphs.signals import worker_sweep
+from graphs.signals import worker_stopping, worker_sweep
 from reviews.models import WebhookDelivery
 from reviews.webhook_models import signing_key
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-TIMEOUT = 5.0
+TIMEOUT = 5.0  # seconds an attempt waits on each step (connect, send, answer)
+THREADS = 4
+
+
+def attempt_timeout() -> float:
+    return float(getattr(settings, "HITL_WEBHOOK_TIMEOUT", TIMEOUT))
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -55,29 +64,130 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 30 * 2 ** max(0, attempts - 1)))
 
 
+class Sender:
+    """Sends due deliveries on a bounded pool of threads, as healthchecks'
+    sendalerts sends alerts: one endpoint that never answers holds one
+    thread for one timeout, not the others, and never the worker's runs.
+    An endpoint gets one delivery at a time from a process, in the order they
+    fell due (a task's "created" before its "decided").
+
+    Each busy thread claims one delivery at a time and sends it at once, so
+    no claimed delivery waits in a queue, where it could fall due again and
+    be claimed twice. The claim is a conditional UPDATE that also moves the
+    delivery's next attempt past the time this one can take: another worker
+    process sees it as not due while it is in flight."""
+
+    def __init__(self, threads: int | None = None):
+        self.threads = threads
+        self.lock = threading.Lock()
+        # One claim at a time in a process: each sees the deliveries and
+        # endpoints the others have in flight.
+        self.claiming = threading.Lock()
+        self.pool: ThreadPoolExecutor | None = None
+        self.size = 0
+        self.busy = 0
+        self.in_flight: dict[int, int] = {}  # delivery: its endpoint
+        self.stopping = False
+
+    def kick(self) -> list[Future[int]]:
+        """Put free threads to work on what is due; returns their futures
+        (each gives how many deliveries its thread delivered)."""
+        with self.lock:
+            if self.stopping:
+                return []
+            if self.pool is None:
+                self.size = self.threads or int(getattr(settings, "HITL_WEBHOOK_THREADS", THREADS))
+                self.pool = ThreadPoolExecutor(self.size, thread_name_prefix="webhooks")
+            free = self.size - self.busy
+        due = _due().count() if free > 0 else 0
+        futures = []
+        with self.lock:
+            for _ in range(min(free, due, self.size - self.busy)):
+                if self.stopping or self.pool is None:
+                    break
+                self.busy += 1
+                futures.append(self.pool.submit(self._drain))
+        return futures
+
+    def stop(self) -> None:
+        """Claim nothing more; wait for the attempts in flight, each of which
+        ends within its timeout. A later kick starts a new pool."""
+        with self.lock:
+            self.stopping = True
+            pool, self.pool = self.pool, None
+        try:
+            if pool is not None:
+                pool.shutdown(wait=True)
+        finally:
+            with self.lock:
+                self.stopping = False
+
+    def _drain(self) -> int:
+        delivered = 0
+        try:
+            while not self.stopping and (claimed := self._claim()) is not None:
+                try:
+                    delivered += _send(claimed, claimed.attempts)
+                finally:
+                    with self.lock:
+                        self.in_flight.pop(claimed.pk, None)
+        except Exception:
+            log.exception("webhook deliveries stopped; the next sweep tries again")
+        finally:
+            with self.lock:
+                self.busy -= 1
+            connections.close_all()  # this thread's own: pool threads outlive it
+        return delivered
+
+    def _claim(self) -> WebhookDelivery | None:
+        """One due delivery, claimed for this attempt (its `attempts` counts
+        it), or None when nothing is due."""
+        with self.claiming:
+            return self._claim_one(timezone.now())
+
+    def _claim_one(self, now) -> WebhookDelivery | None:
+        with self.lock:
+            deliveries, endpoints = set(self.in_flight), set(self.in_flight.values())
+        due = _due(now).exclude(pk__in=deliveries).exclude(endpoint_id__in=endpoints)
+        due = due.select_related("endpoint")
+        for delivery in due.order_by("next_attempt_at", "pk")[: self.size]:
+            attempt = delivery.attempts + 1
+            # Never sooner than this attempt may last (connect, send, answer).
+            hold = max(backoff(attempt), timedelta(seconds=4 * attempt_timeout()))
+            claimed = WebhookDelivery.objects.filter(
+                pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=delivery.attempts
+            ).update(attempts=attempt, next_attempt_at=now + hold)
+            if claimed:
+                with self.lock:
+                    self.in_flight[delivery.pk] = delivery.endpoint_id
+                delivery.attempts = attempt
+                return delivery
+        return None
+
+
+def _due(now=None):
+    return WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now or timezone.now()
+    )
+
+
+_sender = Sender()
+
+
 @receiver(worker_sweep, dispatch_uid="reviews.deliver_webhooks")
 def _on_sweep(sender, **kwargs) -> None:
-    deliver_due()
+    _sender.kick()  # not waited for: the deliveries go on in the pool
 
 
-def deliver_due(limit: int = 50) -> int:
-    """Send what is due; returns how many were delivered."""
-    now = timezone.now()
-    due = WebhookDelivery.objects.filter(
-        status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
-    ).select_related("endpoint")[:limit]
-    delivered = 0
-    for delivery in due:
-        # Claim the attempt: two workers never send the same delivery at once.
-        claimed = WebhookDelivery.objects.filter(
-            pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=delivery.attempts
-        ).update(
-            attempts=delivery.attempts + 1, next_attempt_at=now + backoff(delivery.attempts + 1)
-        )
-        if not claimed:
-            continue
-        delivered += _send(delivery, delivery.attempts + 1)
-    return delivered
+@receiver(worker_stopping, dispatch_uid="reviews.stop_webhooks")
+def _on_stopping(sender, **kwargs) -> None:
+    _sender.stop()
+
+
+def deliver_due() -> int:
+    """Send what is due through the pool and wait for it; returns how many
+    were delivered."""
+    return sum(future.result() for future in _sender.kick())
 
 
 def _send(delivery: WebhookDelivery, attempt: int) -> int:
@@ -103,7 +213,7 @@ def _send(delivery: WebhookDelivery, attempt: int) -> int:
                 "X-HITL-Signature": signature(secret, body),
             },
         )
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        with urllib.request.urlopen(request, timeout=attempt_timeout()) as response:
             code = response.status
     except urllib.error.HTTPError as exc:
         code, error = exc.code, f"HTTP {exc.code}"

@@ -3,9 +3,11 @@ continues the run from its last checkpoint, and nothing is lost or doubled."""
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,6 +19,17 @@ django.setup()
 from datetime import timedelta
 from graphs.worker import work
 work(sys.argv[1], lease=timedelta(seconds=float(sys.argv[2])))
+"""
+
+EXPIRE = """
+import django
+django.setup()
+from datetime import timedelta
+from django.utils import timezone
+from graphs.models import Run
+print(Run.objects.filter(status="running").update(
+    lease_expires_at=timezone.now() - timedelta(seconds=1)
+))
 """
 
 QUERY = """
@@ -80,18 +93,26 @@ def test_killed_worker_run_is_finished_by_another(tmp_path):
         capture_output=True,
     )
 
-    doomed = python(env, WORKER, "doomed", "2")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and query(env)["checkpoints"] < 4:
-        time.sleep(0.1)
+    # Leases no test waits out: only the expiry written below ends the first.
+    doomed = python(env, WORKER, "doomed", "600")
+    # Read the file directly: a query through Django starts a process, and
+    # slowed by a busy machine, would let the run end before the kill.
+    with closing(sqlite3.connect(tmp_path / "kill.sqlite3")) as db:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (
+            db.execute("SELECT COUNT(*) FROM graphs_checkpoint").fetchone()[0] < 4
+        ):
+            time.sleep(0.02)
     os.kill(doomed.pid, signal.SIGKILL)
     doomed.wait()
     killed_at = query(env)
     assert killed_at["status"] == "running" and killed_at["worker"] == "doomed"
     assert killed_at["tasks"] == []
 
-    time.sleep(2.2)  # let the lease run out
-    rescuer = python(env, WORKER, "rescuer", "2")
+    # The lease runs out: its end is moved into the past, so no clock is waited on.
+    expired = python(env, EXPIRE, stdout=subprocess.PIPE, text=True)
+    assert expired.communicate(timeout=60)[0].strip() == "1"
+    rescuer = python(env, WORKER, "rescuer", "600")
     assert rescuer.wait(timeout=120) == 0
 
     final = query(env)

@@ -11,6 +11,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
+from graphs.duties import sweep
 from graphs.models import Run
 from graphs.worker import work
 from reviews.actions import tasks as task_actions
@@ -54,8 +55,8 @@ def test_due_time_from_the_rule_and_overdue_first(refunds_rule, as_rita):
 def test_notify_mails_the_reviewers_once(refunds_rule):
     (task,) = pending(start("support", REFUND))
     overdue(task)
-    work("w1")
-    work("w2")  # a second sweep does nothing more
+    sweep("w1")  # the worker's side duties
+    sweep("w2")  # another worker's do nothing more
     assert [m.to for m in mail.outbox] == [["rita@example.com"]]
     assert "Overdue review: refund on support" in mail.outbox[0].subject
     (event,) = AuditEvent.objects.filter(action="task.escalated")
@@ -67,7 +68,7 @@ def test_reassign_moves_it_to_the_escalation_group(refunds_rule):
     ReviewRule.objects.filter(pk=refunds_rule.pk).update(on_expiry="reassign")
     (task,) = pending(start("support", REFUND))
     overdue(task)
-    work("w1")
+    sweep("w1")
     task.refresh_from_db()
     assert task.assigned_group.name == "managers" and task.escalated_at
     assert [m.to for m in mail.outbox] == [["sam@example.com"]]
@@ -80,7 +81,8 @@ def test_reject_decides_as_the_system_and_the_model_reads_why(refunds_rule, rita
     (task,) = pending(start("support", REFUND))
     task_actions.claim([task], user=rita)  # a claim doesn't stop the system
     overdue(task)
-    work("w1")  # rejects; the resume it queues runs in the same sweep
+    sweep("w1")  # rejects, and queues the resume
+    work("w1")
     task.refresh_from_db()
     assert task.status == "decided" and task.decided_by is None
     assert task.decision == {"type": "response", "message": "Nobody approved the refund in time."}

@@ -62,18 +62,28 @@ async def test_a_failing_page_does_not_cost_the_others_their_events(transactiona
     layer = get_channel_layer()
     hub = hub_for(layer)
     broken = next(iter(hub.pages))
+    refused: asyncio.Queue = asyncio.Queue()
 
     async def refuse(event: dict) -> None:
+        refused.put_nowait(event)
         raise RuntimeError("socket gone")
 
     broken.queue_changed = refuse
     await layer.group_send(QUEUE_GROUP, queue_event("still here"))
-    heard = 0
+    await layer.group_send(QUEUE_GROUP, queue_event("again"))
+    for _ in range(2):
+        await asyncio.wait_for(refused.get(), timeout=5)
+    del broken.queue_changed  # the page takes events again
+    await layer.group_send(QUEUE_GROUP, queue_event("mended"))
+    # Each page's first message: the two others heard every event, the
+    # broken one none until it was mended.
+    firsts = []
     for page in pages:
-        if not await page.receive_nothing(timeout=1):
-            assert "still here" in await page.receive_from()
-            heard += 1
-    assert heard == 2
+        firsts.append(first := await page.receive_from(timeout=5))
+        if "still here" in first:
+            assert "again" in await page.receive_from(timeout=5)
+            assert "mended" in await page.receive_from(timeout=5)
+    assert sorted("mended" in first for first in firsts) == [False, False, True]
     for page in pages:
         await page.disconnect()
 
@@ -88,27 +98,38 @@ class Listener:
         self.events.put_nowait(event)
 
 
-async def heard_after_renewals(layer, monkeypatch) -> list[str]:
-    """Join a hub, let it renew its membership a few times, then publish."""
-    monkeypatch.setattr(queue_hub, "RENEW_SECONDS", 0.05)
+async def heard_after_renewals(layer, monkeypatch) -> tuple[list[str], list[float]]:
+    """Join a hub, wait for it to renew its membership three times, then
+    publish. Returns the rows heard and when each group_add began."""
+    monkeypatch.setattr(queue_hub, "RENEW_SECONDS", 0.01)
+    adds: list[float] = []
+    renewed = asyncio.Event()
+    group_add = layer.group_add
+
+    async def counted(group: str, channel: str) -> None:
+        adds.append(time.time())
+        await group_add(group, channel)
+        if len(adds) > 3:
+            renewed.set()
+
+    monkeypatch.setattr(layer, "group_add", counted)
     hub, page = QueueHub(layer), Listener()
     await hub.join(page)
-    await asyncio.sleep(0.3)
+    await asyncio.wait_for(renewed.wait(), timeout=30)
     await layer.group_send(QUEUE_GROUP, queue_event("after renewals"))
     event = await asyncio.wait_for(page.events.get(), timeout=5)
     for task in hub.tasks:
         task.cancel()
-    return [row["html"] for row in event["rows"]]
+    return [row["html"] for row in event["rows"]], adds
 
 
 async def test_the_membership_is_renewed_in_memory(monkeypatch):
     layer = EmbeddedChannelLayer()
-    started = time.time()
-    rows = await heard_after_renewals(layer, monkeypatch)
+    rows, adds = await heard_after_renewals(layer, monkeypatch)
     assert rows == ['<tr id="task-1"><td>after renewals</td></tr>']
     (joined,) = layer.groups[QUEUE_GROUP].values()
-    # Renewed during the 0.3 s wait, not left at the first join's time.
-    assert joined - started > 0.1
+    # Stamped by a renewal, not left at the first join's time.
+    assert joined >= adds[-1] > adds[0]
 
 
 async def test_the_membership_is_renewed_on_redis(monkeypatch):
@@ -120,7 +141,7 @@ async def test_the_membership_is_renewed_on_redis(monkeypatch):
     server = start_redis()
     try:
         layer = RedisPubSubChannelLayer(hosts=[server.url])
-        rows = await heard_after_renewals(layer, monkeypatch)
+        rows, _ = await heard_after_renewals(layer, monkeypatch)
         assert rows == ['<tr id="task-1"><td>after renewals</td></tr>']
         await layer.flush()
     finally:

@@ -16,11 +16,12 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from graphs.worker import work
+from graphs.duties import DutiesLoop
 from reviews.actions import tasks as task_actions
 from reviews.models import WebhookDelivery, WebhookEndpoint
 from reviews.webhooks import deliver_due, signature
 from tests.reviews.conftest import pending, start
+from tests.reviews.test_side_duties import until
 
 REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
 
@@ -106,6 +107,7 @@ def test_created_and_decided_are_signed_and_delivered(receiver, rita):
 
 def test_failures_are_retried_with_backoff_then_delivered(receiver, rita):
     url, got, state = receiver
+    state["secret"] = "k"
     WebhookEndpoint.objects.create(name="bot", url=url, secret="k", events=["task.created"])
     state["fail"] = 1
     pending(start("support", REFUND))
@@ -114,10 +116,16 @@ def test_failures_are_retried_with_backoff_then_delivered(receiver, rita):
     assert (delivery.status, delivery.attempts, delivery.response_code) == ("pending", 1, 500)
     assert delivery.next_attempt_at > timezone.now()  # backs off
     assert deliver_due() == 0  # not due yet
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
-    work("w1")  # the worker's sweep delivers
+    # The worker's side duties, as `serve` runs them, send it when it falls due.
+    duties = DutiesLoop("w1", every=0.05)
+    duties.start()
+    try:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+        until(lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == "delivered", "retry")
+    finally:
+        duties.stop()
     delivery.refresh_from_db()
-    assert (delivery.status, delivery.attempts) == ("delivered", 2) and len(got) == 1
+    assert delivery.attempts == 2 and len(got) == 1 and state["refused"] == []
 
 
 def test_unreachable_endpoint_gives_up_after_the_last_attempt(rita):

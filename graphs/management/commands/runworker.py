@@ -2,6 +2,8 @@
 
 Wake-ups are sent to workers that are listening: runs queued while none was
 (or left by a worker that died) would otherwise wait for the next wake-up.
+As it stops, the side duties finish what they have in flight (a webhook
+attempt within its timeout) rather than being cut off or draining a backlog.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from channels.management.commands import runworker
 from channels.worker import Worker
 
+from graphs import duties
 from graphs.events import RUNS_CHANNEL
 from hitl_site.checks import SERVICES
 
@@ -20,6 +23,12 @@ class GraphWorker(Worker):
             instance = self.get_or_create_application_instance(RUNS_CHANNEL, scope)
             await instance.put({"type": "runs.wake"})
         await super().handle()
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            duties.stop()
 
 
 class Command(runworker.Command):

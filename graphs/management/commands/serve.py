@@ -3,7 +3,8 @@
 `make run` uses it with SQLite and the in-memory channel layer. The worker
 wakes on runs queued in this process and sweeps the table every few seconds
 for runs queued elsewhere (`startrun` from another shell) or left by a dead
-worker.
+worker. Its side duties (webhooks, deadlines) run as often, in a thread of
+their own (graphs.duties).
 """
 
 import logging
@@ -17,6 +18,7 @@ from django.db import connections
 from twisted.web import http
 
 from graphs import events
+from graphs.duties import DutiesLoop
 from graphs.signals import run_queued
 from graphs.worker import new_worker_id, work
 from hitl_site.checks import SERVICES
@@ -33,6 +35,8 @@ class EmbeddedWorker(threading.Thread):
         self.worker_id = new_worker_id()
 
     def run(self) -> None:
+        self.duties = DutiesLoop(self.worker_id, self.sweep_seconds)
+        self.duties.start()
         run_queued.connect(self._on_queued, dispatch_uid="serve.embedded_worker", weak=False)
         try:
             while not self.stopping.is_set():
@@ -43,10 +47,13 @@ class EmbeddedWorker(threading.Thread):
                 self.wake.wait(self.sweep_seconds)
                 self.wake.clear()
         finally:
+            run_queued.disconnect(dispatch_uid="serve.embedded_worker")
+            self.duties.stop()
             connections.close_all()
 
     def _on_queued(self, sender, run, **kwargs) -> None:
         self.wake.set()
+        self.duties.wake()
 
 
 # Twisted drops, without a word, a connection whose request line or any
