@@ -17,7 +17,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 
-from graphs.worker import work
+from graphs.duties import sweep
 from hitl_site.asgi import application
 from reviews.actions import tasks as task_actions
 from reviews.audit_log import AuditEvent
@@ -116,7 +116,7 @@ async def test_an_escalation_that_reassigns_shows_the_new_owner_live(reviewer):
 
     task = await sync_to_async(overdue_refund)()
     page = await _open_queue(cookie)
-    await sync_to_async(work)("w1")
+    await sync_to_async(sweep)("w1")  # the worker's side duties
     row = await receive_until(page, f'id="task-{task.pk}"')
     assert "for managers" in row
     assert await sync_to_async(AuditEvent.objects.filter(action="task.escalated").count)() == 1
