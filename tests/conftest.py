@@ -9,16 +9,20 @@ cannot see a test's open transaction.
 from __future__ import annotations
 
 import contextlib
+from functools import cached_property
 
 import dj_database_url
 import pytest
+from asgiref.sync import SyncToAsync
 from django.apps import apps
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
 from django.test.testcases import _DatabaseFailure
 
+from graphs import checkpoint, worker
 from graphs.checkpoint import DjangoCheckpointSaver
+from reviews import webhooks
 from tests.servers import create_database, postgres_missing_reason, require, start_postgres
 
 PG_ALIAS = "postgres"
@@ -44,10 +48,15 @@ def postgres_server():
 
 
 @pytest.fixture(scope="session")
-def pg_alias(postgres_server, django_db_setup, django_db_blocker):
+def pg_url(postgres_server) -> str:
+    """The session's PostgreSQL test database (the `postgres` alias's)."""
+    return create_database(postgres_server.url, "hitl_test")
+
+
+@pytest.fixture(scope="session")
+def pg_alias(pg_url, django_db_setup, django_db_blocker):
     """The `postgres` database alias, migrated, for the whole session."""
-    url = create_database(postgres_server.url, "hitl_test")
-    config = dj_database_url.parse(url, conn_max_age=0)
+    config = dj_database_url.parse(pg_url, conn_max_age=0)
     settings.DATABASES[PG_ALIAS] = config
     default = connections.settings["default"]
     connections.settings[PG_ALIAS] = connections.configure_settings(
@@ -59,7 +68,7 @@ def pg_alias(postgres_server, django_db_setup, django_db_blocker):
     connections[PG_ALIAS].close()
 
 
-def _truncate(alias: str) -> None:
+def empty_tables(alias: str) -> None:
     tables = [
         model._meta.db_table
         for model in apps.get_models()
@@ -88,9 +97,70 @@ def db_alias(request, transactional_db, django_db_blocker):
         return
     alias = request.getfixturevalue("pg_alias")
     with django_db_blocker.unblock(), _allow_queries(alias):
-        _truncate(alias)
+        empty_tables(alias)
         yield alias
-        _truncate(alias)
+        empty_tables(alias)
+
+
+@contextlib.contextmanager
+def default_database_on(database: dict):
+    """Point the `default` alias at another database for the block.
+
+    The reviewer pages, the worker and the saver they share read and write
+    `default`: to run them on PostgreSQL in this process, `default` itself
+    must lead there. What holds a `default` connection or a fact about it
+    (the worker's saver, the saver's idle connections) is let go on the way
+    in and out, and SQLite must come out of the block untouched: a write that
+    still reached it fails the test."""
+    sqlite_rows = _row_counts("default")
+    _forget_default()
+    sqlite = settings.DATABASES["default"], connections.settings["default"]
+    settings.DATABASES["default"] = database
+    connections.settings["default"] = connections.configure_settings({"default": database})[
+        "default"
+    ]
+    try:
+        yield
+    finally:
+        _forget_default()
+        settings.DATABASES["default"], connections.settings["default"] = sqlite
+    leaked = {t: n for t, n in _row_counts("default").items() if n != sqlite_rows[t]}
+    assert not leaked, f"rows written to SQLite while default was elsewhere: {leaked}"
+
+
+def _forget_default() -> None:
+    # Django's connections are per thread: this one's, and that of asgiref's
+    # thread for thread-sensitive calls, which outlives every async test.
+    _forget_default_connection()
+    SyncToAsync.single_thread_executor.submit(_forget_default_connection).result()
+    with checkpoint._pools_lock:
+        pool = checkpoint._pools.pop("default", None)
+    for idle in pool.idle if pool else ():
+        idle.close()
+    # The saver learns its database's vendor once; compiled graphs hold copies.
+    cached = [n for n, v in vars(DjangoCheckpointSaver).items() if isinstance(v, cached_property)]
+    for name in cached:
+        vars(worker._SAVER).pop(name, None)
+    worker._compiled.cache_clear()
+    # The webhook sender's threads outlive a test, each with its connection.
+    webhooks._sender.stop()
+
+
+def _forget_default_connection() -> None:
+    connection = getattr(connections._connections, "default", None)
+    if connection is not None:
+        connection.close()
+        del connections["default"]
+
+
+def _row_counts(alias: str) -> dict[str, int]:
+    tables = [m._meta.db_table for m in apps.get_models() if m._meta.managed]
+    with connections[alias].cursor() as cur:
+        counts = {}
+        for table in tables:
+            cur.execute(f"SELECT COUNT(*) FROM {table}")
+            counts[table] = cur.fetchone()[0]
+    return counts
 
 
 @contextlib.contextmanager

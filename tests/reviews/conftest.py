@@ -1,4 +1,10 @@
-"""Named people and a way to bring a graph to its next stop, for page tests."""
+"""Named people and a way to bring a graph to its next stop, for page tests.
+
+Every test here runs on SQLite, the embedded default; those that commit
+rows run once more with PostgreSQL, the database a scaled-out install uses,
+as the default database (the `database` parameter), configured as
+DATABASE_URL configures it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,44 @@ from django.test import Client
 
 from graphs.models import Run
 from graphs.worker import work
+from hitl_site.settings import _database
 from reviews.models import ReviewTask
+from tests.conftest import default_database_on, empty_tables
+
+# Modules whose database use is the same on both: drawings, documents, the
+# admin, forms built from graph schemas, the channel layer. Their SQLite run
+# is enough, and a second would cost the suite time for nothing.
+SQLITE_ENOUGH = {"test_mermaid", "test_api_docs", "test_admin", "test_start_page", "test_queue_hub"}
+
+
+def pytest_generate_tests(metafunc):
+    # A test with committed rows runs on both; one that chooses its aliases
+    # itself (db_alias, pg_alias) is left as it is.
+    fixtures = metafunc.fixturenames
+    if metafunc.module.__name__.rpartition(".")[2] in SQLITE_ENOUGH:
+        return
+    if "transactional_db" in fixtures and not {"db_alias", "pg_alias"} & set(fixtures):
+        metafunc.parametrize(
+            "database",
+            ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
+            indirect=True,
+        )
+
+
+@pytest.fixture(autouse=True)
+def database(request, django_db_blocker):
+    """The database the test's `default` alias leads to."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        yield "sqlite"
+        return
+    request.getfixturevalue("transactional_db")
+    request.getfixturevalue("pg_alias")  # the database, migrated
+    # Configured as from DATABASE_URL: a scaled-out install's settings.
+    on_postgres = _database(request.getfixturevalue("pg_url"))
+    with django_db_blocker.unblock(), default_database_on(on_postgres):
+        empty_tables("default")
+        yield "postgres"
+        empty_tables("default")
 
 
 @pytest.fixture
