@@ -48,6 +48,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/queue_page.py
 	$(BIN)/python bench/timeline.py
 	$(BIN)/python bench/agent_server.py
+	$(BIN)/python bench/run_path.py
 	$(BIN)/python bench/load.py
 
 # The main pages as Chromium draws them, into var/screenshots/.
