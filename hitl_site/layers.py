@@ -20,6 +20,13 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
     - The stock group_send copies the message and starts a task per member.
       Here the message is copied once and put on each member's queue directly;
       the members (this project's consumers) only read it.
+
+    Both lean on the stock layer's private parts (`channels`, `groups`,
+    `_clean_expired`): pyproject pins channels below 4.4. What they pay,
+    bench/latency.py at 200 open pages against the stock layer, four rounds
+    each, medians: p99 79 ms against 111 ms; p50 40 ms against 37 ms (since
+    queue pages share one subscription per process, reviews.queue_hub, the
+    median gains nothing).
     """
 
     sweep_interval = 1.0
