@@ -27,11 +27,15 @@ async def test_a_new_task_reaches_the_queue_group_as_its_id(transactional_db):
     layer = get_channel_layer()
     channel = await layer.new_channel()
     await layer.group_add(QUEUE_GROUP, channel)
-    await sync_to_async(Run.enqueue)(
-        graph_name="echo", kind=Run.Kind.START, payload={"text": "refund?"}
-    )
-    await sync_to_async(work, thread_sensitive=False)("w1")
-    message = await asyncio.wait_for(layer.receive(channel), timeout=5)
+    try:
+        await sync_to_async(Run.enqueue)(
+            graph_name="echo", kind=Run.Kind.START, payload={"text": "refund?"}
+        )
+        await sync_to_async(work, thread_sensitive=False)("w1")
+        message = await asyncio.wait_for(layer.receive(channel), timeout=5)
+    finally:
+        # The layer outlives the test: later tests count the group's members.
+        await layer.group_discard(QUEUE_GROUP, channel)
     task = await sync_to_async(ReviewTask.objects.get)()
     assert message == {"type": "queue.tasks", "created": [task.pk], "removed": [], "changed": []}
 
