@@ -1,5 +1,8 @@
 """/langgraph/ok and /langgraph/info: what clients ask before anything else
-(Agent Chat UI checks /info when it connects)."""
+(Agent Chat UI checks /info when it connects; Agent Inbox checks a new
+inbox's URL with a plain GET /info). Answered without a key, as LangGraph's
+own servers answer them: they say only that the server is there, and which
+versions it runs."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from django.http import HttpRequest, HttpResponse
 
-from agent_server.auth import endpoint, respond
+from agent_server.auth import methods, respond
 
 
 def _version(package: str) -> str | None:
@@ -17,19 +20,26 @@ def _version(package: str) -> str | None:
         return None
 
 
-@endpoint
-def ok(request: HttpRequest) -> HttpResponse:
+def _ok(request: HttpRequest) -> HttpResponse:
     return respond({"ok": True, "services": {}})
 
 
-@endpoint
-def info(request: HttpRequest) -> HttpResponse:
+def _info(request: HttpRequest) -> HttpResponse:
     # No crons here, and no LangSmith: clients that read the flags hide those.
     return respond(
         {
             "version": _version("hitl-review"),
             "langgraph_py_version": _version("langgraph"),
             "flags": {"assistants": True, "crons": False, "langsmith": False},
-            "host": {"kind": "self-hosted", "project_id": None, "revision_id": None},
+            "host": {
+                "kind": "self-hosted",
+                "project_id": None,
+                "revision_id": None,
+                "tenant_id": None,
+            },
         }
     )
+
+
+ok = methods(get=_ok)
+info = methods(get=_info)

@@ -50,9 +50,12 @@ class EmbeddedChannelLayer(InMemoryChannelLayer):
         assert isinstance(message, dict), "Message is not a dict"
         self.require_valid_group_name(group)
         self._clean_expired()
+        members = list(self.groups.get(group, {}))
+        if not members:
+            return
         shared = deepcopy(message)
         expires = time.time() + self.expiry
-        for channel in list(self.groups.get(group, {})):
+        for channel in members:
             queue = self.channels.setdefault(
                 channel, asyncio.Queue(maxsize=self.get_capacity(channel))
             )

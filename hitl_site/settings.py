@@ -249,6 +249,11 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Webhook deliveries: the threads that send them in each worker process, and
+# the seconds an attempt waits on each step (connect, send, answer).
+HITL_WEBHOOK_THREADS = env_int("HITL_WEBHOOK_THREADS", 4, minimum=1)
+HITL_WEBHOOK_TIMEOUT = env_int("HITL_WEBHOOK_TIMEOUT", 5, minimum=1)
+
 # Sign-in throttling (django-axes): after HITL_LOGIN_FAILURE_LIMIT wrong
 # passwords for one username from one address, that pair waits
 # HITL_LOGIN_COOLOFF_MINUTES. By pair, so a stranger cannot lock a colleague

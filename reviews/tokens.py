@@ -63,9 +63,11 @@ class ApiToken(models.Model):
         )
         if token is None:
             return None
-        # At most one write a minute per token, not one per request.
-        cls.objects.filter(pk=token.pk).filter(
-            models.Q(last_used_at__isnull=True)
-            | models.Q(last_used_at__lt=now - timedelta(minutes=1))
-        ).update(last_used_at=now)
+        # At most one write a minute per token, not one per request: on SQLite
+        # even an UPDATE that changes nothing waits for the writer's lock.
+        stale = now - timedelta(minutes=1)
+        if token.last_used_at is None or token.last_used_at < stale:
+            cls.objects.filter(pk=token.pk).filter(
+                models.Q(last_used_at__isnull=True) | models.Q(last_used_at__lt=stale)
+            ).update(last_used_at=now)
         return token.user

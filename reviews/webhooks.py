@@ -34,12 +34,10 @@ from reviews.webhook_models import signing_key
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
-TIMEOUT = 5.0  # seconds an attempt waits on each step (connect, send, answer)
-THREADS = 4
 
 
 def attempt_timeout() -> float:
-    return float(getattr(settings, "HITL_WEBHOOK_TIMEOUT", TIMEOUT))
+    return float(settings.HITL_WEBHOOK_TIMEOUT)
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -96,7 +94,7 @@ class Sender:
             if self.stopping:
                 return []
             if self.pool is None:
-                self.size = self.threads or int(getattr(settings, "HITL_WEBHOOK_THREADS", THREADS))
+                self.size = self.threads or settings.HITL_WEBHOOK_THREADS
                 self.pool = ThreadPoolExecutor(self.size, thread_name_prefix="webhooks")
             free = self.size - self.busy
         due = _due().count() if free > 0 else 0

@@ -215,11 +215,6 @@ def test_the_inbox_reads_what_it_reads_from_langgraph_dev(inbox):
     assert comparable(inbox) == json.loads(RECORDED.read_text())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="/langgraph/info asks for an API key; LangGraph's servers answer /info and /ok"
-    " without one, and Agent Inbox checks a new inbox's URL with a plain GET /info",
-)
 def test_adding_the_inbox_finds_the_server_as_on_langgraph_dev(inbox):
     assert inbox["adding"] == {
         "reachable": True,

@@ -49,8 +49,13 @@ def test_the_table_knows_every_route():
     assert all(re.search(r"<(?:\w+:)?(\w+)>", filled(r)) is None for r in routes)
 
 
+# Asked before anything else, without a key, as on LangGraph's own servers:
+# they tell only that the server is there and which versions it runs.
+OPEN = {"/langgraph/ok", "/langgraph/info"}
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("route", langgraph_routes())
+@pytest.mark.parametrize("route", [r for r in langgraph_routes() if r not in OPEN])
 def test_every_route_refuses_a_request_without_a_valid_key(route):
     client = Client()
     path = filled(route)
@@ -66,3 +71,18 @@ def test_every_route_refuses_a_request_without_a_valid_key(route):
             if response.status_code == 401:
                 assert set(response.json()) == {"detail"}
     assert 401 in answers.values(), f"{path} serves no method at all"
+
+
+@pytest.mark.django_db
+def test_only_ok_and_info_answer_without_a_key():
+    assert set(langgraph_routes()) >= OPEN
+    client = Client()
+    for path in OPEN:
+        assert client.get(path).status_code == 200
+        assert client.post(path, data="{}", content_type="application/json").status_code == 405
+    assert set(client.get("/langgraph/info").json()) == {
+        "version",
+        "langgraph_py_version",
+        "flags",
+        "host",
+    }

@@ -8,7 +8,9 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -35,6 +37,9 @@ def test_a_token_without_expiry_works_until_revoked_and_records_its_use(rita):
     assert tasks(key) == 200
     token.refresh_from_db()
     assert token.last_used_at is not None
+    with CaptureQueriesContext(connection) as queries:  # used again within the minute
+        assert ApiToken.user_for(key) == rita
+    assert not [q for q in queries if q["sql"].lstrip().upper().startswith("UPDATE")]
     ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
     assert ApiToken.user_for(key) is None
 
