@@ -8,6 +8,13 @@ DATABASE_URL configures it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -92,3 +99,72 @@ def pending(thread_id: str) -> list[ReviewTask]:
 def finish() -> int:
     """Run whatever the decisions queued."""
     return work("test-worker")
+
+
+def until(condition, what: str) -> None:
+    """Wait for a state, failing (rather than hanging) if it never comes."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.02)
+
+
+# A webhook receiver on loopback, as the endpoint's help text tells one to be.
+TOLERANCE = 5 * 60  # seconds a receiver accepts between a delivery's time and its own
+
+
+def refusal(secret: str, headers, body: bytes, now: float, seen: set[str]) -> str:
+    """Why a receiver refuses a delivery ("" when it takes it), checked as the
+    endpoint's help text tells a receiver to."""
+    msg_id, timestamp = headers["webhook-id"], headers["webhook-timestamp"]
+    if abs(now - int(timestamp)) > TOLERANCE:
+        return "too old"
+    if secret.startswith("whsec_"):
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+    else:
+        key = secret.encode()
+    expected = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    given = [
+        s.removeprefix("v1,") for s in headers["webhook-signature"].split() if s.startswith("v1,")
+    ]
+    if not any(hmac.compare_digest(base64.b64decode(g), expected) for g in given):
+        return "bad signature"
+    return "seen" if msg_id in seen else ""
+
+
+@pytest.fixture
+def receiver():
+    """A loopback server that records what it receives; `fail` makes it answer
+    500. With a `secret`, it verifies each delivery as a receiver should and
+    answers 401 to one it refuses (`clock`: seconds its clock is ahead)."""
+    got: list[dict] = []
+    state = {"fail": 0, "secret": None, "clock": 0, "seen": set(), "refused": [], "tried": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state["tried"].append({"headers": self.headers, "body": body})
+            why = ""
+            if state["secret"] is not None:
+                now = time.time() + state["clock"]
+                why = refusal(state["secret"], self.headers, body, now, state["seen"])
+            if why:
+                state["refused"].append(why)
+                self.send_response(401)
+            elif state["fail"]:
+                state["fail"] -= 1
+                self.send_response(500)
+            else:
+                # Only a delivery it took is one it must not take again.
+                state["seen"].add(self.headers["webhook-id"])
+                got.append({"headers": self.headers, "body": body})  # case-insensitive
+                self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", got, state
+    server.shutdown()

@@ -10,7 +10,6 @@ import functools
 import json
 import socket
 import threading
-import time
 from concurrent.futures import wait
 
 import pytest
@@ -27,6 +26,7 @@ from graphs.models import Run
 from reviews import webhooks
 from reviews.models import ReviewTask, WebhookDelivery, WebhookEndpoint
 from reviews.webhooks import Sender
+from tests.reviews.conftest import until
 
 REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
 # Long enough that a held attempt only ends when the test releases it.
@@ -99,14 +99,6 @@ def held(transactional_db, settings):
     yield endpoint
     endpoint.close()
     duties.stop()
-
-
-def until(condition, what: str) -> None:
-    """Wait for a state, failing (rather than hanging) if it never comes."""
-    deadline = time.monotonic() + 60
-    while not condition():
-        assert time.monotonic() < deadline, f"never happened: {what}"
-        time.sleep(0.02)
 
 
 def due_deliveries(url: str, count: int, *, endpoints: int = 1) -> list[int]:
@@ -190,7 +182,8 @@ async def test_consumer_claims_a_run_while_an_endpoint_holds_its_delivery(held):
     assert len(held.requests) == 1
 
 
-def test_a_dead_endpoint_holds_one_thread_not_the_other_deliveries(held, receiver_url, settings):
+def test_a_dead_endpoint_holds_one_thread_not_the_other_deliveries(held, receiver, settings):
+    receiver_url = receiver[0]
     settings.HITL_WEBHOOK_THREADS = 2
     dead = due_deliveries(held.url, 3)  # the oldest: claimed first
     live_endpoint = WebhookEndpoint.objects.create(name="live", url=receiver_url, secret="k")
@@ -268,7 +261,8 @@ def test_a_delivery_in_flight_is_not_claimed_again_when_it_falls_due(held):
     assert [f.result() for f in sending] == [1] and len(held.requests) == 1
 
 
-def test_pool_threads_close_their_database_connections(receiver_url):
+def test_pool_threads_close_their_database_connections(transactional_db, receiver):
+    receiver_url = receiver[0]
     endpoint = WebhookEndpoint.objects.create(name="live", url=receiver_url, secret="k")
     (pk,) = [WebhookDelivery.objects.create(endpoint=endpoint, event="task.created", payload={}).pk]
     sender = Sender(threads=1)
@@ -280,23 +274,3 @@ def test_pool_threads_close_their_database_connections(receiver_url):
     finally:
         sender.stop()
     assert delivered(pk)
-
-
-@pytest.fixture
-def receiver_url(transactional_db):
-    """A loopback endpoint that answers every delivery at once."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
