@@ -75,6 +75,15 @@ def take(out: Path = OUT) -> list[Path]:
             shot("batched-task")
             page.goto(queue_rows["Feedback"])
             shot("feedback-form")
+            page.wait_for_selector("#live-state.on")  # htmx has taken over the form
+            page.fill("input[name$=-f-max_words]", "3")
+            page.click("#decision-panel button[type=submit]")
+            expect(page.locator("#decision-panel .field.invalid")).to_be_visible()
+            shot("feedback-field-error")
+            page.goto("/graphs/drafting/start/")
+            shot("start-form")
+            page.goto(f"/threads/{threads['drafting']}/state/")
+            shot("state-editor")
             _fork(page, threads["drafting"])
             shot("forked-timeline")
 
