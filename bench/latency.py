@@ -83,21 +83,27 @@ def server_env(tmp: Path, database_url: str, redis_url: str | None) -> dict[str,
 
 
 @contextmanager
-def served(name: str, tmp: Path, env: dict[str, str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """The set-up's processes, started on a free port; yields the port and
-    the bench reviewer's session cookie and API token."""
+def served(
+    name: str, tmp: Path, env: dict[str, str], daphnes: int = 1
+) -> Iterator[tuple[list[int], dict[str, str], list[int]]]:
+    """The set-up's processes, started on free ports (the embedded default
+    is one process; otherwise `daphnes` daphne processes and a worker);
+    yields the web ports, the bench reviewer's session cookie and API token,
+    and the server processes' ids."""
     prepared = subprocess.run(
         [sys.executable, "-c", PREPARE], cwd=ROOT, env=env, capture_output=True, text=True
     )
     if prepared.returncode != 0:
         raise SystemExit(f"{name}: preparing the database failed:\n{prepared.stderr[-3000:]}")
     login = json.loads(prepared.stdout.strip().splitlines()[-1])
-    port = free_port()
+    ports = [free_port() for _ in range(daphnes)]
     if name == "embedded":
-        commands = [["manage.py", "serve", "--port", str(port)]]
+        commands = [["manage.py", "serve", "--port", str(ports[0])]]
     else:
-        daphne = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "hitl_site.asgi:application"]
-        commands = [daphne, ["manage.py", "runworker", "graph-runs"]]
+        commands = [
+            ["-m", "daphne", "-b", "127.0.0.1", "-p", str(p), "hitl_site.asgi:application"]
+            for p in ports
+        ] + [["manage.py", "runworker", "graph-runs"]]
     logs = [tmp / f"{name}-{i}.log" for i in range(len(commands))]
     processes = []
     try:
@@ -112,8 +118,9 @@ def served(name: str, tmp: Path, env: dict[str, str]) -> Iterator[tuple[int, dic
                         stderr=subprocess.STDOUT,
                     )
                 )
-        wait_for_port(port)
-        yield port, login
+        for port in ports:
+            wait_for_port(port)
+        yield ports, login, [p.pid for p in processes]
     except BaseException:
         for log in logs:
             if log.exists():
@@ -201,7 +208,7 @@ def run_setup(name: str, args: argparse.Namespace, database_url: str, redis_url:
     if database_url == "sqlite":
         database_url = f"sqlite:///{tmp / 'bench.sqlite3'}"
     rows = []
-    with served(name, tmp, server_env(tmp, database_url, redis_url)) as (port, login):
+    with served(name, tmp, server_env(tmp, database_url, redis_url)) as ([port], login, _):
         for clients in (1, args.clients):
             values = asyncio.run(measure(port, login, clients, args.samples))
             rows.append(

@@ -27,22 +27,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.latency import PREPARE, percentile, server_env  # noqa: E402
-from tests.servers import free_port, stop_all, wait_for_port  # noqa: E402
+from bench.latency import percentile, served, server_env  # noqa: E402
 
 MIX = [
     ("queue", 35),
@@ -63,46 +58,6 @@ def rss_mb(pids: list[int]) -> float:
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
     return total / 1024
-
-
-@contextmanager
-def served(
-    name: str, tmp: Path, env: dict[str, str], daphnes: int = 1
-) -> Iterator[tuple[list[int], dict[str, str], list[int]]]:
-    """The set-up's processes; yields the web ports, the bench reviewer's
-    session and API token, and the server processes' ids."""
-    prepared = subprocess.run(
-        [sys.executable, "-c", PREPARE], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    if prepared.returncode != 0:
-        raise SystemExit(f"{name}: preparing the database failed:\n{prepared.stderr[-3000:]}")
-    login = json.loads(prepared.stdout.strip().splitlines()[-1])
-    ports = [free_port() for _ in range(daphnes)]
-    if name == "embedded":
-        commands = [["manage.py", "serve", "--port", str(ports[0])]]
-    else:
-        commands = [
-            ["-m", "daphne", "-b", "127.0.0.1", "-p", str(p), "hitl_site.asgi:application"]
-            for p in ports
-        ] + [["manage.py", "runworker", "graph-runs"]]
-    processes = []
-    try:
-        for i, command in enumerate(commands):
-            with (tmp / f"{name}-{i}.log").open("w") as out:
-                processes.append(
-                    subprocess.Popen(
-                        [sys.executable, *command],
-                        cwd=ROOT,
-                        env=env,
-                        stdout=out,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-        for port in ports:
-            wait_for_port(port)
-        yield ports, login, [p.pid for p in processes]
-    finally:
-        stop_all(processes)
 
 
 class Team:
