@@ -64,9 +64,6 @@ class Shape(models.TextChoices):
     BREAKPOINT = "breakpoint", "static breakpoint"
 
 
-TOOL_CALLS = (Shape.AGENT_INBOX, Shape.HITL_BATCHED, Shape.HITL_PER_CALL)
-
-
 class DecisionError(ValueError):
     """A decision that the interrupt does not allow or that is malformed."""
 
