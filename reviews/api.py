@@ -37,6 +37,7 @@ from reviews.api_auth import TokenAuth
 from reviews.graph_state import GraphUnavailable, read_state
 from reviews.models import ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks
+from reviews.schema_forms import messages_by_field
 from reviews.start_form import StartForm
 from reviews.state_editor import StateEdit
 from reviews.timeline import timeline
@@ -128,13 +129,7 @@ def _run_out(run) -> dict[str, Any]:
 )
 def start_run(request: HttpRequest, body: RunIn):
     """Start a graph on a new thread with the given input."""
-    try:
-        form = StartForm.open(body.graph)
-    except GraphUnavailable as exc:
-        return Status(404, {"detail": str(exc)})
-    if not can_graph(request.user, REVIEW, body.graph):
-        return Status(403, {"detail": f"You may not start {body.graph} runs."})
-    form.bind_values(
+    data = StartForm.api_data(
         body.input,
         title=body.title,
         interrupt_before=body.interrupt_before,
@@ -142,11 +137,22 @@ def start_run(request: HttpRequest, body: RunIn):
         config=body.config,
         context=body.context,
     )
+    try:
+        form = StartForm.open(body.graph, data, from_api=True)
+    except GraphUnavailable as exc:
+        return Status(404, {"detail": str(exc)})
+    if not can_graph(request.user, REVIEW, body.graph):
+        return Status(403, {"detail": f"You may not start {body.graph} runs."})
     if not form.is_valid():
-        errors = {f"input.{key}": message for key, message in form.field_errors.items()}
-        if form.errors:
-            errors["input"] = " ".join(form.errors)
-        return Status(422, {"detail": "The run was refused.", "errors": errors})
+        # The start page's form, so its sentences: the input's under `input`
+        # (and by key), the others by the API's own names.
+        errors = {
+            ("input" if name == "raw" else name): message
+            for name, message in messages_by_field(form).items()
+        }
+        errors |= {f"input.{key}": message for key, message in form.key_errors.items()}
+        detail = " ".join(form.non_field_errors()) or "The run was refused."
+        return Status(422, {"detail": detail, "errors": errors})
     run = run_actions.start(**form.start_args, user=request.user, client_address=_client(request))
     return Status(201, _run_out(run))
 
@@ -269,9 +275,19 @@ def edit_state(request: HttpRequest, thread_id: str, body: StateEditIn):
         base_checkpoint=body.base_checkpoint,
     )
     if not edit.is_valid():
+        # The page's form, so the page's sentences: a value's problem named by
+        # its key, the node's by `as_node`.
+        errors = {
+            name: message
+            for name, message in messages_by_field(edit.edit_form).items()
+            if name not in ("raw", "__all__")
+        }
         return Status(
             422,
-            {"detail": " ".join(edit.errors) or "Invalid values.", "errors": edit.field_errors},
+            {
+                "detail": " ".join(edit.errors) or "Invalid values.",
+                "errors": errors | edit.field_errors,
+            },
         )
     result = state_actions.edit(edit, user=request.user, client_address=_client(request))
     return {

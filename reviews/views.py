@@ -547,14 +547,13 @@ def replay(request: HttpRequest, thread_id: str) -> HttpResponse:
 def start_run(request: HttpRequest, graph_name: str) -> HttpResponse:
     """A form from the graph's input schema; starts a run on a new thread."""
     try:
-        form = StartForm.open(graph_name)
+        form = StartForm.open(graph_name, request.POST if request.method == "POST" else None)
     except GraphUnavailable as exc:
         raise Http404(str(exc)) from exc
     if not can_graph(request.user, REVIEW, graph_name):
         raise PermissionDenied(f"You may not start {graph_name} runs.")
     status = 200
     if request.method == "POST":
-        form.bind(request.POST)
         if form.is_valid():
             run = run_actions.start(
                 **form.start_args, user=request.user, client_address=_client_address(request)
