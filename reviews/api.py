@@ -34,6 +34,7 @@ from reviews.actions import runs as run_actions
 from reviews.actions import state as state_actions
 from reviews.actions import tasks as task_actions
 from reviews.api_auth import TokenAuth
+from reviews.decision_forms import DecisionForm
 from reviews.graph_state import GraphUnavailable, read_state
 from reviews.models import ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks
@@ -460,9 +461,24 @@ def decide(request: HttpRequest, task_id: int, body: DecisionIn):
         )
     # Calls named here that the user may not decide are refused (403) with the rest.
     chosen = [t for t in pending if t.pk in body.decisions]
+    # The task page's form reads each decision, so a refusal says what the page says.
+    forms = [
+        DecisionForm(t, DecisionForm.api_data(t, body.decisions[t.pk]), from_api=True)
+        for t in chosen
+    ]
+    refused = {
+        str(form.task.pk): " ".join(m for messages in form.errors.values() for m in messages)
+        for form in forms
+        if not form.is_valid()
+    }
+    if refused:
+        return Status(422, {"detail": "Some decisions were refused.", "errors": refused})
     try:
         run = task_actions.decide(
-            chosen, body.decisions, user=request.user, client_address=_client(request)
+            chosen,
+            {form.task.pk: form.decision for form in forms},
+            user=request.user,
+            client_address=_client(request),
         )
     except DecisionsInvalid as exc:
         return Status(

@@ -378,8 +378,8 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     pending = calls_to_decide(
         request.user, task, list(ReviewTask.objects.of_interrupt(task).pending())
     )
-    forms = [DecisionForm.bound(t, request.POST) for t in pending]
-    decisions = {f.task.pk: d for f in forms if (d := f.decision(request.POST)) is not None}
+    forms = [DecisionForm(t, request.POST) for t in pending]
+    decisions = {f.task.pk: f.decision for f in forms if f.is_valid()}
     refusal, status = ("" if pending else task.why_not_pending()), 409
     if pending and len(decisions) == len(forms):
         try:
@@ -391,7 +391,8 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except DecisionsInvalid as exc:
             for form in forms:
-                form.error = exc.errors.get(form.task.pk, form.error)
+                if form.task.pk in exc.errors:
+                    form.refuse(exc.errors[form.task.pk])
         except ActionRefused as exc:
             refusal = str(exc)
         except PermissionDenied as exc:
