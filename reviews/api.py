@@ -145,13 +145,12 @@ def start_run(request: HttpRequest, body: RunIn):
     if not can_graph(request.user, REVIEW, body.graph):
         return Status(403, {"detail": f"You may not start {body.graph} runs."})
     if not form.is_valid():
-        # The start page's form, so its sentences: the input's under `input`
-        # (and by key), the others by the API's own names.
-        errors = {
-            ("input" if name == "raw" else name): message
-            for name, message in messages_by_field(form).items()
-        }
+        # The start page's form, so its sentences: each by its field (the
+        # input's by key too), and all of them together under `input`.
+        by_field = messages_by_field(form)
+        errors = {n: m for n, m in by_field.items() if n not in ("raw", "__all__")}
         errors |= {f"input.{key}": message for key, message in form.key_errors.items()}
+        errors["input"] = " ".join(by_field.values())
         detail = " ".join(form.non_field_errors()) or "The run was refused."
         return Status(422, {"detail": detail, "errors": errors})
     run = run_actions.start(**form.start_args, user=request.user, client_address=_client(request))

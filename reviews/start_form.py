@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.forms import BoundField
+from django.utils.html import format_html, format_html_join
 
 from graphs.interrupts import DecisionError, check_value
 from graphs.registry import GraphLoadError, GraphNotFound, get_registry
@@ -90,10 +91,11 @@ class StartForm(forms.Form):
         except Exception:  # not describable: the context is still checked at run time
             self.context_schema = {}
         keys = (self.context_schema or {}).get("properties") or {}
-        self.fields["context"].help_text = (
-            "A JSON object"
-            + (f" ({', '.join(keys)})" if keys else "")
-            + ": the graph's context_schema."
+        self.fields["context"].help_text = format_html(
+            "A JSON object{}: the graph's context_schema.",
+            format_html(" with {}", format_html_join(", ", "<code>{}</code>", ((k,) for k in keys)))
+            if keys
+            else "",
         )
         # The input's fields, read when the raw box is empty.
         self.from_fields = self.is_bound and not from_api and not str(data.get("raw", "")).strip()

@@ -62,7 +62,7 @@ def test_a_refused_start_says_the_same_on_the_page_and_in_the_api(as_rita, api):
     assert refused.status_code == 422
     errors = refused.json()["errors"]
     assert page["raw"] == ["topic: 5 is not of type 'string'"]
-    assert errors["input.topic"] == errors["input"] == page["raw"][0]
+    assert errors["input.topic"] == page["raw"][0] and page["raw"][0] in errors["input"]
     assert errors["config"] == page["config"][0] == "config 'recursion_limit' must be at least 1."
     assert errors["interrupt_before"] == page["interrupt_before"][0]
     assert "nowhere is not among the nodes" in errors["interrupt_before"]
