@@ -93,7 +93,8 @@ class DecisionForm(forms.Form):
 
     @classmethod
     def initial(cls, task: ReviewTask) -> DecisionForm:
-        """The form as the page first shows it: the call as proposed."""
+        """The form as the page first shows it: the call as proposed. (On an
+        instance, `initial` is the fields' initial data, as in any form.)"""
         return cls(task)
 
     @staticmethod
