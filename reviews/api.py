@@ -34,9 +34,11 @@ from reviews.actions import runs as run_actions
 from reviews.actions import state as state_actions
 from reviews.actions import tasks as task_actions
 from reviews.api_auth import TokenAuth
+from reviews.decision_forms import DecisionForm
 from reviews.graph_state import GraphUnavailable, read_state
 from reviews.models import ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks
+from reviews.schema_forms import messages_by_field
 from reviews.start_form import StartForm
 from reviews.state_editor import StateEdit
 from reviews.timeline import timeline
@@ -128,13 +130,7 @@ def _run_out(run) -> dict[str, Any]:
 )
 def start_run(request: HttpRequest, body: RunIn):
     """Start a graph on a new thread with the given input."""
-    try:
-        form = StartForm.open(body.graph)
-    except GraphUnavailable as exc:
-        return Status(404, {"detail": str(exc)})
-    if not can_graph(request.user, REVIEW, body.graph):
-        return Status(403, {"detail": f"You may not start {body.graph} runs."})
-    form.bind_values(
+    data = StartForm.api_data(
         body.input,
         title=body.title,
         interrupt_before=body.interrupt_before,
@@ -142,11 +138,21 @@ def start_run(request: HttpRequest, body: RunIn):
         config=body.config,
         context=body.context,
     )
+    try:
+        form = StartForm.open(body.graph, data, from_api=True)
+    except GraphUnavailable as exc:
+        return Status(404, {"detail": str(exc)})
+    if not can_graph(request.user, REVIEW, body.graph):
+        return Status(403, {"detail": f"You may not start {body.graph} runs."})
     if not form.is_valid():
-        errors = {f"input.{key}": message for key, message in form.field_errors.items()}
-        if form.errors:
-            errors["input"] = " ".join(form.errors)
-        return Status(422, {"detail": "The run was refused.", "errors": errors})
+        # The start page's form, so its sentences: each by its field (the
+        # input's by key too), and all of them together under `input`.
+        by_field = messages_by_field(form)
+        errors = {n: m for n, m in by_field.items() if n not in ("raw", "__all__")}
+        errors |= {f"input.{key}": message for key, message in form.key_errors.items()}
+        errors["input"] = " ".join(by_field.values())
+        detail = " ".join(form.non_field_errors()) or "The run was refused."
+        return Status(422, {"detail": detail, "errors": errors})
     run = run_actions.start(**form.start_args, user=request.user, client_address=_client(request))
     return Status(201, _run_out(run))
 
@@ -269,9 +275,19 @@ def edit_state(request: HttpRequest, thread_id: str, body: StateEditIn):
         base_checkpoint=body.base_checkpoint,
     )
     if not edit.is_valid():
+        # The page's form, so the page's sentences: a value's problem named by
+        # its key, the node's by `as_node`.
+        errors = {
+            name: message
+            for name, message in messages_by_field(edit.edit_form).items()
+            if name not in ("raw", "__all__")
+        }
         return Status(
             422,
-            {"detail": " ".join(edit.errors) or "Invalid values.", "errors": edit.field_errors},
+            {
+                "detail": " ".join(edit.errors) or "Invalid values.",
+                "errors": errors | edit.field_errors,
+            },
         )
     result = state_actions.edit(edit, user=request.user, client_address=_client(request))
     return {
@@ -444,9 +460,24 @@ def decide(request: HttpRequest, task_id: int, body: DecisionIn):
         )
     # Calls named here that the user may not decide are refused (403) with the rest.
     chosen = [t for t in pending if t.pk in body.decisions]
+    # The task page's form reads each decision, so a refusal says what the page says.
+    forms = [
+        DecisionForm(t, DecisionForm.api_data(t, body.decisions[t.pk]), from_api=True)
+        for t in chosen
+    ]
+    refused = {
+        str(form.task.pk): " ".join(m for messages in form.errors.values() for m in messages)
+        for form in forms
+        if not form.is_valid()
+    }
+    if refused:
+        return Status(422, {"detail": "Some decisions were refused.", "errors": refused})
     try:
         run = task_actions.decide(
-            chosen, body.decisions, user=request.user, client_address=_client(request)
+            chosen,
+            {form.task.pk: form.decision for form in forms},
+            user=request.user,
+            client_address=_client(request),
         )
     except DecisionsInvalid as exc:
         return Status(

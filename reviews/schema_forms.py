@@ -215,6 +215,48 @@ WIDGET_ATTRS = {
 }
 
 
+class JSONBox(forms.Field):
+    """A box of JSON text, read by the bounded parser. A problem is told with
+    the box's label in front (`Arguments: Not valid JSON...`), so the same
+    sentence reads right beside the box and in the API's answer. An empty box
+    cleans to EMPTY; `shape` (dict, say) refuses other kinds of values."""
+
+    kind = "json"
+
+    def __init__(self, *, shape: type | None = None, shape_error: str = "", **kwargs: Any) -> None:
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 4, "class": "json"}))
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+        self.shape, self.shape_error = shape, shape_error
+
+    def to_python(self, value: Any) -> Any:
+        text = "" if value is None else str(value)
+        if not text.strip():
+            return EMPTY
+        try:
+            parsed = parse_json(text)
+        except ValueError as exc:
+            raise forms.ValidationError(f"{self.label}: {exc}", code="invalid") from None
+        if self.shape is not None and not isinstance(parsed, self.shape):
+            raise forms.ValidationError(self.shape_error, code="shape")
+        return parsed
+
+    def validate(self, value: Any) -> None:
+        if value is EMPTY and self.required:
+            raise forms.ValidationError(f"{self.label}: write it as JSON.", code="required")
+
+
+def as_text(value: Any) -> str:
+    """A value for a JSON box: what the API sent goes through the same parser
+    and the same checks as what a person typed."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def messages_by_field(form: forms.Form) -> dict[str, str]:
+    """The form's problems, one sentence per field ("__all__": the form's own)."""
+    return {name: " ".join(errors) for name, errors in form.errors.items()}
+
+
 class SchemaForm(forms.Form):
     """The properties of an object schema as a form, filled with `values`.
     `keys` adds properties the schema doesn't list (shown as JSON boxes);

@@ -5,19 +5,63 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.forms import BoundField
+from django.utils.html import format_html, format_html_join
 
 from graphs.interrupts import DecisionError, check_value
 from graphs.registry import GraphLoadError, GraphNotFound, get_registry
 from graphs.run_settings import config_problems, context_problems
 from graphs.worker import compiled_graph
 from reviews.graph_state import GraphUnavailable, merged_keys, node_names
-from reviews.schema_forms import SchemaForm, parse_json
+from reviews.schema_forms import EMPTY, JSONBox, SchemaForm, as_text
 
 
-class StartForm:
-    def __init__(self, graph_name: str, graph) -> None:
-        self.graph_name, self.graph = graph_name, graph
+class StartForm(forms.Form):
+    """The options of a new run (title, breakpoints, config, context) and its
+    input: the input schema's fields (`inputs`), or raw JSON. The API binds
+    the same form (`from_api`), its input as the raw JSON, so a refusal says
+    the same on the page and in the API's 422. Cleaned, `key_errors` holds
+    the input's problems by key and `start_args` what to start."""
+
+    use_required_attribute = False
+
+    title = forms.CharField(
+        required=False,
+        max_length=300,
+        label="Thread title (optional)",
+        error_messages={"max_length": "Title: at most %(limit_value)d characters."},
+    )
+    raw = JSONBox(
+        label="Raw JSON",
+        help_text="The graph's input as a JSON object, used instead of the fields above when filled.",
+        shape=dict,
+        shape_error="Raw JSON must be an object: the graph's input.",
+        widget=forms.Textarea(attrs={"rows": 6, "class": "json"}),
+    )
+    interrupt_before = forms.MultipleChoiceField(required=False)
+    interrupt_after = forms.MultipleChoiceField(required=False)
+    config = JSONBox(
+        label="Config",
+        help_text="Optional: configurable, recursion_limit, tags, metadata.",
+        shape=dict,
+        shape_error="Config must be a JSON object (configurable, recursion_limit, tags, metadata).",
+        widget=forms.Textarea(
+            attrs={
+                "rows": 3,
+                "class": "json",
+                "placeholder": '{"configurable": {"user_id": "u-1"}, "recursion_limit": 50}',
+            }
+        ),
+    )
+    context = JSONBox(
+        label="Context",
+        widget=forms.Textarea(attrs={"rows": 3, "class": "json"}),
+    )
+
+    def __init__(self, graph_name: str, graph, data=None, *, from_api: bool = False) -> None:
+        super().__init__(data=data)
+        self.graph_name, self.graph, self.from_api = graph_name, graph, from_api
         spec = get_registry().get(graph_name)
         self.description = spec.description
         try:
@@ -27,37 +71,42 @@ class StartForm:
             self.schema, self.schema_error = None, f"{type(exc).__name__}: {exc}"
         self.message_keys = _message_keys(graph, self.schema)
         self.merged = merged_keys(graph)
-        self.inputs = self._inputs()
         self.example = (
             json.dumps(spec.example, ensure_ascii=False)
             if spec.example
             else _example(self.schema, self.message_keys)
         )
+        if self.example:
+            self.fields["raw"].widget.attrs["placeholder"] = self.example
         self.nodes = node_names(graph)
-        self.title = ""
-        self.raw = ""
-        self.interrupt_before: list[str] = []
-        self.interrupt_after: list[str] = []
-        self.errors: list[str] = []
-        # What was wrong with the input, by its key: shown beside the field
-        # when the form's fields were used, and for the API to name the key.
-        self.field_errors: dict[str, str] = {}
-        self.from_fields = False
-        self.value: dict[str, Any] = {}
-        # LangGraph's per-run config and runtime context (a context_schema's).
-        self.config: dict[str, Any] = {}
-        self.context: dict[str, Any] | None = None
-        self.config_text = self.context_text = ""
+        for name in ("interrupt_before", "interrupt_after"):
+            self.fields[name].choices = [(n, n) for n in self.nodes]
+            self.fields[name].error_messages["invalid_choice"] = (
+                f"{name}: %(value)s is not among the nodes ({', '.join(self.nodes)})."
+            )
         try:
             self.context_schema = (
                 graph.get_context_jsonschema() if graph.context_schema is not None else None
             )
         except Exception:  # not describable: the context is still checked at run time
             self.context_schema = {}
+        keys = (self.context_schema or {}).get("properties") or {}
+        self.fields["context"].help_text = format_html(
+            "A JSON object{}: the graph's context_schema.",
+            format_html(" with {}", format_html_join(", ", "<code>{}</code>", ((k,) for k in keys)))
+            if keys
+            else "",
+        )
+        # The input's fields, read when the raw box is empty.
+        self.from_fields = self.is_bound and not from_api and not str(data.get("raw", "")).strip()
+        self.inputs = self._inputs(data if self.from_fields else None)
+        # What was wrong with the input, by its key: for the API to name the key.
+        self.key_errors: dict[str, str] = {}
+        self.value: dict[str, Any] = {}
 
     def _inputs(self, data=None) -> SchemaForm:
         """The input schema as a form. A reducer's key (add_messages, say)
-        takes more shapes than its schema lists: is_valid asks the reducer."""
+        takes more shapes than its schema lists: clean asks the reducer."""
         form = SchemaForm(
             self.schema,
             prefix="in",
@@ -87,42 +136,22 @@ class StartForm:
         main = {f.name for f in self.input_fields}
         return [f for f in self.inputs if f.name not in main]
 
+    @property
+    def shows_settings(self) -> bool:
+        """Whether the run settings start open: filled in, or a context to give."""
+        filled = self.is_bound and (self["config"].value() or self["context"].value())
+        return bool(filled or self.context_schema is not None)
+
     @classmethod
-    def open(cls, graph_name: str) -> StartForm:
+    def open(cls, graph_name: str, data=None, *, from_api: bool = False) -> StartForm:
         try:
-            return cls(graph_name, compiled_graph(graph_name))
+            graph = compiled_graph(graph_name)
         except (GraphNotFound, GraphLoadError) as exc:
             raise GraphUnavailable(str(exc)) from exc
+        return cls(graph_name, graph, data, from_api=from_api)
 
-    def bind(self, data) -> None:
-        self.title = str(data.get("title", "")).strip()[:300]
-        self.raw = str(data.get("raw", ""))
-        self.interrupt_before = [n for n in data.getlist("interrupt_before") if n in self.nodes]
-        self.interrupt_after = [n for n in data.getlist("interrupt_after") if n in self.nodes]
-        self.config_text = str(data.get("config", ""))
-        self.context_text = str(data.get("context", ""))
-        for name, text in (("config", self.config_text), ("context", self.context_text)):
-            if text.strip():
-                try:
-                    setattr(self, name, parse_json(text))
-                except ValueError as exc:
-                    self.errors.append(f"{name.capitalize()}: {exc}")
-        if self.raw.strip():
-            try:
-                self.value = parse_json(self.raw)
-            except ValueError as exc:
-                self.errors.append(f"Raw JSON: {exc}")
-                return
-            if not isinstance(self.value, dict):
-                self.errors.append("Raw JSON must be an object: the graph's input.")
-        else:
-            self.inputs = self._inputs(data)
-            self.from_fields = True
-            if self.inputs.is_valid():
-                self.value = self.inputs.value
-
-    def bind_values(
-        self,
+    @staticmethod
+    def api_data(
         value: dict[str, Any],
         *,
         title: str = "",
@@ -130,43 +159,81 @@ class StartForm:
         interrupt_after: list[str] = (),
         config: dict[str, Any] | None = None,
         context: dict[str, Any] | None = None,
-    ) -> None:
-        """The API's way in: the input as JSON."""
-        self.value, self.title = value, title[:300]
-        self.config, self.context = config or {}, context
-        for name, nodes in (
-            ("interrupt_before", interrupt_before),
-            ("interrupt_after", interrupt_after),
-        ):
-            unknown = [n for n in nodes if n not in self.nodes]
-            if unknown:
-                self.errors.append(
-                    f"{name}: {', '.join(unknown)} not among the nodes ({', '.join(self.nodes)})."
-                )
-            setattr(self, name, [n for n in nodes if n in self.nodes])
+    ) -> dict[str, Any]:
+        """The API's JSON as the form's data: its values as the JSON boxes'
+        text, read by the same parser and checks as what a person types."""
+        return {
+            "title": title,
+            "raw": as_text(value),
+            "interrupt_before": list(interrupt_before),
+            "interrupt_after": list(interrupt_after),
+            "config": as_text(config) if config else "",
+            "context": "" if context is None else as_text(context),
+        }
 
-    def is_valid(self) -> bool:
-        self.errors += config_problems(self.config) + context_problems(self.graph, self.context)
-        if self.errors or (self.from_fields and self.inputs.errors):
-            return False
+    def clean_title(self) -> str:
+        return self.cleaned_data["title"].strip()
+
+    def clean_config(self) -> dict[str, Any]:
+        config = self.cleaned_data["config"]
+        config = {} if config is EMPTY else config
+        problems = config_problems(config)
+        if problems:
+            raise forms.ValidationError(problems)
+        return config
+
+    def clean_context(self) -> Any:
+        context = self.cleaned_data["context"]
+        context = None if context is EMPTY else context
+        problems = context_problems(self.graph, context)
+        if problems:
+            raise forms.ValidationError(problems)
+        return context
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.from_fields:
+            if not self.inputs.is_valid():
+                self.add_error(None, "Some fields need attention: see below.")
+                return cleaned
+            self.value = self.inputs.value
+        elif "raw" in cleaned:
+            self.value = {} if cleaned["raw"] is EMPTY else cleaned["raw"]
+        else:
+            return cleaned  # the raw box's own problem is told at it
+        for key, message in self._problems(self.value).items():
+            self.key_errors[key] = message
+            if self.from_fields and key in self.inputs.fields:
+                self.inputs.error_at(key, message)
+            else:
+                self.add_error("raw", message)
+        if self.from_fields and self.inputs.errors:
+            self.add_error(None, "Some fields need attention: see below.")
+        return cleaned
+
+    def _problems(self, value: dict[str, Any]) -> dict[str, str]:
+        """What the graph's input says of each key of `value`: its schema (the
+        form's fields checked their own), or the key's reducer."""
         properties = (self.schema or {}).get("properties")
-        if properties is not None:
-            defs = {"$defs": self.schema["$defs"]} if "$defs" in self.schema else {}
-            for key, value in self.value.items():
-                if key not in properties:
-                    self._refuse(key, f"The input of {self.graph_name} has no key {key!r}.")
-                elif key in self.merged:
-                    # A reducer (add_messages, say) takes more shapes than its
-                    # schema lists: ask the reducer itself, as the run would.
-                    problem = self._merge_problem(key, value)
-                    if problem:
-                        self._refuse(key, f"{key}: {problem}")
-                elif not self.from_fields:  # the form's fields checked their own
-                    try:
-                        check_value(value, {**properties[key], **defs}, key)
-                    except DecisionError as exc:
-                        self._refuse(key, str(exc))
-        return not self.errors and not (self.from_fields and self.inputs.errors)
+        if properties is None:
+            return {}
+        defs = {"$defs": self.schema["$defs"]} if "$defs" in self.schema else {}
+        problems = {}
+        for key, item in value.items():
+            if key not in properties:
+                problems[key] = f"The input of {self.graph_name} has no key {key!r}."
+            elif key in self.merged:
+                # A reducer (add_messages, say) takes more shapes than its
+                # schema lists: ask the reducer itself, as the run would.
+                problem = self._merge_problem(key, item)
+                if problem:
+                    problems[key] = f"{key}: {problem}"
+            elif not self.from_fields:
+                try:
+                    check_value(item, {**properties[key], **defs}, key)
+                except DecisionError as exc:
+                    problems[key] = str(exc)
+        return problems
 
     def _merge_problem(self, key: str, value: Any) -> str:
         """Why the key's reducer refuses `value`, or "" if it takes it. The
@@ -179,24 +246,18 @@ class StartForm:
             return lines[0] if lines else type(exc).__name__
         return ""
 
-    def _refuse(self, key: str, message: str) -> None:
-        self.field_errors[key] = message
-        if self.from_fields and key in self.inputs.fields:
-            self.inputs.error_at(key, message)
-        else:
-            self.errors.append(message)
-
     @property
     def start_args(self) -> dict[str, Any]:
         """What the checked form asks to start, for reviews.actions.runs.start."""
+        cleaned = self.cleaned_data
         return {
             "graph_name": self.graph_name,
             "input": self.value,
-            "title": self.title,
-            "interrupt_before": self.interrupt_before,
-            "interrupt_after": self.interrupt_after,
-            "config": self.config,
-            "context": self.context,
+            "title": cleaned["title"],
+            "interrupt_before": cleaned["interrupt_before"],
+            "interrupt_after": cleaned["interrupt_after"],
+            "config": cleaned["config"],
+            "context": cleaned["context"],
         }
 
 

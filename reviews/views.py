@@ -378,8 +378,8 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
     pending = calls_to_decide(
         request.user, task, list(ReviewTask.objects.of_interrupt(task).pending())
     )
-    forms = [DecisionForm.bound(t, request.POST) for t in pending]
-    decisions = {f.task.pk: d for f in forms if (d := f.decision(request.POST)) is not None}
+    forms = [DecisionForm(t, request.POST) for t in pending]
+    decisions = {f.task.pk: f.decision for f in forms if f.is_valid()}
     refusal, status = ("" if pending else task.why_not_pending()), 409
     if pending and len(decisions) == len(forms):
         try:
@@ -391,7 +391,8 @@ def decide(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except DecisionsInvalid as exc:
             for form in forms:
-                form.error = exc.errors.get(form.task.pk, form.error)
+                if form.task.pk in exc.errors:
+                    form.refuse(exc.errors[form.task.pk])
         except ActionRefused as exc:
             refusal = str(exc)
         except PermissionDenied as exc:
@@ -547,14 +548,13 @@ def replay(request: HttpRequest, thread_id: str) -> HttpResponse:
 def start_run(request: HttpRequest, graph_name: str) -> HttpResponse:
     """A form from the graph's input schema; starts a run on a new thread."""
     try:
-        form = StartForm.open(graph_name)
+        form = StartForm.open(graph_name, request.POST if request.method == "POST" else None)
     except GraphUnavailable as exc:
         raise Http404(str(exc)) from exc
     if not can_graph(request.user, REVIEW, graph_name):
         raise PermissionDenied(f"You may not start {graph_name} runs.")
     status = 200
     if request.method == "POST":
-        form.bind(request.POST)
         if form.is_valid():
             run = run_actions.start(
                 **form.start_args, user=request.user, client_address=_client_address(request)
