@@ -205,11 +205,15 @@ def run_group(run_id) -> str:
     return f"run.{getattr(run_id, 'hex', run_id)}"
 
 
-def publish_chunk(run, event: str, data: str) -> None:
+def publish_chunk(run, event: str, data: str, *, event_id: str | None = None) -> None:
     """One event of a run's stream, for the clients streaming it: the SSE
     event name LangGraph's server gives it ("values", "updates|child:1") and
-    its data, already JSON, so it is written once and relayed as is."""
-    publish(run_group(run.run_id), {"type": "run.chunk", "event": event, "data": data})
+    its data, already JSON, so it is written once and relayed as is. A
+    resumable stream's events carry their SSE id."""
+    message = {"type": "run.chunk", "event": event, "data": data}
+    if event_id is not None:
+        message["id"] = event_id
+    publish(run_group(run.run_id), message)
 
 
 def stop_run(run) -> None:
