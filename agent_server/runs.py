@@ -31,8 +31,10 @@ from agent_server.streaming import (
     RunListener,
     before_waiting,
     kept_events,
+    metadata_id,
     seq_of,
     sse,
+    sse_json,
 )
 from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.interrupts import DecisionError, Shape, decisions_in, json_safe
@@ -649,13 +651,20 @@ def _sse_response(events: AsyncIterator[bytes], headers: dict[str, str]) -> Stre
 async def _relay(
     request: HttpRequest, listener: RunListener, run: Run, cancel_on_disconnect: bool
 ) -> AsyncIterator[bytes]:
-    """The run's events as SSE (its worker opens them with its metadata);
-    closes only once the run has stopped, so the client reads it as finished."""
+    """The run's events as SSE, opening with its metadata at once (the
+    worker's own, for its first attempt, goes to clients that join); closes
+    only once the run has stopped, so the client reads it as finished."""
     ended = False
+    resumable = bool((run.kwargs or {}).get("resumable"))
+    opening = {"run_id": str(run.run_id), "attempt": 1}
     try:
+        yield sse_json("metadata", opening, metadata_id(run) if resumable else None)
         async for message in listener.messages(run.pk):
-            if message["type"] == "run.chunk":
-                yield sse(message["event"], message["data"], message.get("id"))
+            if message["type"] != "run.chunk":
+                continue
+            if message["event"] == "metadata" and orjson.loads(message["data"]) == opening:
+                continue
+            yield sse(message["event"], message["data"], message.get("id"))
         ended = True
     finally:
         await listener.__aexit__(None, None, None)

@@ -156,9 +156,9 @@ class KeptStream:
         last = StreamEvent.objects.filter(run_id=run.pk).aggregate(last=Max("seq"))["last"]
         self.seq = last or 0
 
-    def keep(self, event: str, data: str) -> str:
+    def keep(self, event: str, data: str, at=None) -> str:
         self.seq += 1
-        now = timezone.now()
+        now = at or timezone.now()
         StreamEvent.objects.create(
             run_id=self.run.pk, seq=self.seq, event=event, data=data, sent_at=now
         )
@@ -182,3 +182,9 @@ def kept_events(run: Run, after: int) -> list[tuple[int, str, str, str]]:
         (row.seq, row.event, row.data, event_id(row.seq, row.sent_at))
         for row in rows.only("seq", "event", "data", "sent_at")
     ]
+
+
+def metadata_id(run: Run) -> str:
+    """The id of a resumable run's first "metadata" event: the request that
+    made the run sends it at once, and its worker keeps it under this id."""
+    return event_id(1, run.created_at)

@@ -325,7 +325,10 @@ class _ClientStream:
     def started(self) -> None:
         """The event a run's stream opens with as its worker starts it, as
         LangGraph's server sends it (a client that joins later never sees it)."""
-        self.send("metadata", (), {"run_id": str(self.run.run_id), "attempt": self.run.attempts})
+        data = {"run_id": str(self.run.run_id), "attempt": self.run.attempts}
+        # The first attempt's is the one the request that made the run sent.
+        at = self.run.created_at if self.run.attempts == 1 else None
+        self.send("metadata", (), data, at=at)
 
     def relay(self, namespace: tuple[str, ...], mode: str, data: Any) -> None:
         if namespace and not self.subgraphs:
@@ -340,10 +343,10 @@ class _ClientStream:
         elif mode in self.asked:
             self.send(mode, namespace, data)
 
-    def send(self, mode: str, namespace: tuple[str, ...], data: Any) -> None:
+    def send(self, mode: str, namespace: tuple[str, ...], data: Any, at: Any = None) -> None:
         event = f"{mode}|{'|'.join(namespace)}" if namespace else mode
         payload = orjson.dumps(json_safe(data)).decode()
-        event_id = self.kept.keep(event, payload) if self.kept is not None else None
+        event_id = self.kept.keep(event, payload, at) if self.kept is not None else None
         events.publish_chunk(self.run, event, payload, event_id=event_id)
 
     def message_parts(self, namespace: tuple[str, ...], data: Any) -> None:
