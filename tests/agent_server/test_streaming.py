@@ -339,15 +339,17 @@ def test_a_resumable_stream_gives_a_client_back_the_events_it_missed(site, clien
         stream_resumable=True,
     ):
         first.append(part)
-        if part.event == "values" and part.data["steps"] == ["opening"]:
-            break  # the connection drops here
-    assert [p.event for p in first] == ["metadata", "values", "values"]
+        if part.event == "values":
+            break  # the connection drops here, before the run's first step
+    assert [p.event for p in first] == ["metadata", "values"]
+    assert first[-1].data["steps"] == []
     assert all(EVENT_ID.fullmatch(p.id) for p in first)
     run_id = first[0].data["run_id"]
     held(gate)
     assert client.runs.get(thread_id, run_id)["status"] == "running"
     missed = join_when_joined(client, thread_id, run_id, gate.touch, last_event_id=first[-1].id)
     assert [(p.event, p.data["steps"]) for p in missed] == [
+        ("values", ["opening"]),  # sent while the client was away
         ("values", ["opening", "through"]),
         ("values", ["opening", "through", "closing"]),
     ]
