@@ -60,3 +60,26 @@ class AssistantVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.assistant_id} v{self.version}"
+
+
+class StreamEvent(models.Model):
+    """One event of a resumable run's stream (`stream_resumable=True`), kept
+    so a client that lost its connection gets what it missed after the
+    `Last-Event-ID` it saw. `seq` counts the run's events from 1 (its
+    "metadata" event), in the order they were sent; the worker writes each one
+    before sending it. Kept for RESUMABLE_STREAM_TTL seconds after the run ends
+    (agent_server.streaming.trim_stream_events)."""
+
+    run = models.ForeignKey("graphs.Run", on_delete=models.CASCADE, related_name="+")
+    seq = models.PositiveIntegerField()
+    event = models.CharField(max_length=300)
+    data = models.TextField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "seq"], name="stream_event_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}#{self.seq} {self.event}"

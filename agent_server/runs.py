@@ -26,7 +26,16 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from agent_server.assistants import config_and_context, graph_ids, stored
 from agent_server.auth import ApiError, payload, respond
 from agent_server.models import Assistant, system_assistant_id
-from agent_server.streaming import DONE, RunListener, before_waiting, sse, sse_json
+from agent_server.streaming import (
+    DONE,
+    RunListener,
+    before_waiting,
+    kept_events,
+    metadata_id,
+    seq_of,
+    sse,
+    sse_json,
+)
 from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.interrupts import DecisionError, Shape, decisions_in, json_safe
 from graphs.models import Checkpoint, Run, Thread, new_run_id
@@ -62,6 +71,7 @@ STATUS = {
 NOT_FOUND = "Thread or assistant not found."
 BUSY = "Thread is already running a task. Wait for it to finish or choose a different multitask strategy."
 _SAVER = DjangoCheckpointSaver()
+JOINED = b": joined\n\n"
 
 
 # -- shapes -----------------------------------------------------------------------
@@ -264,7 +274,6 @@ def create(
     *,
     run_id: uuid.UUID | None = None,
     stream_mode: list[str] | None = None,
-    stateless_output: bool = False,
     stateless_thread_id: uuid.UUID | None = None,
 ) -> Run:
     """Queue the run a request asks for; raises ApiError (or PermissionDenied,
@@ -295,12 +304,13 @@ def create(
     if stateless and command and "resume" in command:
         raise ApiError(400, "You must provide a thread_id when resuming.")
     temporary = stateless and on_completion == "delete"
-    streamed = stream_mode is not None and bool(modes)
     fields: dict[str, Any] = {
         "run_id": run_id or new_run_id(),
         "assistant_id": assistant_id,
         "multitask_strategy": strategy,
-        "stream_mode": modes if streamed or stateless_output else [],
+        # Every run publishes the modes it was made with, as on LangGraph's
+        # server: a client may join its stream at any time.
+        "stream_mode": modes,
         "stream_subgraphs": bool(body.get("stream_subgraphs")),
         "temporary": temporary,
         "interrupt_before": interrupt_before,
@@ -590,7 +600,6 @@ async def wait_view(request: HttpRequest, thread_id: str | None = None) -> HttpR
             thread_id,
             body,
             run_id=run_id,
-            stateless_output=stateless,
             stateless_thread_id=temporary_id,
         )
         output = RunOutput()
@@ -642,14 +651,20 @@ def _sse_response(events: AsyncIterator[bytes], headers: dict[str, str]) -> Stre
 async def _relay(
     request: HttpRequest, listener: RunListener, run: Run, cancel_on_disconnect: bool
 ) -> AsyncIterator[bytes]:
-    """The run's events as SSE, opening with its metadata; closes only once
-    the run has stopped, so the client reads it as finished."""
+    """The run's events as SSE, opening with its metadata at once (the
+    worker's own, for its first attempt, goes to clients that join); closes
+    only once the run has stopped, so the client reads it as finished."""
     ended = False
+    resumable = bool((run.kwargs or {}).get("resumable"))
+    opening = {"run_id": str(run.run_id), "attempt": 1}
     try:
-        yield sse_json("metadata", {"run_id": str(run.run_id), "attempt": 1})
+        yield sse_json("metadata", opening, metadata_id(run) if resumable else None)
         async for message in listener.messages(run.pk):
-            if message["type"] == "run.chunk":
-                yield sse(message["event"], message["data"])
+            if message["type"] != "run.chunk":
+                continue
+            if message["event"] == "metadata" and orjson.loads(message["data"]) == opening:
+                continue
+            yield sse(message["event"], message["data"], message.get("id"))
         ended = True
     finally:
         await listener.__aexit__(None, None, None)
@@ -793,57 +808,108 @@ async def join_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpRe
 
 
 async def join_stream_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
+    """The run's stream from the moment one joins, as LangGraph's server
+    relays it: the events of the modes the run was made with (those of
+    `stream_mode` among them, when given), until the run ends. A client back
+    from a dropped resumable stream names the last event it saw in
+    Last-Event-ID and gets every event after it first."""
     run = await before_waiting(_run_for)(request, thread_id, run_id)
     cancel = request.GET.get("cancel_on_disconnect", "false").lower() in ("true", "yes", "1")
+    after = None
+    if last_event_id := request.headers.get("Last-Event-ID", "").strip():
+        after = seq_of(last_event_id)
+        if after is None:
+            raise ApiError(422, "Invalid last-event-id: must be a valid Redis stream ID")
+    wanted = _join_modes(request)
     listener = RunListener(thread_id, run.run_id)
     await listener.__aenter__()
-    await _stream_if_queued(run, _join_modes(request, run))
-    current = await _current(run)
+    try:
+        await _stream_if_queued(run, wanted or ["values"])
+        current = await _current(run)
+        missed = []
+        if current is not None and after is not None and (current.kwargs or {}).get("resumable"):
+            missed = await kept_events(current, after)
+    except BaseException:
+        await listener.__aexit__(None, None, None)
+        raise
+    headers = _locations(thread_id, run, "/stream")
     if current is None or current.status in DONE:
         await listener.__aexit__(None, None, None)
-        return _sse_response(_nothing(), _locations(thread_id, run, "/stream"))
+        listener = None
     return _sse_response(
-        _joined(request, listener, run, cancel), _locations(thread_id, run, "/stream")
+        _joined(request, listener, current or run, wanted, after, missed, cancel), headers
     )
 
 
-def _join_modes(request: HttpRequest, run: Run) -> list[str]:
-    """The modes asked for (`stream_mode`, one or a JSON list), else those the run was made with."""
-    asked = request.GET.get("stream_mode")
-    if asked:
-        try:
-            modes = orjson.loads(asked) if asked.startswith("[") else [asked]
-        except orjson.JSONDecodeError:
-            modes = [asked]
-        return _modes({"stream_mode": modes})
-    return list((run.kwargs or {}).get("stream_mode") or ["values"])
+def _join_modes(request: HttpRequest) -> list[str] | None:
+    """The modes asked for (`stream_mode`, one or a JSON list); None for all the run's."""
+    asked = [
+        mode for mode in request.GET.getlist("stream_mode") if mode
+    ]  # the SDK sends "" for none
+    if len(asked) == 1 and asked[0].startswith("["):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            asked = orjson.loads(asked[0])
+    return _modes({"stream_mode": asked}) if asked else None
+
+
+def _wanted(event: str, modes: list[str] | None) -> bool:
+    """Whether a joined stream relays an event of this name, as LangGraph's
+    server filters them: every event when no modes were asked, else those of
+    the modes asked ("messages" and "messages-tuple" take every messages
+    event; a subgraph's "updates|child:1" goes with "updates")."""
+    if not modes or event in modes:
+        return True
+    if event.startswith("messages") and ("messages" in modes or "messages-tuple" in modes):
+        return True
+    return event.partition("|")[0] in modes
 
 
 @before_waiting
 def _stream_if_queued(run: Run, modes: list[str]) -> None:
-    """A run nobody streamed yet streams from its first step, if no worker
-    has claimed it: the claim reads the row as this leaves it."""
+    """A run nobody asked to stream (one made from the pages) streams the
+    modes of the first client to join it, if no worker has claimed it yet:
+    the claim reads the row as this leaves it."""
     if not run.stream_mode:
         Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED, stream_mode=[]).update(
             stream_mode=modes
         )
 
 
-async def _nothing() -> AsyncIterator[bytes]:
-    return
-    yield b""
-
-
 async def _joined(
-    request: HttpRequest, listener: RunListener, run: Run, cancel_on_disconnect: bool
+    request: HttpRequest,
+    listener: RunListener | None,
+    run: Run,
+    modes: list[str] | None,
+    after: int | None,
+    missed: list[tuple[int, str, str, str]],
+    cancel_on_disconnect: bool,
 ) -> AsyncIterator[bytes]:
+    """What a resumable run sent after the client's last event, then its live
+    events (heard since before the kept ones were read: those already sent
+    from the kept ones are skipped), until it ends."""
     ended = False
+    seen = after or 0
     try:
-        async for message in listener.messages(run.pk):
-            if message["type"] == "run.chunk":
-                yield sse(message["event"], message["data"])
+        # An SSE comment, which clients skip: daphne sends a response's headers
+        # with its first bytes, and a client that joined hears at once that
+        # the server follows the run for it.
+        yield JOINED
+        for seq, event, data, event_id in missed:
+            seen = seq
+            if _wanted(event, modes):
+                yield sse(event, data, event_id)
+        if listener is not None:
+            async for message in listener.messages(run.pk):
+                if message["type"] != "run.chunk":
+                    continue
+                event_id = message.get("id")
+                if event_id is not None and (seq_of(event_id) or 0) <= seen:
+                    continue
+                if _wanted(message["event"], modes):
+                    yield sse(message["event"], message["data"], event_id)
         ended = True
     finally:
-        await listener.__aexit__(None, None, None)
+        if listener is not None:
+            await listener.__aexit__(None, None, None)
         if not ended and cancel_on_disconnect:
             await _cancel_quietly(request, run)

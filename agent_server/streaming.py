@@ -13,21 +13,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection
+from django.db.models import Max
+from django.utils import timezone
 
+from agent_server.models import StreamEvent
 from graphs import events
 from graphs.models import Run
+from hitl_site.env import env_int
 
 # How long a listener waits for a message before it reads the run's row.
 LOOK_EVERY = 5.0
 PREFIX = "langgraph-run."
 DONE = (Run.Status.INTERRUPTED, Run.Status.SUCCEEDED, Run.Status.FAILED, Run.Status.CANCELLED)
+# How long a resumable run's events are kept once it has ended: LangGraph's
+# servers keep a resumable stream for RESUMABLE_STREAM_TTL_SECONDS (120).
+RESUMABLE_STREAM_TTL = timedelta(seconds=env_int("RESUMABLE_STREAM_TTL_SECONDS", 120, minimum=1))
+# Redis stream ids, as LangGraph's servers give SSE events: "<ms>-<n>", here
+# n counting the run's events. A bare "<ms>" is "<ms>-0", as Redis reads it.
+EVENT_ID = re.compile(r"(\d+)(?:-(\d+))?")
 
 
 _P = ParamSpec("_P")
@@ -51,15 +63,19 @@ def before_waiting(function: Callable[_P, _T]) -> Callable[_P, Awaitable[_T]]:
     return sync_to_async(call)
 
 
-def sse(event: str, data: str | bytes) -> bytes:
-    """One server-sent event as LangGraph's server writes it."""
+def sse(event: str, data: str | bytes, event_id: str | None = None) -> bytes:
+    """One server-sent event as LangGraph's server writes it: its id, if it
+    has one, after its data."""
     if isinstance(data, str):
         data = data.encode()
-    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
+    written = b"event: " + event.encode() + b"\ndata: " + data + b"\n"
+    if event_id is not None:
+        written += b"id: " + event_id.encode() + b"\n"
+    return written + b"\n"
 
 
-def sse_json(event: str, data: Any) -> bytes:
-    return sse(event, orjson.dumps(data))
+def sse_json(event: str, data: Any, event_id: str | None = None) -> bytes:
+    return sse(event, orjson.dumps(data), event_id)
 
 
 class RunListener:
@@ -109,3 +125,66 @@ class RunListener:
 @before_waiting
 def _status(run_pk: int) -> str | None:
     return Run.objects.filter(pk=run_pk).values_list("status", flat=True).first()
+
+
+# -- resumable streams --------------------------------------------------------------
+
+
+def event_id(seq: int, at) -> str:
+    return f"{int(at.timestamp() * 1000)}-{seq}"
+
+
+def seq_of(last_event_id: str) -> int | None:
+    """The count of the last event a client saw, from its Last-Event-ID; None
+    when the id is not one of ours (nor any Redis stream id)."""
+    found = EVENT_ID.fullmatch(last_event_id.strip())
+    if found is None:
+        return None
+    return int(found.group(2) or 0)
+
+
+class KeptStream:
+    """The worker's side of a resumable stream: each event is written, then
+    sent with its id. Events count on across a run's attempts (a run a new
+    worker continues), so ids never repeat. Starting to keep a stream trims the
+    streams whose time is up, which bounds what is kept to the resumable runs
+    of the last RESUMABLE_STREAM_TTL and those still running."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        trim_stream_events()
+        last = StreamEvent.objects.filter(run_id=run.pk).aggregate(last=Max("seq"))["last"]
+        self.seq = last or 0
+
+    def keep(self, event: str, data: str, at=None) -> str:
+        self.seq += 1
+        now = at or timezone.now()
+        StreamEvent.objects.create(
+            run_id=self.run.pk, seq=self.seq, event=event, data=data, sent_at=now
+        )
+        return event_id(self.seq, now)
+
+
+def trim_stream_events() -> int:
+    """Forget the events of resumable runs that ended RESUMABLE_STREAM_TTL ago."""
+    ended = timezone.now() - RESUMABLE_STREAM_TTL
+    deleted, _ = StreamEvent.objects.filter(
+        run__finished_at__lt=ended, run__status__in=DONE
+    ).delete()
+    return deleted
+
+
+@before_waiting
+def kept_events(run: Run, after: int) -> list[tuple[int, str, str, str]]:
+    """A resumable run's events after the `after`-th, as (seq, event, data, id)."""
+    rows = StreamEvent.objects.filter(run_id=run.pk, seq__gt=after).order_by("seq")
+    return [
+        (row.seq, row.event, row.data, event_id(row.seq, row.sent_at))
+        for row in rows.only("seq", "event", "data", "sent_at")
+    ]
+
+
+def metadata_id(run: Run) -> str:
+    """The id of a resumable run's first "metadata" event: the request that
+    made the run sends it at once, and its worker keeps it under this id."""
+    return event_id(1, run.created_at)

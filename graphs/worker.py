@@ -306,6 +306,13 @@ class _ClientStream:
         self.events = EVENTS in self.asked
         self.tuples = "messages-tuple" in self.asked
         self.messages: dict[str, Any] = {}
+        # A resumable stream's events are kept, each before it is sent, so a
+        # client that comes back gets those it missed (agent_server.streaming).
+        self.kept = None
+        if (run.kwargs or {}).get("resumable"):
+            from agent_server.streaming import KeptStream
+
+            self.kept = KeptStream(run)
 
     @property
     def graph_modes(self) -> list[str]:
@@ -314,6 +321,14 @@ class _ClientStream:
         if self.tuples:
             modes.add("messages")
         return sorted(modes)
+
+    def started(self) -> None:
+        """The event a run's stream opens with as its worker starts it, as
+        LangGraph's server sends it (a client that joins later never sees it)."""
+        data = {"run_id": str(self.run.run_id), "attempt": self.run.attempts}
+        # The first attempt's is the one the request that made the run sent.
+        at = self.run.created_at if self.run.attempts == 1 else None
+        self.send("metadata", (), data, at=at)
 
     def relay(self, namespace: tuple[str, ...], mode: str, data: Any) -> None:
         if namespace and not self.subgraphs:
@@ -328,9 +343,11 @@ class _ClientStream:
         elif mode in self.asked:
             self.send(mode, namespace, data)
 
-    def send(self, mode: str, namespace: tuple[str, ...], data: Any) -> None:
+    def send(self, mode: str, namespace: tuple[str, ...], data: Any, at: Any = None) -> None:
         event = f"{mode}|{'|'.join(namespace)}" if namespace else mode
-        events.publish_chunk(self.run, event, orjson.dumps(json_safe(data)).decode())
+        payload = orjson.dumps(json_safe(data)).decode()
+        event_id = self.kept.keep(event, payload, at) if self.kept is not None else None
+        events.publish_chunk(self.run, event, payload, event_id=event_id)
 
     def message_parts(self, namespace: tuple[str, ...], data: Any) -> None:
         """LangGraph's server's "messages" mode: a message's metadata once,
@@ -532,6 +549,7 @@ def execute(
         modes = ["updates", "checkpoints"]
         client = _ClientStream(run) if run.stream_mode else None
         if client is not None:
+            client.started()
             modes += client.graph_modes
             if client.events:
                 # astream_events names the root run by the run's own id, and
@@ -581,7 +599,8 @@ def execute(
             {"configurable": {"thread_id": run.thread_id}}, subgraphs=True
         )
         status = _record_stop(run, worker_id, state, new_checkpoint=stop.new_checkpoint)
-        _discard_if_temporary(run)
+        if status != Run.Status.INTERRUPTED:
+            _discard_if_temporary(run)
         return status
     except LeaseLost:
         if run.free_thread(worker_id):
@@ -683,8 +702,9 @@ def _record_stop(run: Run, worker_id: str, state, *, new_checkpoint: bool) -> st
             # Agent Server API's runs.wait) is answered before the pages'
             # fragments of its new tasks are rendered.
             transaction.on_commit(announce)
-        # A temporary thread is deleted now: nobody will review it.
-        if requests and not run.temporary:
+        # A stateless run's interrupt is reviewed like any other: its thread
+        # stays for the reviewer's decision and the client's resume.
+        if requests:
             # Receivers (the reviews app) create their tasks in this transaction.
             checkpoint_id = state.config["configurable"]["checkpoint_id"]
             run_interrupted.send(
@@ -714,7 +734,8 @@ def discard_checkpoints(run: Run) -> None:
 
 def _discard_if_temporary(run: Run) -> None:
     """A stateless run's thread goes once the run has ended, its checkpoints
-    with it (the saver writes them outside the ORM)."""
+    with it (the saver writes them outside the ORM). Not when it stopped at
+    an interrupt: its thread then holds review tasks and waits for a resume."""
     if not run.temporary:
         return
     with transaction.atomic():

@@ -185,16 +185,17 @@ def test_wait_resumes_and_continues_with_the_async_client(site, key):
 
 
 def test_stateless_runs_leave_no_thread_unless_kept(site, key):
+    """As LangGraph's server: a stateless run that ends takes its thread with
+    it, unless on_completion is "keep"."""
     http = httpx.Client(base_url=site.api_url, headers={"x-api-key": key}, timeout=60)
     with http:
-        gone = http.post("/runs/wait", json={"assistant_id": "drafting", "input": TOPIC})
+        gone = http.post("/runs/wait", json={"assistant_id": "researcher", "input": TOPIC})
         kept = http.post(
             "/runs/wait",
-            json={"assistant_id": "drafting", "input": TOPIC, "on_completion": "keep"},
+            json={"assistant_id": "researcher", "input": TOPIC, "on_completion": "keep"},
         )
     assert gone.status_code == 200
-    assert "__interrupt__" in gone.json()
-    assert gone.json()["draft"].startswith("Announcing: x.")
+    assert gone.json()["steps"] == ["plan", "plan", "research", "summarise"]
     gone_thread = gone.headers["content-location"].split("/")[2]
     kept_thread = kept.headers["content-location"].split("/")[2]
     left = site.query(
@@ -203,6 +204,38 @@ def test_stateless_runs_leave_no_thread_unless_kept(site, key):
         f" for t in ({gone_thread!r}, {kept_thread!r})]"
     )
     assert left == [[False, False], [True, True]]
+
+
+@pytest.mark.parametrize("on_completion", ["delete", "keep"])
+def test_a_stateless_run_at_an_interrupt_leaves_a_review_task_and_a_thread_to_resume(
+    site, client, on_completion
+):
+    """Where LangGraph's server deletes a stateless run's thread at an
+    interrupt (on_completion "delete") and the interrupt with it, here the
+    interrupt becomes a review task like any other and the thread stays, so a
+    reviewer can decide it and the client can resume it (the thread is in
+    Content-Location, as LangGraph's server gives it)."""
+    made = []
+    out = client.runs.wait(
+        None, "drafting", input=TOPIC, on_completion=on_completion, on_run_created=made.append
+    )
+    assert "__interrupt__" in out
+    thread_id = made[0]["thread_id"]
+    tasks = site.query(
+        "from reviews.models import ReviewTask\n"
+        f"result = list(ReviewTask.objects.filter(thread_id={thread_id!r})"
+        ".values_list('status', flat=True))"
+    )
+    assert tasks == ["pending"]
+    assert client.threads.get(thread_id)["status"] == "interrupted"
+    done = client.runs.wait(thread_id, "drafting", command={"resume": FEEDBACK})
+    assert done["feedback"] == FEEDBACK
+    decided = site.query(
+        "from reviews.models import ReviewTask\n"
+        f"result = list(ReviewTask.objects.filter(thread_id={thread_id!r}).order_by('pk')"
+        ".values_list('status', flat=True))"
+    )
+    assert decided[0] == "decided"
 
 
 def test_multitask_strategies(site, client, tmp_path):

@@ -184,7 +184,11 @@ def test_a_failing_run_streams_its_error(client):
     assert client.runs.list(thread_id)[0]["status"] == "error"
 
 
-def test_only_runs_someone_streams_relay_their_steps(site, client):
+def test_runs_of_the_pages_relay_nothing_runs_of_the_api_their_modes(site, key, client):
+    """As on LangGraph's server every run made through the API publishes the
+    modes it was made with (a client may join it at any time); a run started
+    from the pages or /api/ relays nothing unless a client joins it queued."""
+    page_thread = site.start("drafting", TOPIC, key=key)
     thread_id = new_thread()
     created = client.runs.create(thread_id, "drafting", input=TOPIC, if_not_exists="create")
     client.runs.join(thread_id, created["run_id"])
@@ -198,41 +202,178 @@ def test_only_runs_someone_streams_relay_their_steps(site, client):
     )
     modes = site.query(
         "from graphs.models import Run\n"
-        f"result = list(Run.objects.filter(thread_id={thread_id!r}).order_by('pk')"
+        f"result = [list(Run.objects.filter(thread_id=t).order_by('pk')"
         ".values_list('stream_mode', flat=True))"
+        f" for t in ({page_thread!r}, {thread_id!r})]"
     )
-    assert modes == [[], ["updates", "custom"]]
+    assert modes == [[[]], [["values"], ["updates", "custom"]]]
 
 
-def test_join_stream_follows_a_queued_run_from_its_first_step(site, client, tmp_path):
+def join_when_joined(
+    client, thread_id: str, run_id: str, then, *, stream_mode=None, last_event_id=None
+):
+    """runs.join_stream's request through the SDK's own client, calling
+    `then` once the server has answered it (it listens from then on)."""
+    return list(
+        client.http.stream(
+            f"/threads/{thread_id}/runs/{run_id}/stream",
+            "GET",
+            params={"stream_mode": stream_mode, "cancel_on_disconnect": False},
+            headers={"Last-Event-ID": last_event_id} if last_event_id else None,
+            on_response=lambda _: then(),
+        )
+    )
+
+
+def held(gate: Path) -> None:
+    """Wait until the relay graph holds at its gate (its earlier steps sent)."""
+    for _ in range(3000):
+        if Path(f"{gate}.held").exists():
+            return
+        threading.Event().wait(0.02)
+    raise AssertionError("the run never reached its gate")
+
+
+# What LangGraph's dev server sends to a client that joins a relay run while
+# it holds at its gate: the run's own modes from then on, nothing before
+# (no "metadata"), without ids; modes the run doesn't stream aren't added.
+JOINED_RUNNING = {
+    (None, None): [
+        ("values", ["opening", "through"]),
+        ("values", ["opening", "through", "closing"]),
+    ],
+    (None, ("updates", "values")): [
+        ("values", ["opening", "through"]),
+        ("values", ["opening", "through", "closing"]),
+    ],
+    (("updates",), None): [
+        ("updates", {"wait_at_gate": {"steps": ["through"]}}),
+        ("updates", {"closing": {"steps": ["closing"]}}),
+    ],
+}
+
+
+@pytest.mark.parametrize(("made_with", "joined_with"), sorted(JOINED_RUNNING, key=str))
+def test_join_stream_follows_a_running_run_from_the_moment_it_joins(
+    client, tmp_path, made_with, joined_with
+):
+    gate = tmp_path / "gate"
+    thread_id = new_thread()
+    run = client.runs.create(
+        thread_id,
+        "relay",
+        input={"gate": str(gate)},
+        if_not_exists="create",
+        **({"stream_mode": list(made_with)} if made_with else {}),
+    )
+    held(gate)
+    try:
+        parts = join_when_joined(
+            client,
+            thread_id,
+            run["run_id"],
+            gate.touch,
+            stream_mode=list(joined_with) if joined_with else None,
+        )
+    finally:
+        gate.touch()
+    seen = [(p.event, p.data["steps"] if p.event == "values" else p.data) for p in parts]
+    assert seen == JOINED_RUNNING[(made_with, joined_with)]
+    assert {p.id for p in parts} == {None}
+    assert client.runs.get(thread_id, run["run_id"])["status"] == "success"
+
+
+def test_join_stream_follows_a_queued_run_from_its_first_step(client, tmp_path):
+    """As LangGraph's dev server: a client that joins a queued run hears it
+    all, from its "metadata" on; one that asks for modes the run doesn't
+    stream hears nothing of it."""
     gate = tmp_path / "gate"
     thread_id = new_thread()
     client.runs.create(thread_id, "gated", input={"gate": str(gate)}, if_not_exists="create")
     queued = client.runs.create(thread_id, "gated", input={"gate": str(gate)})
+    other = client.runs.create(thread_id, "gated", input={"gate": str(gate)})
     assert queued["status"] == "pending"
-    parts: list = []
+    none: list = []
+    other_joined = threading.Event()
     joined = threading.Thread(
-        target=lambda: parts.extend(
-            client.runs.join_stream(thread_id, queued["run_id"], stream_mode="updates")
+        target=lambda: none.extend(
+            join_when_joined(
+                client, thread_id, other["run_id"], other_joined.set, stream_mode=["updates"]
+            )
         )
     )
-    joined.start()
+
+    def open_once_both_joined() -> None:
+        joined.start()
+        other_joined.wait(60)
+        gate.touch()
+
     try:
-        # The join has asked the queued run to stream before it starts.
-        for _ in range(30):
-            asked = site.query(
-                "from graphs.models import Run\n"
-                f"result = Run.objects.get(run_id={queued['run_id']!r}).stream_mode"
-            )
-            if asked:
-                break
-        assert asked == ["updates"]
+        parts = join_when_joined(client, thread_id, queued["run_id"], open_once_both_joined)
     finally:
         gate.touch()
         joined.join(timeout=60)
-    assert [p.event for p in parts] == ["updates"]
-    assert parts[0].data == {"wait_at_gate": {"steps": ["through"]}}
+    assert [p.event for p in parts] == ["metadata", "values", "values"]
+    assert parts[0].data == {"run_id": queued["run_id"], "attempt": 1}
+    assert parts[-1].data == {"gate": str(gate), "steps": ["through", "through"]}
+    assert none == []
     assert client.runs.get(thread_id, queued["run_id"])["status"] == "success"
+
+
+EVENT_ID = re.compile(r"[0-9]+-[0-9]+")
+
+
+def test_a_resumable_stream_gives_a_client_back_the_events_it_missed(site, client, tmp_path):
+    """As LangGraph's dev server: every event of a `stream_resumable` run has
+    an id, and a client that comes back with the last one it saw
+    (Last-Event-ID, as the SDK reconnects) gets every event after it, first
+    those it missed, then the live ones, then the stream ends with the run."""
+    gate = tmp_path / "gate"
+    thread_id = new_thread()
+    first: list = []
+    for part in client.runs.stream(
+        thread_id,
+        "relay",
+        input={"gate": str(gate)},
+        if_not_exists="create",
+        stream_resumable=True,
+    ):
+        first.append(part)
+        if part.event == "values":
+            break  # the connection drops here, before the run's first step
+    assert [p.event for p in first] == ["metadata", "values"]
+    assert first[-1].data["steps"] == []
+    assert all(EVENT_ID.fullmatch(p.id) for p in first)
+    run_id = first[0].data["run_id"]
+    held(gate)
+    assert client.runs.get(thread_id, run_id)["status"] == "running"
+    missed = join_when_joined(client, thread_id, run_id, gate.touch, last_event_id=first[-1].id)
+    assert [(p.event, p.data["steps"]) for p in missed] == [
+        ("values", ["opening"]),  # sent while the client was away
+        ("values", ["opening", "through"]),
+        ("values", ["opening", "through", "closing"]),
+    ]
+    ids = [int(p.id.split("-")[1]) for p in first + missed]
+    assert ids == sorted(set(ids))
+    # Once the run has ended its events are still there to be read again,
+    # and those of one mode only, as the client asks.
+    again = list(client.runs.join_stream(thread_id, run_id, last_event_id=first[0].id))
+    assert [p.id for p in again] == [p.id for p in first[1:] + missed]
+    values = list(
+        client.runs.join_stream(thread_id, run_id, stream_mode="updates", last_event_id=first[0].id)
+    )
+    assert values == []
+    # A stream that was not resumable has no ids and nothing to give back.
+    plain = list(
+        client.runs.stream(new_thread(), "researcher", input=TOPIC, if_not_exists="create")
+    )
+    assert {p.id for p in plain} == {None}
+    bad = httpx.get(
+        f"{site.api_url}/threads/{thread_id}/runs/{run_id}/stream",
+        headers={"x-api-key": client.http.client.headers["x-api-key"], "Last-Event-ID": "x"},
+    )
+    assert bad.status_code == 422
+    assert bad.json() == {"detail": "Invalid last-event-id: must be a valid Redis stream ID"}
 
 
 def test_the_async_client_streams_and_waits_too(site, key):

@@ -88,3 +88,35 @@ _chatty.add_node("chatter", chatter)
 _chatty.add_edge(START, "chatter")
 _chatty.add_edge("chatter", END)
 chatty = _chatty.compile()
+
+
+class Relayed(TypedDict, total=False):
+    gate: str
+    steps: Annotated[list[str], _append]
+
+
+def opening(state: Relayed) -> Relayed:
+    return {"steps": ["opening"]}
+
+
+def hold(state: Relayed) -> Relayed:
+    # Says it is holding: every event of the steps before it has been sent.
+    Path(f"{state['gate']}.held").touch()
+    return wait_at_gate(state)
+
+
+def closing(state: Relayed) -> Relayed:
+    return {"steps": ["closing"]}
+
+
+# A step before the gate and one after it: a client that joins (or comes back)
+# while the run waits has missed the first and must hear the rest.
+_relay = StateGraph(Relayed)
+_relay.add_node("opening", opening)
+_relay.add_node("wait_at_gate", hold)
+_relay.add_node("closing", closing)
+_relay.add_edge(START, "opening")
+_relay.add_edge("opening", "wait_at_gate")
+_relay.add_edge("wait_at_gate", "closing")
+_relay.add_edge("closing", END)
+relay = _relay.compile()
