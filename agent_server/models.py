@@ -67,7 +67,7 @@ class StreamEvent(models.Model):
     so a client that lost its connection gets what it missed after the
     `Last-Event-ID` it saw. `seq` counts the run's events from 1 (its
     "metadata" event), in the order they were sent; the worker writes each one
-    before sending it. Kept for RESUMABLE_STREAM_TTL seconds after the run ends
+    before sending it. Kept for RESUMABLE_STREAM_TTL_SECONDS after the run ends
     (agent_server.streaming.trim_stream_events)."""
 
     run = models.ForeignKey("graphs.Run", on_delete=models.CASCADE, related_name="+")

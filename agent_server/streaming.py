@@ -21,6 +21,7 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection
 from django.db.models import Max
 from django.utils import timezone
@@ -28,15 +29,11 @@ from django.utils import timezone
 from agent_server.models import StreamEvent
 from graphs import events
 from graphs.models import Run
-from hitl_site.env import env_int
 
 # How long a listener waits for a message before it reads the run's row.
 LOOK_EVERY = 5.0
 PREFIX = "langgraph-run."
 DONE = (Run.Status.INTERRUPTED, Run.Status.SUCCEEDED, Run.Status.FAILED, Run.Status.CANCELLED)
-# How long a resumable run's events are kept once it has ended: LangGraph's
-# servers keep a resumable stream for RESUMABLE_STREAM_TTL_SECONDS (120).
-RESUMABLE_STREAM_TTL = timedelta(seconds=env_int("RESUMABLE_STREAM_TTL_SECONDS", 120, minimum=1))
 # Redis stream ids, as LangGraph's servers give SSE events: "<ms>-<n>", here
 # n counting the run's events. A bare "<ms>" is "<ms>-0", as Redis reads it.
 EVENT_ID = re.compile(r"(\d+)(?:-(\d+))?")
@@ -148,7 +145,7 @@ class KeptStream:
     sent with its id. Events count on across a run's attempts (a run a new
     worker continues), so ids never repeat. Starting to keep a stream trims the
     streams whose time is up, which bounds what is kept to the resumable runs
-    of the last RESUMABLE_STREAM_TTL and those still running."""
+    of the last RESUMABLE_STREAM_TTL_SECONDS and those still running."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
@@ -166,8 +163,8 @@ class KeptStream:
 
 
 def trim_stream_events() -> int:
-    """Forget the events of resumable runs that ended RESUMABLE_STREAM_TTL ago."""
-    ended = timezone.now() - RESUMABLE_STREAM_TTL
+    """Forget the events of resumable runs that ended RESUMABLE_STREAM_TTL_SECONDS ago."""
+    ended = timezone.now() - timedelta(seconds=settings.RESUMABLE_STREAM_TTL_SECONDS)
     deleted, _ = StreamEvent.objects.filter(
         run__finished_at__lt=ended, run__status__in=DONE
     ).delete()

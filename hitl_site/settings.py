@@ -254,6 +254,10 @@ CONTENT_SECURITY_POLICY = {
 HITL_WEBHOOK_THREADS = env_int("HITL_WEBHOOK_THREADS", 4, minimum=1)
 HITL_WEBHOOK_TIMEOUT = env_int("HITL_WEBHOOK_TIMEOUT", 5, minimum=1)
 
+# How long /langgraph/ keeps a resumable stream's events once its run ended,
+# for clients that reconnect with Last-Event-ID (LangGraph's servers: 120 s).
+RESUMABLE_STREAM_TTL_SECONDS = env_int("RESUMABLE_STREAM_TTL_SECONDS", 120, minimum=1)
+
 # Sign-in throttling (django-axes): after HITL_LOGIN_FAILURE_LIMIT wrong
 # passwords for one username from one address, that pair waits
 # HITL_LOGIN_COOLOFF_MINUTES. By pair, so a stranger cannot lock a colleague
