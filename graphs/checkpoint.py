@@ -50,6 +50,7 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.constants import START
 from psycopg import Cursor as ServerBindingCursor
 from psycopg.pq import Format
 from psycopg.types.json import Jsonb
@@ -191,6 +192,9 @@ INLINE_STR_MAX = 256
 # in blobs: there one statement already writes both tables, and a copy per
 # row would cost more disk than LangGraph's own saver spends.
 PACKED_MAX = {"sqlite": 4096, "postgresql": 0}
+# A run's input (the START channel) is read by the next step only, so no
+# later checkpoint shares it: it is packed whatever its size, and the input
+# checkpoint is one INSERT instead of a transaction over two tables.
 # The serialized form of values kept in rows, remembered per thread, channel
 # and version, so a step re-serializes only the values it changed. A stale
 # entry is impossible (a version names one value); a missing one costs one
@@ -594,7 +598,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 found = _IN_BLOBS
             if found is None:
                 blob_type, blob = dumps(value)
-                if len(blob) <= packed_max:
+                if len(blob) <= packed_max or (packed_max and key == START):
                     found = (blob_type, blob)
                 else:
                     found = _IN_BLOBS
