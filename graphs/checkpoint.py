@@ -254,13 +254,23 @@ class _Cursor:
     as django.db errors, and mark the connection so Django (and the pool) can
     tell it broke."""
 
-    __slots__ = ("errors", "fetchall", "fetchone", "prepare", "qmark", "raw")
+    __slots__ = ("errors", "fetchall", "fetchone", "keep", "prepare", "qmark", "raw")
 
-    def __init__(self, raw: Any, errors: Any, *, qmark: bool = False, prepare: bool | None = None):
+    def __init__(
+        self,
+        raw: Any,
+        errors: Any,
+        *,
+        qmark: bool = False,
+        prepare: bool | None = None,
+        keep: bool = False,
+    ):
         self.raw = raw
         self.errors = errors
         self.qmark = qmark
         self.prepare = prepare
+        # Kept open for the connection's next call (see _cursor).
+        self.keep = keep
         self.fetchone = raw.fetchone
         self.fetchall = raw.fetchall
 
@@ -271,14 +281,18 @@ class _Cursor:
             self.raw.execute(sql, params, prepare=self.prepare)
 
     def __enter__(self) -> _Cursor:
-        self.errors.__enter__()
+        # Django's error wrapper does nothing on entry, only on an exception.
         return self
 
     def __exit__(self, exc_type, exc_value, traceback) -> None:
+        if exc_type is None and self.keep:
+            return
+        self.keep = False
         try:
             self.raw.close()
         finally:
-            self.errors.__exit__(exc_type, exc_value, traceback)
+            if exc_type is not None:
+                self.errors.__exit__(exc_type, exc_value, traceback)
 
 
 def _where(where: str, kind: str, name: str) -> str:
@@ -492,9 +506,17 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         if connection.connection is None:
             connection.ensure_connection()
         if self._is_sqlite:
-            return _Cursor(
-                connection.connection.cursor(), connection.wrap_database_errors, qmark=True
-            )
+            # One cursor per connection, kept between calls: every statement
+            # the saver sends is read to its end, so sqlite3 has already reset
+            # it and it holds no read snapshot open.
+            raw_connection = connection.connection
+            cursor = getattr(connection, "_checkpoint_cursor", None)
+            if cursor is None or not cursor.keep or cursor.raw.connection is not raw_connection:
+                cursor = _Cursor(
+                    raw_connection.cursor(), connection.wrap_database_errors, qmark=True, keep=True
+                )
+                connection._checkpoint_cursor = cursor
+            return cursor
         # Django's own cursors bind on the client: every parameter, a 20 KB
         # value too, is escaped into the statement's text and parsed back by
         # the server. This one sends parameters apart, bytes as binary, and

@@ -326,3 +326,23 @@ def test_a_callers_connection_serves_the_saver_only_inside_a_transaction(transac
         assert [sql for sql in seen if CHECKPOINTS_TABLE in sql]
     finally:
         caller.connection.set_trace_callback(None)
+
+
+def test_a_kept_cursor_holds_no_snapshot_between_calls(transactional_db):
+    """On SQLite the saver keeps one cursor per connection between calls; a
+    statement left unfinished on it would pin its connection to an old
+    snapshot, and the next transaction on that connection could not write."""
+    saver = DjangoCheckpointSaver()
+    cfg = config()
+    thread_id = cfg["configurable"]["thread_id"]
+    for step in range(3):
+        checkpoint = empty_checkpoint()
+        cfg = saver.put(cfg, checkpoint, {"source": "loop", "step": step}, {})
+    latest = {"configurable": {**cfg["configurable"], "checkpoint_id": None}}
+    assert saver.get_tuple(latest).metadata["step"] == 2
+    # Another connection writes between the saver's calls.
+    Checkpoint.objects.filter(thread_id=thread_id).update(metadata={"step": 7})
+    assert saver.get_tuple(latest).metadata == {"step": 7}
+    Checkpoint.objects.filter(thread_id=thread_id).update(metadata={"step": 8})
+    saver.delete_thread(thread_id)
+    assert not Checkpoint.objects.filter(thread_id=thread_id).exists()
