@@ -14,10 +14,9 @@ On PostgreSQL the cursor binds parameters on the server, so a value's bytes
 travel as binary instead of as escaped text in the statement.
 
 LangGraph saves from short-lived worker threads. Opening a Django connection
-in each would cost a connect per step, so a thread without one borrows an
-idle connection from a small pool for the length of the call. A caller that
-already has a connection, or an open transaction, uses its own: its
-`atomic()` block then covers the saver's writes.
+in each would cost a connect per step, so each call borrows an idle
+connection from a small pool for its length. A caller inside a transaction
+uses its own connection: its `atomic()` block then covers the saver's writes.
 """
 
 from __future__ import annotations
@@ -50,6 +49,7 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
+from langgraph.constants import START
 from psycopg import Cursor as ServerBindingCursor
 from psycopg.pq import Format
 from psycopg.types.json import Jsonb
@@ -191,6 +191,9 @@ INLINE_STR_MAX = 256
 # in blobs: there one statement already writes both tables, and a copy per
 # row would cost more disk than LangGraph's own saver spends.
 PACKED_MAX = {"sqlite": 4096, "postgresql": 0}
+# A run's input (the START channel) is read by the next step only, so no
+# later checkpoint shares it: it is packed whatever its size, and the input
+# checkpoint is one INSERT instead of a transaction over two tables.
 # The serialized form of values kept in rows, remembered per thread, channel
 # and version, so a step re-serializes only the values it changed. A stale
 # entry is impossible (a version names one value); a missing one costs one
@@ -251,13 +254,23 @@ class _Cursor:
     as django.db errors, and mark the connection so Django (and the pool) can
     tell it broke."""
 
-    __slots__ = ("errors", "fetchall", "fetchone", "prepare", "qmark", "raw")
+    __slots__ = ("errors", "fetchall", "fetchone", "keep", "prepare", "qmark", "raw")
 
-    def __init__(self, raw: Any, errors: Any, *, qmark: bool = False, prepare: bool | None = None):
+    def __init__(
+        self,
+        raw: Any,
+        errors: Any,
+        *,
+        qmark: bool = False,
+        prepare: bool | None = None,
+        keep: bool = False,
+    ):
         self.raw = raw
         self.errors = errors
         self.qmark = qmark
         self.prepare = prepare
+        # Kept open for the connection's next call (see _cursor).
+        self.keep = keep
         self.fetchone = raw.fetchone
         self.fetchall = raw.fetchall
 
@@ -268,14 +281,18 @@ class _Cursor:
             self.raw.execute(sql, params, prepare=self.prepare)
 
     def __enter__(self) -> _Cursor:
-        self.errors.__enter__()
+        # Django's error wrapper does nothing on entry, only on an exception.
         return self
 
     def __exit__(self, exc_type, exc_value, traceback) -> None:
+        if exc_type is None and self.keep:
+            return
+        self.keep = False
         try:
             self.raw.close()
         finally:
-            self.errors.__exit__(exc_type, exc_value, traceback)
+            if exc_type is not None:
+                self.errors.__exit__(exc_type, exc_value, traceback)
 
 
 def _where(where: str, kind: str, name: str) -> str:
@@ -338,12 +355,20 @@ def _pool(alias: str) -> _ConnectionPool:
 
 
 def _own_connection(alias: str) -> Any:
-    """The calling thread's Django connection for `alias`, if it has one open
-    or is inside a transaction; None otherwise. Reads Django's per-thread
-    storage directly: `connections[alias]` would build a new wrapper in every
-    fresh LangGraph thread just to find it unconnected."""
+    """The calling thread's Django connection for `alias` if it is inside a
+    transaction (atomic, or autocommit turned off); None otherwise.
+
+    Outside a transaction the saver uses its pool even where the caller has a
+    connection of its own: on SQLite a connection must reload the pages
+    another connection changed, so a graph that read through its caller's
+    connection and wrote through a borrowed one paid for cold pages on every
+    step (get_tuple 231 against 188 us). Reads Django's per-thread storage
+    directly: `connections[alias]` would build a new wrapper in every fresh
+    LangGraph thread just to find it unconnected."""
     wrapper = getattr(connections._connections, alias, None)
-    if wrapper is not None and (wrapper.connection is not None or wrapper.in_atomic_block):
+    if wrapper is not None and (
+        wrapper.in_atomic_block or (wrapper.connection is not None and not wrapper.autocommit)
+    ):
         return wrapper
     return None
 
@@ -376,6 +401,8 @@ def _db_call(*, write: bool, atomic: bool = False) -> Callable:
             pool = self._pool
             connection = pool.take()
             if atomic:
+                # The caller's own connection, if any, is put back after.
+                callers = getattr(connections._connections, alias, None)
                 connections[alias] = connection
             setattr(_lent, alias, connection)
             error = None
@@ -387,7 +414,10 @@ def _db_call(*, write: bool, atomic: bool = False) -> Callable:
             finally:
                 delattr(_lent, alias)
                 if atomic:
-                    del connections[alias]
+                    if callers is None:
+                        del connections[alias]
+                    else:
+                        connections[alias] = callers
                 pool.give_back(connection, error)
 
         return wrapper
@@ -476,9 +506,17 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         if connection.connection is None:
             connection.ensure_connection()
         if self._is_sqlite:
-            return _Cursor(
-                connection.connection.cursor(), connection.wrap_database_errors, qmark=True
-            )
+            # One cursor per connection, kept between calls: every statement
+            # the saver sends is read to its end, so sqlite3 has already reset
+            # it and it holds no read snapshot open.
+            raw_connection = connection.connection
+            cursor = getattr(connection, "_checkpoint_cursor", None)
+            if cursor is None or not cursor.keep or cursor.raw.connection is not raw_connection:
+                cursor = _Cursor(
+                    raw_connection.cursor(), connection.wrap_database_errors, qmark=True, keep=True
+                )
+                connection._checkpoint_cursor = cursor
+            return cursor
         # Django's own cursors bind on the client: every parameter, a 20 KB
         # value too, is escaped into the statement's text and parsed back by
         # the server. This one sends parameters apart, bytes as binary, and
@@ -594,7 +632,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 found = _IN_BLOBS
             if found is None:
                 blob_type, blob = dumps(value)
-                if len(blob) <= packed_max:
+                if len(blob) <= packed_max or (packed_max and key == START):
                     found = (blob_type, blob)
                 else:
                     found = _IN_BLOBS

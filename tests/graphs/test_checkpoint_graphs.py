@@ -274,14 +274,19 @@ def test_unchanged_channel_is_stored_once(saver, db_alias):
     # The large context is written once, by the input step, and never again.
     assert blobs.filter(channel="context").count() == 1
     if connections[db_alias].vendor == "sqlite":
-        # A short log is kept in the checkpoint rows (see PACKED_MAX).
+        # A short log is kept in the checkpoint rows (see PACKED_MAX), and so
+        # is the run's input, however large: no later checkpoint shares it.
         assert not blobs.filter(channel="log").exists()
+        assert not blobs.filter(channel="__start__").exists()
     else:
         # The log is written only at the versions where it changed.
         assert 0 < blobs.filter(channel="log").count() < checkpoints.count()
     # Small primitives stay inline in the checkpoint row.
     assert not blobs.filter(channel="answer").exists()
     assert graph.get_state(cfg).values["context"] == context
+    first = list(saver.list(cfg))[-1]
+    assert first.metadata["source"] == "input"
+    assert first.checkpoint["channel_values"]["__start__"]["context"] == context
 
 
 def test_delete_thread_removes_every_row(saver, db_alias):

@@ -223,19 +223,22 @@ def test_step_statements_are_prepared_unless_options_say_otherwise(pg_alias, dja
             return [row[0] for row in cur.fetchall()]
 
     with django_db_blocker.unblock(), _allow_queries(pg_alias):
-        # A fresh connection of this thread's own, which the saver then uses.
+        # A fresh connection of this thread's own, which the saver uses
+        # inside the thread's transaction.
         connection.close()
         connection.ensure_connection()
-        DjangoCheckpointSaver(using=pg_alias).get_tuple(config())
-        assert any(CHECKPOINTS_TABLE in statement for statement in prepared())
+        with transaction.atomic(using=pg_alias):
+            DjangoCheckpointSaver(using=pg_alias).get_tuple(config())
+            assert any(CHECKPOINTS_TABLE in statement for statement in prepared())
 
         connection.close()
         options = connection.settings_dict.setdefault("OPTIONS", {})
         options["prepare_threshold"] = None
         try:
             connection.ensure_connection()
-            DjangoCheckpointSaver(using=pg_alias).get_tuple(config())
-            assert prepared() == []
+            with transaction.atomic(using=pg_alias):
+                DjangoCheckpointSaver(using=pg_alias).get_tuple(config())
+                assert prepared() == []
         finally:
             del options["prepare_threshold"]
             connection.close()
@@ -298,3 +301,48 @@ def test_rows_whose_small_values_are_blobs_still_load(saver, db_alias):
         defaults={"type": type_, "blob": blob},
     )
     assert saver.get_tuple(saved).checkpoint["channel_values"] == {"a": "x", "big": ["y"] * 50}
+
+
+def test_a_callers_connection_serves_the_saver_only_inside_a_transaction(transactional_db):
+    """Outside a transaction the saver reads and writes through its own pooled
+    connection, even where the caller has one open: on SQLite, reading through
+    one connection what another wrote means reloading pages. The caller's
+    connection is left as it was, also by the methods that run atomically."""
+    saver = DjangoCheckpointSaver()
+    caller = connections["default"]
+    caller.ensure_connection()
+    seen: list[str] = []
+    caller.connection.set_trace_callback(seen.append)
+    try:
+        cfg = config()
+        saved = saver.put(cfg, empty_checkpoint(), {"source": "input", "step": -1}, {})
+        assert saver.get_tuple(saved) is not None
+        saver.delete_thread(cfg["configurable"]["thread_id"])
+        assert connections["default"] is caller
+        assert not [sql for sql in seen if CHECKPOINTS_TABLE in sql]
+
+        with transaction.atomic():
+            saver.put(cfg, empty_checkpoint(), {"source": "input", "step": -1}, {})
+        assert [sql for sql in seen if CHECKPOINTS_TABLE in sql]
+    finally:
+        caller.connection.set_trace_callback(None)
+
+
+def test_a_kept_cursor_holds_no_snapshot_between_calls(transactional_db):
+    """On SQLite the saver keeps one cursor per connection between calls; a
+    statement left unfinished on it would pin its connection to an old
+    snapshot, and the next transaction on that connection could not write."""
+    saver = DjangoCheckpointSaver()
+    cfg = config()
+    thread_id = cfg["configurable"]["thread_id"]
+    for step in range(3):
+        checkpoint = empty_checkpoint()
+        cfg = saver.put(cfg, checkpoint, {"source": "loop", "step": step}, {})
+    latest = {"configurable": {**cfg["configurable"], "checkpoint_id": None}}
+    assert saver.get_tuple(latest).metadata["step"] == 2
+    # Another connection writes between the saver's calls.
+    Checkpoint.objects.filter(thread_id=thread_id).update(metadata={"step": 7})
+    assert saver.get_tuple(latest).metadata == {"step": 7}
+    Checkpoint.objects.filter(thread_id=thread_id).update(metadata={"step": 8})
+    saver.delete_thread(thread_id)
+    assert not Checkpoint.objects.filter(thread_id=thread_id).exists()
