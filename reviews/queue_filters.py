@@ -38,8 +38,9 @@ def queue_filters(params: Mapping[str, Any]) -> dict[str, str]:
 
 
 def queue_tasks(filters: dict[str, str], user: Any, *, after: str = "") -> QuerySet[ReviewTask]:
+    # Everything a row shows, in the one query: the rule holds its quorum.
     tasks = ReviewTask.objects.select_related(
-        "thread", "decided_by", "claimed_by", "assigned_to", "assigned_group"
+        "thread", "rule", "decided_by", "claimed_by", "assigned_to", "assigned_group"
     )
     if filters["status"] != "all":
         tasks = tasks.filter(status=filters["status"])

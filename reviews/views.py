@@ -139,7 +139,7 @@ def queue(request: HttpRequest) -> HttpResponse:
         list(
             visible_tasks(request.user, ReviewTask.objects.pending())
             .filter(due_at__lte=timezone.now())
-            .select_related("thread", "claimed_by")
+            .select_related("thread", "rule", "claimed_by", "assigned_to", "assigned_group")
             .order_by("due_at")[:20]
         )
         if filters["status"] == "pending" and not request.GET.get("after")
