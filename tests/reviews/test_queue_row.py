@@ -145,3 +145,8 @@ def test_agent_text_is_escaped(rows):
     html = "".join(row_html(task) for task in rows)
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
+
+
+def test_a_call_that_needs_several_approvals_shows_how_many_it_has(rows):
+    (quorum,) = [t for t in rows if t.is_pending and t.required_approvals > 1]
+    assert '<span class="pill quorum">1 of 2 approvals</span>' in row_html(quorum)
