@@ -17,7 +17,7 @@ from django.template.loader import render_to_string
 from graphs.events import QUEUE_GROUP, publish
 from reviews.models import ReviewTask
 from reviews.queue_filters import turn_rows
-from reviews.queue_row import row_html
+from reviews.queue_row import UNREAD, row_html
 
 # What open queues hear: the ids of the tasks an action created, removed or
 # changed. Rendered into a "queue.changed" event by render().
@@ -90,7 +90,10 @@ def _rows(task_ids: list[int]) -> list[ReviewTask]:
     if not task_ids:
         return []
     return list(
-        ReviewTask.objects.filter(pk__in=task_ids).select_related(*ROW_RELATED).order_by("pk")
+        ReviewTask.objects.filter(pk__in=task_ids)
+        .select_related(*ROW_RELATED)
+        .defer(*UNREAD)
+        .order_by("pk")
     )
 
 
@@ -117,6 +120,7 @@ def _removals(removed: list[int]) -> list[dict]:
             )
             .exclude(pk__in=removed)
             .select_related(*ROW_RELATED)
+            .defer(*UNREAD)
             .order_by("pk")
         )
         shown = min(pks + [t.pk for t in left])  # the row's id on open pages

@@ -26,6 +26,10 @@ from graphs.interrupts import json_safe
 from reviews.models import ReviewTask
 from reviews.templatetags.conversation import call_description, node_words
 
+# What a row never reads, left in the database: JSON decoded for nothing on
+# every row of every page (an interrupt's payload repeats its calls).
+UNREAD = ("payload", "response_schema", "allowed", "thread__metadata", "rule__condition")
+
 _PK = 2_147_483_647  # a placeholder id no URL pattern has as a literal
 
 

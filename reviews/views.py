@@ -51,6 +51,7 @@ from reviews.graph_state import (
 )
 from reviews.models import ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks, turn_rows
+from reviews.queue_row import UNREAD as ROW_UNREAD
 from reviews.start_form import StartForm
 from reviews.state_diff import diff_states
 from reviews.state_editor import StateEdit
@@ -126,7 +127,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     page = list(
         visible_tasks(
             request.user, queue_tasks(filters, request.user, after=request.GET.get("after", ""))
-        )[: PAGE_SIZE + 1]
+        ).defer(*ROW_UNREAD)[: PAGE_SIZE + 1]
     )
     more = len(page) > PAGE_SIZE
     page = page[:PAGE_SIZE]
@@ -140,6 +141,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             visible_tasks(request.user, ReviewTask.objects.pending())
             .filter(due_at__lte=timezone.now())
             .select_related("thread", "rule", "claimed_by", "assigned_to", "assigned_group")
+            .defer(*ROW_UNREAD)
             .order_by("due_at")[:20]
         )
         if filters["status"] == "pending" and not request.GET.get("after")
