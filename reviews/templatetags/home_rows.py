@@ -14,9 +14,10 @@ from typing import Any
 from django import template
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
+
+from reviews.queue_row import escape
 
 register = template.Library()
 

@@ -63,6 +63,7 @@ def rows(db):
     tasks = [
         make(plain, 1),
         make(short, 22),
+        make(plain, 23, tool_name="", args=None, kind="tool_edit"),
         make(titled, 2, args={"note": HOSTILE * 10, "amount": 12.5, "ok": True}),
         make(plain, 3, tool_name="", args=None, description="Check it.\n\nTool: x\nArgs: {}"),
         make(plain, 4, tool_name="", args={}, description=HOSTILE * 20, kind="feedback"),
@@ -109,7 +110,7 @@ def rows(db):
             args={"long": "y" * 200},
         ),
     ]
-    Approval.objects.create(task=tasks[18], reviewer=sam, decision={"type": "approve"})
+    Approval.objects.create(task=tasks[19], reviewer=sam, decision={"type": "approve"})
     ReviewTask.objects.filter(pk=tasks[0].pk).update(created_at=now - timedelta(days=2, hours=1))
     loaded = list(
         ReviewTask.objects.filter(pk__in=[t.pk for t in tasks])
@@ -122,7 +123,7 @@ def rows(db):
 
 
 def test_every_kind_of_row_reads_as_the_template_wrote_it(rows):
-    assert len(rows) == 21  # the batched turn is one row
+    assert len(rows) == 22  # the batched turn is one row
     for task in rows:
         assert row_html(task) == reference(task), task
 
