@@ -2,13 +2,14 @@
 
 One SQLite database with `--tasks` pending tasks of the `stamped` bench graph
 (started and driven to their interrupt by the worker, as on a server), each
-on its thread, plus one rule, a team group and a reviewer in it, so the rule
-paths are taken too. Each page is asked through Django's test client, signed
+on its thread, as bench/load.py's server has them; with `--rule`, one rule
+governs them, a team group may see and decide them and `--as reviewer` is in
+it, so the rule paths are taken too. Each page is asked through Django's test client, signed
 in, in shuffled rounds; the medians are CPU time (time.process_time), which a
 busy machine disturbs less than wall time. `--profile PAGE` prints cProfile's
 top functions for that page instead.
 
-    python bench/pages.py [--rounds 30] [--tasks 60] [--as bench|reviewer]
+    python bench/pages.py [--rounds 30] [--tasks 60] [--rule] [--as bench|reviewer]
                           [--profile queue|rows|task|thread|home|count]
 """
 
@@ -34,7 +35,7 @@ from bench.django_env import BENCH_GRAPHS, setup_django  # noqa: E402
 MIX = {"queue": 35, "task": 15, "thread": 10, "home": 10, "rows": 10, "count": 10}
 
 
-def build(tasks: int) -> dict:
+def build(tasks: int, with_rule: bool) -> dict:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
@@ -47,9 +48,10 @@ def build(tasks: int) -> dict:
     team = Group.objects.create(name="team")
     reviewer = User.objects.create_user("reviewer", password="bench-pw-123")
     reviewer.groups.add(team)
-    rule = ReviewRule.objects.create(name="stamped answers", graph_name="stamped", order=1)
-    rule.view_groups.add(team)
-    rule.review_groups.add(team)
+    if with_rule:
+        rule = ReviewRule.objects.create(name="stamped answers", graph_name="stamped", order=1)
+        rule.view_groups.add(team)
+        rule.review_groups.add(team)
     for _ in range(tasks):
         Run.enqueue(graph_name="stamped", kind=Run.Kind.START, payload={"question": "go?"})
     work(new_worker_id())
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--tasks", type=int, default=60)
+    parser.add_argument("--rule", action="store_true", help="one rule governs the tasks")
     parser.add_argument("--as", dest="user", choices=["bench", "reviewer"], default="bench")
     parser.add_argument("--profile", choices=sorted(MIX))
     parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative, tottime")
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     setup_django(f"sqlite:///{tmp / 'bench.sqlite3'}", graphs_config=BENCH_GRAPHS)
     from django.test import Client
 
-    ids = build(args.tasks)
+    ids = build(args.tasks, args.rule)
     client = Client()
     assert client.login(username=args.user, password="bench-pw-123")
     rows = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "queue-rows"}
@@ -109,7 +112,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             samples[name].append(ask(name))
     medians = {name: statistics.median(v) * 1000 for name, v in samples.items()}
     mix = sum(medians[name] * weight for name, weight in MIX.items()) / sum(MIX.values())
-    print(f"CPU per request, {args.tasks} pending tasks, as {args.user}, SQLite (ms, medians)")
+    ruled = "under one rule" if args.rule else "no rules"
+    print(
+        f"CPU per request, {args.tasks} pending tasks ({ruled}), as {args.user}, SQLite (ms, medians)"
+    )
     for name in pages:
         print(f"{name:<10}{medians[name]:>8.1f}")
     print(f"{'read mix':<10}{mix:>8.1f}")
