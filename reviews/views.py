@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -136,6 +137,9 @@ def queue(request: HttpRequest) -> HttpResponse:
     if more:
         params["after"] = str(page[-1].pk)
     live_rows = filters == queue_filters({})  # the plain, unfiltered queue
+    # htmx asks for more rows, or for the rows again when the live queue
+    # reconnects: the rows alone, without the overdue list above them.
+    rows_only = request.htmx and ("after" in request.GET or request.htmx.target == "queue-rows")
     overdue = turn_rows(
         list(
             visible_tasks(request.user, ReviewTask.objects.pending())
@@ -144,7 +148,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             .defer(*ROW_UNREAD)
             .order_by("due_at")[:20]
         )
-        if filters["status"] == "pending" and not request.GET.get("after")
+        if filters["status"] == "pending" and not request.GET.get("after") and not rows_only
         else []
     )
     context = {
@@ -157,9 +161,11 @@ def queue(request: HttpRequest) -> HttpResponse:
         "overdue": overdue,
         "filtered": not live_rows,
     }
-    rows_only = request.htmx and ("after" in request.GET or request.htmx.target == "queue-rows")
-    template = "reviews/queue.html#rows" if rows_only else None
-    return render(request, template or "reviews/queue.html", context)
+    if rows_only:
+        # Nothing in the rows reads the request: rendered without it, they
+        # skip the context processors (the navigation bar's count among them).
+        return HttpResponse(render_to_string("reviews/queue.html#rows", context))
+    return render(request, "reviews/queue.html", context)
 
 
 @login_required

@@ -96,3 +96,21 @@ def test_pushed_rows_are_read_with_their_row(team):
     event = lambda ids: {"created": ids, "removed": [], "changed": ids}  # noqa: E731
     live.render(event(few))
     assert queries(lambda: live.render(event(many))) == queries(lambda: live.render(event(few)))
+
+
+def test_rows_alone_skip_what_only_the_whole_page_shows(client, team):
+    """The rows htmx asks for (on reconnecting, on "Load more") are only
+    rows: no overdue list and no navigation count is asked for them."""
+    client.force_login(team["rita"])
+    add_tasks(team, 0, 3)
+    rows = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "queue-rows"}
+    client.get(reverse("queue"), **rows)
+    with CaptureQueriesContext(connection) as captured:
+        html = client.get(reverse("queue"), **rows).content.decode()
+    assert html.count('class="task-row') == 3 and "Overdue" not in html
+    asked = " ".join(q["sql"] for q in captured.captured_queries)
+    assert "__count" not in asked and '"due_at" <=' not in asked
+    with CaptureQueriesContext(connection) as captured:
+        html = client.get(reverse("queue")).content.decode()
+    asked = " ".join(q["sql"] for q in captured.captured_queries)
+    assert "__count" in asked and '"due_at" <=' in asked and "Overdue" in html
