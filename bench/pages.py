@@ -10,7 +10,7 @@ busy machine disturbs less than wall time. `--profile PAGE` prints cProfile's
 top functions for that page instead.
 
     python bench/pages.py [--rounds 30] [--tasks 60] [--rule] [--as bench|reviewer]
-                          [--profile queue|rows|task|thread|home|count]
+                          [--profile queue|rows|task|thread|home|count [--sort tottime]]
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--as", dest="user", choices=["bench", "reviewer"], default="bench")
     parser.add_argument("--profile", choices=sorted(MIX))
     parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative, tottime")
+    parser.add_argument("--lines", type=int, default=45, help="functions --profile prints")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-pages-"))
     setup_django(f"sqlite:///{tmp / 'bench.sqlite3'}", graphs_config=BENCH_GRAPHS)
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         for _ in range(args.rounds):
             pages[args.profile]()
         profile.disable()
-        pstats.Stats(profile).sort_stats(args.sort).print_stats(45)
+        pstats.Stats(profile).sort_stats(args.sort).print_stats(args.lines)
         return {}
     samples: dict[str, list[float]] = {name: [] for name in pages}
     order = list(pages)
