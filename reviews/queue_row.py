@@ -30,7 +30,7 @@ from reviews.templatetags.conversation import call_description, node_words
 # every row of every page (an interrupt's payload repeats its calls).
 UNREAD = ("payload", "response_schema", "allowed", "thread__metadata", "rule__condition")
 
-_PK = 2_147_483_647
+_PK = 2_147_483_647  # a placeholder id, split out of the reversed URLs
 # The labels get_kind_display() and get_status_display() look up, each call
 # through Django's choice machinery: here one dict lookup.
 _KINDS = {value: str(label) for value, label in ReviewTask.Kind.choices}
@@ -44,7 +44,7 @@ def escape(value: Any) -> str:
 
 
 def _kind(task: ReviewTask) -> str:
-    return _KINDS.get(task.kind, task.kind)  # a placeholder id no URL pattern has as a literal
+    return _KINDS.get(task.kind, task.kind)
 
 
 @lru_cache(maxsize=8)
