@@ -17,6 +17,7 @@ from django.template.loader import render_to_string
 from graphs.events import QUEUE_GROUP, publish
 from reviews.models import ReviewTask
 from reviews.queue_filters import turn_rows
+from reviews.queue_row import UNREAD, row_html
 
 # What open queues hear: the ids of the tasks an action created, removed or
 # changed. Rendered into a "queue.changed" event by render().
@@ -66,7 +67,7 @@ def render(event: dict[str, Any]) -> dict[str, Any] | None:
         "rows": [
             {
                 "rule": task.rule_id,
-                "html": render_to_string("reviews/queue.html#row", {"task": task}),
+                "html": row_html(task),
             }
             # A turn's calls share a row when they share a rule (what
             # decides who may see them).
@@ -77,7 +78,7 @@ def render(event: dict[str, Any]) -> dict[str, Any] | None:
         "changed": [
             {
                 "rule": task.rule_id,
-                "html": render_to_string("reviews/queue.html#row", {"task": task, "oob": True}),
+                "html": row_html(task, oob=True),
             }
             for task in turn_rows(changed)
         ],
@@ -89,7 +90,10 @@ def _rows(task_ids: list[int]) -> list[ReviewTask]:
     if not task_ids:
         return []
     return list(
-        ReviewTask.objects.filter(pk__in=task_ids).select_related(*ROW_RELATED).order_by("pk")
+        ReviewTask.objects.filter(pk__in=task_ids)
+        .select_related(*ROW_RELATED)
+        .defer(*UNREAD)
+        .order_by("pk")
     )
 
 
@@ -116,6 +120,7 @@ def _removals(removed: list[int]) -> list[dict]:
             )
             .exclude(pk__in=removed)
             .select_related(*ROW_RELATED)
+            .defer(*UNREAD)
             .order_by("pk")
         )
         shown = min(pks + [t.pk for t in left])  # the row's id on open pages
@@ -126,7 +131,7 @@ def _removals(removed: list[int]) -> list[dict]:
         )
         if left:
             (row,) = turn_rows(left)
-            html += render_to_string("reviews/queue.html#row", {"task": row, "replaces": shown})
+            html += row_html(row, replaces=shown)
         parts.append({"rule": rule_id, "html": html})
     # Ids of no task any more: nothing to look up, nobody's news but a delete.
     for pk in set(removed) - {pk for pks in gone.values() for pk in pks}:

@@ -38,8 +38,9 @@ def queue_filters(params: Mapping[str, Any]) -> dict[str, str]:
 
 
 def queue_tasks(filters: dict[str, str], user: Any, *, after: str = "") -> QuerySet[ReviewTask]:
+    # Everything a row shows, in the one query: the rule holds its quorum.
     tasks = ReviewTask.objects.select_related(
-        "thread", "decided_by", "claimed_by", "assigned_to", "assigned_group"
+        "thread", "rule", "decided_by", "claimed_by", "assigned_to", "assigned_group"
     )
     if filters["status"] != "all":
         tasks = tasks.filter(status=filters["status"])
@@ -87,11 +88,18 @@ def turn_rows(tasks: list[ReviewTask]) -> list[ReviewTask]:
         task.calls = [task]
         lead[key] = task
         rows.append(task)
-    counts = dict(
-        Approval.objects.filter(task__in=[t.pk for t in tasks if t.is_pending])
-        .values("task")
-        .annotate(n=Count("pk"))
-        .values_list("task", "n")
+    # Only a call that needs several approvals shows how many it has: most
+    # pages have none, and need no query for it.
+    counting = [t.pk for t in tasks if t.is_pending and t.required_approvals > 1]
+    counts = (
+        dict(
+            Approval.objects.filter(task__in=counting)
+            .values("task")
+            .annotate(n=Count("pk"))
+            .values_list("task", "n")
+        )
+        if counting
+        else {}
     )
     for task in tasks:
         task.approval_count = counts.get(task.pk, 0)

@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -51,6 +52,7 @@ from reviews.graph_state import (
 )
 from reviews.models import ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks, turn_rows
+from reviews.queue_row import UNREAD as ROW_UNREAD
 from reviews.start_form import StartForm
 from reviews.state_diff import diff_states
 from reviews.state_editor import StateEdit
@@ -126,7 +128,7 @@ def queue(request: HttpRequest) -> HttpResponse:
     page = list(
         visible_tasks(
             request.user, queue_tasks(filters, request.user, after=request.GET.get("after", ""))
-        )[: PAGE_SIZE + 1]
+        ).defer(*ROW_UNREAD)[: PAGE_SIZE + 1]
     )
     more = len(page) > PAGE_SIZE
     page = page[:PAGE_SIZE]
@@ -135,14 +137,18 @@ def queue(request: HttpRequest) -> HttpResponse:
     if more:
         params["after"] = str(page[-1].pk)
     live_rows = filters == queue_filters({})  # the plain, unfiltered queue
+    # htmx asks for more rows, or for the rows again when the live queue
+    # reconnects: the rows alone, without the overdue list above them.
+    rows_only = request.htmx and ("after" in request.GET or request.htmx.target == "queue-rows")
     overdue = turn_rows(
         list(
             visible_tasks(request.user, ReviewTask.objects.pending())
             .filter(due_at__lte=timezone.now())
-            .select_related("thread", "claimed_by")
+            .select_related("thread", "rule", "claimed_by", "assigned_to", "assigned_group")
+            .defer(*ROW_UNREAD)
             .order_by("due_at")[:20]
         )
-        if filters["status"] == "pending" and not request.GET.get("after")
+        if filters["status"] == "pending" and not request.GET.get("after") and not rows_only
         else []
     )
     context = {
@@ -155,9 +161,11 @@ def queue(request: HttpRequest) -> HttpResponse:
         "overdue": overdue,
         "filtered": not live_rows,
     }
-    rows_only = request.htmx and ("after" in request.GET or request.htmx.target == "queue-rows")
-    template = "reviews/queue.html#rows" if rows_only else None
-    return render(request, template or "reviews/queue.html", context)
+    if rows_only:
+        # Nothing in the rows reads the request: rendered without it, they
+        # skip the context processors (the navigation bar's count among them).
+        return HttpResponse(render_to_string("reviews/queue.html#rows", context))
+    return render(request, "reviews/queue.html", context)
 
 
 @login_required
