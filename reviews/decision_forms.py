@@ -91,12 +91,6 @@ class DecisionForm(forms.Form):
         )
         self.decision: dict[str, Any] | None = None
 
-    @classmethod
-    def initial(cls, task: ReviewTask) -> DecisionForm:
-        """The form as the page first shows it: the call as proposed. (On an
-        instance, `initial` is the fields' initial data, as in any form.)"""
-        return cls(task)
-
     @staticmethod
     def api_data(task: ReviewTask, decision: Mapping[str, Any]) -> dict[str, Any]:
         """A decision in the API's JSON as the form's data: its arguments and

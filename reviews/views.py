@@ -322,7 +322,7 @@ def _task_context(
     pending = [t for t in group if t.is_pending]
     mine = decidable(user, pending)
     if forms is None:
-        forms = [DecisionForm.initial(t) for t in mine]
+        forms = [DecisionForm(t) for t in mine]
     context: dict[str, Any] = {
         "task": task,
         "group": group,
