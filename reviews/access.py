@@ -19,10 +19,11 @@ every signed-in reviewer may. Superusers may always.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 from django.http import Http404
 
 from graphs.models import Run, Thread
@@ -41,10 +42,39 @@ def _signed_in(user: Any) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active)
 
 
+def _cache(user: Any) -> dict[str, Any]:
+    """What access has read for this user object. A request's user lives for
+    that request (a websocket's for its connection), so a changed rule or
+    group is seen from the next one."""
+    if not hasattr(user, "_review_access"):
+        user._review_access = {"graph_rules": {}}
+    return user._review_access
+
+
 def _groups(user: Any) -> set[int]:
     if not hasattr(user, "_review_group_ids"):
         user._review_group_ids = set(user.groups.values_list("pk", flat=True))
     return user._review_group_ids
+
+
+def _rights(user: Any) -> dict[str, set[int]]:
+    """Per right, the rules naming one of the user's groups for it: one query for all three."""
+    cache = _cache(user)
+    if "rights" not in cache:
+        rights: dict[str, set[int]] = {action: set() for action in _RELATIONS}
+        groups = _groups(user)
+        if groups:
+            named = [
+                getattr(ReviewRule, relation)
+                .through.objects.filter(group_id__in=groups)
+                .annotate(right=Value(action))
+                .values_list("reviewrule_id", "right")
+                for action, relation in _RELATIONS.items()
+            ]
+            for rule_id, action in named[0].union(*named[1:], all=True):
+                rights[action].add(rule_id)
+        cache["rights"] = rights
+    return cache["rights"]
 
 
 def rules_granting(user: Any, action: str) -> set[int] | None:
@@ -53,11 +83,15 @@ def rules_granting(user: Any, action: str) -> set[int] | None:
         return set()
     if user.is_superuser:
         return None
-    groups = _groups(user)
-    query = Q()
-    for implied in _IMPLIED[action]:
-        query |= Q(**{f"{_RELATIONS[implied]}__in": groups})
-    return set(ReviewRule.objects.filter(query).values_list("pk", flat=True)) if groups else set()
+    rights = _rights(user)
+    return set().union(*(rights[implied] for implied in _IMPLIED[action]))
+
+
+def _rules_exist(user: Any) -> bool:
+    cache = _cache(user)
+    if "rules_exist" not in cache:
+        cache["rules_exist"] = any(_rights(user).values()) or ReviewRule.objects.exists()
+    return cache["rules_exist"]
 
 
 def allowed(user: Any, action: str, rule_id: int | None) -> bool:
@@ -72,25 +106,51 @@ def can(user: Any, action: str, task: ReviewTask) -> bool:
     return allowed(user, action, task.rule_id)
 
 
-def graph_rule(graph_name: str) -> ReviewRule | None:
-    return (
-        ReviewRule.objects.filter(Q(graph_name=graph_name) | Q(graph_name=""), tool_name="")
-        .filter(Q(condition__isnull=True))
-        .first()
+def graph_rules(names: Iterable[str]) -> dict[str, ReviewRule | None]:
+    """Each graph's rule (the first rule for the graph, or for any graph,
+    with no tool and no condition), for all these graphs in one query."""
+    names = set(names)
+    candidates = list(
+        ReviewRule.objects.filter(Q(graph_name__in=names) | Q(graph_name=""), tool_name="").filter(
+            Q(condition__isnull=True)
+        )
     )
+    return {
+        name: next((r for r in candidates if r.graph_name in (name, "")), None) for name in names
+    }
+
+
+def graph_rule(graph_name: str) -> ReviewRule | None:
+    return graph_rules([graph_name])[graph_name]
+
+
+def _graph_rule_ids(user: Any, names: Iterable[str]) -> dict[str, int | None]:
+    known = _cache(user)["graph_rules"]
+    missing = set(names) - known.keys()
+    if missing:
+        known |= {name: rule.pk if rule else None for name, rule in graph_rules(missing).items()}
+    return known
+
+
+def graphs_allowed(user: Any, action: str, names: Iterable[str]) -> set[str]:
+    """The graphs among these whose things the user may `action`."""
+    names = set(names)
+    if not _signed_in(user):
+        return set()
+    if user.is_superuser:
+        return names
+    rule_ids = _graph_rule_ids(user, names)
+    return {name for name in names if allowed(user, action, rule_ids[name])}
 
 
 def can_graph(user: Any, action: str, graph_name: str) -> bool:
-    rule = graph_rule(graph_name)
-    return allowed(user, action, rule.pk if rule else None)
+    return graph_name in graphs_allowed(user, action, [graph_name])
 
 
 def graph_rights(user: Any, graph_name: str) -> tuple[bool, bool]:
     """Whether the user may see, and may run or change, the graph's things:
     one rule lookup for both (the Agent Server's assistants and runs)."""
-    rule = graph_rule(graph_name)
-    rule_id = rule.pk if rule else None
-    return allowed(user, VIEW, rule_id), allowed(user, REVIEW, rule_id)
+    return can_graph(user, VIEW, graph_name), can_graph(user, REVIEW, graph_name)
 
 
 def _thread_allows(user: Any, action: str, thread: Thread) -> bool:
@@ -118,7 +178,7 @@ def visible_threads(
         return threads
     if graph_rules:
         names = set(threads.values_list("graph_name", flat=True).distinct())
-        threads = threads.exclude(graph_name__in=[n for n in names if not can_graph(user, VIEW, n)])
+        threads = threads.exclude(graph_name__in=names - graphs_allowed(user, VIEW, names))
     hidden = ReviewTask.objects.filter(thread_id=OuterRef("pk"), rule__isnull=False).exclude(
         rule_id__in=granted
     )
@@ -166,7 +226,7 @@ def decidable(user: Any, tasks: list[ReviewTask]) -> list[ReviewTask]:
 def visible_tasks(user: Any, tasks: QuerySet[ReviewTask]) -> QuerySet[ReviewTask]:
     """The tasks among these the user may see."""
     granted = rules_granting(user, VIEW)
-    if granted is None or not ReviewRule.objects.exists():
+    if granted is None or not _rules_exist(user):
         return tasks  # no rules at all: every task is open (and the queries stay simple)
     return tasks.filter(Q(rule__isnull=True) | Q(rule_id__in=granted))
 
