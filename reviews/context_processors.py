@@ -1,3 +1,5 @@
+from functools import cache
+
 from django.http import HttpRequest
 
 from reviews.access import visible_tasks
@@ -5,7 +7,14 @@ from reviews.models import ReviewTask
 
 
 def queue(request: HttpRequest) -> dict:
-    """The pending count in the navigation bar (kept live over the websocket)."""
+    """The pending count in the navigation bar (kept live over the websocket).
+    A callable: counted only where a template shows it (base.html), not for
+    every partial rendered with the request."""
     if not getattr(request, "user", None) or not request.user.is_authenticated:
         return {}
-    return {"pending_count": visible_tasks(request.user, ReviewTask.objects.pending()).count()}
+
+    @cache
+    def pending_count() -> int:
+        return visible_tasks(request.user, ReviewTask.objects.pending()).count()
+
+    return {"pending_count": pending_count}

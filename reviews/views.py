@@ -31,6 +31,7 @@ from reviews.access import (
     can_graph,
     can_thread,
     decidable,
+    graphs_allowed,
     run_for,
     task_for,
     thread_for,
@@ -76,7 +77,7 @@ def home(request: HttpRequest) -> HttpResponse:
     names = {s.name for s in registry.specs()} | set(
         Thread.objects.values_list("graph_name", flat=True).distinct()
     )
-    hidden = {name for name in names if not can_graph(request.user, VIEW, name)}
+    hidden = names - graphs_allowed(request.user, VIEW, names)
     root = Checkpoint.objects.filter(thread_id=OuterRef("pk"), checkpoint_ns="")
     threads = (
         visible_threads(request.user, Thread.objects.exclude(graph_name__in=hidden))
@@ -317,8 +318,8 @@ def _task_context(
 ) -> dict[str, Any]:
     """The task page: the calls of its turn that the user may see, a form for
     each one they may decide, and the thread's state if they may see it."""
-    turn = ReviewTask.objects.of_interrupt(task).select_related("decided_by", "rule")
-    group = list(visible_tasks(user, turn))
+    turn = list(ReviewTask.objects.of_interrupt(task).select_related("decided_by", "rule"))
+    group = [t for t in turn if can(user, VIEW, t)]
     pending = [t for t in group if t.is_pending]
     mine = decidable(user, pending)
     if forms is None:
@@ -329,7 +330,7 @@ def _task_context(
         "forms": forms,
         # Open calls of this turn that others decide, and how many are hidden.
         "others": [t for t in pending if t not in mine],
-        "hidden_calls": turn.count() - len(group),
+        "hidden_calls": len(turn) - len(group),
         "decided": [t for t in group if t.status == ReviewTask.Status.DECIDED],
         "approvals": [q for t in pending if (q := _quorum(t))],
         "state": None,
@@ -459,6 +460,16 @@ def thread_state(request: HttpRequest, thread_id: str) -> HttpResponse:
 # -- thread timeline ------------------------------------------------------------
 
 
+def _thread_moving(thread: Thread, newest_runs: list[Run]) -> bool:
+    """Whether a run has the thread now or next (Thread.active_run), read
+    from its newest runs when they tell: all of its runs, or an active one."""
+    if any(run.active or run.stopping for run in newest_runs):
+        return True
+    if len(newest_runs) < RUNS_SHOWN:
+        return False
+    return thread.active_run() is not None
+
+
 @login_required
 @require_GET
 def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
@@ -469,6 +480,7 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
     ns = request.GET.get("ns", "")
     selected_id = request.GET.get("at") or next((p.checkpoint_id for p in points if p.latest), "")
     compare = request.GET.get("compare", "")
+    runs = list(thread.runs.select_related("requested_by").order_by("-pk")[:RUNS_SHOWN])
     context: dict[str, Any] = {
         "thread": thread,
         "points": points,
@@ -483,7 +495,7 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
         "rail_width": (max((p.lane for p in points), default=0) + 1) * LANE_WIDTH,
         # As on the task page: a run may end before the page's websocket
         # opens, so while one is active the timeline asks again by itself.
-        "thread_moving": thread.active_run() is not None,
+        "thread_moving": _thread_moving(thread, runs),
     }
     if request.htmx and request.GET.get("before"):
         return render(request, "reviews/thread.html#timeline_rows", context)
@@ -508,7 +520,6 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
         context |= {"graph_error": str(exc), "point": None}
     if request.htmx and request.htmx.target == "thread-view":
         return render(request, "reviews/thread.html#view", context)
-    runs = list(thread.runs.select_related("requested_by").order_by("-pk")[:RUNS_SHOWN])
     # A thread's page is for those who may see every task on it: its open ones lead.
     pending_tasks = list(ReviewTask.objects.pending().filter(thread=thread).order_by("pk"))
     turns: dict[tuple[str, str], list[ReviewTask]] = {}
