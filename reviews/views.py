@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Subquery, prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -51,7 +51,7 @@ from reviews.graph_state import (
     read_state,
     state_at,
 )
-from reviews.models import ReviewTask
+from reviews.models import Approval, ReviewTask
 from reviews.queue_filters import queue_filters, queue_tasks, turn_rows
 from reviews.queue_row import UNREAD as ROW_UNREAD
 from reviews.start_form import StartForm
@@ -276,7 +276,7 @@ def _approval_words(decision: dict[str, Any]) -> str:
 def _quorum(task: ReviewTask) -> dict[str, Any] | None:
     """Who approved what so far, and how many approvals are still needed,
     for a call that needs several."""
-    given = list(task.approvals.select_related("reviewer").order_by("pk"))
+    given = list(task.approvals.all())  # prefetched with the turn, in order
     need = task.required_for(given[0].decision if given else {})
     if need <= 1:
         return None
@@ -321,6 +321,9 @@ def _task_context(
     turn = list(ReviewTask.objects.of_interrupt(task).select_related("decided_by", "rule"))
     group = [t for t in turn if can(user, VIEW, t)]
     pending = [t for t in group if t.is_pending]
+    # Each open call's approvals (its quorum): one query for the whole turn.
+    approvals = Approval.objects.select_related("reviewer").order_by("pk")
+    prefetch_related_objects(pending, Prefetch("approvals", queryset=approvals))
     mine = decidable(user, pending)
     if forms is None:
         forms = [DecisionForm(t) for t in mine]

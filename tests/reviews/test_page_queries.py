@@ -137,3 +137,12 @@ def test_changed_groups_and_rules_are_seen_by_the_next_request(as_rita, rita, fi
     assert as_rita.get(thread_url).status_code == 404
     rita.groups.clear()
     assert as_rita.get(url).status_code == 404
+
+
+def test_a_batched_turn_reads_its_approvals_at_once(as_rita, finance):
+    flight = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
+    book, _charge = pending(start("tool_agent", flight))  # one turn, two calls
+    url = reverse("task", args=[book.pk])
+    as_rita.get(url)
+    approvals_asked = [sql for sql in asked(as_rita, url) if 'FROM "reviews_approval"' in sql]
+    assert len(approvals_asked) == 1, approvals_asked
