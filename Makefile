@@ -46,6 +46,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/worker.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/queue_page.py
+	$(BIN)/python bench/pages.py
 	$(BIN)/python bench/timeline.py
 	$(BIN)/python bench/agent_server.py
 	$(BIN)/python bench/run_path.py

@@ -45,6 +45,13 @@ def test_queue_benchmark_reports_a_ratio():
     assert ratio and float(ratio.group(1)) > 0
 
 
+def test_pages_benchmark_reports_each_page_and_the_mix():
+    out = bench("bench/pages.py", "--rounds", "1", "--tasks", "5", "--rule")
+    rows = dict(re.findall(r"^(queue|rows|task|thread|home|count|read mix)\s+([\d.]+)$", out, re.M))
+    assert set(rows) == {"queue", "rows", "task", "thread", "home", "count", "read mix"}
+    assert all(float(ms) > 0 for ms in rows.values())
+
+
 def test_timeline_benchmark_reports_a_ratio():
     out = bench("bench/timeline.py", "--rounds", "1", "--short", "20", "--long", "120")
     assert re.search(r"^120 checkpoints\s+[\d.]+\s+[\d.]+$", out, re.M)
