@@ -24,11 +24,13 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 from django.db.models import Max
+from django.dispatch import receiver
 from django.utils import timezone
 
 from agent_server.models import StreamEvent
 from graphs import events
 from graphs.models import Run
+from graphs.signals import worker_sweep
 
 # How long a listener waits for a message before it reads the run's row.
 LOOK_EVERY = 5.0
@@ -143,13 +145,11 @@ def seq_of(last_event_id: str) -> int | None:
 class KeptStream:
     """The worker's side of a resumable stream: each event is written, then
     sent with its id. Events count on across a run's attempts (a run a new
-    worker continues), so ids never repeat. Starting to keep a stream trims the
-    streams whose time is up, which bounds what is kept to the resumable runs
-    of the last RESUMABLE_STREAM_TTL_SECONDS and those still running."""
+    worker continues), so ids never repeat. The worker's side duties trim the
+    streams whose time is up (trim_stream_events), off the run's path."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        trim_stream_events()
         last = StreamEvent.objects.filter(run_id=run.pk).aggregate(last=Max("seq"))["last"]
         self.seq = last or 0
 
@@ -162,7 +162,8 @@ class KeptStream:
         return event_id(self.seq, now)
 
 
-def trim_stream_events() -> int:
+@receiver(worker_sweep, dispatch_uid="agent_server.trim_stream_events")
+def trim_stream_events(**kwargs) -> int:
     """Forget the events of resumable runs that ended RESUMABLE_STREAM_TTL_SECONDS ago."""
     ended = timezone.now() - timedelta(seconds=settings.RESUMABLE_STREAM_TTL_SECONDS)
     deleted, _ = StreamEvent.objects.filter(

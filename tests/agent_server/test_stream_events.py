@@ -1,5 +1,6 @@
 """A resumable run's kept events go RESUMABLE_STREAM_TTL_SECONDS after the run
-ended, and not before; a run still going keeps all of its events."""
+ended, and not before, trimmed by the worker's side duties; a run still
+going keeps all of its events."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from agent_server.models import StreamEvent
-from agent_server.streaming import trim_stream_events
+from graphs.duties import sweep
 from graphs.models import Run
 
 
@@ -27,6 +28,6 @@ def test_events_are_kept_for_the_ttl_after_their_run_ended(db):
     expired = _run_with_events(Run.Status.SUCCEEDED, timedelta(seconds=61))
     recent = _run_with_events(Run.Status.INTERRUPTED, timedelta(seconds=59))
     running = _run_with_events(Run.Status.RUNNING, None)
-    assert trim_stream_events() == 2
+    sweep("side-duties")
     kept = set(StreamEvent.objects.values_list("run_id", flat=True))
     assert kept == {recent.pk, running.pk} and expired.pk not in kept
