@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import template
 from django.utils.safestring import SafeString
 
@@ -14,5 +12,5 @@ register = template.Library()
 
 
 @register.simple_tag
-def queue_row(task: ReviewTask, replaces: Any = None, oob: Any = False) -> SafeString:
-    return row_html(task, replaces=replaces, oob=bool(oob))
+def queue_row(task: ReviewTask) -> SafeString:
+    return row_html(task)

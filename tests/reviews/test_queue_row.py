@@ -151,14 +151,3 @@ def test_agent_text_is_escaped(rows):
 def test_a_call_that_needs_several_approvals_shows_how_many_it_has(rows):
     (quorum,) = [t for t in rows if t.is_pending and t.required_approvals > 1]
     assert '<span class="pill quorum">1 of 2 approvals</span>' in row_html(quorum)
-
-
-def test_the_row_partial_still_draws_the_row(rows):
-    """Templates and callers that name reviews/queue.html#row get this row."""
-    from django.template.loader import render_to_string
-
-    task = rows[0]
-    assert render_to_string("reviews/queue.html#row", {"task": task}) == row_html(task)
-    assert render_to_string("reviews/queue.html#row", {"task": task, "replaces": 7}) == row_html(
-        task, replaces=7
-    )
