@@ -123,7 +123,13 @@ class DecisionForm(forms.Form):
 
     @property
     def can_message(self) -> bool:
-        return any(d in WITH_MESSAGE for d in self.task.allowed)
+        return bool(self.message_types)
+
+    @property
+    def message_types(self) -> list[str]:
+        """The choices the model reads a message with: the page shows the box
+        only while one of them is chosen."""
+        return [d for d in self.task.allowed if d in WITH_MESSAGE]
 
     @property
     def chosen(self) -> str:

@@ -1,6 +1,6 @@
 """A reviewer's pages in Chromium: no console error or failed request on any
 page, the timeline's selection follows the point shown, and the decision form
-keeps the choice and the editor in step."""
+keeps the choice, the editor and the message box in step."""
 
 from __future__ import annotations
 
@@ -120,6 +120,38 @@ def test_editing_the_call_chooses_edit_and_choosing_edit_opens_the_editor(served
     second.locator("details.edit summary").click()
     second.locator("textarea[name$=-args]").fill('{"amount": 10, "currency": "EUR"}')
     expect(second.locator("input[value=edit]")).to_be_checked()
+
+
+def test_the_message_box_shows_only_with_a_choice_the_model_reads_it_with(served, browser):
+    page = signed_in(browser, served, "reviewer")
+    _start(served, "tool_agent", FLIGHT)
+    page.goto("/queue/")
+    row = page.locator("tr.task-row", has_text="charge_card")
+    expect(row).to_be_visible()
+    page.goto(row.get_attribute("data-url"))
+    page.wait_for_selector("#live-state.on")
+    first = page.locator("fieldset.decision").first
+    message = first.locator("textarea[name$=-message]")
+    expect(first.locator("input[value=approve]")).to_be_checked()
+    expect(message).to_be_hidden()  # an approval carries no message
+
+    first.locator("input[value=reject]").check()
+    expect(message).to_be_visible()
+    expect(message).to_be_focused()
+    message.fill("Use the company card instead.")
+    first.locator("input[value=edit]").check()
+    expect(message).to_be_hidden()
+    first.locator("input[value=reject]").check()
+    expect(message).to_have_value("Use the company card instead.")  # kept while hidden
+
+    # Refused for a missing message, the form comes back with the box shown
+    # at its error, whatever the other call's choice.
+    message.fill("")
+    page.click("#decision-panel button[type=submit]")
+    expect(first.locator(".message-box .error")).to_contain_text("Write the message")
+    expect(first.locator("textarea[name$=-message]")).to_be_visible()
+    second = page.locator("fieldset.decision").nth(1)
+    expect(second.locator("textarea[name$=-message]")).to_be_hidden()
 
 
 def test_the_executed_result_appears_after_deciding_without_a_reload(served, browser):
