@@ -18,6 +18,17 @@ def _start(served, graph: str, payload: dict) -> str:
     return served.manage("startrun", graph, "--input", json.dumps(payload)).strip().splitlines()[-1]
 
 
+def flight_task(served, browser):
+    """A reviewer on the task page of a flight booking's two calls."""
+    page = signed_in(browser, served, "reviewer")
+    _start(served, "tool_agent", FLIGHT)
+    page.goto("/queue/")
+    row = page.locator("tr.task-row", has_text="charge_card")
+    expect(row).to_be_visible()
+    page.goto(row.get_attribute("data-url"))
+    return page
+
+
 def _left_behind(request) -> bool:
     """The tab's icon, still loading when the test moved to the next page: the
     browser dropped it (net::ERR_ABORTED); nothing failed to serve it."""
@@ -108,12 +119,7 @@ def test_timeline_selection_follows_the_point_shown(served, browser):
 
 
 def test_editing_the_call_chooses_edit_and_choosing_edit_opens_the_editor(served, browser):
-    page = signed_in(browser, served, "reviewer")
-    _start(served, "tool_agent", FLIGHT)
-    page.goto("/queue/")
-    row = page.locator("tr.task-row", has_text="charge_card")
-    expect(row).to_be_visible()
-    page.goto(row.get_attribute("data-url"))
+    page = flight_task(served, browser)
     first, second = page.locator("fieldset.decision").all()
     first.locator("input[value=edit]").check()
     expect(first.locator("details.edit")).to_have_attribute("open", "")
@@ -123,12 +129,7 @@ def test_editing_the_call_chooses_edit_and_choosing_edit_opens_the_editor(served
 
 
 def test_the_message_box_shows_only_with_a_choice_the_model_reads_it_with(served, browser):
-    page = signed_in(browser, served, "reviewer")
-    _start(served, "tool_agent", FLIGHT)
-    page.goto("/queue/")
-    row = page.locator("tr.task-row", has_text="charge_card")
-    expect(row).to_be_visible()
-    page.goto(row.get_attribute("data-url"))
+    page = flight_task(served, browser)
     page.wait_for_selector("#live-state.on")
     first = page.locator("fieldset.decision").first
     message = first.locator("textarea[name$=-message]")
@@ -155,12 +156,7 @@ def test_the_message_box_shows_only_with_a_choice_the_model_reads_it_with(served
 
 
 def test_the_executed_result_appears_after_deciding_without_a_reload(served, browser):
-    page = signed_in(browser, served, "reviewer")
-    _start(served, "tool_agent", FLIGHT)
-    page.goto("/queue/")
-    row = page.locator("tr.task-row", has_text="charge_card")
-    expect(row).to_be_visible()
-    page.goto(row.get_attribute("data-url"))
+    page = flight_task(served, browser)
     page.wait_for_selector("#live-state.on")
     page.evaluate("window.sameDocument = true")  # gone if the page reloads
 
