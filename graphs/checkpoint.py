@@ -3,9 +3,10 @@
 Layout as in LangGraph's Postgres saver (see graphs.models): primitives stay
 inline in the checkpoint row, other channel values go to one blob row per
 (thread, namespace, channel, version), so a step writes only the channels it
-changed. On SQLite, small values are kept serialized in the checkpoint row
-instead (see PACKED_MAX). The checkpoint's channel versions live once, in the
-row's JSON `versions` column, where the database can join them to the blobs.
+changed. On SQLite, small values, and a larger one in the step that changed
+it, are kept serialized in the checkpoint row instead (see PACKED_MAX). The
+checkpoint's channel versions live once, in the row's JSON `versions`
+column, where the database can join them to the blobs.
 
 Statements are plain SQL on the driver's cursor under Django's connection:
 they run unchanged on SQLite and PostgreSQL, inside Django's transactions,
@@ -49,7 +50,6 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from langgraph.constants import START
 from psycopg import Cursor as ServerBindingCursor
 from psycopg.pq import Format
 from psycopg.types.json import Jsonb
@@ -191,14 +191,18 @@ INLINE_STR_MAX = 256
 # in blobs: there one statement already writes both tables, and a copy per
 # row would cost more disk than LangGraph's own saver spends.
 PACKED_MAX = {"sqlite": 4096, "postgresql": 0}
-# A run's input (the START channel) is read by the next step only, so no
-# later checkpoint shares it: it is packed whatever its size, and the input
-# checkpoint is one INSERT instead of a transaction over two tables.
+# On SQLite a larger value is kept in the row of the step that changed it
+# too, and goes to the blobs only when a later step keeps it unchanged: a
+# value that changes at nearly every step (a growing message list, a run's
+# input) then costs one INSERT per step, never a transaction over two
+# tables, and is stored once per version plus once more if it is reused.
 # The serialized form of values kept in rows, remembered per thread, channel
-# and version, so a step re-serializes only the values it changed. A stale
-# entry is impossible (a version names one value); a missing one costs one
-# serialization.
+# and version, so a step re-serializes only the values it changed and writes
+# a reused value's blob from the bytes already made. A stale entry is
+# impossible (a version names one value); a missing one costs one
+# serialization. Bounded in entries and in the bytes it holds.
 PACKED_CACHE_SIZE = 4096
+PACKED_CACHE_BYTES = 64 * 1024 * 1024
 # The checkpoint key holding those values: channel -> [type, bytes].
 PACKED_KEY = "packed_values"
 
@@ -473,6 +477,20 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
     def _packed_cache(self) -> dict[tuple[str, str, str, str], Any]:
         return {}
 
+    _packed_cache_bytes = 0
+
+    def _remember(self, key: tuple[str, str, str, str], found: Any) -> None:
+        cache = self._packed_cache
+        size = 0 if found is _IN_BLOBS else len(found[1])
+        old = cache.get(key)
+        if old is not None and old is not _IN_BLOBS:
+            self._packed_cache_bytes -= len(old[1])
+        if len(cache) >= PACKED_CACHE_SIZE or self._packed_cache_bytes + size > PACKED_CACHE_BYTES:
+            cache.clear()
+            self._packed_cache_bytes = 0
+        cache[key] = found
+        self._packed_cache_bytes += size
+
     # -- helpers --------------------------------------------------------------
 
     @property
@@ -632,17 +650,21 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 found = _IN_BLOBS
             if found is None:
                 blob_type, blob = dumps(value)
-                if len(blob) <= packed_max or (packed_max and key == START):
+                if len(blob) <= packed_max or (packed_max and changed):
                     found = (blob_type, blob)
                 else:
                     found = _IN_BLOBS
                     # An unchanged value not seen before is written again (a
-                    # no-op on conflict): a row saved under another PACKED_MAX
-                    # may have kept it packed.
+                    # no-op on conflict): the step that changed it may have
+                    # kept it in its row only.
                     blob_rows.append((thread_id, checkpoint_ns, key, version, blob_type, blob))
-                if len(cache) >= PACKED_CACHE_SIZE:
-                    cache.clear()
-                cache[cache_key] = found
+                self._remember(cache_key, found)
+            elif found is not _IN_BLOBS and not changed and len(found[1]) > packed_max:
+                # A large value kept in the row of the step that changed it,
+                # reused: from now on it is read from the blobs.
+                blob_rows.append((thread_id, checkpoint_ns, key, version, *found))
+                found = _IN_BLOBS
+                self._remember(cache_key, found)
             if found is not _IN_BLOBS:
                 packed[key] = found
         # The versions are stored once, as text in the JSON column (see module
