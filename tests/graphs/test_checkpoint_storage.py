@@ -14,7 +14,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
 from graphs.checkpoint import PACKED_KEY, DjangoCheckpointSaver
-from graphs.models import Checkpoint, CheckpointBlob
+from graphs.models import Checkpoint, CheckpointBlob, Thread
 
 CHECKPOINTS_TABLE = Checkpoint._meta.db_table
 
@@ -384,3 +384,20 @@ def test_a_kept_cursor_holds_no_snapshot_between_calls(transactional_db):
     Checkpoint.objects.filter(thread_id=thread_id).update(metadata={"step": 8})
     saver.delete_thread(thread_id)
     assert not Checkpoint.objects.filter(thread_id=thread_id).exists()
+
+
+def test_a_threads_first_checkpoint_makes_its_row_and_later_steps_leave_it(saver, db_alias):
+    cfg = config()
+    thread_id = cfg["configurable"]["thread_id"]
+    first = _step(saver, cfg, {"a": "x"}, {"a": "1"}, {"a": "1"})
+    threads = Thread.objects.using(db_alias).filter(thread_id=thread_id)
+    assert threads.get().created_at is not None
+    # Steps with a parent don't touch the thread table, not even to find the
+    # row their first checkpoint made.
+    threads.delete()
+    second = _step(saver, first, {"a": "y"}, {"a": "2"}, {"a": "2"})
+    assert not threads.exists()
+    assert saver.get_tuple(second).checkpoint["channel_values"] == {"a": "y"}
+    # A checkpoint without a parent (a subgraph call's first) makes it again.
+    _step(saver, {"configurable": {**cfg["configurable"], "checkpoint_ns": "sub:1"}}, {}, {}, {})
+    assert threads.exists()
