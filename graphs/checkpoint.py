@@ -491,6 +491,21 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         cache[key] = found
         self._packed_cache_bytes += size
 
+    def _in_blobs_once_committed(self, connection: Any, keys: list[tuple[str, ...]]) -> None:
+        """Remember values as stored in the blobs once that is durable. A
+        step rolled back with its caller's transaction must not leave later
+        steps taking a value for stored there: they would point at a value
+        that only a row without them holds, or none."""
+
+        def settle() -> None:
+            for key in keys:
+                self._remember(key, _IN_BLOBS)
+
+        if connection.in_atomic_block:
+            connection.on_commit(settle)
+        elif connection.autocommit:
+            settle()
+
     # -- helpers --------------------------------------------------------------
 
     @property
@@ -652,19 +667,18 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 blob_type, blob = dumps(value)
                 if len(blob) <= packed_max or (packed_max and changed):
                     found = (blob_type, blob)
+                    self._remember(cache_key, found)
                 else:
                     found = _IN_BLOBS
                     # An unchanged value not seen before is written again (a
                     # no-op on conflict): the step that changed it may have
                     # kept it in its row only.
                     blob_rows.append((thread_id, checkpoint_ns, key, version, blob_type, blob))
-                self._remember(cache_key, found)
             elif found is not _IN_BLOBS and not changed and len(found[1]) > packed_max:
                 # A large value kept in the row of the step that changed it,
                 # reused: from now on it is read from the blobs.
                 blob_rows.append((thread_id, checkpoint_ns, key, version, *found))
                 found = _IN_BLOBS
-                self._remember(cache_key, found)
             if found is not _IN_BLOBS:
                 packed[key] = found
         # The versions are stored once, as text in the JSON column (see module
@@ -724,6 +738,8 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                     cur.execute("ROLLBACK")
                     raise
                 cur.execute("COMMIT")
+        if blob_rows:
+            self._in_blobs_once_committed(connection, [row[:4] for row in blob_rows])
         return {
             "configurable": {
                 "thread_id": thread_id,

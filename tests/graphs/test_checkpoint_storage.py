@@ -401,3 +401,25 @@ def test_a_threads_first_checkpoint_makes_its_row_and_later_steps_leave_it(saver
     # A checkpoint without a parent (a subgraph call's first) makes it again.
     _step(saver, {"configurable": {**cfg["configurable"], "checkpoint_ns": "sub:1"}}, {}, {}, {})
     assert threads.exists()
+
+
+class RolledBack(Exception):
+    pass
+
+
+def test_a_reused_value_written_in_a_rolled_back_transaction_is_written_again(db_alias):
+    large = ["page " * 100] * 20
+    cfg = config()
+    saver = DjangoCheckpointSaver(using=db_alias)
+    first = _step(saver, cfg, {"large": large}, {"large": "1"}, {"large": "1"})
+    values, versions = {"large": large, "n": ["one"]}, {"large": "1", "n": "2"}
+    # The step that first keeps the value unchanged stores it in the blobs,
+    # inside a caller's transaction that then fails.
+    with pytest.raises(RolledBack), transaction.atomic(using=db_alias):
+        _step(saver, first, values, versions, {"n": "2"})
+        raise RolledBack
+    if connections[db_alias].vendor == "sqlite":
+        assert _blob_channels(db_alias, cfg["configurable"]["thread_id"]) == set()
+    # Taken again from the same parent, the step still has it.
+    again = _step(saver, first, values, versions, {"n": "2"})
+    assert saver.get_tuple(again).checkpoint["channel_values"] == values
