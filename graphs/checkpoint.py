@@ -202,7 +202,7 @@ PACKED_MAX = {"sqlite": 4096, "postgresql": 0}
 # impossible (a version names one value); a missing one costs one
 # serialization. Bounded in entries and in the bytes it holds.
 PACKED_CACHE_SIZE = 4096
-PACKED_CACHE_BYTES = 64 * 1024 * 1024
+PACKED_CACHE_BYTES = 32 * 1024 * 1024
 # The checkpoint key holding those values: channel -> [type, bytes].
 PACKED_KEY = "packed_values"
 
