@@ -491,6 +491,16 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         cache[key] = found
         self._packed_cache_bytes += size
 
+    def _forget(self, thread_ids: Iterable[str]) -> None:
+        """Drop what is remembered of these threads' values: their blobs are
+        being deleted or replaced, and a thread made again under the same id
+        must not take a value for stored."""
+        ids = set(thread_ids)
+        cache = self._packed_cache
+        # list() copies the keys at once, while other threads may add some.
+        for key in [key for key in list(cache) if key[0] in ids]:
+            cache.pop(key, None)
+
     def _in_blobs_once_committed(self, connection: Any, keys: list[tuple[str, ...]]) -> None:
         """Remember values as stored in the blobs once that is durable. A
         step rolled back with its caller's transaction must not leave later
@@ -1022,10 +1032,12 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         with transaction.atomic(using=self.using), self._cursor() as cur:
             for table in (WRITES, BLOBS, CHECKPOINTS, THREADS):
                 cur.execute(f"DELETE FROM {table} WHERE thread_id = %s", [thread_id])
+        self._forget([thread_id])
 
     @_db_call(write=True, atomic=True)
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         source, target = str(source_thread_id), str(target_thread_id)
+        self._forget([target])
         with transaction.atomic(using=self.using), self._cursor() as cur:
             cur.execute(f"SELECT 1 FROM {CHECKPOINTS} WHERE thread_id = %s LIMIT 1", [source])
             if cur.fetchone() is None:
@@ -1078,16 +1090,21 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         ids = [str(t) for t in thread_ids]
         if not ids:
             return
-        with transaction.atomic(using=self.using), self._cursor() as cur:
-            if strategy == "delete":
-                for part in _chunks(ids):
-                    marks = ", ".join(["%s"] * len(part))
-                    for table in (WRITES, BLOBS, CHECKPOINTS):
-                        cur.execute(f"DELETE FROM {table} WHERE thread_id IN ({marks})", list(part))
-                return
-            self._refuse_delta_threads(cur, ids)
-            for thread_id in ids:
-                self._keep_latest(cur, thread_id)
+        try:
+            with transaction.atomic(using=self.using), self._cursor() as cur:
+                if strategy == "delete":
+                    for part in _chunks(ids):
+                        marks = ", ".join(["%s"] * len(part))
+                        for table in (WRITES, BLOBS, CHECKPOINTS):
+                            cur.execute(
+                                f"DELETE FROM {table} WHERE thread_id IN ({marks})", list(part)
+                            )
+                    return
+                self._refuse_delta_threads(cur, ids)
+                for thread_id in ids:
+                    self._keep_latest(cur, thread_id)
+        finally:
+            self._forget(ids)
 
     def _refuse_delta_threads(self, cur, ids: Sequence[str]) -> None:
         if self._vendor() == "postgresql":
@@ -1205,6 +1222,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 )
                 kept = [versions for (versions,) in cur.fetchall()]
                 self._delete_unreferenced_blobs(cur, thread_id, ns, kept)
+        self._forget({thread_id for thread_id, _, _ in doomed})
 
     # -- async twins ------------------------------------------------------------
     # Django's database layer is synchronous; each call runs on the one thread
