@@ -3,9 +3,10 @@
 Layout as in LangGraph's Postgres saver (see graphs.models): primitives stay
 inline in the checkpoint row, other channel values go to one blob row per
 (thread, namespace, channel, version), so a step writes only the channels it
-changed. On SQLite, small values are kept serialized in the checkpoint row
-instead (see PACKED_MAX). The checkpoint's channel versions live once, in the
-row's JSON `versions` column, where the database can join them to the blobs.
+changed. On SQLite, small values, and a larger one in the step that changed
+it, are kept serialized in the checkpoint row instead (see PACKED_MAX). The
+checkpoint's channel versions live once, in the row's JSON `versions`
+column, where the database can join them to the blobs.
 
 Statements are plain SQL on the driver's cursor under Django's connection:
 they run unchanged on SQLite and PostgreSQL, inside Django's transactions,
@@ -49,7 +50,6 @@ from langgraph.checkpoint.base import (
     writes_sort_key,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
-from langgraph.constants import START
 from psycopg import Cursor as ServerBindingCursor
 from psycopg.pq import Format
 from psycopg.types.json import Jsonb
@@ -191,14 +191,18 @@ INLINE_STR_MAX = 256
 # in blobs: there one statement already writes both tables, and a copy per
 # row would cost more disk than LangGraph's own saver spends.
 PACKED_MAX = {"sqlite": 4096, "postgresql": 0}
-# A run's input (the START channel) is read by the next step only, so no
-# later checkpoint shares it: it is packed whatever its size, and the input
-# checkpoint is one INSERT instead of a transaction over two tables.
+# On SQLite a larger value is kept in the row of the step that changed it
+# too, and goes to the blobs only when a later step keeps it unchanged: a
+# value that changes at nearly every step (a growing message list, a run's
+# input) then costs one INSERT per step, never a transaction over two
+# tables, and is stored once per version plus once more if it is reused.
 # The serialized form of values kept in rows, remembered per thread, channel
-# and version, so a step re-serializes only the values it changed. A stale
-# entry is impossible (a version names one value); a missing one costs one
-# serialization.
+# and version, so a step re-serializes only the values it changed and writes
+# a reused value's blob from the bytes already made. A stale entry is
+# impossible (a version names one value); a missing one costs one
+# serialization. Bounded in entries and in the bytes it holds.
 PACKED_CACHE_SIZE = 4096
+PACKED_CACHE_BYTES = 32 * 1024 * 1024
 # The checkpoint key holding those values: channel -> [type, bytes].
 PACKED_KEY = "packed_values"
 
@@ -473,6 +477,45 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
     def _packed_cache(self) -> dict[tuple[str, str, str, str], Any]:
         return {}
 
+    _packed_cache_bytes = 0
+
+    def _remember(self, key: tuple[str, str, str, str], found: Any) -> None:
+        cache = self._packed_cache
+        size = 0 if found is _IN_BLOBS else len(found[1])
+        old = cache.get(key)
+        if old is not None and old is not _IN_BLOBS:
+            self._packed_cache_bytes -= len(old[1])
+        if len(cache) >= PACKED_CACHE_SIZE or self._packed_cache_bytes + size > PACKED_CACHE_BYTES:
+            cache.clear()
+            self._packed_cache_bytes = 0
+        cache[key] = found
+        self._packed_cache_bytes += size
+
+    def _forget(self, thread_ids: Iterable[str]) -> None:
+        """Drop what is remembered of these threads' values: their blobs are
+        being deleted or replaced, and a thread made again under the same id
+        must not take a value for stored."""
+        ids = set(thread_ids)
+        cache = self._packed_cache
+        # list() copies the keys at once, while other threads may add some.
+        for key in [key for key in list(cache) if key[0] in ids]:
+            cache.pop(key, None)
+
+    def _in_blobs_once_committed(self, connection: Any, keys: list[tuple[str, ...]]) -> None:
+        """Remember values as stored in the blobs once that is durable. A
+        step rolled back with its caller's transaction must not leave later
+        steps taking a value for stored there: they would point at a value
+        that only a row without them holds, or none."""
+
+        def settle() -> None:
+            for key in keys:
+                self._remember(key, _IN_BLOBS)
+
+        if connection.in_atomic_block:
+            connection.on_commit(settle)
+        elif connection.autocommit:
+            settle()
+
     # -- helpers --------------------------------------------------------------
 
     @property
@@ -632,17 +675,20 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 found = _IN_BLOBS
             if found is None:
                 blob_type, blob = dumps(value)
-                if len(blob) <= packed_max or (packed_max and key == START):
+                if len(blob) <= packed_max or (packed_max and changed):
                     found = (blob_type, blob)
+                    self._remember(cache_key, found)
                 else:
                     found = _IN_BLOBS
                     # An unchanged value not seen before is written again (a
-                    # no-op on conflict): a row saved under another PACKED_MAX
-                    # may have kept it packed.
+                    # no-op on conflict): the step that changed it may have
+                    # kept it in its row only.
                     blob_rows.append((thread_id, checkpoint_ns, key, version, blob_type, blob))
-                if len(cache) >= PACKED_CACHE_SIZE:
-                    cache.clear()
-                cache[cache_key] = found
+            elif found is not _IN_BLOBS and not changed and len(found[1]) > packed_max:
+                # A large value kept in the row of the step that changed it,
+                # reused: from now on it is read from the blobs.
+                blob_rows.append((thread_id, checkpoint_ns, key, version, *found))
+                found = _IN_BLOBS
             if found is not _IN_BLOBS:
                 packed[key] = found
         # The versions are stored once, as text in the JSON column (see module
@@ -702,6 +748,8 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                     cur.execute("ROLLBACK")
                     raise
                 cur.execute("COMMIT")
+        if blob_rows:
+            self._in_blobs_once_committed(connection, [row[:4] for row in blob_rows])
         return {
             "configurable": {
                 "thread_id": thread_id,
@@ -984,10 +1032,12 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         with transaction.atomic(using=self.using), self._cursor() as cur:
             for table in (WRITES, BLOBS, CHECKPOINTS, THREADS):
                 cur.execute(f"DELETE FROM {table} WHERE thread_id = %s", [thread_id])
+        self._forget([thread_id])
 
     @_db_call(write=True, atomic=True)
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         source, target = str(source_thread_id), str(target_thread_id)
+        self._forget([target])
         with transaction.atomic(using=self.using), self._cursor() as cur:
             cur.execute(f"SELECT 1 FROM {CHECKPOINTS} WHERE thread_id = %s LIMIT 1", [source])
             if cur.fetchone() is None:
@@ -1040,16 +1090,21 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         ids = [str(t) for t in thread_ids]
         if not ids:
             return
-        with transaction.atomic(using=self.using), self._cursor() as cur:
-            if strategy == "delete":
-                for part in _chunks(ids):
-                    marks = ", ".join(["%s"] * len(part))
-                    for table in (WRITES, BLOBS, CHECKPOINTS):
-                        cur.execute(f"DELETE FROM {table} WHERE thread_id IN ({marks})", list(part))
-                return
-            self._refuse_delta_threads(cur, ids)
-            for thread_id in ids:
-                self._keep_latest(cur, thread_id)
+        try:
+            with transaction.atomic(using=self.using), self._cursor() as cur:
+                if strategy == "delete":
+                    for part in _chunks(ids):
+                        marks = ", ".join(["%s"] * len(part))
+                        for table in (WRITES, BLOBS, CHECKPOINTS):
+                            cur.execute(
+                                f"DELETE FROM {table} WHERE thread_id IN ({marks})", list(part)
+                            )
+                    return
+                self._refuse_delta_threads(cur, ids)
+                for thread_id in ids:
+                    self._keep_latest(cur, thread_id)
+        finally:
+            self._forget(ids)
 
     def _refuse_delta_threads(self, cur, ids: Sequence[str]) -> None:
         if self._vendor() == "postgresql":
@@ -1167,6 +1222,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 )
                 kept = [versions for (versions,) in cur.fetchall()]
                 self._delete_unreferenced_blobs(cur, thread_id, ns, kept)
+        self._forget({thread_id for thread_id, _, _ in doomed})
 
     # -- async twins ------------------------------------------------------------
     # Django's database layer is synchronous; each call runs on the one thread

@@ -304,8 +304,10 @@ def test_delete_thread_removes_every_row(saver, db_alias):
 def test_corrupt_and_pickled_values_name_thread_and_checkpoint(saver, db_alias):
     graph = approval_graph(saver)
     cfg = config("corrupt-thread")
-    # A log too long to be kept in the checkpoint rows: its versions are blobs.
+    # A log too long to be kept in the checkpoint rows, kept unchanged by a
+    # later step: its version is a blob.
     graph.invoke({"log": ["x" * 5000]}, cfg)
+    graph.update_state(cfg, {"answer": "later"})
     latest = saver.get_tuple(cfg)
     checkpoint_id = latest.config["configurable"]["checkpoint_id"]
     table = CheckpointBlob._meta.db_table

@@ -13,8 +13,8 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from graphs.checkpoint import DjangoCheckpointSaver
-from graphs.models import Checkpoint, CheckpointBlob
+from graphs.checkpoint import PACKED_KEY, DjangoCheckpointSaver
+from graphs.models import Checkpoint, CheckpointBlob, Thread
 
 CHECKPOINTS_TABLE = Checkpoint._meta.db_table
 
@@ -120,6 +120,8 @@ def test_prune_keep_latest_on_a_real_thread(saver, db_alias):
     rows = Checkpoint.objects.using(db_alias).filter(thread_id=thread_id)
     assert len({r.checkpoint_ns for r in rows}) == 3  # the root and two subgraph calls
     before = graph.get_state(cfg).values
+    blobs = CheckpointBlob.objects.using(db_alias).filter(thread_id=thread_id)
+    assert blobs.exists()  # the log's versions that later steps kept
 
     saver.prune([thread_id], strategy="keep_latest")
 
@@ -130,8 +132,6 @@ def test_prune_keep_latest_on_a_real_thread(saver, db_alias):
     assert before["log"][-2:] == ["inner:two", "after"]
     # Only the values the kept checkpoint points at remain.
     versions = saver.get_tuple(cfg).checkpoint["channel_versions"]
-    blobs = CheckpointBlob.objects.using(db_alias).filter(thread_id=thread_id)
-    assert blobs.exists()
     assert {(b.channel, b.version) for b in blobs} <= {(c, str(v)) for c, v in versions.items()}
 
 
@@ -152,6 +152,18 @@ def _checkpoint_with_versions(versions: dict[str, Any]) -> dict:
     checkpoint["channel_versions"] = versions
     checkpoint["versions_seen"] = {"node": dict(versions)}
     return checkpoint
+
+
+def _save_blob(saver, db_alias: str, cfg: dict, channel: str, version: str, value: Any) -> None:
+    """Store a channel value as a blob, as older rows that lack it expect."""
+    type_, blob = saver.serde.dumps_typed(value)
+    CheckpointBlob.objects.using(db_alias).get_or_create(
+        thread_id=cfg["configurable"]["thread_id"],
+        checkpoint_ns="",
+        channel=channel,
+        version=version,
+        defaults={"type": type_, "blob": blob},
+    )
 
 
 def test_versions_are_stored_once_and_keep_their_type(saver, db_alias):
@@ -188,6 +200,7 @@ def test_rows_with_versions_inside_the_checkpoint_still_load(saver, db_alias):
     )
     row.type, row.checkpoint = saver.serde.dumps_typed({**checkpoint, "channel_values": {"a": "x"}})
     row.save(using=db_alias)
+    _save_blob(saver, db_alias, cfg, "big", "2", BIG)
     loaded = saver.get_tuple(saved).checkpoint
     assert loaded["channel_versions"] == versions
     assert loaded["channel_values"] == {"a": "x", "big": BIG}
@@ -249,35 +262,67 @@ def _blob_channels(db_alias: str, thread_id: str) -> set[str]:
     return {blob.channel for blob in blobs}
 
 
-def test_small_values_live_in_the_rows_on_sqlite_large_ones_in_blobs(db_alias):
+def _packed_channels(saver, db_alias: str, saved: dict) -> set[str]:
+    row = Checkpoint.objects.using(db_alias).get(
+        thread_id=saved["configurable"]["thread_id"],
+        checkpoint_id=saved["configurable"]["checkpoint_id"],
+    )
+    return set(saver.serde.loads_typed((row.type, bytes(row.checkpoint))).get(PACKED_KEY, {}))
+
+
+def _step(saver, parent: dict, values: dict, versions: dict, changed: dict) -> dict:
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = values
+    checkpoint["channel_versions"] = versions
+    return saver.put(parent, checkpoint, {}, changed)
+
+
+def test_values_live_in_the_rows_on_sqlite_and_reused_large_ones_in_blobs(db_alias):
     small, large = ["note"] * 20, ["page " * 100] * 20
     cfg = config()
     thread_id = cfg["configurable"]["thread_id"]
     saver = DjangoCheckpointSaver(using=db_alias)
-    first = empty_checkpoint()
-    first["channel_values"] = {"small": small, "large": large}
-    first["channel_versions"] = versions = {"small": "1", "large": "1"}
-    saved = saver.put(cfg, first, {}, versions)
+    versions = {"small": "1", "large": "1"}
+    first = _step(saver, cfg, {"small": small, "large": large}, versions, versions)
     sqlite = connections[db_alias].vendor == "sqlite"
-    # SQLite: a step changing only small values writes one row in one table.
-    assert _blob_channels(db_alias, thread_id) == ({"large"} if sqlite else {"small", "large"})
+    # SQLite: the step that changed the values writes one row in one table,
+    # the large value too.
+    assert _blob_channels(db_alias, thread_id) == (set() if sqlite else {"small", "large"})
+    assert _packed_channels(saver, db_alias, first) == ({"small", "large"} if sqlite else set())
 
-    # Later steps keep the unchanged values, whether or not this process
-    # saved them (a fresh saver has none of them in memory).
-    for later in (saver, DjangoCheckpointSaver(using=db_alias)):
-        step = empty_checkpoint()
-        step["channel_values"] = {"small": small, "large": large, "n": ["one"]}
-        step["channel_versions"] = {**versions, "n": "2"}
-        saved = later.put(saved, step, {}, {"n": "2"})
-        values = DjangoCheckpointSaver(using=db_alias).get_tuple(saved).checkpoint
-        assert values["channel_values"] == {"small": small, "large": large, "n": ["one"]}
-        [listed, *_] = later.list(cfg)
-        assert listed.checkpoint["channel_values"] == values["channel_values"]
-    assert _blob_channels(db_alias, thread_id) == ({"large"} if sqlite else {"small", "large", "n"})
+    # A later step keeping the large value unchanged stores it once in the
+    # blobs, and its row no longer holds it.
+    values = {"small": small, "large": large, "n": ["one"]}
+    second = _step(saver, first, values, {**versions, "n": "2"}, {"n": "2"})
+    assert _blob_channels(db_alias, thread_id) == ({"large"} if sqlite else {*values})
+    assert _packed_channels(saver, db_alias, second) == ({"small", "n"} if sqlite else set())
+    # The row that first held it can go (as a discarded run's do): later
+    # checkpoints still have it.
+    Checkpoint.objects.using(db_alias).filter(
+        thread_id=thread_id, checkpoint_id=first["configurable"]["checkpoint_id"]
+    ).delete()
+    for reader in (saver, DjangoCheckpointSaver(using=db_alias)):
+        assert reader.get_tuple(second).checkpoint["channel_values"] == values
+        [listed] = reader.list(cfg)
+        assert listed.checkpoint["channel_values"] == values
 
-    # Rows saved when small values were blobs still load, and prune keeps them.
-    saver.prune([thread_id], strategy="keep_latest")
-    assert saver.get_tuple(cfg).checkpoint["channel_values"]["large"] == large
+    # A process that did not save the value (a fresh saver has none of it in
+    # memory) stores it in the blobs too when its step keeps it.
+    other = config()
+    _step(saver, other, {"large": large}, {"large": "1"}, {"large": "1"})
+    fresh = DjangoCheckpointSaver(using=db_alias)
+    later = _step(
+        fresh, other, {"large": large, "n": ["one"]}, {"large": "1", "n": "2"}, {"n": "2"}
+    )
+    other_id = other["configurable"]["thread_id"]
+    assert "large" in _blob_channels(db_alias, other_id)
+    assert "large" not in _packed_channels(saver, db_alias, later)
+    assert fresh.get_tuple(later).checkpoint["channel_values"]["large"] == large
+
+    # Prune keeps what the latest checkpoint reads, from its row or the blobs.
+    saver.prune([thread_id, other_id], strategy="keep_latest")
+    assert saver.get_tuple(cfg).checkpoint["channel_values"] == values
+    assert saver.get_tuple(other).checkpoint["channel_values"]["large"] == large
 
 
 def test_rows_whose_small_values_are_blobs_still_load(saver, db_alias):
@@ -292,14 +337,7 @@ def test_rows_whose_small_values_are_blobs_still_load(saver, db_alias):
     # As saved before small values were kept in rows: "big" only as a blob.
     row.type, row.checkpoint = saver.serde.dumps_typed({**checkpoint, "channel_values": {"a": "x"}})
     row.save(using=db_alias)
-    type_, blob = saver.serde.dumps_typed(["y"] * 50)
-    CheckpointBlob.objects.using(db_alias).get_or_create(
-        thread_id=cfg["configurable"]["thread_id"],
-        checkpoint_ns="",
-        channel="big",
-        version="1",
-        defaults={"type": type_, "blob": blob},
-    )
+    _save_blob(saver, db_alias, cfg, "big", "1", ["y"] * 50)
     assert saver.get_tuple(saved).checkpoint["channel_values"] == {"a": "x", "big": ["y"] * 50}
 
 
@@ -346,3 +384,58 @@ def test_a_kept_cursor_holds_no_snapshot_between_calls(transactional_db):
     Checkpoint.objects.filter(thread_id=thread_id).update(metadata={"step": 8})
     saver.delete_thread(thread_id)
     assert not Checkpoint.objects.filter(thread_id=thread_id).exists()
+
+
+def test_a_threads_first_checkpoint_makes_its_row_and_later_steps_leave_it(saver, db_alias):
+    cfg = config()
+    thread_id = cfg["configurable"]["thread_id"]
+    first = _step(saver, cfg, {"a": "x"}, {"a": "1"}, {"a": "1"})
+    threads = Thread.objects.using(db_alias).filter(thread_id=thread_id)
+    assert threads.get().created_at is not None
+    # Steps with a parent don't touch the thread table, not even to find the
+    # row their first checkpoint made.
+    threads.delete()
+    second = _step(saver, first, {"a": "y"}, {"a": "2"}, {"a": "2"})
+    assert not threads.exists()
+    assert saver.get_tuple(second).checkpoint["channel_values"] == {"a": "y"}
+    # A checkpoint without a parent (a subgraph call's first) makes it again.
+    _step(saver, {"configurable": {**cfg["configurable"], "checkpoint_ns": "sub:1"}}, {}, {}, {})
+    assert threads.exists()
+
+
+class RolledBack(Exception):
+    pass
+
+
+def test_a_reused_value_written_in_a_rolled_back_transaction_is_written_again(db_alias):
+    large = ["page " * 100] * 20
+    cfg = config()
+    saver = DjangoCheckpointSaver(using=db_alias)
+    first = _step(saver, cfg, {"large": large}, {"large": "1"}, {"large": "1"})
+    values, versions = {"large": large, "n": ["one"]}, {"large": "1", "n": "2"}
+    # The step that first keeps the value unchanged stores it in the blobs,
+    # inside a caller's transaction that then fails.
+    with pytest.raises(RolledBack), transaction.atomic(using=db_alias):
+        _step(saver, first, values, versions, {"n": "2"})
+        raise RolledBack
+    if connections[db_alias].vendor == "sqlite":
+        assert _blob_channels(db_alias, cfg["configurable"]["thread_id"]) == set()
+    # Taken again from the same parent, the step still has it.
+    again = _step(saver, first, values, versions, {"n": "2"})
+    assert saver.get_tuple(again).checkpoint["channel_values"] == values
+
+
+def test_a_thread_made_again_under_its_id_stores_the_values_its_steps_keep(db_alias):
+    large = ["page " * 100] * 20
+    saver = DjangoCheckpointSaver(using=db_alias)
+    source, target = config(), config()
+    target_id = target["configurable"]["thread_id"]
+    first = _step(saver, source, {"large": large}, {"large": "1"}, {"large": "1"})
+    values, versions = {"large": large, "n": ["one"]}, {"large": "1", "n": "2"}
+    at = {"configurable": {**first["configurable"], "thread_id": target_id}}
+    for _ in range(2):
+        # A copy whose next step keeps the value its first step changed.
+        saver.copy_thread(source["configurable"]["thread_id"], target_id)
+        later = _step(saver, at, values, versions, {"n": "2"})
+        assert saver.get_tuple(later).checkpoint["channel_values"] == values
+        saver.delete_thread(target_id)
