@@ -65,6 +65,9 @@ class GraphRunsConsumer(AsyncConsumer):
     async def run_cancelled(self, message: dict) -> None:
         worker.stop_held(message["database"], message["run"])
 
+    async def run_streamed(self, message: dict) -> None:
+        worker.stream_held(message["database"], message["run"])
+
     async def _work_through_queue(self) -> None:
         try:
             while self.woken_again:  # a wake-up while working asks for another pass
