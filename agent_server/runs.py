@@ -36,10 +36,11 @@ from agent_server.streaming import (
     sse,
     sse_json,
 )
+from graphs import events
 from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.interrupts import DecisionError, Shape, decisions_in, json_safe
 from graphs.models import Checkpoint, Run, Thread, new_run_id
-from graphs.worker import discard_checkpoints, graph_for_run
+from graphs.worker import discard_checkpoints, graph_for_run, stream_held
 from reviews.access import REVIEW, VIEW, can_thread, graph_rights, thread_for
 from reviews.actions import ActionRefused, DecisionsInvalid
 from reviews.actions import runs as run_actions
@@ -594,7 +595,7 @@ async def wait_view(request: HttpRequest, thread_id: str | None = None) -> HttpR
     run_id = new_run_id()
     stateless = thread_id is None
     temporary_id = new_run_id() if stateless else None
-    async with RunListener(thread_id or str(temporary_id), run_id) as listener:
+    async with RunListener(run_id) as listener:
         run = await _create(
             request,
             thread_id,
@@ -621,7 +622,7 @@ async def stream_view(request: HttpRequest, thread_id: str | None = None) -> Htt
     run_id = new_run_id()
     temporary_id = new_run_id() if thread_id is None else None
     on_disconnect = body.get("on_disconnect") or "continue"
-    listener = RunListener(thread_id or str(temporary_id), run_id)
+    listener = RunListener(run_id)
     await listener.__aenter__()
     try:
         run = await _create(
@@ -799,7 +800,7 @@ def cancel_many_view(request: HttpRequest) -> HttpResponse:
 
 async def join_view(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
     run = await before_waiting(_run_for)(request, thread_id, run_id)
-    async with RunListener(thread_id, run.run_id) as listener:
+    async with RunListener(run.run_id) as listener:
         current = await _current(run)
         if current is not None and current.status not in DONE:
             async for _ in listener.messages(run.pk):
@@ -821,7 +822,7 @@ async def join_stream_view(request: HttpRequest, thread_id: str, run_id: str) ->
         if after is None:
             raise ApiError(422, "Invalid last-event-id: must be a valid Redis stream ID")
     wanted = _join_modes(request)
-    listener = RunListener(thread_id, run.run_id)
+    listener = RunListener(run.run_id)
     await listener.__aenter__()
     try:
         await _stream_if_queued(run, wanted or ["values"])
@@ -867,12 +868,19 @@ def _wanted(event: str, modes: list[str] | None) -> bool:
 @before_waiting
 def _stream_if_queued(run: Run, modes: list[str]) -> None:
     """A run nobody asked to stream (one made from the pages) streams the
-    modes of the first client to join it, if no worker has claimed it yet:
-    the claim reads the row as this leaves it."""
-    if not run.stream_mode:
-        Run.objects.filter(pk=run.pk, status=Run.Status.QUEUED, stream_mode=[]).update(
-            stream_mode=modes
-        )
+    modes of the first client to join it: all of them if no worker has
+    claimed it yet (the claim reads the row as this leaves it); if it is
+    running, its values and updates (what its worker can still give), from
+    its next step on."""
+    if run.stream_mode:
+        return
+    silent = Run.objects.filter(pk=run.pk, stream_mode=[])
+    if silent.filter(status=Run.Status.QUEUED).update(stream_mode=modes):
+        return
+    live = [mode for mode in modes if mode in ("values", "updates")]
+    if live and silent.filter(status=Run.Status.RUNNING).update(stream_mode=live):
+        stream_held(run._state.db or "default", run.pk)  # this process's worker (`serve`)
+        events.stream_run(run)  # any other's
 
 
 async def _joined(

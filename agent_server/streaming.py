@@ -1,11 +1,11 @@
 """Listening to a run from a request: its stream's events over SSE, and its end.
 
-The worker publishes what a run's streaming clients asked for to the run's
-group (graphs.events.run_group) and each run's new status to its thread's
-group; a request listens on one channel of its own in both, joined before
-the run is committed so nothing it streams is missed. The rows stay the
-truth: a listener that hears nothing for a while looks at the run's row, so
-a lost message costs a few seconds, never a stream that does not end.
+The worker publishes what a run's streaming clients asked for, and the run's
+new status, to the run's group (graphs.events.run_group); a request listens
+on one channel of its own there, joined before the run is committed so
+nothing it streams is missed. The rows stay the truth: a listener that
+hears nothing for a while looks at the run's row, so a lost message costs a
+few seconds, never a stream that does not end.
 """
 
 from __future__ import annotations
@@ -78,11 +78,13 @@ def sse_json(event: str, data: Any, event_id: str | None = None) -> bytes:
 
 
 class RunListener:
-    """One channel in a thread's group and a run's group."""
+    """One channel in a run's group, where its worker publishes its stream
+    and its new status (not in its thread's, whose every checkpoint would
+    wake a wait that has nothing to do with it)."""
 
-    def __init__(self, thread_id: str, run_id) -> None:
+    def __init__(self, run_id) -> None:
         self.layer = get_channel_layer()
-        self.groups = [events.thread_group(thread_id), events.run_group(run_id)]
+        self.groups = [events.run_group(run_id)]
         self.channel = ""
         self.run_pk: int | None = None
 
@@ -103,7 +105,9 @@ class RunListener:
         self.run_pk = run_pk
         while True:
             try:
-                message = await asyncio.wait_for(self.layer.receive(self.channel), LOOK_EVERY)
+                # Not wait_for, which makes a task of each receive.
+                async with asyncio.timeout(LOOK_EVERY):
+                    message = await self.layer.receive(self.channel)
             except TimeoutError:
                 status = await _status(run_pk)
                 if status is None or status in DONE:

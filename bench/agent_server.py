@@ -13,14 +13,23 @@ completed, for
 - langgraph dev: LangGraph's own dev server (`langgraph dev` of
   langgraph-cli[inmem], in-memory), on the same graph, in the same run.
 
-    python bench/agent_server.py [--samples 20] [--clients 10] [--runs 10]
-        [--langgraph PATH-TO-langgraph] [--only embedded|postgres-redis|langgraph-dev]
+Every set-up is served at once and measured in rounds, in a new order each
+round, so the load of a busy machine weighs on each alike; figures are the
+medians of the rounds, ratios the median of each round's ratio. With
+`--baseline DIR` (another checkout, e.g. `git worktree add /tmp/base main`)
+its embedded and PostgreSQL set-ups are served beside this checkout's too,
+as `embedded@base` and `postgres-redis@base`, for a before/after in one run.
+
+    python bench/agent_server.py [--samples 20] [--clients 10] [--runs 10] [--rounds 3]
+        [--langgraph PATH-TO-langgraph] [--baseline DIR]
+        [--only embedded|postgres-redis|langgraph-dev]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -30,7 +39,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +76,9 @@ def graphs_dir(tmp: Path) -> Path:
 
 
 @contextmanager
-def ours(name: str, tmp: Path, database_url: str, redis_url: str | None) -> Iterator[tuple]:
+def ours(
+    name: str, tmp: Path, database_url: str, redis_url: str | None, root: Path = ROOT
+) -> Iterator[tuple]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "hitl_site.settings",
@@ -82,7 +93,7 @@ def ours(name: str, tmp: Path, database_url: str, redis_url: str | None) -> Iter
     if redis_url:
         env["REDIS_URL"] = redis_url
     prepared = subprocess.run(
-        [sys.executable, "-c", PREPARE], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-c", PREPARE], cwd=root, env=env, capture_output=True, text=True
     )
     if prepared.returncode != 0:
         raise SystemExit(f"{name}: preparing the database failed:\n{prepared.stderr[-3000:]}")
@@ -94,7 +105,7 @@ def ours(name: str, tmp: Path, database_url: str, redis_url: str | None) -> Iter
         daphne = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "hitl_site.asgi:application"]
         worker = ["manage.py", "runworker", "graph-runs"]
         commands = [daphne, worker, worker]
-    with processes(name, tmp, commands, env, ROOT):
+    with processes(name, tmp, commands, env, root):
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}/langgraph", key
 
@@ -153,8 +164,7 @@ def measure(url: str, key: str | None, clients: int, runs_each: int) -> tuple[fl
 
     sdks = [get_sync_client(url=url, api_key=key) for _ in range(clients)]
     for sdk in sdks:
-        for _ in range(WARM_UP):
-            one_run(sdk)
+        one_run(sdk)  # its connection open
     latencies: list[float] = []
     failures: list[BaseException] = []
     lock = threading.Lock()
@@ -182,24 +192,22 @@ def measure(url: str, key: str | None, clients: int, runs_each: int) -> tuple[fl
     return statistics.median(latencies), len(latencies) / elapsed
 
 
-def rows_for(name: str, server, args: argparse.Namespace) -> list[dict]:
-    rows = []
-    with server as (url, key):
-        for clients, runs_each in ((1, args.samples), (args.clients, args.runs)):
-            p50, rate = measure(url, key, clients, runs_each)
-            rows.append({"setup": name, "clients": clients, "p50": p50, "rate": rate})
-    return rows
-
-
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=20, help="runs at 1 client")
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--runs", type=int, default=10, help="runs per client at --clients")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over every set-up")
     parser.add_argument(
         "--langgraph",
         default=os.environ.get("LANGGRAPH_CLI") or shutil.which("langgraph"),
         help="the `langgraph` program of langgraph-cli[inmem] (default: on PATH)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of this project (e.g. `git worktree add /tmp/base main`),"
+        " served beside this one as `SET-UP@base`",
     )
     parser.add_argument("--only", choices=["embedded", "postgres-redis", "langgraph-dev"])
     args = parser.parse_args(argv)
@@ -212,50 +220,91 @@ def main(argv: list[str] | None = None) -> list[dict]:
         start_redis,
     )
 
-    rows: list[dict] = []
-    if args.only in (None, "embedded"):
-        tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-agent-embedded-"))
-        url = f"sqlite:///{tmp / 'bench.sqlite3'}"
-        rows += rows_for("embedded", ours("embedded", tmp, url, None), args)
-    if args.only in (None, "postgres-redis"):
-        reason = postgres_missing_reason() or redis_missing_reason()
-        if reason:
-            print(f"PostgreSQL + Redis skipped: {reason}")
-        else:
-            postgres, redis = start_postgres(), start_redis()
-            try:
-                tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-agent-pg-"))
-                url = create_database(postgres.url, "bench_agent_server")
-                rows += rows_for("postgres-redis", ours("pg", tmp, url, redis.url), args)
-            finally:
-                redis.stop()
-                postgres.stop()
-    if args.only in (None, "langgraph-dev"):
-        if not args.langgraph:
-            print(
-                "langgraph dev skipped: no `langgraph` program (pip install 'langgraph-cli[inmem]')"
-            )
-        else:
-            tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-agent-dev-"))
-            rows += rows_for("langgraph-dev", langgraph_dev(tmp, args.langgraph), args)
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    roots = [("", ROOT)] + ([("@base", args.baseline.resolve())] if args.baseline else [])
+    with ExitStack() as stack:
+        servers: dict[str, tuple[str, str | None]] = {}
+        if args.only in (None, "embedded"):
+            for suffix, root in roots:
+                tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-agent-embedded-"))
+                url = f"sqlite:///{tmp / 'bench.sqlite3'}"
+                name = f"embedded{suffix}"
+                servers[name] = stack.enter_context(ours(name, tmp, url, None, root))
+        if args.only in (None, "postgres-redis"):
+            reason = postgres_missing_reason() or redis_missing_reason()
+            if reason:
+                print(f"PostgreSQL + Redis skipped: {reason}")
+            else:
+                postgres, redis = start_postgres(), start_redis()
+                stack.callback(postgres.stop)
+                stack.callback(redis.stop)
+                for n, (suffix, root) in enumerate(roots):
+                    tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-agent-pg-"))
+                    url = create_database(postgres.url, f"bench_agent_server_{n}")
+                    name = f"postgres-redis{suffix}"
+                    # Each its own Redis database: their workers' queues apart.
+                    servers[name] = stack.enter_context(
+                        ours(name, tmp, url, f"{redis.url.rsplit('/', 1)[0]}/{n}", root)
+                    )
+        if args.only in (None, "langgraph-dev"):
+            if not args.langgraph:
+                print(
+                    "langgraph dev skipped: no `langgraph` program"
+                    " (pip install 'langgraph-cli[inmem]')"
+                )
+            else:
+                tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-agent-dev-"))
+                servers["langgraph-dev"] = stack.enter_context(langgraph_dev(tmp, args.langgraph))
+        for url, key in servers.values():
+            warm_up(url, key, args.clients)
+        # Rounds over every set-up in turn, in a new order each round: the
+        # machine's load drifts, and it then weighs on each alike.
+        measured: dict[tuple[str, int], list[tuple[float, float]]] = {}
+        order = list(servers)
+        for round_ in range(args.rounds):
+            random.Random(round_).shuffle(order)
+            for name in order:
+                url, key = servers[name]
+                for clients, runs_each in ((1, args.samples), (args.clients, args.runs)):
+                    figures = measure(url, key, clients, runs_each)
+                    measured.setdefault((name, clients), []).append(figures)
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     print(
         f"runs.wait, fresh thread -> first interrupt of drafting ({args.samples} runs at 1 client,"
     )
-    print(f"{args.runs} per client at {args.clients})")
-    print(f"{'set-up':<16}{'clients':>8}{'p50 ms':>10}{'runs/s':>10}")
-    for row in rows:
-        print(f"{row['setup']:<16}{row['clients']:>8}{row['p50']:>10.1f}{row['rate']:>10.1f}")
-    reference = {r["clients"]: r for r in rows if r["setup"] == "langgraph-dev"}
-    for row in rows:
-        base = reference.get(row["clients"])
-        if base is None or row["setup"] == "langgraph-dev":
-            continue
-        print(
-            f"ratio {row['setup']}/langgraph-dev at {row['clients']} clients:"
-            f" p50 {row['p50'] / base['p50']:.2f}x, runs/s {row['rate'] / base['rate']:.2f}x"
-        )
+    print(f"{args.runs} per client at {args.clients}); medians of {args.rounds} rounds")
+    print(f"{'set-up':<20}{'clients':>8}{'p50 ms':>10}{'runs/s':>10}")
+    rows = []
+    for (name, clients), figures in sorted(measured.items()):
+        p50 = statistics.median(f[0] for f in figures)
+        rate = statistics.median(f[1] for f in figures)
+        rows.append({"setup": name, "clients": clients, "p50": p50, "rate": rate})
+        print(f"{name:<20}{clients:>8}{p50:>10.1f}{rate:>10.1f}")
+    # Each round's ratio is taken in the round, then their median is given.
+    for (name, clients), figures in sorted(measured.items()):
+        for reference in ("langgraph-dev", f"{name}@base"):
+            base = measured.get((reference, clients))
+            if base is None or name == "langgraph-dev":
+                continue
+            p50s = [mine[0] / theirs[0] for mine, theirs in zip(figures, base, strict=True)]
+            rates = [mine[1] / theirs[1] for mine, theirs in zip(figures, base, strict=True)]
+            print(
+                f"ratio {name}/{reference} at {clients} clients:"
+                f" p50 {statistics.median(p50s):.2f}x, runs/s {statistics.median(rates):.2f}x"
+                f" (each round: {', '.join(f'{r:.2f}' for r in rates)})"
+            )
     return rows
+
+
+def warm_up(url: str, key: str | None, clients: int) -> None:
+    from langgraph_sdk import get_sync_client
+
+    for _ in range(clients):
+        sdk = get_sync_client(url=url, api_key=key)
+        for _ in range(WARM_UP):
+            one_run(sdk)
+        sdk.http.client.close()
 
 
 if __name__ == "__main__":

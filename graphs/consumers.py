@@ -10,8 +10,9 @@ each worker process is also in the `graph-workers` group, where a cancel made
 anywhere reaches the run it is executing before the graph's next step.
 
 The side duties (graphs.duties: webhooks, deadlines) run at each wake-up and
-every SWEEP_SECONDS, even while a long run executes, in another thread than
-the runs': a run is never claimed late because an endpoint doesn't answer.
+every SWEEP_SECONDS (no sooner than duties.SOONEST_SECONDS after their last
+round), even while a long run executes, in another thread than the runs': a
+run is never claimed late because an endpoint doesn't answer.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class GraphRunsConsumer(AsyncConsumer):
         self.on_duty: asyncio.Task | None = None
         self.next_duties: asyncio.TimerHandle | None = None
         self.duties_again = False
+        self.duties_pace = duties.Pace()
 
     async def dispatch(self, message: dict) -> None:
         # Channels closes stale database connections before each handler, on
@@ -63,6 +65,9 @@ class GraphRunsConsumer(AsyncConsumer):
     async def run_cancelled(self, message: dict) -> None:
         worker.stop_held(message["database"], message["run"])
 
+    async def run_streamed(self, message: dict) -> None:
+        worker.stream_held(message["database"], message["run"])
+
     async def _work_through_queue(self) -> None:
         try:
             while self.woken_again:  # a wake-up while working asks for another pass
@@ -84,7 +89,9 @@ class GraphRunsConsumer(AsyncConsumer):
         sweep = database_sync_to_async(duties.sweep, thread_sensitive=False)
         try:
             while self.duties_again:  # a wake-up during a round asks for another
+                await asyncio.sleep(self.duties_pace.wait())
                 self.duties_again = False
+                self.duties_pace.started()
                 await sweep(self.worker_id)
         except Exception:
             log.exception("the worker's side duties failed; retrying at the next sweep")

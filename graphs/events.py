@@ -1,8 +1,8 @@
 """The event vocabulary, in one place: group names and what is published.
 
 Groups: `queue` (every reviewer's queue page), `thread.<digest of the id>`
-(pages showing one thread), `run.<run id>` (clients streaming one run
-through the Agent Server API) and `graph-workers` (every worker process). Messages are
+(pages showing one thread), `run.<run id>` (clients waiting on or streaming
+one run through the Agent Server API) and `graph-workers` (every worker process). Messages are
 small dicts; consumers render them. A lost message costs only liveness: pages
 reload from the database, and workers from the rows.
 """
@@ -195,19 +195,20 @@ def publish_progress(
 
 
 def publish_run(run, status: str, *, requests: list | None = None) -> None:
-    """A run's new status, to pages showing its thread. (The queue hears of
-    new review tasks from the reviews app, which creates them.)"""
-    publish(
-        thread_group(run.thread_id),
-        {
-            "type": "run.status",
-            "run": run.pk,
-            "thread": run.thread_id,
-            "graph": run.graph_name,
-            "status": status,
-            "requests": len(requests or ()),
-        },
-    )
+    """A run's new status, to pages showing its thread, and to the clients
+    following the run itself (the Agent Server API's waits and streams, which
+    so hear nothing of the thread's other events). (The queue hears of new
+    review tasks from the reviews app, which creates them.)"""
+    message = {
+        "type": "run.status",
+        "run": run.pk,
+        "thread": run.thread_id,
+        "graph": run.graph_name,
+        "status": status,
+        "requests": len(requests or ()),
+    }
+    publish(thread_group(run.thread_id), message)
+    publish(run_group(run.run_id), message)
 
 
 def run_group(run_id) -> str:
@@ -233,6 +234,15 @@ def stop_run(run) -> None:
     publish(
         WORKERS_GROUP,
         {"type": "run.cancelled", "run": run.pk, "database": run._state.db or "default"},
+    )
+
+
+def stream_run(run) -> None:
+    """A client joined the stream of a running run that streamed to nobody:
+    whichever worker holds it relays it from its next step."""
+    publish(
+        WORKERS_GROUP,
+        {"type": "run.streamed", "run": run.pk, "database": run._state.db or "default"},
     )
 
 

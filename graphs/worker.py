@@ -113,11 +113,14 @@ class _Heartbeat(threading.Thread):
         self.current: Run | None = None
         self.stopped = threading.Event()
         self.must_stop = threading.Event()
+        # A client joined the stream of a run that streamed to nobody.
+        self.stream_asked = threading.Event()
 
     def hold(self, run: Run | None) -> None:
         with self.lock:
             previous, self.current = self.current, run
             self.must_stop.clear()
+            self.stream_asked.clear()
         with _held_lock:
             if previous is not None:
                 _held.pop(_key(previous), None)
@@ -130,17 +133,27 @@ class _Heartbeat(threading.Thread):
             if self.current is not None and _key(self.current) == (database, run_id):
                 self.must_stop.set()
 
+    def stream_run(self, database: str, run_id: int) -> None:
+        """A client joined the run: relay its stream from the next step."""
+        with self.lock:
+            if self.current is not None and _key(self.current) == (database, run_id):
+                self.stream_asked.set()
+
     def run(self) -> None:
-        try:
-            while not self.stopped.wait(self.lease.total_seconds() / 3):
-                with self.lock:
-                    run = self.current
-                if run is not None and not run.renew_lease(self.worker_id, self.lease):
+        while not self.stopped.wait(self.lease.total_seconds() / 3):
+            with self.lock:
+                run = self.current
+            if run is None:
+                continue
+            try:
+                if not run.renew_lease(self.worker_id, self.lease):
                     with self.lock:
                         if self.current is run:  # not a run that has just finished
                             self.must_stop.set()
-        finally:
-            connections.close_all()  # this thread's own, opened for the renewals
+            finally:
+                # Its own, opened for the renewal: a worker's heartbeat lasts
+                # as long as the process, and holds none while it waits.
+                connections.close_all()
 
     def __enter__(self) -> _Heartbeat:
         self.start()
@@ -170,6 +183,16 @@ def stop_held(database: str, run_id: int) -> None:
         heartbeat = _held.get((database, run_id))
     if heartbeat is not None:
         heartbeat.stop_run(database, run_id)
+
+
+def stream_held(database: str, run_id: int) -> None:
+    """A client joined the stream of a run made to stream nothing (from the
+    pages): if this process is executing it, it relays from its next step
+    the modes the row now names."""
+    with _held_lock:
+        heartbeat = _held.get((database, run_id))
+    if heartbeat is not None:
+        heartbeat.stream_run(database, run_id)
 
 
 @receiver(run_finished, dispatch_uid="graphs.worker.stop_cancelled")
@@ -370,6 +393,15 @@ class _ClientStream:
         self.send("error", (), {"error": type(exc).__name__, "message": str(exc)})
 
 
+def _joined_client(run: Run) -> _ClientStream | None:
+    """The stream of a run a client joined while it ran, in the modes the
+    join wrote on its row (agent_server.runs)."""
+    run.stream_mode = (
+        Run.objects.filter(pk=run.pk).values_list("stream_mode", flat=True).first() or []
+    )
+    return _ClientStream(run) if run.stream_mode else None
+
+
 def _checkpoint_of(config: dict[str, Any] | None) -> dict[str, Any] | None:
     """A config's checkpoint as LangGraph's server names one."""
     configurable = (config or {}).get("configurable") or {}
@@ -548,7 +580,11 @@ def execute(
         stream = functools.partial(stream_on_loop, graph) if runs_on_loop(graph) else graph.stream
         modes = ["updates", "checkpoints"]
         client = _ClientStream(run) if run.stream_mode else None
-        if client is not None:
+        if client is None:
+            # For a client that joins while it runs (stream_held); sent to
+            # none unless one does.
+            modes.append("values")
+        else:
             client.started()
             modes += client.graph_modes
             if client.events:
@@ -576,6 +612,8 @@ def execute(
         ):
             if heartbeat.must_stop.is_set():
                 raise LeaseLost(f"run {run.pk} is no longer held by {worker_id}")
+            if client is None and heartbeat.stream_asked.is_set():
+                client = _joined_client(run)
             namespace, mode, data = chunk if subgraphs else ((), *chunk)
             if client is not None:
                 client.relay(namespace, mode, data)
@@ -752,8 +790,22 @@ def work(
     queued run never waits for an endpoint that doesn't answer."""
     done = 0
     Run.objects.requeue_expired()
-    with _Heartbeat(worker_id, lease) as heartbeat:
-        while not stop() and (run := Run.objects.claim_next(worker_id, lease)) is not None:
-            execute(run, worker_id, lease=lease, heartbeat=heartbeat)
-            done += 1
+    heartbeat = _heartbeat_of(worker_id, lease)
+    while not stop() and (run := Run.objects.claim_next(worker_id, lease)) is not None:
+        execute(run, worker_id, lease=lease, heartbeat=heartbeat)
+        done += 1
     return done
+
+
+_heartbeats: dict[tuple[str, timedelta], _Heartbeat] = {}
+
+
+def _heartbeat_of(worker_id: str, lease: timedelta) -> _Heartbeat:
+    """The worker's heartbeat, started once: a thread started and joined at
+    each look at the queue cost a lone run ~4% of its time."""
+    with _held_lock:
+        heartbeat = _heartbeats.get((worker_id, lease))
+        if heartbeat is None or not heartbeat.is_alive():
+            heartbeat = _heartbeats[(worker_id, lease)] = _Heartbeat(worker_id, lease)
+            heartbeat.start()
+        return heartbeat

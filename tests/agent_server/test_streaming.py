@@ -283,6 +283,44 @@ def test_join_stream_follows_a_running_run_from_the_moment_it_joins(
     assert client.runs.get(thread_id, run["run_id"])["status"] == "success"
 
 
+# A run of the pages streams nothing until a client joins; one that joins it
+# while it runs hears it as one that joins a run of the API: its values (or
+# the updates, when asked) from then on.
+JOINED_PAGE_RUN = {
+    None: JOINED_RUNNING[(None, None)],
+    ("updates",): JOINED_RUNNING[(("updates",), None)],
+}
+
+
+@pytest.mark.parametrize("joined_with", sorted(JOINED_PAGE_RUN, key=str))
+def test_join_stream_follows_a_running_run_of_the_pages_from_the_moment_it_joins(
+    site, key, client, tmp_path, joined_with
+):
+    gate = tmp_path / "gate"
+    started = httpx.post(
+        f"{site.url}/api/runs",
+        json={"graph": "relay", "input": {"gate": str(gate)}},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert started.status_code == 201, started.text
+    thread_id = started.json()["thread_id"]
+    held(gate)
+    (run,) = client.runs.list(thread_id)
+    try:
+        parts = join_when_joined(
+            client,
+            thread_id,
+            run["run_id"],
+            gate.touch,
+            stream_mode=list(joined_with) if joined_with else None,
+        )
+    finally:
+        gate.touch()
+    seen = [(p.event, p.data["steps"] if p.event == "values" else p.data) for p in parts]
+    assert seen == JOINED_PAGE_RUN[joined_with]
+    assert client.runs.get(thread_id, run["run_id"])["status"] == "success"
+
+
 def test_join_stream_follows_a_queued_run_from_its_first_step(client, tmp_path):
     """As LangGraph's dev server: a client that joins a queued run hears it
     all, from its "metadata" on; one that asks for modes the run doesn't

@@ -423,3 +423,17 @@ def test_a_breakpoint_after_a_node_stops_before_the_next(stops):
     (breakpoint,) = stops[run.pk]
     assert (breakpoint["shape"], breakpoint["node"]) == ("breakpoint", "ask_feedback")
     assert state_of(run).values["draft"].startswith("Announcing: refunds")
+
+
+def test_a_worker_keeps_one_lease_heartbeat_across_its_looks_at_the_queue(stops):
+    """Started once, not at each look at the queue (a thread started and
+    joined per look cost a lone run ~4% of its time)."""
+    for _ in range(2):
+        Run.enqueue(
+            graph_name="support",
+            kind=Run.Kind.START,
+            payload={"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]},
+        )
+        assert work("w-beat") == 1
+    beating = [t for t in threading.enumerate() if t.name == "lease-w-beat"]
+    assert len(beating) == 1 and beating[0].is_alive()
