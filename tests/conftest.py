@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.color import no_style
 from django.db import connections
-from django.test import TransactionTestCase
+from django.test import TransactionTestCase, override_settings
 from django.test.testcases import _DatabaseFailure
 
 from graphs import checkpoint, worker
@@ -92,6 +92,12 @@ def empty_tables(alias: str) -> None:
     connection.ops.execute_sql_flush(
         connection.ops.sql_flush(no_style(), full, reset_sequences=True, allow_cascade=True)
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quick_passwords():
+    with override_settings(PASSWORD_HASHERS=["tests.hashers.QuickPBKDF2PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
