@@ -28,7 +28,7 @@ from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.models import Run, Thread
 from graphs.registry import get_registry
 from graphs.serde import strict_serializer
-from graphs.worker import LEASE, RUN_KEY, _record_stop, run_config
+from graphs.worker import LEASE, RUN_KEY, _record_stop, run_config, runs_on_loop, stream_on_loop
 
 WORKER = "test-worker"
 # The fields of a run that change where its graph stops.
@@ -80,13 +80,14 @@ def _recording(config_path: str, graph_name: str, asked: str) -> Recording:
     fields = json.loads(asked)
     run = Run(thread_id="recorded", graph_name=graph_name, **fields["run"])
     recorder = _Recorder()
-    graph = get_registry().get(graph_name).compile(recorder)
     config = run_config(run)
+    graph = get_registry().get(graph_name).compile(recorder, config=config)
     kwargs = {key: fields["run"][key] for key in SHAPING[:2] if fields["run"].get(key)}
     if fields["run"].get("context") is not None:
         kwargs["context"] = fields["run"]["context"]
     # As the worker streams a run (graphs.worker.execute).
-    for _ in graph.stream(
+    stream = functools.partial(stream_on_loop, graph) if runs_on_loop(graph) else graph.stream
+    for _ in stream(
         fields["payload"],
         config,
         stream_mode=["updates", "checkpoints"],
