@@ -30,32 +30,33 @@ REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, 
 FLIGHT = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
 FEEDBACK = {"type": "answer", "value": {"approved": False, "tone": "playful", "notes": "ok"}}
 
-# (graph, input, run fields, the decision each task gets, graphs config)
+# Per payload shape the pages show: (graph, input, run fields, the decision
+# each task gets, the graphs config that has the graph).
 CASES = {
-    "one tool call (Agent Inbox)": ("support", REFUND, {}, [{"type": "accept"}], None),
-    "a batched turn (HITL middleware)": (
+    "agent-inbox-call": ("support", REFUND, {}, [{"type": "accept"}], None),
+    "hitl-batched-turn": (
         "tool_agent",
         FLIGHT,
         {},
         [{"type": "approve"}, {"type": "reject", "message": "Not by card."}],
         None,
     ),
-    "feedback to a response_schema": ("drafting", {"topic": "Rows"}, {}, [FEEDBACK], None),
-    "a static breakpoint": (
+    "response-schema": ("drafting", {"topic": "Rows"}, {}, [FEEDBACK], None),
+    "breakpoint": (
         "drafting",
         {"topic": "Rows"},
         {"interrupt_before": ["ask_feedback"]},
         [{"type": "continue"}],
         None,
     ),
-    "one tool call (HITL middleware, per call)": (
+    "hitl-per-call": (
         "per_call",
         FLIGHT,
         {},
         [{"type": "approve"}, {"type": "reject", "message": "Not by card."}],
         AGENTS,
     ),
-    "inside a subgraph": ("nested", {"text": "hello"}, {}, [FEEDBACK | {"value": "yes"}], AGENTS),
+    "subgraph": ("nested", {"text": "hello"}, {}, [FEEDBACK | {"value": "yes"}], AGENTS),
 }
 # What differs between any two runs, and what the test relates instead.
 DRAWN = {"id", "tool_call_id", "run_id", "created_at", "started_at", "finished_at", "thread"}
