@@ -86,7 +86,9 @@ def as_sam(sam) -> Client:
 
 
 def start(graph_name: str, payload, **fields) -> str:
-    """Start a run and drive it to its stop; returns the thread id."""
+    """Start a run and drive it to its stop; returns the thread id. A test
+    that only reads or decides what the stop leaves makes it with
+    tests.reviews.rows.stopped instead."""
     run = Run.enqueue(graph_name=graph_name, kind=Run.Kind.START, payload=payload, **fields)
     work("test-worker")
     return run.thread_id

@@ -16,7 +16,8 @@ from graphs.models import Run
 from graphs.worker import work
 from hitl_site.asgi import application
 from reviews.models import ApiToken, ReviewRule, ReviewTask
-from tests.reviews.conftest import pending, start
+from tests.reviews.conftest import pending
+from tests.reviews.rows import stopped
 
 REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
 BIG_REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1002, $2400"}]}
@@ -45,7 +46,7 @@ def world(transactional_db):
     support.view_groups.add(teams["audit"])
     drafting = ReviewRule.objects.create(name="drafting team", graph_name="drafting")
     drafting.review_groups.add(teams["drafting"])
-    thread = start("support", REFUND)
+    thread = stopped("support", REFUND)
     (task,) = pending(thread)
     return {"users": users, "thread": thread, "task": task, "support": support}
 
@@ -153,7 +154,7 @@ def test_a_condition_on_the_arguments_picks_the_rule(world):
         condition={"properties": {"amount": {"exclusiveMinimum": 1000}}, "required": ["amount"]},
     )
     big.review_groups.add(finance)
-    (large,) = pending(start("support", BIG_REFUND))
+    (large,) = pending(stopped("support", BIG_REFUND))
     assert large.rule_id == big.pk
     assert (
         ReviewTask.objects.get(pk=world["task"].pk).rule_id == world["support"].pk

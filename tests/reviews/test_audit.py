@@ -23,6 +23,7 @@ from django.utils import timezone
 from reviews.audit_chain import HASHED, UNKEYED, audit_key, check_audit_key, key_id, row_hash
 from reviews.models import AuditEvent, AuditImmutable
 from tests.reviews.conftest import pending, start
+from tests.reviews.rows import stopped
 
 TRIGGER = "reviews_auditevent_immutable"
 REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
@@ -343,7 +344,7 @@ def test_postgresql_trigger_refuses_update_and_delete(pg_alias, django_db_blocke
 
 
 def test_decisions_are_in_the_trail_with_their_page(as_rita):
-    thread = start("support", REFUND)
+    thread = stopped("support", REFUND)
     (task,) = pending(thread)
     as_rita.post(reverse("decide", args=[task.pk]), {f"t{task.pk}-type": "accept"})
     actions = list(AuditEvent.objects.order_by("id").values_list("action", "actor_name"))

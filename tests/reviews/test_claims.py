@@ -11,7 +11,8 @@ from django.utils import timezone
 from reviews.actions import ActionRefused
 from reviews.actions import tasks as task_actions
 from reviews.models import AuditEvent, ReviewTask
-from tests.reviews.conftest import pending, start
+from tests.reviews.conftest import pending
+from tests.reviews.rows import stopped
 from tests.reviews.test_decision_races import race
 
 REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
@@ -20,7 +21,7 @@ FLIGHT = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for
 
 def test_two_claims_at_once_one_wins(rita, sam):
     for _ in range(4):
-        (task,) = pending(start("support", REFUND))
+        (task,) = pending(stopped("support", REFUND))
         results = race(
             lambda t=task: task_actions.claim([t], user=rita),
             lambda t=task: task_actions.claim([t], user=sam),
@@ -33,7 +34,7 @@ def test_two_claims_at_once_one_wins(rita, sam):
 
 
 def test_a_claim_blocks_others_decisions_until_it_runs_out(as_rita, as_sam, rita, sam):
-    thread = start("tool_agent", FLIGHT)
+    thread = stopped("tool_agent", FLIGHT)
     book, charge = pending(thread)
     assert as_rita.post(reverse("claim", args=[book.pk])).status_code == 302
     charge.refresh_from_db()
@@ -57,7 +58,7 @@ def test_a_claim_blocks_others_decisions_until_it_runs_out(as_rita, as_sam, rita
 
 
 def test_release_and_extend(as_rita, rita):
-    (task,) = pending(start("support", REFUND))
+    (task,) = pending(stopped("support", REFUND))
     as_rita.post(reverse("claim", args=[task.pk]))
     first = ReviewTask.objects.get(pk=task.pk).claim_expires_at
     as_rita.post(reverse("claim", args=[task.pk]))  # again: extends
@@ -87,7 +88,7 @@ def test_an_administrator_assigns_to_a_person_or_a_group(transactional_db, rita,
     rule = ReviewRule.objects.create(name="support", graph_name="support")
     rule.admin_groups.add(leads)
     rule.review_groups.add(team)
-    (task,) = pending(start("support", REFUND))
+    (task,) = pending(stopped("support", REFUND))
     as_boss = Client()
     as_boss.force_login(boss)
     assert "Assign to" in as_boss.get(reverse("task", args=[task.pk])).content.decode()

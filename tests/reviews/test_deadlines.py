@@ -17,6 +17,7 @@ from graphs.worker import work
 from reviews.actions import tasks as task_actions
 from reviews.models import AuditEvent, ReviewRule, ReviewTask
 from tests.reviews.conftest import pending, start
+from tests.reviews.rows import stopped
 
 REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
 
@@ -43,8 +44,8 @@ def overdue(task: ReviewTask) -> None:
 
 
 def test_due_time_from_the_rule_and_overdue_first(refunds_rule, as_rita):
-    (late,) = pending(start("support", REFUND))
-    (fresh,) = pending(start("support", REFUND))
+    (late,) = pending(stopped("support", REFUND))
+    (fresh,) = pending(stopped("support", REFUND))
     assert timedelta(minutes=59) < late.due_at - late.created_at <= timedelta(minutes=61)
     overdue(late)
     html = as_rita.get(reverse("queue")).content.decode()
@@ -102,7 +103,7 @@ def test_demo_rule_makes_large_refunds_need_two_of_finance(transactional_db):
     call_command("seed_demo_rules")  # twice: nothing more
     (rule,) = ReviewRule.objects.all()
     big = {"messages": [{"role": "user", "content": "Please refund order A-1002, $2400"}]}
-    (large,) = pending(start("support", big))
-    (small,) = pending(start("support", REFUND))
+    (large,) = pending(stopped("support", big))
+    (small,) = pending(stopped("support", REFUND))
     assert large.rule == rule and large.required_approvals == 2 and large.due_at
     assert small.rule is None

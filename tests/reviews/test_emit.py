@@ -24,6 +24,7 @@ from reviews.audit_log import AuditEvent
 from reviews.emit import EFFECTS
 from reviews.models import ReviewRule, ReviewTask, WebhookDelivery, WebhookEndpoint
 from tests.reviews.conftest import pending, start
+from tests.reviews.rows import stopped
 from tests.reviews.test_consumer import ORIGIN, receive_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +75,7 @@ async def _open_queue(cookie: bytes) -> WebsocketCommunicator:
 
 async def test_releasing_a_claim_is_audited_and_open_queues_see_it(reviewer):
     user, cookie = reviewer
-    (task,) = await sync_to_async(lambda: pending(start("support", REFUND)))()
+    (task,) = await sync_to_async(lambda: pending(stopped("support", REFUND)))()
     await sync_to_async(task_actions.claim)([task], user=user)
     page = await _open_queue(cookie)
     released = await sync_to_async(task_actions.release)(

@@ -12,7 +12,8 @@ from django.urls import reverse
 
 from graphs.models import Checkpoint, Run
 from reviews.models import ApiToken, AuditEvent, ReviewTask
-from tests.reviews.conftest import pending, start
+from tests.reviews.conftest import pending
+from tests.reviews.rows import stopped
 
 FLIGHT = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
 
@@ -81,7 +82,7 @@ def test_a_start_problem_is_told_beside_its_field(as_rita):
 
 
 def test_a_refused_state_edit_says_the_same_on_the_page_and_in_the_api(as_rita, api):
-    thread = start("drafting", {"topic": "launch"})
+    thread = stopped("drafting", {"topic": "launch"})
     before = Checkpoint.objects.filter(thread_id=thread).count()
     response = as_rita.post(
         reverse("thread_state", args=[thread]),
@@ -119,7 +120,7 @@ def test_a_refused_state_edit_says_the_same_on_the_page_and_in_the_api(as_rita, 
 def test_a_refused_decision_says_the_same_on_the_page_and_in_the_api(
     as_rita, api, decision, field, says
 ):
-    thread = start("tool_agent", FLIGHT)
+    thread = stopped("tool_agent", FLIGHT)
     book, charge = pending(thread)
     posted = {f"t{book.pk}-type": "approve"}
     for key, value in decision.items():

@@ -35,6 +35,7 @@ from hitl_site.asgi import application
 from reviews.consumers import ReviewerConsumer
 from reviews.models import ApiToken, Approval, ReviewRule, ReviewTask
 from tests.reviews.conftest import pending, start
+from tests.reviews.rows import stopped
 
 PEOPLE = ("anonymous", "outsider", "drafter", "reviewer", "quorum", "admin")
 SMALL = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
@@ -69,6 +70,8 @@ class Gate:
 
 @pytest.fixture
 def gate(transactional_db) -> Gate:
+    """The people and rules above, and a stop of each graph to review (made
+    as the worker leaves one: what is gated here is reading and deciding)."""
     User = get_user_model()
     groups = {n: Group.objects.create(name=n) for n in ("support", "finance", "drafting")}
     users: dict[str, Any] = {
@@ -101,13 +104,13 @@ def gate(transactional_db) -> Gate:
     travel.review_groups.add(groups["support"])
     drafting = ReviewRule.objects.create(name="drafting", order=60, graph_name="drafting")
     drafting.review_groups.add(groups["drafting"])
-    (small,) = pending(start("support", SMALL))
-    (email,) = pending(start("support", EMAIL))
-    (big_task,) = pending(start("support", BIG))
-    book, charge = pending(start("tool_agent", TRAVEL))
+    (small,) = pending(stopped("support", SMALL))
+    (email,) = pending(stopped("support", EMAIL))
+    (big_task,) = pending(stopped("support", BIG))
+    book, charge = pending(stopped("tool_agent", TRAVEL))
     assert (book.tool_name, charge.tool_name) == ("book_flight", "charge_card")
     assert (big_task.rule, charge.rule, book.rule, small.rule) == (big, cards, travel, None)
-    draft = start("drafting", {"topic": "gates"})
+    draft = stopped("drafting", {"topic": "gates"})
     return Gate(users, small, email, big_task, book, charge, draft)
 
 

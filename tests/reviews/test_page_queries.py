@@ -15,7 +15,8 @@ from django.urls import reverse
 from graphs.models import Run, Thread
 from reviews.models import ReviewRule
 from reviews.views import RUNS_SHOWN
-from tests.reviews.conftest import pending, start
+from tests.reviews.conftest import pending
+from tests.reviews.rows import stopped
 
 REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
 PENDING_COUNT = 'SELECT COUNT(*) AS "__count" FROM "reviews_reviewtask"'
@@ -59,7 +60,7 @@ def pages(thread_id: str) -> dict[str, tuple[str, dict]]:
     "page", ["queue", "task", "outcome", "thread", "timeline", "home", "count"]
 )
 def test_no_page_asks_the_same_thing_twice(as_rita, finance, page):
-    url, headers = pages(start("support", REFUND))[page]
+    url, headers = pages(stopped("support", REFUND))[page]
     as_rita.get(url, **headers)
     repeated = {sql: n for sql, n in Counter(asked(as_rita, url, **headers)).items() if n > 1}
     assert repeated == {}
@@ -75,7 +76,7 @@ def test_home_asks_as_often_for_many_graphs_as_for_few(as_rita, finance):
 
 
 def test_only_pages_that_show_the_pending_count_count(as_rita, finance):
-    urls = pages(start("support", REFUND))
+    urls = pages(stopped("support", REFUND))
     shown = {
         name: any(PENDING_COUNT in sql for sql in asked(as_rita, url, **headers))
         for name, (url, headers) in urls.items()
@@ -92,7 +93,7 @@ def test_only_pages_that_show_the_pending_count_count(as_rita, finance):
 
 
 def test_the_thread_page_reads_its_runs_once(as_rita, finance):
-    thread_id = start("support", REFUND)
+    thread_id = stopped("support", REFUND)
     url = reverse("thread", args=[thread_id])
     as_rita.get(url)
     runs_asked = [sql for sql in asked(as_rita, url) if 'FROM "graphs_run"' in sql]
@@ -106,7 +107,7 @@ def moving(client, thread_id: str) -> bool:
 
 
 def test_a_thread_moves_while_any_of_its_runs_is_active(as_rita, finance):
-    thread_id = start("support", REFUND)
+    thread_id = stopped("support", REFUND)
     assert not moving(as_rita, thread_id)
     thread = Thread.objects.get(pk=thread_id)
     old = Run.objects.create(thread=thread, graph_name="support", kind=Run.Kind.RESUME)
@@ -121,7 +122,7 @@ def test_a_thread_moves_while_any_of_its_runs_is_active(as_rita, finance):
 
 
 def test_changed_groups_and_rules_are_seen_by_the_next_request(as_rita, rita, finance):
-    (task,) = pending(start("support", REFUND))
+    (task,) = pending(stopped("support", REFUND))
     url = reverse("task", args=[task.pk])
     assert as_rita.get(url).status_code == 200
     finance.view_groups.clear()
@@ -141,7 +142,7 @@ def test_changed_groups_and_rules_are_seen_by_the_next_request(as_rita, rita, fi
 
 def test_a_batched_turn_reads_its_approvals_at_once(as_rita, finance):
     flight = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
-    book, _charge = pending(start("tool_agent", flight))  # one turn, two calls
+    book, _charge = pending(stopped("tool_agent", flight))  # one turn, two calls
     url = reverse("task", args=[book.pk])
     as_rita.get(url)
     approvals_asked = [sql for sql in asked(as_rita, url) if 'FROM "reviews_approval"' in sql]

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from graphs.models import Run, Thread
 from reviews.models import ReviewTask
-from tests.reviews.conftest import pending, start
+from tests.reviews.conftest import pending
+from tests.reviews.rows import stopped
 
 FLIGHT = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
 REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
@@ -44,8 +45,8 @@ def row_ids(html: str) -> list[int]:
 
 
 def test_queue_lists_pending_oldest_first_with_count(as_rita):
-    flight = start("tool_agent", FLIGHT)
-    refund = start("support", REFUND)
+    flight = stopped("tool_agent", FLIGHT)
+    refund = stopped("support", REFUND)
     response = as_rita.get(reverse("queue"))
     html = response.content.decode()
     ids = [t.pk for t in pending(flight) + pending(refund)]
@@ -64,8 +65,8 @@ def test_queue_lists_pending_oldest_first_with_count(as_rita):
 
 
 def test_filters_and_search(as_rita, rita):
-    start("tool_agent", FLIGHT)
-    refund = start("support", REFUND)
+    stopped("tool_agent", FLIGHT)
+    refund = stopped("support", REFUND)
     get = lambda **q: row_ids(as_rita.get(reverse("queue"), q).content.decode())  # noqa: E731
     (refund_task,) = pending(refund)
     assert get(graph="support") == [refund_task.pk]
@@ -104,7 +105,7 @@ def test_keyset_pages_cover_the_backlog_once(as_rita):
 
 
 def test_quick_approve_and_reject(as_rita):
-    refund = start("support", REFUND)
+    refund = stopped("support", REFUND)
     (task,) = pending(refund)
     response = as_rita.post(
         reverse("quick_decide", args=[task.pk]), {"action": "approve"}, HTTP_HX_REQUEST="true"
@@ -123,13 +124,13 @@ def test_quick_approve_and_reject(as_rita):
 
 
 def test_quick_decision_refuses_a_batched_turn_and_an_empty_reason(as_rita):
-    flight = start("tool_agent", FLIGHT)
+    flight = stopped("tool_agent", FLIGHT)
     book, _ = pending(flight)
     response = as_rita.post(reverse("quick_decide", args=[book.pk]), {"action": "approve"})
     assert response.status_code == 302
     followed = as_rita.get(response["Location"]).content.decode()
     assert "This turn has 2 tool calls; open it to decide each one." in followed
-    refund = start("support", REFUND)
+    refund = stopped("support", REFUND)
     (task,) = pending(refund)
     response = as_rita.post(
         reverse("quick_decide", args=[task.pk]),
@@ -144,8 +145,8 @@ def test_quick_decision_refuses_a_batched_turn_and_an_empty_reason(as_rita):
 
 
 def test_bulk_decisions_report_what_they_could_not_do(as_rita, rita):
-    refunds = [pending(start("support", REFUND))[0] for _ in range(2)]
-    book, _charge = pending(start("tool_agent", FLIGHT))
+    refunds = [pending(stopped("support", REFUND))[0] for _ in range(2)]
+    book, _charge = pending(stopped("tool_agent", FLIGHT))
     response = as_rita.post(
         reverse("bulk_decide"),
         {"action": "approve", "tasks": [refunds[0].pk, refunds[1].pk, book.pk, 999]},
@@ -159,7 +160,7 @@ def test_bulk_decisions_report_what_they_could_not_do(as_rita, rita):
     assert ReviewTask.objects.get(pk=book.pk).status == "pending"
     assert Run.objects.filter(kind=Run.Kind.RESUME).count() == 2
 
-    refund = pending(start("support", REFUND))[0]
+    refund = pending(stopped("support", REFUND))[0]
     empty = as_rita.post(
         reverse("bulk_decide"), {"action": "reject", "tasks": [refund.pk]}, follow=True
     )

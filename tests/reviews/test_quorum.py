@@ -10,7 +10,8 @@ from graphs.models import Run
 from reviews.actions import ActionRefused
 from reviews.actions import tasks as task_actions
 from reviews.models import AuditEvent, ReviewRule, ReviewTask
-from tests.reviews.conftest import pending, start
+from tests.reviews.conftest import pending
+from tests.reviews.rows import stopped
 from tests.reviews.test_decision_races import race
 
 REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
@@ -29,7 +30,7 @@ def two_of_finance(rita, sam):
 
 
 def test_two_distinct_approvals_resume_once(two_of_finance, as_rita, as_sam, rita, sam):
-    (task,) = pending(start("support", REFUND))
+    (task,) = pending(stopped("support", REFUND))
     assert task.rule == two_of_finance
     response = as_rita.post(
         reverse("decide", args=[task.pk]), {f"t{task.pk}-type": "accept"}, follow=True
@@ -67,7 +68,7 @@ def test_two_distinct_approvals_resume_once(two_of_finance, as_rita, as_sam, rit
 
 
 def test_any_rejection_rejects(two_of_finance, rita, sam):
-    (task,) = pending(start("support", REFUND))
+    (task,) = pending(stopped("support", REFUND))
     task_actions.decide([task], {task.pk: {"type": "accept"}}, user=rita)
     run = task_actions.decide(
         [task], {task.pk: {"type": "response", "message": "Not this one."}}, user=sam
@@ -80,7 +81,7 @@ def test_any_rejection_rejects(two_of_finance, rita, sam):
 
 def test_two_approvals_at_once_make_the_quorum_once(two_of_finance, rita, sam):
     for _ in range(3):
-        (task,) = pending(start("support", REFUND))
+        (task,) = pending(stopped("support", REFUND))
         results = race(
             lambda t=task: task_actions.decide([t], {t.pk: {"type": "accept"}}, user=rita),
             lambda t=task: task_actions.decide([t], {t.pk: {"type": "accept"}}, user=sam),
@@ -92,7 +93,7 @@ def test_two_approvals_at_once_make_the_quorum_once(two_of_finance, rita, sam):
 
 
 def test_bulk_reports_quorum_tasks(two_of_finance, as_rita):
-    (task,) = pending(start("support", REFUND))
+    (task,) = pending(stopped("support", REFUND))
     html = as_rita.post(
         reverse("bulk_decide"), {"action": "approve", "tasks": [task.pk]}, follow=True
     ).content.decode()

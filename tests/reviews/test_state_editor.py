@@ -10,6 +10,7 @@ from graphs.models import Checkpoint, Run, Thread
 from reviews.graph_state import read_state
 from reviews.models import AuditEvent, ReviewTask
 from tests.reviews.conftest import finish, pending, start
+from tests.reviews.rows import stopped
 
 
 def checkpoints(thread_id: str) -> int:
@@ -31,7 +32,7 @@ def form_of(client, thread_id: str) -> dict:
 
 
 def test_form_follows_the_state_schema(as_rita):
-    thread = start("drafting", {"topic": "launch"})
+    thread = stopped("drafting", {"topic": "launch"})
     html = as_rita.get(reverse("thread_state", args=[thread])).content.decode()
     assert 'name="s-topic" value="launch"' in html
     assert 'name="s-revisions"' in html and "merged" in html  # a reducer channel
@@ -39,7 +40,7 @@ def test_form_follows_the_state_schema(as_rita):
 
 
 def test_edit_writes_a_checkpoint_as_node_and_is_audited(as_rita, rita):
-    thread = start("drafting", {"topic": "launch"})
+    thread = stopped("drafting", {"topic": "launch"})
     (question,) = pending(thread)
     before = checkpoints(thread)
     data = {**form_of(as_rita, thread), "s-draft": "A better draft", "as_node": "write_draft"}
@@ -61,7 +62,7 @@ def test_edit_writes_a_checkpoint_as_node_and_is_audited(as_rita, rita):
 
 
 def test_invalid_input_rerenders_and_writes_nothing(as_rita):
-    thread = start("drafting", {"topic": "launch"})
+    thread = stopped("drafting", {"topic": "launch"})
     before = checkpoints(thread)
     data = {**form_of(as_rita, thread), "s-feedback": "{not json"}
     response = as_rita.post(reverse("thread_state", args=[thread]), data)
@@ -85,7 +86,7 @@ def test_invalid_input_rerenders_and_writes_nothing(as_rita):
 
 
 def test_stale_form_is_refused(as_rita):
-    thread = start("drafting", {"topic": "launch"})
+    thread = stopped("drafting", {"topic": "launch"})
     stale = form_of(as_rita, thread)
     fresh = {**form_of(as_rita, thread), "s-topic": "first"}
     assert as_rita.post(reverse("thread_state", args=[thread]), fresh).status_code == 302
@@ -129,7 +130,7 @@ def test_breakpoint_provide_the_nodes_output_and_continue(as_rita):
 
 
 def test_refused_while_a_run_is_active(as_rita):
-    thread = start("drafting", {"topic": "launch"})
+    thread = stopped("drafting", {"topic": "launch"})
     Run.enqueue(graph_name="drafting", kind=Run.Kind.CONTINUE, thread_id=thread)
     data = {**form_of(as_rita, thread), "s-topic": "other"}
     response = as_rita.post(reverse("thread_state", args=[thread]), data)

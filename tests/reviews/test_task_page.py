@@ -11,6 +11,7 @@ from django.urls import reverse
 from graphs.models import Run
 from reviews.models import AuditEvent, ReviewTask
 from tests.reviews.conftest import finish, pending, start
+from tests.reviews.rows import stopped
 
 AGENTS = Path(__file__).resolve().parents[1] / "graphs" / "agents" / "langgraph.json"
 FLIGHT = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
@@ -26,7 +27,7 @@ def tool_messages(thread_id: str) -> list[dict]:
 
 
 def test_pages_need_a_signed_in_user(client, transactional_db):
-    thread = start("support", REFUND)
+    thread = stopped("support", REFUND)
     (task,) = pending(thread)
     for url in (
         reverse("queue"),
@@ -99,7 +100,7 @@ def test_batched_turn_each_call_decided_edit_keeps_json_types(as_rita, rita):
 
 
 def test_invalid_json_is_refused_and_changes_nothing(as_rita):
-    thread = start("tool_agent", FLIGHT)
+    thread = stopped("tool_agent", FLIGHT)
     book, charge = pending(thread)
     response = as_rita.post(
         reverse("decide", args=[book.pk]),
@@ -119,7 +120,7 @@ def test_invalid_json_is_refused_and_changes_nothing(as_rita):
 
 
 def test_edit_checked_against_the_tools_argument_schema(as_rita):
-    thread = start("tool_agent", FLIGHT)
+    thread = stopped("tool_agent", FLIGHT)
     book, charge = pending(thread)
     response = as_rita.post(
         reverse("decide", args=[book.pk]),
@@ -150,7 +151,7 @@ def test_reject_needs_a_message_and_the_model_reads_it(as_rita):
 
 
 def test_second_reviewer_is_told_who_decided_first(as_rita, as_sam):
-    thread = start("support", REFUND)
+    thread = stopped("support", REFUND)
     (task,) = pending(thread)
     assert (
         as_rita.post(reverse("decide", args=[task.pk]), {f"t{task.pk}-type": "accept"}).status_code
@@ -167,7 +168,7 @@ def test_second_reviewer_is_told_who_decided_first(as_rita, as_sam):
 
 
 def test_decision_on_a_thread_that_moved_on_is_refused(as_rita):
-    thread = start("support", REFUND)
+    thread = stopped("support", REFUND)
     (task,) = pending(thread)
     # Another run moves the thread on (a state edit from another tab, say).
     from graphs.models import Thread
@@ -258,7 +259,7 @@ def _proposed_block(html: str, task_pk: int) -> str:
 
 
 def test_an_edit_left_in_the_editor_is_never_approved_as_proposed(as_rita):
-    thread = start("support", REFUND)
+    thread = stopped("support", REFUND)
     (refund,) = pending(thread)
     edited = {**refund.args, "amount": 12}
     response = as_rita.post(
@@ -288,7 +289,7 @@ def test_an_edit_left_in_the_editor_is_never_approved_as_proposed(as_rita):
 
 
 def test_after_a_refused_edit_the_proposed_block_shows_what_the_model_proposed(as_rita):
-    thread = start("tool_agent", FLIGHT)
+    thread = stopped("tool_agent", FLIGHT)
     book, charge = pending(thread)
     for typed in ('{"amount": 300,', '{"amount": "a lot"}'):
         response = as_rita.post(
