@@ -636,7 +636,7 @@ def execute(
         state = stop.snapshot() or graph.get_state(
             {"configurable": {"thread_id": run.thread_id}}, subgraphs=True
         )
-        status = _record_stop(run, worker_id, state, new_checkpoint=stop.new_checkpoint)
+        status = record_stop(run, worker_id, state, new_checkpoint=stop.new_checkpoint)
         if status != Run.Status.INTERRUPTED:
             _discard_if_temporary(run)
         return status
@@ -725,7 +725,7 @@ def forget_refused_answers(thread_id: str, config: dict[str, Any]) -> bool:
     return taken_back
 
 
-def _record_stop(run: Run, worker_id: str, state, *, new_checkpoint: bool) -> str:
+def record_stop(run: Run, worker_id: str, state, *, new_checkpoint: bool) -> str:
     """One transaction: the run's new status, and (through the receivers) its
     review tasks."""
     requests = pending_requests(state, getattr(state, "origins", None))

@@ -28,7 +28,7 @@ from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.models import Run, Thread
 from graphs.registry import get_registry
 from graphs.serde import strict_serializer
-from graphs.worker import LEASE, RUN_KEY, _record_stop, run_config, runs_on_loop, stream_on_loop
+from graphs.worker import LEASE, RUN_KEY, record_stop, run_config, runs_on_loop, stream_on_loop
 
 WORKER = "test-worker"
 # The fields of a run that change where its graph stops.
@@ -134,5 +134,5 @@ def stopped(graph_name: str, payload: Any, **fields: Any) -> str:
             saver.put(config, checkpoint, {**metadata, RUN_KEY: run.pk}, new_versions)
         else:
             saver.put_writes(config, *rest)
-    _record_stop(run, WORKER, recording.stop, new_checkpoint=True)
+    record_stop(run, WORKER, recording.stop, new_checkpoint=True)
     return thread.thread_id
