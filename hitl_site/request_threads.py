@@ -4,19 +4,21 @@ Django's ASGIHandler gives every request a thread of its own (a fresh
 `ThreadSensitiveContext`), and so a database connection of its own: on
 SQLite a connection opened and closed per request, plus a thread started and
 joined, cost about 4 ms of CPU per served page, a fifth of a typical page.
-Here a request borrows one of a few long-lived threads for its whole life,
-and that thread keeps its connection from one request to the next.
+Here a request borrows a long-lived thread for its whole life, and that
+thread keeps its connection from one request to the next.
 
-When every pooled thread is busy (long SSE streams under /langgraph/, a slow
-export), a request gets a thread of its own, as Django does it, so that
-nothing waits behind a slow request; that thread closes its connections when
-the request ends.
+When every idle thread is taken (long SSE streams under /langgraph/, a slow
+export, a burst of requests), a request gets a new thread at once, as in
+Django, so that nothing waits behind a slow request. That thread is lent
+again while the load lasts; once more than HITL_REQUEST_THREADS would stand
+idle, those beyond it close their connections and end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -59,20 +61,23 @@ def close_connections() -> None:
 
 
 class RequestThreads:
-    """A fixed set of single-thread executors, each lent to one request at a
-    time. Touched only from the server's event loop."""
+    """Single-thread executors, each lent to one request at a time; at most
+    `size` kept idle. Touched only from the server's event loop."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.free = [
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"request-{n}")
-            for n in reversed(range(size))
-        ]
+        self.made = itertools.count()
+        self.free = [self._new() for _ in range(size)]
+        self.free.reverse()
 
-    def take(self) -> ThreadPoolExecutor | None:
+    def _new(self) -> ThreadPoolExecutor:
+        # The thread itself starts with the executor's first work.
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"request-{next(self.made)}")
+
+    def take(self) -> ThreadPoolExecutor:
         # Last in, first out: under a light load the same thread, with its
         # warm connection, serves every request.
-        return self.free.pop() if self.free else None
+        return self.free.pop() if self.free else self._new()
 
     async def give_back(self, executor: ThreadPoolExecutor) -> None:
         # Back in the pool once the thread has done the request's last work:
@@ -87,11 +92,20 @@ class RequestThreads:
 
             def returned(_: Future) -> None:
                 with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                    loop.call_soon_threadsafe(self.free.append, executor)
+                    loop.call_soon_threadsafe(self._keep_or_end, executor)
 
             done.add_done_callback(returned)
             raise
-        self.free.append(executor)
+        self._keep_or_end(executor)
+
+    def _keep_or_end(self, executor: ThreadPoolExecutor) -> None:
+        if len(self.free) < self.size:
+            self.free.append(executor)
+            return
+        # Queued behind whatever the thread still runs; it ends once it has
+        # closed its connections, and nobody waits.
+        executor.submit(close_connections)
+        executor.shutdown(wait=False)
 
 
 class PooledThreadsASGIHandler(ASGIHandler):
@@ -107,22 +121,8 @@ class PooledThreadsASGIHandler(ASGIHandler):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         executor = self.threads.take()
-        if executor is None:
-            await self._on_own_thread(scope, receive, send)
-            return
         try:
             async with ThreadSensitiveContext(executor=executor):
                 await self.handle(scope, receive, send)
         finally:
             await self.threads.give_back(executor)
-
-    async def _on_own_thread(self, scope, receive, send) -> None:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request-overflow")
-        try:
-            async with ThreadSensitiveContext(executor=executor):
-                await self.handle(scope, receive, send)
-        finally:
-            # Queued behind whatever the request left running; the thread
-            # ends once it has closed its connections, and nobody waits.
-            executor.submit(close_connections)
-            executor.shutdown(wait=False)

@@ -5,6 +5,7 @@ with the site's whole middleware stack and views of this module's own."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 
 import httpx
@@ -24,10 +25,14 @@ seen: list[object] = []
 released = threading.Event()
 
 
-def where(request: HttpRequest) -> JsonResponse:
+def ask() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     seen.append(connection.connection)
+
+
+def where(request: HttpRequest) -> JsonResponse:
+    ask()
     return JsonResponse(
         {
             "thread": threading.current_thread().name,
@@ -38,11 +43,13 @@ def where(request: HttpRequest) -> JsonResponse:
 
 
 def slow(request: HttpRequest) -> JsonResponse:
+    ask()
     # A guard against a hang, not a measure: the fast request releases it.
     return JsonResponse({"released": released.wait(timeout=20)})
 
 
 def fast(request: HttpRequest) -> JsonResponse:
+    ask()
     released.set()
     return JsonResponse({"thread": threading.current_thread().name})
 
@@ -106,16 +113,26 @@ async def test_requests_reuse_a_pooled_thread_and_its_connection(site, database)
     # request: Django keeps none of its own beside a pool.)
 
 
-async def test_a_request_beside_a_slow_one_gets_a_thread_of_its_own(site):
-    async with site(threads=1) as client:
+async def test_a_request_beside_a_slow_one_gets_a_thread_of_its_own(site, database):
+    handler = PooledThreadsASGIHandler(threads=1)
+    transport = httpx.ASGITransport(app=handler)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         slow_request = asyncio.ensure_future(client.get("/slow/"))
-        await asyncio.sleep(0.2)  # the slow request holds the only pooled thread
+        await asyncio.sleep(0.2)  # the slow request holds the only idle thread
         fast = await client.get("/fast/")
         assert (await slow_request).json() == {"released": True}
-        assert fast.json()["thread"].startswith("request-overflow")
-        # The overflow thread's connection ended with its request; the pooled
-        # thread serves the next one again.
-        assert (await client.get("/where/")).json()["thread"].startswith("request-0")
+        assert fast.json()["thread"] == "request-1_0"
+        # With both done, one thread is kept (the first back), the other
+        # closed its connection and ended.
+        assert len(handler.threads.free) == 1
+        then = (await client.get("/where/")).json()["thread"]
+        assert then in ("request-0_0", "request-1_0")
+    if database == "sqlite":
+        slow_connection, fast_connection, kept = seen
+        ended = fast_connection if kept is slow_connection else slow_connection
+        assert kept in (slow_connection, fast_connection) and kept.total_changes == 0
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            ended.total_changes  # noqa: B018
 
 
 @pytest.mark.parametrize("how", ["returns", "raises"])
