@@ -14,9 +14,10 @@ in the mix reviewers make them:
 
 Each round lasts `--seconds`; rounds follow each other on one server, so a
 server that slows down or grows over time shows it round by round. Reported
-per round: requests, errors, p50/p95/p99 latency and the server's resident
-memory. Scale-out also reports how throughput grows from 1 to 2 daphne
-processes (closed loop: `--clients` clients sending as fast as answered).
+per round: requests, errors, p50/p95/p99 latency, the server's resident
+memory and the machine's load average as the round began (other work on the
+machine shows in the latency). Scale-out also reports how throughput grows
+from 1 to 2 daphne processes (closed loop: `--clients` clients sending as fast as answered).
 
     python bench/load.py [--sockets 200] [--rate 50] [--seconds 60] [--rounds 3]
                          [--only embedded|scale-out]
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import random
 import statistics
 import sys
@@ -206,9 +208,17 @@ async def rounds(ports, login, pids, args) -> list[dict]:
         await team.refresh_tasks()
         rows = []
         for number in range(1, args.rounds + 1):
-            before = rss_mb(pids)
+            before, load = rss_mb(pids), os.getloadavg()[0]
             row = await open_loop(team, args.rate, args.seconds)
-            rows.append({"round": number, **row, "rss_before": before, "rss_after": rss_mb(pids)})
+            rows.append(
+                {
+                    "round": number,
+                    **row,
+                    "rss_before": before,
+                    "rss_after": rss_mb(pids),
+                    "load": load,
+                }
+            )
         return rows
     finally:
         for reader in readers:
@@ -275,7 +285,8 @@ def main(argv: list[str] | None = None) -> None:
         f"rounds of {args.seconds:g} s (latency in ms from when each request was due)"
     )
     print(
-        f"{'set-up':<12}{'round':>6}{'reqs':>7}{'errors':>7}{'p50':>8}{'p95':>8}{'p99':>8}{'RSS MB':>15}"
+        f"{'set-up':<12}{'round':>6}{'reqs':>7}{'errors':>7}{'p50':>8}{'p95':>8}{'p99':>8}"
+        f"{'RSS MB':>15}{'load':>7}"
     )
     setups = []
     if args.only in (None, "embedded"):
@@ -294,13 +305,15 @@ def main(argv: list[str] | None = None) -> None:
                 print(
                     f"{name:<12}{row['round']:>6}{row['requests']:>7}{row['errors']:>7}"
                     f"{row['p50']:>8.0f}{row['p95']:>8.0f}{row['p99']:>8.0f}"
-                    f"{row['rss_before']:>7.0f} → {row['rss_after']:<5.0f}"
+                    f"{row['rss_before']:>7.0f} → {row['rss_after']:<5.0f}{row['load']:>7.1f}"
                 )
         if redis is not None:
+            load = os.getloadavg()[0]
             rates = throughput(args, postgres.url, redis.url)
             print(
                 f"scale-out throughput, {args.clients} clients: 1 daphne {rates[1]:.0f} req/s, "
-                f"2 daphnes {rates[2]:.0f} req/s ({rates[2] / rates[1]:.2f}x)"
+                f"2 daphnes {rates[2]:.0f} req/s ({rates[2] / rates[1]:.2f}x), "
+                f"load average {load:.1f} at start"
             )
     finally:
         if redis is not None:

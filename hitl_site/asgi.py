@@ -1,12 +1,18 @@
 import gc
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hitl_site.settings")
 
 # Django must be set up before anything imports models.
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from hitl_site.request_threads import PooledThreadsASGIHandler  # noqa: E402
+
+# Django's ASGIHandler, but sync views run on a few long-lived threads that
+# keep their database connections (hitl_site.request_threads).
+django_asgi_app = PooledThreadsASGIHandler()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -142,6 +142,11 @@ def _database(url: str) -> dict:
         # A file, not memory, so tests see WAL and the threads LangGraph saves
         # from; the suite puts it in a temporary directory per session.
         config["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+        # Kept open for good: requests run on a few long-lived threads
+        # (hitl_site.request_threads), each with its own connection, and
+        # opening one per request cost more than many a page's queries.
+        config["CONN_MAX_AGE"] = None
+        config["CONN_HEALTH_CHECKS"] = True
     elif engine == "django.db.backends.postgresql":
         # A server that does not answer stops start-up (hitl_site.checks)
         # in seconds, not after the system's TCP timeout.
@@ -159,6 +164,10 @@ def _database(url: str) -> dict:
         )
     return config
 
+
+# Long-lived threads that serve requests' sync code, each lent to one request
+# at a time; requests beyond them get a thread of their own, as in Django.
+HITL_REQUEST_THREADS = env_int("HITL_REQUEST_THREADS", 6, minimum=0)
 
 DATABASES = {"default": _database(env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -35,6 +35,33 @@ def fragment(name: str) -> str:
     return render_to_string(f"reviews/live.html#{name}")
 
 
+def queue_messages(event: dict, visible: set[int | None] | None) -> list[str]:
+    """What a page whose reviewer sees the rows of `visible` rules (None:
+    all) is sent of a "queue.changed" event (reviews.live.render): one
+    message, as every message costs a frame and a socket write per open
+    page, and the browser a parse and a settle. Table rows lead it (see
+    reviews/live.html); the count and the rows leaving follow as their
+    siblings. Two only when new rows and rows replaced in place come
+    together: both can't lead one message."""
+    rows = [r["html"] for r in event["rows"] if visible is None or r["rule"] in visible]
+    changed = [r["html"] for r in event["changed"] if visible is None or r["rule"] in visible]
+    removed = [r["html"] for r in event["removed"] if visible is None or r["rule"] in visible]
+    head = event["count_html"] if visible is None else fragment("queue_count_poke")
+    text = head + "".join(removed)
+    if rows:
+        text = (
+            f'<tbody id="queue-rows" hx-swap-oob="beforeend">{"".join(rows)}</tbody>'
+            + text
+            + fragment("queue_news")
+            + notice(len(rows))
+        )
+    if not changed:
+        return [text]
+    if rows:
+        return [text, "".join(changed)]
+    return ["".join(changed) + text]
+
+
 class ReviewerConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -92,28 +119,8 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
     # -- events (types from graphs.events and reviews.live) --------------------
 
     async def queue_changed(self, event: dict) -> None:
-        visible = self.visible_rules
-        rows = [r["html"] for r in event["rows"] if visible is None or r["rule"] in visible]
-        head = event["count_html"] if visible is None else fragment("queue_count_poke")
-        if rows:
-            # One message per page and event: every message costs a frame and
-            # a socket write per open page. New rows lead it: a browser parses
-            # a <tbody> only at the start of a fragment, and what follows it
-            # (the count, the filtered-view hint, a notice for whatever page
-            # is open) as its siblings.
-            head = (
-                f'<tbody id="queue-rows" hx-swap-oob="beforeend">{"".join(rows)}</tbody>'
-                + head
-                + fragment("queue_news")
-                + notice(len(rows))
-            )
-        await self.send(text_data=head)
-        removed = [r["html"] for r in event["removed"] if visible is None or r["rule"] in visible]
-        if removed:
-            await self.send(text_data="".join(removed))
-        changed = [r["html"] for r in event["changed"] if visible is None or r["rule"] in visible]
-        if changed:
-            await self.send(text_data="".join(changed))
+        for text in queue_messages(event, self.visible_rules):
+            await self.send(text_data=text)
 
     async def run_status(self, event: dict) -> None:
         # Small fragments without queries: rendered here, on the loop.

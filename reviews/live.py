@@ -52,14 +52,16 @@ def tasks_changed(task_ids: list[int]) -> None:
 
 def render(event: dict[str, Any]) -> dict[str, Any] | None:
     """The "queue.changed" event open pages take (reviews.consumers), from
-    a TASKS_EVENT: the rows as the database holds them now. Each part goes
-    out as a websocket message of its own (see reviews/live.html) and
-    carries its rule, so each page keeps only the rows its reviewer may see.
+    a TASKS_EVENT: the rows as the database holds them now. Each part
+    carries its rule, so each page keeps only the rows its reviewer may see,
+    and each page sends what it keeps as one websocket message (two when new
+    rows and rows replaced in place come together: see reviews/live.html).
     None when there is nothing to show."""
     created = _rows(event["created"])
     changed = _rows(event["changed"])
     if event["changed"] and not (changed or event["created"] or event["removed"]):
         return None  # changed tasks gone since: their removal tells the pages
+    removed, replaced = _removals(event["removed"])
     context = {"pending_count": ReviewTask.objects.pending().count()}
     return {
         "type": "queue.changed",
@@ -73,9 +75,11 @@ def render(event: dict[str, Any]) -> dict[str, Any] | None:
             # decides who may see them).
             for task in turn_rows(sorted(created, key=lambda t: (t.rule_id or 0, t.pk)))
         ],
-        "removed": _removals(event["removed"]),
-        # Rows whose holder or assignee changed, replacing themselves in place.
-        "changed": [
+        "removed": removed,
+        # Rows that replace themselves in place: their holder or assignee
+        # changed, or some calls of their turn were decided.
+        "changed": replaced
+        + [
             {
                 "rule": task.rule_id,
                 "html": row_html(task, oob=True),
@@ -97,18 +101,18 @@ def _rows(task_ids: list[int]) -> list[ReviewTask]:
     )
 
 
-def _removals(removed: list[int]) -> list[dict]:
-    """What leaves open queues. A turn's calls share a row, named by its
-    first open call (turn_rows, oldest first): when some calls of a turn are
-    decided and others still wait, the row stays, replaced in place by what
-    is left. Each part carries its rule: a task's id is not news for a page
-    whose reviewer may not see the task."""
+def _removals(removed: list[int]) -> tuple[list[dict], list[dict]]:
+    """What leaves open queues, and the rows that stay in its place. A
+    turn's calls share a row, named by its first open call (turn_rows, oldest
+    first): when some calls of a turn are decided and others still wait, the
+    row stays, replaced in place by what is left. Each part carries its rule:
+    a task's id is not news for a page whose reviewer may not see the task."""
     gone: dict[tuple, list[int]] = {}
     for pk, *key in ReviewTask.objects.filter(pk__in=removed).values_list(
         "pk", "thread_id", "checkpoint_id", "interrupt_id", "rule_id"
     ):
         gone.setdefault(tuple(key), []).append(pk)
-    parts = []
+    deleted, replaced = [], []
     for (thread_id, checkpoint_id, interrupt_id, rule_id), pks in gone.items():
         left = list(
             ReviewTask.objects.pending()
@@ -124,18 +128,17 @@ def _removals(removed: list[int]) -> list[dict]:
             .order_by("pk")
         )
         shown = min(pks + [t.pk for t in left])  # the row's id on open pages
-        html = "".join(
-            render_to_string("reviews/live.html#queue_removed", {"pk": pk})
-            for pk in pks
-            if pk != shown or not left
-        )
+        html = "".join(_removed(pk) for pk in pks if pk != shown or not left)
+        if html:
+            deleted.append({"rule": rule_id, "html": html})
         if left:
             (row,) = turn_rows(left)
-            html += row_html(row, replaces=shown)
-        parts.append({"rule": rule_id, "html": html})
+            replaced.append({"rule": rule_id, "html": row_html(row, replaces=shown)})
     # Ids of no task any more: nothing to look up, nobody's news but a delete.
     for pk in set(removed) - {pk for pks in gone.values() for pk in pks}:
-        parts.append(
-            {"rule": None, "html": render_to_string("reviews/live.html#queue_removed", {"pk": pk})}
-        )
-    return parts
+        deleted.append({"rule": None, "html": _removed(pk)})
+    return deleted, replaced
+
+
+def _removed(pk: int) -> str:
+    return render_to_string("reviews/live.html#queue_removed", {"pk": pk})

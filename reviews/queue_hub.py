@@ -47,6 +47,9 @@ class QueueHub:
         # Pages that connect at the same moment must not each make a channel:
         # one nobody reads would collect every event.
         self.setting_up = asyncio.Lock()
+        # Received and not yet handed to the pages.
+        self.waiting: list[dict[str, Any]] = []
+        self.arrived = asyncio.Event()
 
     async def join(self, page: Page) -> None:
         async with self.setting_up:
@@ -61,6 +64,7 @@ class QueueHub:
                     task.cancel()
                 self.tasks = [
                     asyncio.ensure_future(self._listen()),
+                    asyncio.ensure_future(self._deliver()),
                     asyncio.ensure_future(self._renew()),
                 ]
         self.pages.add(page)
@@ -79,6 +83,8 @@ class QueueHub:
                 log.warning("the queue hub could not renew its membership", exc_info=True)
 
     async def _listen(self) -> None:
+        # Only receives, so that events that come while the pages are being
+        # served wait here, to be taken together (_deliver).
         while True:
             try:
                 event = await self.layer.receive(self.channel)
@@ -86,28 +92,71 @@ class QueueHub:
                 log.warning("the queue hub lost its channel layer; retrying", exc_info=True)
                 await asyncio.sleep(1)
                 continue
-            if event.get("type") == live.TASKS_EVENT:
-                if not self.pages:
-                    continue  # nobody here to show rows to
-                try:
-                    event = await _render(event)
-                except Exception:  # pages reload from the database
-                    log.warning("the queue hub could not render an event", exc_info=True)
-                    continue
-                if event is None:
-                    continue
-            handler = get_handler_name(event)
-            for done, page in enumerate(list(self.pages), start=1):
-                try:
-                    await getattr(page, handler)(event)
-                except Exception:  # one broken page must not cost the others their events
-                    log.warning(
-                        "a page could not take a %s event", event.get("type"), exc_info=True
-                    )
-                if done % PAGES_PER_TURN == 0:
-                    # The server writes to sockets when the loop polls them:
-                    # let it send what the pages so far have, before the rest.
-                    await asyncio.sleep(0)
+            self.waiting.append(event)
+            self.arrived.set()
+
+    async def _deliver(self) -> None:
+        while True:
+            await self.arrived.wait()
+            self.arrived.clear()
+            events, self.waiting = merged(self.waiting), []
+            for event in events:
+                await self._hand_out(event)
+
+    async def _hand_out(self, event: dict[str, Any]) -> None:
+        if event.get("type") == live.TASKS_EVENT:
+            if not self.pages:
+                return  # nobody here to show rows to
+            try:
+                event = await _render(event)
+            except Exception:  # pages reload from the database
+                log.warning("the queue hub could not render an event", exc_info=True)
+                return
+            if event is None:
+                return
+        handler = get_handler_name(event)
+        for done, page in enumerate(list(self.pages), start=1):
+            try:
+                await getattr(page, handler)(event)
+            except Exception:  # one broken page must not cost the others their events
+                log.warning("a page could not take a %s event", event.get("type"), exc_info=True)
+            if done % PAGES_PER_TURN == 0:
+                # The server writes to sockets when the loop polls them:
+                # let it send what the pages so far have, before the rest.
+                await asyncio.sleep(0)
+
+
+def merged(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Events that came together, with each run of task events made one:
+    under a team's load (starts and decisions many a second) events come
+    faster than a render and two hundred sends, and one render, one count
+    and one message per page for the lot cost what one event did. A task
+    both created and removed meanwhile only leaves; one created or removed
+    needs no change besides."""
+    out: list[dict[str, Any]] = []
+    for event in events:
+        last = out[-1] if out else None
+        if (
+            event.get("type") != live.TASKS_EVENT
+            or last is None
+            or last.get("type") != live.TASKS_EVENT
+        ):
+            out.append(event)
+            continue
+        out[-1] = {
+            "type": live.TASKS_EVENT,
+            "created": last["created"] + event["created"],
+            "removed": last["removed"] + event["removed"],
+            "changed": last["changed"] + event["changed"],
+        }
+    for event in out:
+        if event.get("type") == live.TASKS_EVENT:
+            removed = list(dict.fromkeys(event["removed"]))
+            created = [pk for pk in dict.fromkeys(event["created"]) if pk not in removed]
+            gone = {*removed, *created}
+            event["changed"] = [pk for pk in dict.fromkeys(event["changed"]) if pk not in gone]
+            event["created"], event["removed"] = created, removed
+    return out
 
 
 _render = database_sync_to_async(live.render)

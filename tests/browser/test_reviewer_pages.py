@@ -206,14 +206,19 @@ def test_a_turn_row_shows_what_is_left_when_one_call_is_decided(served, browser)
     expect(row).to_have_id(f"task-{book}")
     # What the server sends open queues when book_flight alone is decided
     # (another process's decision would not reach this server's in-memory
-    # channel layer, so its message goes through the page's own socket).
+    # channel layer, so its message goes through the page's own socket):
+    # one message, the row replaced in place and the new count.
     message = served.query(
-        "from reviews.live import _removals\n"
+        "from reviews.consumers import queue_messages\n"
+        "from reviews.live import TASKS_EVENT, render\n"
         "from reviews.models import ReviewTask\n"
         f"ReviewTask.objects.filter(pk={book}).update(status='decided')\n"
-        f"result = ''.join(part['html'] for part in _removals([{book}]))"
+        f"event = render({{'type': TASKS_EVENT, 'created': [], 'removed': [{book}], 'changed': []}})\n"
+        "(result,) = queue_messages(event, None)"
     )
+    expect(page.locator("#pending-count")).to_have_text("2")
     sockets[-1].send(message)
+    expect(page.locator("#pending-count")).to_have_text("1")
     left = page.locator(f"#task-{charge}")
     expect(left).to_contain_text("charge_card")
     expect(left).not_to_contain_text("book_flight")

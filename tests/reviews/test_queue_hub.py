@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.test import override_settings
 
 from graphs.events import QUEUE_GROUP
+from graphs.models import Run
+from graphs.worker import work
 from hitl_site.asgi import application
 from hitl_site.layers import EmbeddedChannelLayer
-from reviews import queue_hub
-from reviews.queue_hub import QueueHub, hub_for
+from reviews import live, queue_hub
+from reviews.models import ReviewTask
+from reviews.queue_hub import QueueHub, hub_for, merged
 from tests.reviews.test_consumer import ORIGIN, session_cookie
 from tests.servers import redis_missing_reason, require, start_redis
 
@@ -167,3 +173,65 @@ async def test_pages_that_join_at_once_share_one_channel():
         assert (await asyncio.wait_for(page.events.get(), timeout=5))["type"] == "queue.changed"
     for task in hub.tasks:
         task.cancel()
+
+
+AGENTS = Path(__file__).resolve().parents[1] / "graphs" / "agents" / "langgraph.json"
+
+
+def tasks_event(created=(), removed=(), changed=()) -> dict:
+    return {
+        "type": live.TASKS_EVENT,
+        "created": list(created),
+        "removed": list(removed),
+        "changed": list(changed),
+    }
+
+
+def test_events_that_come_together_are_taken_as_one():
+    other = {"type": "queue.changed", "rows": []}
+    assert merged(
+        [
+            tasks_event(created=[1, 2]),
+            tasks_event(changed=[2, 3]),
+            tasks_event(removed=[1], changed=[4]),
+            other,
+            tasks_event(created=[5]),
+        ]
+    ) == [
+        # 1 came and went: it only leaves. 2 is drawn new, as it is now.
+        tasks_event(created=[2], removed=[1], changed=[3, 4]),
+        other,  # in its place: what came after it is not taken before it
+        tasks_event(created=[5]),
+    ]
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+async def test_a_burst_of_task_events_reaches_a_page_as_one_message(transactional_db):
+    def three_tasks() -> list[int]:
+        for text in ("first", "second", "third"):
+            Run.enqueue(graph_name="echo", kind=Run.Kind.START, payload={"text": text})
+        work("w1")
+        return list(ReviewTask.objects.order_by("pk").values_list("pk", flat=True))
+
+    # Made before any page is open: the worker's own events reach nobody.
+    first, second, third = await sync_to_async(three_tasks, thread_sensitive=False)()
+    page = await open_page(await session_cookie())
+    layer = get_channel_layer()
+    for pk in (first, second, third):  # faster than the hub can serve them
+        await layer.group_send(QUEUE_GROUP, tasks_event(created=[pk]))
+    message = await page.receive_from(timeout=5)
+    assert message.startswith('<tbody id="queue-rows"')
+    assert [message.count(f'<tr id="task-{pk}"') for pk in (first, second, third)] == [1, 1, 1]
+    assert '<span class="count" id="pending-count" hx-swap-oob="true">3</span>' in message
+    assert "3 new tasks" in message
+    assert await page.receive_nothing(timeout=0.5)
+
+    # Drawn and decided in one burst: the row only leaves.
+    await sync_to_async(ReviewTask.objects.filter(pk=first).update)(status="decided")
+    await layer.group_send(QUEUE_GROUP, tasks_event(changed=[first]))
+    await layer.group_send(QUEUE_GROUP, tasks_event(removed=[first]))
+    message = await page.receive_from(timeout=5)
+    assert "<tr" not in message and f'<div id="task-{first}" hx-swap-oob="delete">' in message
+    assert '<span class="count" id="pending-count" hx-swap-oob="true">2</span>' in message
+    assert await page.receive_nothing(timeout=0.5)
+    await page.disconnect()

@@ -1,0 +1,128 @@
+"""Sync views on long-lived threads that keep their database connections.
+
+Django's ASGIHandler gives every request a thread of its own (a fresh
+`ThreadSensitiveContext`), and so a database connection of its own: on
+SQLite a connection opened and closed per request, plus a thread started and
+joined, cost 2 to 3 ms of CPU per served page of the reviewers' mix (of 12).
+Here a request borrows a long-lived thread for its whole life, and that
+thread keeps its connection from one request to the next.
+
+When every idle thread is taken (long SSE streams under /langgraph/, a slow
+export, a burst of requests), a request gets a new thread at once, as in
+Django, so that nothing waits behind a slow request. That thread is lent
+again while the load lasts; once more than HITL_REQUEST_THREADS would stand
+idle, those beyond it close their connections and end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from asgiref.sync import ThreadSensitiveContext
+from django.conf import settings
+from django.core.handlers.asgi import ASGIHandler
+from django.db import connections
+
+log = logging.getLogger(__name__)
+
+
+def end_of_request() -> None:
+    """Run on a pooled thread after each request: what the next request on
+    this thread must not inherit. A transaction a request left open (an
+    `atomic` block entered and never left, autocommit turned off) died with
+    the request's thread in Django's way; here the thread lives on, so the
+    connection is given back (rolled back) and forgotten, and the next
+    request opens a fresh one."""
+    for connection in connections.all(initialized_only=True):
+        left_open = connection.in_atomic_block or (
+            connection.connection is not None
+            and connection.get_autocommit() != connection.settings_dict["AUTOCOMMIT"]
+        )
+        if not left_open:
+            continue
+        log.warning(
+            "a request left a transaction open on %r: its connection is dropped",
+            connection.alias,
+        )
+        with contextlib.suppress(Exception):
+            # Rolls back as it ends (PostgreSQL's pool takes it back), but
+            # inside an atomic block it leaves the wrapper marked unusable:
+            # hence a new wrapper for the next request.
+            connection.close()
+        del connections[connection.alias]
+
+
+def close_connections() -> None:
+    connections.close_all()
+
+
+class RequestThreads:
+    """Single-thread executors, each lent to one request at a time; at most
+    `size` kept idle. Touched only from the server's event loop."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.made = itertools.count()
+        self.free = [self._new() for _ in range(size)]
+        self.free.reverse()
+
+    def _new(self) -> ThreadPoolExecutor:
+        # The thread itself starts with the executor's first work.
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"request-{next(self.made)}")
+
+    def take(self) -> ThreadPoolExecutor:
+        # Last in, first out: under a light load the same thread, with its
+        # warm connection, serves every request.
+        return self.free.pop() if self.free else self._new()
+
+    async def give_back(self, executor: ThreadPoolExecutor) -> None:
+        # Back in the pool once the thread has done the request's last work:
+        # a view still running after its client left (a cancelled request's
+        # thread carries on) must not hold up the next request.
+        done = executor.submit(end_of_request)
+        try:
+            await asyncio.shield(asyncio.wrap_future(done))
+        except asyncio.CancelledError:
+            # The server gave up on this request: the thread comes back when it is free.
+            loop = asyncio.get_running_loop()
+
+            def returned(_: Future) -> None:
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                    loop.call_soon_threadsafe(self._keep_or_end, executor)
+
+            done.add_done_callback(returned)
+            raise
+        self._keep_or_end(executor)
+
+    def _keep_or_end(self, executor: ThreadPoolExecutor) -> None:
+        if len(self.free) < self.size:
+            self.free.append(executor)
+            return
+        # Queued behind whatever the thread still runs; it ends once it has
+        # closed its connections, and nobody waits.
+        executor.submit(close_connections)
+        executor.shutdown(wait=False)
+
+
+class PooledThreadsASGIHandler(ASGIHandler):
+    """Django's ASGIHandler, with each request's sync code on a borrowed
+    long-lived thread (see the module's docstring)."""
+
+    def __init__(self, threads: int | None = None) -> None:
+        super().__init__()
+        size = settings.HITL_REQUEST_THREADS if threads is None else threads
+        self.threads = RequestThreads(size)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        executor = self.threads.take()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            await self.threads.give_back(executor)

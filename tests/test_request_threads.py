@@ -1,0 +1,159 @@
+"""Requests borrow long-lived threads that keep their database connections
+(hitl_site.request_threads): driven through the ASGI handler in this process,
+with the site's whole middleware stack and views of this module's own."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+
+import httpx
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connection, transaction
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+
+from hitl_site.request_threads import PooledThreadsASGIHandler
+from hitl_site.settings import _database
+from tests.conftest import default_database_on, empty_tables
+from tests.test_settings import check
+
+# Raw connections the views saw, kept alive so that `is` tells them apart.
+seen: list[object] = []
+released = threading.Event()
+
+
+def ask() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    seen.append(connection.connection)
+
+
+def where(request: HttpRequest) -> JsonResponse:
+    ask()
+    return JsonResponse(
+        {
+            "thread": threading.current_thread().name,
+            "in_atomic_block": connection.in_atomic_block,
+            "autocommit": connection.get_autocommit(),
+        }
+    )
+
+
+def slow(request: HttpRequest) -> JsonResponse:
+    ask()
+    # A guard against a hang, not a measure: the fast request releases it.
+    return JsonResponse({"released": released.wait(timeout=20)})
+
+
+def fast(request: HttpRequest) -> JsonResponse:
+    ask()
+    released.set()
+    return JsonResponse({"thread": threading.current_thread().name})
+
+
+def leak(request: HttpRequest) -> JsonResponse:
+    """A transaction entered and never left (a view's generator abandoned
+    halfway, a hand-made atomic block)."""
+    transaction.atomic().__enter__()
+    Group.objects.create(name="left open")
+    if request.GET.get("raise"):
+        raise ValueError("and then it failed")
+    return JsonResponse({"thread": threading.current_thread().name})
+
+
+urlpatterns = [
+    path("where/", where),
+    path("slow/", slow),
+    path("fast/", fast),
+    path("leak/", leak),
+]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request, transactional_db, django_db_blocker, monkeypatch):
+    """The database `default` leads to: SQLite, or PostgreSQL configured as
+    from DATABASE_URL, with a pool of 3 (so that a connection not given
+    back shows at once)."""
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    request.getfixturevalue("pg_alias")  # the database, migrated
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "3")
+    on_postgres = _database(request.getfixturevalue("pg_url"))
+    with django_db_blocker.unblock(), default_database_on(on_postgres):
+        empty_tables("default")
+        yield "postgres"
+        empty_tables("default")
+
+
+@pytest.fixture
+def site(settings, database):
+    settings.ROOT_URLCONF = __name__
+    seen.clear()
+    released.clear()
+
+    def client(threads: int) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=PooledThreadsASGIHandler(threads=threads))
+        return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+    return client
+
+
+async def test_requests_reuse_a_pooled_thread_and_its_connection(site, database):
+    async with site(threads=2) as client:
+        answers = [(await client.get("/where/")).json() for _ in range(3)]
+    threads = {answer["thread"] for answer in answers}
+    assert threads == {"request-0_0"}, answers  # the pool's, not a thread of its own
+    if database == "sqlite":
+        assert seen[0] is seen[1] is seen[2]
+    # (PostgreSQL's connections go back to the process's pool after each
+    # request: Django keeps none of its own beside a pool.)
+
+
+async def test_a_request_beside_a_slow_one_gets_a_thread_of_its_own(site, database):
+    handler = PooledThreadsASGIHandler(threads=1)
+    transport = httpx.ASGITransport(app=handler)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        slow_request = asyncio.ensure_future(client.get("/slow/"))
+        await asyncio.sleep(0.2)  # the slow request holds the only idle thread
+        fast = await client.get("/fast/")
+        assert (await slow_request).json() == {"released": True}
+        assert fast.json()["thread"] == "request-1_0"
+        # With both done, one thread is kept (the first back), the other
+        # closed its connection and ended.
+        assert len(handler.threads.free) == 1
+        then = (await client.get("/where/")).json()["thread"]
+        assert then in ("request-0_0", "request-1_0")
+    if database == "sqlite":
+        slow_connection, fast_connection, kept = seen
+        ended = fast_connection if kept is slow_connection else slow_connection
+        assert kept in (slow_connection, fast_connection) and kept.total_changes == 0
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            ended.total_changes  # noqa: B018
+
+
+@pytest.mark.parametrize("how", ["returns", "raises"])
+async def test_a_transaction_left_open_does_not_reach_the_next_request(site, database, how):
+    async with site(threads=1) as client:
+        # More than PostgreSQL's pool holds: each connection must go back to it.
+        for _ in range(4):
+            left = await client.get("/leak/", params={"raise": "1"} if how == "raises" else {})
+            assert left.status_code == (500 if how == "raises" else 200)
+            after = (await client.get("/where/")).json()
+            assert after == {"thread": "request-0_0", "in_atomic_block": False, "autocommit": True}
+        # What the abandoned transactions wrote was rolled back, not committed
+        # by whoever used the connection next.
+        assert not await Group.objects.filter(name="left open").aexists()
+        if database == "sqlite":  # the thread keeps its new connection
+            await client.get("/where/")
+            assert seen[-1] is seen[-2]
+
+
+@pytest.mark.parametrize("value", ["-1", "many"])
+def test_bad_thread_counts_stop_start_up(value):
+    result = check(HITL_REQUEST_THREADS=value)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "HITL_REQUEST_THREADS" in result.stderr
