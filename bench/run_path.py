@@ -39,9 +39,16 @@ from bench.django_env import BENCH_GRAPHS, setup_django  # noqa: E402
 
 CASES = (0, 1, 3)
 POLL = 0.001
+
+
 # After a sample the worker looks at the queue once more (the sample's wake-up
-# came while it was busy): the next sample waits for it to be idle again.
-IDLE = 0.3
+# came while it was busy): the next sample waits for it to be idle again, and
+# for the side duties' pace to let the sample's wake-up start a round at once,
+# so that the deliveries made due are in flight while the run starts.
+def idle_seconds() -> float:
+    from graphs.duties import SOONEST_SECONDS
+
+    return SOONEST_SECONDS + 0.1
 
 
 class BlackHole(threading.Thread):
@@ -144,7 +151,7 @@ def serve_samples(order: list[tuple[int, int]], make_due, holes) -> list[tuple[i
             settle(run.pk)
             for hole in holes:
                 hole.hang_up()
-            time.sleep(IDLE)
+            time.sleep(idle_seconds())
     finally:
         worker.stopping.set()
         worker.wake.set()
@@ -177,7 +184,7 @@ def runworker_samples(order: list[tuple[int, int]], make_due, holes) -> list[tup
                 await elsewhere(settle, run.pk)
                 for hole in holes:
                     hole.hang_up()
-                await asyncio.sleep(IDLE)
+                await asyncio.sleep(idle_seconds())
         finally:
             app.stop()
         return samples
