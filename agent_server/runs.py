@@ -814,8 +814,9 @@ async def join_stream_view(request: HttpRequest, thread_id: str, run_id: str) ->
     `stream_mode` among them, when given), until the run ends. A client back
     from a dropped resumable stream names the last event it saw in
     Last-Event-ID and gets every event after it first."""
-    run = await before_waiting(_run_for)(request, thread_id, run_id)
     cancel = request.GET.get("cancel_on_disconnect", "false").lower() in ("true", "yes", "1")
+    # Leaving cancels the run: only someone who may stop it can ask for that.
+    run = await before_waiting(_run_for)(request, thread_id, run_id, REVIEW if cancel else VIEW)
     after = None
     if last_event_id := request.headers.get("Last-Event-ID", "").strip():
         after = seq_of(last_event_id)
