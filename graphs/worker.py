@@ -20,6 +20,7 @@ import os
 import queue
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Iterator
@@ -111,6 +112,7 @@ class _Heartbeat(threading.Thread):
         self.worker_id, self.lease = worker_id, lease
         self.lock = threading.Lock()
         self.current: Run | None = None
+        self.renewed_at = time.monotonic()
         self.stopped = threading.Event()
         self.must_stop = threading.Event()
         # A client joined the stream of a run that streamed to nobody.
@@ -119,6 +121,7 @@ class _Heartbeat(threading.Thread):
     def hold(self, run: Run | None) -> None:
         with self.lock:
             previous, self.current = self.current, run
+            self.renewed_at = time.monotonic()  # the claim took the lease
             self.must_stop.clear()
             self.stream_asked.clear()
         with _held_lock:
@@ -140,20 +143,37 @@ class _Heartbeat(threading.Thread):
                 self.stream_asked.set()
 
     def run(self) -> None:
-        while not self.stopped.wait(self.lease.total_seconds() / 3):
+        lease = self.lease.total_seconds()
+        wait = lease / 3
+        while not self.stopped.wait(wait):
+            wait = lease / 3
             with self.lock:
                 run = self.current
             if run is None:
                 continue
             try:
-                if not run.renew_lease(self.worker_id, self.lease):
-                    with self.lock:
-                        if self.current is run:  # not a run that has just finished
-                            self.must_stop.set()
+                kept = run.renew_lease(self.worker_id, self.lease)
+            except Exception:
+                # A locked or lost database: try again soon. Once the lease
+                # may run out before the next try, another worker may take
+                # the run, so this one stops it rather than run it twice.
+                log.warning("could not renew the lease of run %s", run.pk, exc_info=True)
+                wait = lease / 9
+                with self.lock:
+                    if self.current is run and time.monotonic() - self.renewed_at >= lease * 2 / 3:
+                        self.must_stop.set()
+                continue
             finally:
                 # Its own, opened for the renewal: a worker's heartbeat lasts
                 # as long as the process, and holds none while it waits.
                 connections.close_all()
+            with self.lock:
+                if self.current is not run:  # a run that has just finished
+                    continue
+                if kept:
+                    self.renewed_at = time.monotonic()
+                else:
+                    self.must_stop.set()
 
     def __enter__(self) -> _Heartbeat:
         self.start()

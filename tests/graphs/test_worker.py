@@ -437,3 +437,68 @@ def test_a_worker_keeps_one_lease_heartbeat_across_its_looks_at_the_queue(stops)
         assert work("w-beat") == 1
     beating = [t for t in threading.enumerate() if t.name == "lease-w-beat"]
     assert len(beating) == 1 and beating[0].is_alive()
+
+
+def _held_run(worker_id: str, lease: timedelta) -> Run:
+    Run.enqueue(graph_name="support", kind=Run.Kind.START, payload={})
+    return Run.objects.claim_next(worker_id, lease)
+
+
+def _expires(run: Run):
+    return Run.objects.values_list("lease_expires_at", flat=True).get(pk=run.pk)
+
+
+def test_a_failed_lease_renewal_is_tried_again_and_the_run_kept(transactional_db, monkeypatch):
+    """A database that refuses one renewal (locked, a dropped connection)
+    neither ends the heartbeat nor lets the lease run out under a busy worker."""
+    from django.db import OperationalError
+
+    from graphs.worker import _heartbeat_of
+
+    lease = timedelta(seconds=0.9)
+    run = _held_run("w-flaky", lease)
+    tried, renew = [], Run.renew_lease
+
+    def once_locked(self, worker_id, lease):
+        tried.append(worker_id)
+        if len(tried) == 1:
+            raise OperationalError("database is locked")
+        return renew(self, worker_id, lease)
+
+    monkeypatch.setattr(Run, "renew_lease", once_locked)
+    heartbeat = _heartbeat_of("w-flaky", lease)
+    before = _expires(run)
+    heartbeat.hold(run)
+    try:
+        deadline = time.monotonic() + 30
+        while _expires(run) == before:
+            assert time.monotonic() < deadline, f"never renewed after a failure: {tried}"
+            time.sleep(0.02)
+        assert heartbeat.is_alive() and not heartbeat.must_stop.is_set()
+    finally:
+        heartbeat.hold(None)
+
+
+def test_a_worker_that_cannot_renew_its_lease_stops_the_run_before_it_runs_out(
+    transactional_db, monkeypatch
+):
+    """Another worker may take a run whose lease ran out: one that can't
+    renew stops the run first, so it never runs twice at once."""
+    from django.db import OperationalError
+
+    from graphs.worker import _heartbeat_of
+
+    lease = timedelta(seconds=0.9)
+    run = _held_run("w-cut-off", lease)
+
+    def locked(self, worker_id, lease):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(Run, "renew_lease", locked)
+    heartbeat = _heartbeat_of("w-cut-off", lease)
+    heartbeat.hold(run)
+    try:
+        assert heartbeat.must_stop.wait(30), "kept running a run it could not renew"
+        assert heartbeat.is_alive()
+    finally:
+        heartbeat.hold(None)
