@@ -442,6 +442,51 @@ async def _in_db_thread(function: Callable[..., _T], *args: Any, **kwargs: Any) 
     return await loop.run_in_executor(_DB_THREADS, functools.partial(function, *args, **kwargs))
 
 
+class _Memory:
+    """What this process remembers of the values its savers stored on one
+    database (serialized, or `_IN_BLOBS`), bounded in entries and bytes.
+    Shared by every saver on that database, so a thread deleted, copied over
+    or pruned through one saver is forgotten by the one that writes its
+    steps. Other processes keep their own: there a value not remembered is
+    written again, and copies go to new thread ids."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str, str, str], Any] = {}
+        self.size = 0
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def _bytes(found: Any) -> int:
+        return 0 if found is _IN_BLOBS else len(found[1])
+
+    def remember(self, key: tuple[str, str, str, str], found: Any) -> None:
+        with self.lock:
+            values = self.values
+            size = self._bytes(found)
+            old = values.get(key)
+            if old is not None:
+                self.size -= self._bytes(old)
+            if len(values) >= PACKED_CACHE_SIZE or self.size + size > PACKED_CACHE_BYTES:
+                values.clear()
+                self.size = 0
+            values[key] = found
+            self.size += size
+
+    def forget(self, thread_ids: set[str]) -> None:
+        with self.lock:
+            for key in [key for key in self.values if key[0] in thread_ids]:
+                self.size -= self._bytes(self.values.pop(key))
+
+
+_memories: dict[str, _Memory] = {}
+_memories_lock = threading.Lock()
+
+
+def _memory_of(alias: str) -> _Memory:
+    with _memories_lock:
+        return _memories.setdefault(alias, _Memory())
+
+
 class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
     """Stores checkpoints in the `graphs` tables of a Django database.
 
@@ -474,32 +519,26 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         return PACKED_MAX.get(self._vendor_name, 0)
 
     @functools.cached_property
-    def _packed_cache(self) -> dict[tuple[str, str, str, str], Any]:
-        return {}
+    def _memory(self) -> _Memory:
+        return _memory_of(self.using)
 
-    _packed_cache_bytes = 0
+    @property
+    def _packed_cache(self) -> dict[tuple[str, str, str, str], Any]:
+        return self._memory.values
 
     def _remember(self, key: tuple[str, str, str, str], found: Any) -> None:
-        cache = self._packed_cache
-        size = 0 if found is _IN_BLOBS else len(found[1])
-        old = cache.get(key)
-        if old is not None and old is not _IN_BLOBS:
-            self._packed_cache_bytes -= len(old[1])
-        if len(cache) >= PACKED_CACHE_SIZE or self._packed_cache_bytes + size > PACKED_CACHE_BYTES:
-            cache.clear()
-            self._packed_cache_bytes = 0
-        cache[key] = found
-        self._packed_cache_bytes += size
+        self._memory.remember(key, found)
 
     def _forget(self, thread_ids: Iterable[str]) -> None:
         """Drop what is remembered of these threads' values: their blobs are
         being deleted or replaced, and a thread made again under the same id
-        must not take a value for stored."""
+        must not take a value for stored. Again once the caller's transaction
+        commits: a step saved earlier in it remembers its values then."""
         ids = set(thread_ids)
-        cache = self._packed_cache
-        # list() copies the keys at once, while other threads may add some.
-        for key in [key for key in list(cache) if key[0] in ids]:
-            cache.pop(key, None)
+        self._memory.forget(ids)
+        connection = self._connection
+        if connection.in_atomic_block:
+            connection.on_commit(functools.partial(self._memory.forget, ids))
 
     def _in_blobs_once_committed(self, connection: Any, keys: list[tuple[str, ...]]) -> None:
         """Remember values as stored in the blobs once that is durable. A

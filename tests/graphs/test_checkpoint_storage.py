@@ -425,9 +425,13 @@ def test_a_reused_value_written_in_a_rolled_back_transaction_is_written_again(db
     assert saver.get_tuple(again).checkpoint["channel_values"] == values
 
 
-def test_a_thread_made_again_under_its_id_stores_the_values_its_steps_keep(db_alias):
+@pytest.mark.parametrize("admin", ["the same saver", "another saver"])
+def test_a_thread_made_again_under_its_id_stores_the_values_its_steps_keep(db_alias, admin):
+    """As in the site: steps are saved through the worker's saver, threads
+    copied and deleted through a saver of their own."""
     large = ["page " * 100] * 20
     saver = DjangoCheckpointSaver(using=db_alias)
+    other = saver if admin == "the same saver" else DjangoCheckpointSaver(using=db_alias)
     source, target = config(), config()
     target_id = target["configurable"]["thread_id"]
     first = _step(saver, source, {"large": large}, {"large": "1"}, {"large": "1"})
@@ -435,7 +439,7 @@ def test_a_thread_made_again_under_its_id_stores_the_values_its_steps_keep(db_al
     at = {"configurable": {**first["configurable"], "thread_id": target_id}}
     for _ in range(2):
         # A copy whose next step keeps the value its first step changed.
-        saver.copy_thread(source["configurable"]["thread_id"], target_id)
+        other.copy_thread(source["configurable"]["thread_id"], target_id)
         later = _step(saver, at, values, versions, {"n": "2"})
         assert saver.get_tuple(later).checkpoint["channel_values"] == values
-        saver.delete_thread(target_id)
+        other.delete_thread(target_id)
