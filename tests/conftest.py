@@ -186,6 +186,22 @@ def default_database_on(database: dict):
     assert not leaked, f"rows written to SQLite while default was elsewhere: {leaked}"
 
 
+@contextlib.contextmanager
+def default_on_postgres(request, django_db_blocker):
+    """`default` leads to the session's PostgreSQL for the block, configured
+    as from DATABASE_URL (a scaled-out install's settings, read from the
+    environment as the block starts), emptied before and after."""
+    from hitl_site.settings import _database
+
+    request.getfixturevalue("transactional_db")
+    request.getfixturevalue("pg_alias")  # the database, migrated
+    on_postgres = _database(request.getfixturevalue("pg_url"))
+    with django_db_blocker.unblock(), default_database_on(on_postgres):
+        empty_tables("default")
+        yield
+        empty_tables("default")
+
+
 def _forget_default() -> None:
     # Django's connections are per thread: this one's, and that of asgiref's
     # thread for thread-sensitive calls, which outlives every async test.

@@ -16,8 +16,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
 from hitl_site.request_threads import PooledThreadsASGIHandler
-from hitl_site.settings import _database
-from tests.conftest import default_database_on, empty_tables
+from tests.conftest import default_on_postgres
 from tests.test_settings import check
 
 # Raw connections the views saw, kept alive so that `is` tells them apart.
@@ -80,13 +79,9 @@ def database(request, transactional_db, django_db_blocker, monkeypatch):
     if request.param == "sqlite":
         yield "sqlite"
         return
-    request.getfixturevalue("pg_alias")  # the database, migrated
     monkeypatch.setenv("DATABASE_POOL_SIZE", "3")
-    on_postgres = _database(request.getfixturevalue("pg_url"))
-    with django_db_blocker.unblock(), default_database_on(on_postgres):
-        empty_tables("default")
+    with default_on_postgres(request, django_db_blocker):
         yield "postgres"
-        empty_tables("default")
 
 
 @pytest.fixture

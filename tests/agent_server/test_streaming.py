@@ -253,6 +253,25 @@ JOINED_RUNNING = {
 }
 
 
+def join_while_held(client, thread_id: str, run_id: str, gate, joined_with) -> list:
+    """Join the run once it waits at its gate, then let it go on."""
+    held(gate)
+    try:
+        return join_when_joined(
+            client,
+            thread_id,
+            run_id,
+            gate.touch,
+            stream_mode=list(joined_with) if joined_with else None,
+        )
+    finally:
+        gate.touch()
+
+
+def seen_of(parts) -> list:
+    return [(p.event, p.data["steps"] if p.event == "values" else p.data) for p in parts]
+
+
 @pytest.mark.parametrize(("made_with", "joined_with"), sorted(JOINED_RUNNING, key=str))
 def test_join_stream_follows_a_running_run_from_the_moment_it_joins(
     client, tmp_path, made_with, joined_with
@@ -266,19 +285,8 @@ def test_join_stream_follows_a_running_run_from_the_moment_it_joins(
         if_not_exists="create",
         **({"stream_mode": list(made_with)} if made_with else {}),
     )
-    held(gate)
-    try:
-        parts = join_when_joined(
-            client,
-            thread_id,
-            run["run_id"],
-            gate.touch,
-            stream_mode=list(joined_with) if joined_with else None,
-        )
-    finally:
-        gate.touch()
-    seen = [(p.event, p.data["steps"] if p.event == "values" else p.data) for p in parts]
-    assert seen == JOINED_RUNNING[(made_with, joined_with)]
+    parts = join_while_held(client, thread_id, run["run_id"], gate, joined_with)
+    assert seen_of(parts) == JOINED_RUNNING[(made_with, joined_with)]
     assert {p.id for p in parts} == {None}
     assert client.runs.get(thread_id, run["run_id"])["status"] == "success"
 
@@ -304,20 +312,9 @@ def test_join_stream_follows_a_running_run_of_the_pages_from_the_moment_it_joins
     )
     assert started.status_code == 201, started.text
     thread_id = started.json()["thread_id"]
-    held(gate)
     (run,) = client.runs.list(thread_id)
-    try:
-        parts = join_when_joined(
-            client,
-            thread_id,
-            run["run_id"],
-            gate.touch,
-            stream_mode=list(joined_with) if joined_with else None,
-        )
-    finally:
-        gate.touch()
-    seen = [(p.event, p.data["steps"] if p.event == "values" else p.data) for p in parts]
-    assert seen == JOINED_PAGE_RUN[joined_with]
+    parts = join_while_held(client, thread_id, run["run_id"], gate, joined_with)
+    assert seen_of(parts) == JOINED_PAGE_RUN[joined_with]
     assert client.runs.get(thread_id, run["run_id"])["status"] == "success"
 
 

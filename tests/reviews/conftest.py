@@ -21,9 +21,8 @@ from django.test import Client
 
 from graphs.models import Run
 from graphs.worker import work
-from hitl_site.settings import _database
 from reviews.models import ReviewTask
-from tests.conftest import default_database_on, empty_tables
+from tests.conftest import default_on_postgres
 
 # Modules whose database use is the same on both: drawings, documents, the
 # admin, forms built from graph schemas, the channel layer. Their SQLite run
@@ -51,14 +50,8 @@ def database(request, django_db_blocker):
     if getattr(request, "param", "sqlite") == "sqlite":
         yield "sqlite"
         return
-    request.getfixturevalue("transactional_db")
-    request.getfixturevalue("pg_alias")  # the database, migrated
-    # Configured as from DATABASE_URL: a scaled-out install's settings.
-    on_postgres = _database(request.getfixturevalue("pg_url"))
-    with django_db_blocker.unblock(), default_database_on(on_postgres):
-        empty_tables("default")
+    with default_on_postgres(request, django_db_blocker):
         yield "postgres"
-        empty_tables("default")
 
 
 @pytest.fixture
