@@ -38,3 +38,20 @@ async def test_a_waiting_request_hears_the_run_end_in_the_runs_group():
         heard = [message async for message in listener.messages(run.pk)]
     assert [m["type"] for m in heard] == ["run.chunk", "run.status"]
     assert heard[-1]["status"] == Run.Status.INTERRUPTED and heard[-1]["run"] == run.pk
+
+
+async def test_the_threads_other_events_never_reach_the_listeners_channel():
+    run = await queued_run()
+    async with RunListener(run.run_id) as listener:
+        events.publish_progress(
+            run, step=1, source="loop", checkpoint_id="c1", nodes=["a"], namespace=()
+        )
+        events.publish_chunk(run, "values", "{}")
+        events.publish_run(run, Run.Status.INTERRUPTED)
+        # Read the channel itself, not `messages`, which would drop a thread
+        # event it was sent. Events arrive in the order they were published,
+        # so everything sent before the status is in hand when it comes.
+        arrived = []
+        while not arrived or arrived[-1]["type"] != "run.status":
+            arrived.append(await listener.layer.receive(listener.channel))
+    assert [m["type"] for m in arrived] == ["run.chunk", "run.status"]
