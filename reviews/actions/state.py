@@ -82,10 +82,11 @@ def edit(edit: StateEdit, *, user: Any, client_address: str | None = None) -> Sa
             },
             client_address=client_address,
         )
+    # Points are named as the timeline names them: by their last 8 characters.
     keys = ", ".join(edit.changes) or "nothing"
-    summary = f"Wrote {keys} as a new checkpoint {written}" if edit.changes else "No edit"
+    summary = f"Wrote {keys} as a new point {written[-8:]}" if edit.changes else "No edit"
     if edit.fork_from and edit.changes:
-        summary += f", a branch from {edit.fork_from}"
+        summary += f", a branch from {edit.fork_from[-8:]}"
     if run is not None:
-        summary += f"; run {run.pk} continues the graph."
+        summary += f"; run {run.pk} continues the graph"
     return SaveResult(summary=summary + ".", checkpoint_id=written, run=run)

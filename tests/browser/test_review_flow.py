@@ -93,7 +93,7 @@ def test_feedback_form_then_a_state_edit(served, browser):
     page.fill("textarea[name=s-draft], input[name=s-draft]", "Hi all! We moved to the new office.")
     page.select_option("select[name=as_node]", "revise")
     page.click("#state-editor button[type=submit]")
-    expect(page.locator(".messages")).to_contain_text("Wrote draft as a new checkpoint")
+    expect(page.locator(".messages")).to_contain_text("Wrote draft as a new point")
 
     state = served.query(
         "from graphs.models import Thread\nfrom reviews.graph_state import read_state\n"

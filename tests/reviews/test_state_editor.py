@@ -50,6 +50,9 @@ def test_edit_writes_a_checkpoint_as_node_and_is_audited(as_rita, rita):
     state = read_state(Thread.objects.get(pk=thread))
     assert state.values["draft"] == "A better draft" and state.values["topic"] == "launch"
     assert state.steps[0].source == "update" and state.steps[0].writes == ["write_draft"]
+    # The point is named as the timeline names it, in one sentence.
+    shown = [str(m) for m in as_rita.get(response.url).context["messages"]]
+    assert shown == [f"Wrote draft as a new point {state.checkpoint_id[-8:]}."]
     # The old question no longer applies; the graph, written as write_draft,
     # waits before ask_feedback now, and says so in the queue.
     assert ReviewTask.objects.get(pk=question.pk).status == "superseded"
