@@ -40,6 +40,7 @@ from graphs import events
 from graphs.checkpoint import DjangoCheckpointSaver
 from graphs.interrupts import DecisionError, Shape, decisions_in, json_safe
 from graphs.models import Checkpoint, Run, Thread, new_run_id
+from graphs.run_settings import without_langgraphs_own
 from graphs.worker import discard_checkpoints, graph_for_run, stream_held
 from reviews.access import REVIEW, VIEW, can_thread, graph_rights, thread_for
 from reviews.actions import ActionRefused, DecisionsInvalid
@@ -255,10 +256,11 @@ def _config(body: dict[str, Any], assistant: Assistant) -> tuple[dict[str, Any],
         if k in ("configurable", "recursion_limit", "tags", "metadata", "run_name")
     }
     if base.get("configurable") or config.get("configurable"):
-        kept["configurable"] = {
-            **(base.get("configurable") or {}),
-            **(config.get("configurable") or {}),
-        }
+        # LangGraph's own keys are dropped, not refused: a RemoteGraph sends
+        # its caller's thread_id and runtime flags along.
+        kept["configurable"] = without_langgraphs_own(
+            {**(base.get("configurable") or {}), **(config.get("configurable") or {})}
+        )
     if assistant.context or context:
         context = {**(assistant.context or {}), **(context or {})}
     return kept, (context or None)
@@ -455,7 +457,15 @@ def _resume(
     request: HttpRequest, thread: Thread, command: dict[str, Any], fields: dict[str, Any]
 ) -> Run:
     """`command.resume` answers the thread's open interrupt(s): a decision on
-    their review tasks by the key's user."""
+    their review tasks by the key's user. Nothing else rides on it: an update
+    or a goto would change what was just decided, unseen by its reviewers."""
+    extra = sorted(k for k in ("update", "goto") if command.get(k))  # RemoteGraph sends goto: []
+    if extra:
+        raise ApiError(
+            422,
+            f"A resume is a review decision and can't carry {' or '.join(extra)}: "
+            "send them in a run of their own, judged as a change to the thread's state.",
+        )
     waiting = list(
         ReviewTask.objects.pending()
         .filter(thread_id=thread.pk)
@@ -482,12 +492,7 @@ def _resume(
     for interrupt_id, value in answers.items():
         decisions |= decisions_for(by_interrupt[interrupt_id], value)
     chosen = [t for t in waiting if t.pk in decisions]
-    run = _decide(request, thread, chosen, decisions, fields)
-    extra = {k: command[k] for k in ("update", "goto") if command.get(k) is not None}
-    if extra:
-        run.payload = {**(run.payload or {}), "command": extra}
-        Run.objects.filter(pk=run.pk).update(payload=run.payload)
-    return run
+    return _decide(request, thread, chosen, decisions, fields)
 
 
 def _decide(

@@ -19,7 +19,18 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "metadata": dict,
     "run_name": str,
 }
-RESERVED_CONFIGURABLE = ("thread_id", "checkpoint_id", "checkpoint_ns")
+RESERVED_CONFIGURABLE = ("thread_id", "checkpoint_id", "checkpoint_ns", "checkpoint_map")
+
+
+def langgraphs_own(key: str) -> bool:
+    """A `configurable` key that is not a run's to set: where it reads and
+    writes, and LangGraph's runtime keys (`__pregel_*`; its resume map alone
+    would answer a thread's interrupts without a review)."""
+    return key in RESERVED_CONFIGURABLE or key.startswith("__")
+
+
+def without_langgraphs_own(configurable: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in configurable.items() if not langgraphs_own(k)}
 
 
 def config_problems(config: Any) -> list[str]:
@@ -38,10 +49,13 @@ def config_problems(config: Any) -> list[str]:
         problems.append("config 'recursion_limit' must be at least 1.")
     if isinstance(config.get("tags"), list) and not all(isinstance(t, str) for t in config["tags"]):
         problems.append("config 'tags' must be a list of strings.")
-    reserved = [k for k in RESERVED_CONFIGURABLE if k in (config.get("configurable") or {})]
+    configurable = config.get("configurable")
+    configurable = configurable if isinstance(configurable, dict) else {}
+    reserved = [k for k in configurable if langgraphs_own(k)]
     if reserved:
         problems.append(
-            f"config 'configurable' may not set {', '.join(reserved)}: the dashboard sets them."
+            f"config 'configurable' may not set {', '.join(reserved)}: "
+            "the dashboard and LangGraph set them."
         )
     return problems
 

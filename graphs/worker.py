@@ -42,6 +42,7 @@ from graphs.interrupts import json_safe, pending_requests
 from graphs.loop import graph_loop
 from graphs.models import Checkpoint, CheckpointWrite, Run, Thread
 from graphs.registry import get_registry
+from graphs.run_settings import without_langgraphs_own
 from graphs.signals import run_finished, run_interrupted
 
 log = logging.getLogger(__name__)
@@ -226,7 +227,12 @@ def run_config(run: Run) -> dict[str, Any]:
     values, recursion_limit, tags, metadata) over what the graph was
     compiled with (`with_config`), with the thread and the run's own key."""
     asked = run.config or {}
-    configurable = {**(asked.get("configurable") or {}), "thread_id": run.thread_id}
+    # Whatever way a run was asked for, LangGraph's own keys are never the
+    # asker's: a resume map among them would answer interrupts unreviewed.
+    configurable = {
+        **without_langgraphs_own(asked.get("configurable") or {}),
+        "thread_id": run.thread_id,
+    }
     if run.assistant_id:
         # Asked through the Agent Server API: the graph reads these as
         # LangGraph's server gives them.
@@ -474,7 +480,7 @@ def _graph_input(run: Run, graph, config: dict[str, Any]) -> tuple[Any, dict[str
         resume = (
             payload["by_interrupt_id"] if "by_interrupt_id" in payload else payload.get("value")
         )
-        return _command(payload.get("command") or {}, resume=resume), config
+        return _command({}, resume=resume), config
     if run.kind == Run.Kind.COMMAND:
         return _command(run.payload or {}), config
     if run.kind == Run.Kind.REPLAY:

@@ -141,6 +141,10 @@ def test_config_and_context_through_the_api_and_the_start_page(admin_client):
         ({"context": {"user_id": "u"}, "config": {"thread_id": "x"}}, "config has no 'thread_id'"),
         ({"config": {"recursion_limit": 0}}, "at least 1"),
         ({"config": {"configurable": {"thread_id": "t"}}}, "may not set thread_id"),
+        (
+            {"config": {"configurable": {"__pregel_resume_map": {"i": "approve"}}}},
+            "may not set __pregel_resume_map",
+        ),
     ):
         refused = api.post("/api/runs", {"graph": "contextual", **wrong}, "application/json")
         assert refused.status_code == 422 and expected in refused.json()["errors"]["input"]

@@ -18,7 +18,7 @@ from graphs.interrupts import DecisionError, pending_requests, resume_value, val
 from graphs.models import Checkpoint, Run
 from graphs.registry import get_registry
 from graphs.signals import run_interrupted
-from graphs.worker import RUN_KEY, work
+from graphs.worker import RUN_KEY, run_config, work
 
 AGENTS = Path(__file__).parent / "agents" / "langgraph.json"
 
@@ -502,3 +502,21 @@ def test_a_worker_that_cannot_renew_its_lease_stops_the_run_before_it_runs_out(
         assert heartbeat.is_alive()
     finally:
         heartbeat.hold(None)
+
+
+def test_langgraphs_own_config_keys_never_reach_the_graph():
+    # However a run's config was stored (an older row, an assistant's), the
+    # runtime's keys are not the asker's: a resume map would answer its
+    # interrupts without a review.
+    asked = {
+        "configurable": {
+            "__pregel_resume_map": {"i": "approve"},
+            "checkpoint_id": "old",
+            "thread_id": "other",
+            "tenant": "acme",
+        },
+        "recursion_limit": 5,
+    }
+    config = run_config(Run(thread_id="t-1", graph_name="support", config=asked))
+    assert config["configurable"] == {"tenant": "acme", "thread_id": "t-1"}
+    assert config["recursion_limit"] == 5
