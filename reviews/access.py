@@ -218,6 +218,42 @@ def check_decisions(
     return edited
 
 
+def check_state_write(user: Any, thread: Thread, calls: list[dict[str, Any]]) -> None:
+    """Refuse (PermissionDenied) a state write that would let the graph run a
+    call, or pass an open request, its writer may not approve alone.
+
+    The calls are those it writes and those it leaves for the graph to run
+    (reviews.written_calls): each is judged as if the writer had approved it
+    as proposed, so its rule must let them review, and ask for no more than
+    one approval. An open request that waits for several approvals stands
+    until they are given: a write by one person can't overrule it."""
+    waiting = ReviewTask.objects.pending().filter(thread_id=thread.pk).select_related("rule")
+    for task in waiting:
+        if task.required_approvals > 1:
+            raise PermissionDenied(
+                f"Task {task.pk} waits for {task.required_approvals} reviewers' approval "
+                f"under rule “{task.rule}”; decide it before changing the thread's state."
+            )
+    if user is None or not calls:
+        return
+    rules = list(ReviewRule.objects.all())
+    for call in calls:
+        rule = ReviewRule.for_call(thread.graph_name, call["name"], call["args"], rules)
+        if rule is None:
+            continue
+        if not allowed(user, REVIEW, rule.pk):
+            raise PermissionDenied(
+                f"This write would let the graph run a {call['name']} call that rule “{rule}” "
+                "asks others to review: you may not approve it."
+            )
+        if rule.required_approvals > 1:
+            raise PermissionDenied(
+                f"This write would let the graph run a {call['name']} call that rule “{rule}” "
+                f"asks {rule.required_approvals} reviewers to approve; one person's write "
+                "can't. Let the model propose it, so its reviewers are asked."
+            )
+
+
 def decidable(user: Any, tasks: list[ReviewTask]) -> list[ReviewTask]:
     """The tasks among these (one turn's calls) that the user may decide."""
     return [task for task in tasks if can(user, REVIEW, task)]

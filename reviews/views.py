@@ -450,6 +450,9 @@ def thread_state(request: HttpRequest, thread_id: str) -> HttpResponse:
             except ActionRefused as exc:
                 edit.refusal = str(exc)
                 status = 409
+            except PermissionDenied as exc:
+                edit.refusal = str(exc)
+                status = 403
             else:
                 messages.success(request, result.summary)
                 # The timeline, at the new point: an edit is a new checkpoint there.

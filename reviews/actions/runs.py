@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from graphs.models import Checkpoint, Run, Thread
+from reviews import written_calls
+from reviews.access import ADMINISTER, can_graph, check_state_write
 from reviews.actions import ActionRefused
 from reviews.emit import emit
+from reviews.graph_state import config_for, graph_for
 from reviews.models import ReviewTask
 
 
@@ -27,6 +31,8 @@ def start(
     against the graph's input schema) on a new thread or on `thread_id`, a
     command (`input` holds its update and goto) or a continue. `fields` go to
     the run (title, interrupt_before/after, config, context, metadata...)."""
+    if kind == Run.Kind.COMMAND and thread_id:
+        _check_command(user, Thread.objects.get(pk=thread_id), input or {})
     # Joins the caller's transaction where there is one, without a savepoint
     # (two more round trips on PostgreSQL): a failure undoes the caller's too.
     with transaction.atomic(savepoint=False):
@@ -54,6 +60,22 @@ def start(
             client_address=client_address,
         )
     return run
+
+
+def _check_command(user: Any, thread: Thread, command: dict[str, Any]) -> None:
+    """A command's update is a state write, and its goto moves the graph past
+    its own edges: judged as an edit would be (access.check_state_write) on
+    the calls it writes and those it leaves for the graph to run."""
+    goto = bool(command.get("goto"))
+    if goto and user is not None and not can_graph(user, ADMINISTER, thread.graph_name):
+        raise PermissionDenied(
+            "goto jumps past the graph's own edges, and past any review they lead to: "
+            f"it needs the right to administer {thread.graph_name} graphs."
+        )
+    state = graph_for(thread).get_state(config_for(thread))
+    check_state_write(
+        user, thread, written_calls.written(command) + written_calls.unanswered(state.values)
+    )
 
 
 def cancel(run: Run, *, user: Any, client_address: str | None = None) -> Run:

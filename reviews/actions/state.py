@@ -10,6 +10,8 @@ from django.db import transaction
 
 from graphs.interrupts import pending_requests
 from graphs.models import Run, Thread
+from reviews import written_calls
+from reviews.access import check_state_write
 from reviews.actions import ActionRefused
 from reviews.emit import emit
 from reviews.graph_state import EDITED_AS_NODE, EDITED_BY, config_for, typed_values
@@ -47,6 +49,14 @@ def edit(edit: StateEdit, *, user: Any, client_address: str | None = None) -> Sa
                 as_node=edit.as_node or None,
             )
             written = config["configurable"]["checkpoint_id"]
+        # Judged on the state as written (reducers applied), before any open
+        # request is retired; a refusal undoes the write with the transaction.
+        after = edit.graph.get_state(config_for(thread, written))
+        check_state_write(
+            user,
+            thread,
+            written_calls.written(edit.changes) + written_calls.unanswered(after.values),
+        )
         stale = ReviewTask.objects.supersede(thread.pk, keep_checkpoint=written)
         run, created = None, []
         if edit.continue_run:
