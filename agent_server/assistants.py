@@ -23,7 +23,8 @@ from agent_server.models import Assistant, AssistantVersion, system_assistant_id
 from graphs.interrupts import json_safe
 from graphs.registry import GraphLoadError, GraphNotFound, get_registry
 from graphs.worker import compiled_graph
-from reviews.access import REVIEW, VIEW, can_graph, graph_rights
+from reviews.access import ADMINISTER, REVIEW, VIEW, can_graph, graph_rights
+from reviews.emit import emit
 
 SORTABLE = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
 
@@ -277,11 +278,49 @@ def get(request: HttpRequest, assistant_id: str) -> HttpResponse:
     return respond(shapes.assistant(resolve(request.user, assistant_id)))
 
 
+def _to_change(user: Any, assistant_id: str) -> Assistant:
+    """An assistant the user may change: every run that names it runs with
+    what it says, so that needs the right to administer its graph; a graph's
+    own assistant is the graph as deployed, changed by superusers alone."""
+    row = resolve(user, assistant_id, REVIEW)
+    if not can_graph(user, ADMINISTER, row.graph_id):
+        raise ApiError(403, f"Changing an assistant needs the right to administer {row.graph_id}.")
+    if row.assistant_id == system_assistant_id(row.graph_id) and not user.is_superuser:
+        raise ApiError(
+            403,
+            f"{row.graph_id}'s own assistant runs the graph as deployed: "
+            "create an assistant of your own to change its config.",
+        )
+    return row
+
+
+def _audit(request: HttpRequest, row: Assistant, before: dict[str, Any] | None, after) -> None:
+    emit(
+        "assistant.changed",
+        actor=request.user,
+        graph_name=row.graph_id,
+        before=before,
+        after=after,
+        client_address=request.META.get("REMOTE_ADDR") or None,
+    )
+
+
+def _audited(row: Assistant) -> dict[str, Any]:
+    return {
+        "assistant_id": str(row.assistant_id),
+        "version": row.version,
+        "config": row.config,
+        "context": row.context,
+        "metadata": row.metadata,
+    }
+
+
 @endpoint
 def patch(request: HttpRequest, assistant_id: str) -> HttpResponse:
     """A new version with the changes; the others stay as they were."""
     body = payload(request)
-    row = resolve(request.user, assistant_id, REVIEW)
+    row = _to_change(request.user, assistant_id)
+    before = _audited(row)
     if graph_id := body.get("graph_id"):
         _known_graph(graph_id)
         if not can_graph(request.user, REVIEW, graph_id):
@@ -302,13 +341,16 @@ def patch(request: HttpRequest, assistant_id: str) -> HttpResponse:
             row.description = body["description"]
         row.save()
         _add_version(row)
+        _audit(request, row, before, _audited(row))
     return respond(shapes.assistant(row))
 
 
 @endpoint
 def delete(request: HttpRequest, assistant_id: str) -> HttpResponse:
-    row = resolve(request.user, assistant_id, REVIEW)
-    row.delete()
+    row = _to_change(request.user, assistant_id)
+    with transaction.atomic():
+        _audit(request, row, _audited(row), None)
+        row.delete()
     return HttpResponse(status=204)
 
 
@@ -326,7 +368,8 @@ def versions(request: HttpRequest, assistant_id: str) -> HttpResponse:
 @endpoint
 def set_latest(request: HttpRequest, assistant_id: str) -> HttpResponse:
     body = payload(request)
-    row = resolve(request.user, assistant_id, REVIEW)
+    row = _to_change(request.user, assistant_id)
+    before = _audited(row)
     version = row.versions.filter(version=body.get("version")).first()
     if version is None:
         raise ApiError(
@@ -336,7 +379,9 @@ def set_latest(request: HttpRequest, assistant_id: str) -> HttpResponse:
         setattr(row, field, getattr(version, field))
     row.version = version.version
     row.updated_at = timezone.now()
-    row.save()
+    with transaction.atomic():
+        row.save()
+        _audit(request, row, before, _audited(row))
     return respond(shapes.assistant(row))
 
 

@@ -89,6 +89,7 @@ class AuditEvent(models.Model):
         "thread.copied",
         "thread.deleted",
         "rule.changed",
+        "assistant.changed",
         "audit.keyed",
     )
 

@@ -58,6 +58,9 @@ EFFECTS: dict[str, Effects] = {
     "thread.copied": Effects(webhook="task.created", live="created"),
     "thread.deleted": Effects(live="removed"),
     "rule.changed": Effects(),
+    # An assistant changed, set back to a version, or deleted: every run
+    # that names it after runs with what it says now.
+    "assistant.changed": Effects(),
     "audit.keyed": Effects(),
 }
 

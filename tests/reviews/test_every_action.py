@@ -219,6 +219,16 @@ def _(user) -> Act:
     return partial(_signed_in(user).post, url, {"post": "yes"}), []
 
 
+@scenario("assistant.changed")
+def _(user) -> Act:
+    from agent_server.models import Assistant
+
+    made = Assistant.objects.create(graph_id="support", name="ours", config={})
+    url = f"/langgraph/assistants/{made.assistant_id}"
+    body = {"config": {"recursion_limit": 5}}
+    return partial(_api(user).patch, url, body, "application/json"), []
+
+
 def test_every_action_has_a_scenario():
     assert sorted(SCENARIOS) == sorted(set(EFFECTS) - NOT_DONE_HERE)
 
