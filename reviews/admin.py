@@ -1,10 +1,12 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from graphs.admin import RunAdmin, ThreadAdmin
 from graphs.models import Run, Thread
-from reviews.access import visible_tasks, visible_threads
+from reviews.access import REVIEW, can_thread, visible_tasks, visible_threads
+from reviews.actions import ActionRefused
+from reviews.actions import threads as thread_actions
 from reviews.emit import emit
 from reviews.models import (
     ApiToken,
@@ -29,11 +31,37 @@ class ReviewTaskAdmin(admin.ModelAdmin):
         return visible_tasks(request.user, super().get_queryset(request))
 
 
+MAY_NOT_CHANGE = "it has open tasks you may not decide; deleting it would overrule them."
+
+
 # Threads and runs, as graphs.admin shows them, under the same rules as the
 # pages: staff see (and may delete) only threads they may see whole.
 class GatedThreadAdmin(ThreadAdmin):
+    # A thread's graph and metadata are its runs' to write; a deletion goes
+    # through the pages' action, with its rights, checks and audit row.
+    readonly_fields = [f.name for f in Thread._meta.fields]
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Thread]:
         return visible_threads(request.user, super().get_queryset(request), graph_rules=True)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Thread | None = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or can_thread(request.user, REVIEW, obj))
+
+    def delete_model(self, request: HttpRequest, obj: Thread) -> None:
+        self.delete_queryset(request, Thread.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Thread]) -> None:
+        for thread in queryset:
+            if not can_thread(request.user, REVIEW, thread):
+                self.message_user(request, f"{thread}: {MAY_NOT_CHANGE}", messages.ERROR)
+                continue
+            try:
+                thread_actions.delete(
+                    thread, user=request.user, client_address=request.META.get("REMOTE_ADDR")
+                )
+            except ActionRefused as exc:
+                self.message_user(request, f"{thread}: {exc}", messages.ERROR)
 
 
 class GatedRunAdmin(RunAdmin):

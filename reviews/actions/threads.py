@@ -73,5 +73,6 @@ def delete(thread: Thread, *, user: Any, client_address: str | None = None) -> N
             before={"open_tasks": open_tasks, "runs": thread.runs.count()},
             client_address=client_address,
         )
+        thread_id = thread.pk  # delete() sets the instance's pk to None
         thread.delete()
-        DjangoCheckpointSaver().delete_thread(thread.pk)
+        DjangoCheckpointSaver().delete_thread(thread_id)
