@@ -6,6 +6,7 @@ import csv
 import json
 from collections.abc import Iterator
 from datetime import datetime, time
+from typing import Any
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.db.models import Q, QuerySet
@@ -115,6 +116,19 @@ def _rows(events: QuerySet[AuditEvent]) -> Iterator[dict]:
     return events.order_by("id").values(*COLUMNS).iterator(chunk_size=EXPORT_CHUNK)
 
 
+# What a spreadsheet would run as a formula. Thread ids and titles come from
+# agents' clients, so a cell starting so is written as text (OWASP's advice).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_lines(events: QuerySet[AuditEvent], anchor: dict) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(COLUMNS)
@@ -122,7 +136,7 @@ def _csv_lines(events: QuerySet[AuditEvent], anchor: dict) -> Iterator[str]:
         row["created_at"] = row["created_at"].isoformat()
         for name in ("before", "after"):
             row[name] = "" if row[name] is None else json.dumps(row[name], sort_keys=True)
-        yield writer.writerow([row[c] if row[c] is not None else "" for c in COLUMNS])
+        yield writer.writerow([_cell(row[c]) for c in COLUMNS])
     yield writer.writerow([CSV_ANCHOR_MARK, anchor_line(anchor)])
 
 

