@@ -11,7 +11,8 @@ rule: the first rule for the graph, or for any graph, with no tool and no
 condition) and every task ever asked on it. Changing it (editing state,
 forking, replaying, retrying, cancelling its runs) needs the right to
 review its graph and to decide every task still open on it: any of those
-would retire or overrule them.
+would retire or overrule them. A state write is also judged on the tool
+calls it would let the graph run (check_state_write).
 
 Administering implies reviewing, and reviewing implies viewing. No rule:
 every signed-in reviewer may. Superusers may always.
