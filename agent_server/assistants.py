@@ -19,12 +19,12 @@ from pydantic import TypeAdapter
 
 from agent_server import shapes
 from agent_server.auth import ApiError, endpoint, methods, payload, respond
-from agent_server.models import Assistant, AssistantVersion, system_assistant_id
+from agent_server.models import Assistant, system_assistant_id
 from graphs.interrupts import json_safe
 from graphs.registry import GraphLoadError, GraphNotFound, get_registry
 from graphs.worker import compiled_graph
 from reviews.access import ADMINISTER, REVIEW, VIEW, can_graph, graph_rights
-from reviews.emit import emit
+from reviews.actions import assistants as assistant_actions
 
 SORTABLE = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
 
@@ -56,21 +56,7 @@ def ensure_system_assistants() -> None:
                 },
             )
             if created:
-                _add_version(row)
-
-
-def _add_version(row: Assistant) -> None:
-    AssistantVersion.objects.create(
-        created_at=row.updated_at,
-        assistant=row,
-        version=row.version,
-        graph_id=row.graph_id,
-        name=row.name,
-        description=row.description,
-        config=row.config,
-        context=row.context,
-        metadata=row.metadata,
-    )
+                row.add_version()
 
 
 def _as_uuid(value: str) -> uuid.UUID | None:
@@ -269,7 +255,7 @@ def create(request: HttpRequest) -> HttpResponse:
             context=context or {},
             metadata=body.get("metadata") or {},
         )
-        _add_version(row)
+        row.add_version()
     return respond(shapes.assistant(row))
 
 
@@ -294,63 +280,37 @@ def _to_change(user: Any, assistant_id: str) -> Assistant:
     return row
 
 
-def _audit(request: HttpRequest, row: Assistant, before: dict[str, Any] | None, after) -> None:
-    emit(
-        "assistant.changed",
-        actor=request.user,
-        graph_name=row.graph_id,
-        before=before,
-        after=after,
-        client_address=request.META.get("REMOTE_ADDR") or None,
-    )
-
-
-def _audited(row: Assistant) -> dict[str, Any]:
-    return {
-        "assistant_id": str(row.assistant_id),
-        "version": row.version,
-        "config": row.config,
-        "context": row.context,
-        "metadata": row.metadata,
-    }
-
-
 @endpoint
 def patch(request: HttpRequest, assistant_id: str) -> HttpResponse:
     """A new version with the changes; the others stay as they were."""
     body = payload(request)
     row = _to_change(request.user, assistant_id)
-    before = _audited(row)
     if graph_id := body.get("graph_id"):
         _known_graph(graph_id)
         if not can_graph(request.user, REVIEW, graph_id):
             raise ApiError(403, f"You may not start or change {graph_id} runs.")
     config, context = _config_and_context(body)
-    with transaction.atomic():
-        row = Assistant.objects.select_for_update().get(pk=row.pk)
-        latest = row.versions.order_by("-version").values_list("version", flat=True).first()
-        row.version = (latest or 0) + 1
-        row.updated_at = timezone.now()
-        row.graph_id = graph_id or row.graph_id
-        row.config = config or row.config
-        row.context = context if context is not None else row.context
-        row.metadata = {**row.metadata, **(body.get("metadata") or {})}
-        if body.get("name") is not None:
-            row.name = body["name"]
-        if body.get("description") is not None:
-            row.description = body["description"]
-        row.save()
-        _add_version(row)
-        _audit(request, row, before, _audited(row))
+    row = assistant_actions.change(
+        row,
+        {
+            "graph_id": graph_id or row.graph_id,
+            "config": config or row.config,
+            "context": context if context is not None else row.context,
+            "metadata": {**row.metadata, **(body.get("metadata") or {})},
+            **{k: body[k] for k in ("name", "description") if body.get(k) is not None},
+        },
+        user=request.user,
+        client_address=request.META.get("REMOTE_ADDR") or None,
+    )
     return respond(shapes.assistant(row))
 
 
 @endpoint
 def delete(request: HttpRequest, assistant_id: str) -> HttpResponse:
     row = _to_change(request.user, assistant_id)
-    with transaction.atomic():
-        _audit(request, row, _audited(row), None)
-        row.delete()
+    assistant_actions.delete(
+        row, user=request.user, client_address=request.META.get("REMOTE_ADDR") or None
+    )
     return HttpResponse(status=204)
 
 
@@ -369,19 +329,14 @@ def versions(request: HttpRequest, assistant_id: str) -> HttpResponse:
 def set_latest(request: HttpRequest, assistant_id: str) -> HttpResponse:
     body = payload(request)
     row = _to_change(request.user, assistant_id)
-    before = _audited(row)
     version = row.versions.filter(version=body.get("version")).first()
     if version is None:
         raise ApiError(
             404, f"Version {body.get('version')} not found for assistant {row.assistant_id}"
         )
-    for field in ("graph_id", "config", "context", "metadata", "name", "description"):
-        setattr(row, field, getattr(version, field))
-    row.version = version.version
-    row.updated_at = timezone.now()
-    with transaction.atomic():
-        row.save()
-        _audit(request, row, before, _audited(row))
+    row = assistant_actions.set_latest(
+        row, version, user=request.user, client_address=request.META.get("REMOTE_ADDR") or None
+    )
     return respond(shapes.assistant(row))
 
 

@@ -39,6 +39,20 @@ class Assistant(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.graph_id} v{self.version})"
 
+    def add_version(self) -> None:
+        """Keep what the assistant says now as its version row."""
+        AssistantVersion.objects.create(
+            created_at=self.updated_at,
+            assistant=self,
+            version=self.version,
+            graph_id=self.graph_id,
+            name=self.name,
+            description=self.description,
+            config=self.config,
+            context=self.context,
+            metadata=self.metadata,
+        )
+
 
 class AssistantVersion(models.Model):
     """One version of an assistant, as it was made; never changed."""
