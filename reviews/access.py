@@ -221,13 +221,11 @@ def check_decisions(
 
 def check_state_write(user: Any, thread: Thread, calls: list[dict[str, Any]]) -> None:
     """Refuse (PermissionDenied) a state write that would let the graph run a
-    call, or pass an open request, its writer may not approve alone.
-
-    The calls are those it writes and those it leaves for the graph to run
-    (reviews.written_calls): each is judged as if the writer had approved it
-    as proposed, so its rule must let them review, and ask for no more than
-    one approval. An open request that waits for several approvals stands
-    until they are given: a write by one person can't overrule it."""
+    call, or pass an open request, its writer may not approve alone: the
+    calls it writes and those it leaves for the graph to run
+    (reviews.written_calls) go through check_calls, and an open request that
+    waits for several approvals stands until they are given, since one
+    person's write can't overrule it."""
     waiting = ReviewTask.objects.pending().filter(thread_id=thread.pk).select_related("rule")
     for task in waiting:
         if task.required_approvals > 1:
@@ -235,23 +233,30 @@ def check_state_write(user: Any, thread: Thread, calls: list[dict[str, Any]]) ->
                 f"Task {task.pk} waits for {task.required_approvals} reviewers' approval "
                 f"under rule “{task.rule}”; decide it before changing the thread's state."
             )
+    check_calls(user, thread.graph_name, calls)
+
+
+def check_calls(user: Any, graph_name: str, calls: list[dict[str, Any]]) -> None:
+    """Refuse (PermissionDenied) unless the user may approve each of these
+    calls alone, as proposed: its rule lets them review and asks for one
+    approval at most. The system (user None) may."""
     if user is None or not calls:
         return
     rules = list(ReviewRule.objects.all())
     for call in calls:
-        rule = ReviewRule.for_call(thread.graph_name, call["name"], call["args"], rules)
+        rule = ReviewRule.for_call(graph_name, call["name"], call["args"], rules)
         if rule is None:
             continue
         if not allowed(user, REVIEW, rule.pk):
             raise PermissionDenied(
-                f"This write would let the graph run a {call['name']} call that rule “{rule}” "
+                f"This would let the graph run a {call['name']} call that rule “{rule}” "
                 "asks others to review: you may not approve it."
             )
         if rule.required_approvals > 1:
             raise PermissionDenied(
-                f"This write would let the graph run a {call['name']} call that rule “{rule}” "
-                f"asks {rule.required_approvals} reviewers to approve; one person's write "
-                "can't. Let the model propose it, so its reviewers are asked."
+                f"This would let the graph run a {call['name']} call that rule “{rule}” "
+                f"asks {rule.required_approvals} reviewers to approve; one person can't. "
+                "Let the model propose it, so its reviewers are asked."
             )
 
 

@@ -1,74 +1,92 @@
-"""The tool calls a state write would let a graph run without asking.
+"""The tool calls a change to a thread would let its graph run without asking.
 
-A state write (an edit, a fork, a command's `update` or `goto`) can put a
-tool call in an AI message, or move the graph past the node that would have
-asked about the calls already there. Either way the call runs as the
+A state write (an edit, a fork, a command's `update` or `goto`, new input)
+can put a tool call in the state, or move the graph past the node that would
+have asked about the calls already there: a tools node runs every call of
+the last AI message, answered or not. Either way the call runs as the
 writer's choice, so reviews.access judges these calls as if the writer had
-approved them. Messages come as LangChain objects (a state read back) or in
-any dict form LangGraph's `add_messages` accepts (a request's JSON).
+approved them.
+
+A request's values are read by shape, not by message format: anything that
+holds a tool name and its arguments is a call, whether LangChain's
+(`{"name", "args"}`, also inside `lc` constructors and `Send` inputs),
+OpenAI's (`{"function": {"name", "arguments"}}`) or Anthropic's
+(`{"type": "tool_use", "name", "input"}`). Reading too much only judges a
+harmless dict under the graph's rules; reading too little would let a call
+through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage, convert_to_messages
+from langchain_core.messages import AIMessage, BaseMessage
 
 
 def written(value: Any) -> list[dict[str, Any]]:
-    """Every tool call in an AI message anywhere in a written value."""
-    return [call for message in _messages(value) for call in _calls(message)]
-
-
-def unanswered(values: Any) -> list[dict[str, Any]]:
-    """The calls of the last AI message in each of the state's message lists
-    that no tool message answers yet: what a tools node would run next."""
-    found = []
-    for channel in values.values() if isinstance(values, dict) else ():
-        messages = [m for m in map(_message, channel) if m] if isinstance(channel, list) else []
-        ai = [i for i, m in enumerate(messages) if isinstance(m, AIMessage)]
-        last = ai[-1] if ai else None
-        if last is None:
-            continue
-        answered = {m.tool_call_id for m in messages[last + 1 :] if isinstance(m, ToolMessage)}
-        found += [c for c in _calls(messages[last]) if c.get("id") not in answered]
+    """Every tool call anywhere in a value, in any of the shapes above."""
+    found: list[dict[str, Any]] = []
+    _scan(value, found, depth=0)
     return found
 
 
-def _messages(value: Any) -> Iterator[BaseMessage]:
-    message = _message(value)
-    if message is not None:
-        yield message
-    elif isinstance(value, dict):
+def last_turn(values: Any) -> list[dict[str, Any]]:
+    """Every call of the last AI message in each of the state's message
+    lists: what a tools node reached next would run, answered or not."""
+    found = []
+    for channel in values.values() if isinstance(values, dict) else ():
+        if not isinstance(channel, list):
+            continue
+        last = next((m for m in reversed(channel) if _is_ai(m)), None)
+        if last is not None:
+            found += written(last)
+    return found
+
+
+def _is_ai(message: Any) -> bool:
+    if isinstance(message, BaseMessage):
+        return isinstance(message, AIMessage)
+    return isinstance(message, dict) and (
+        message.get("type") in ("ai", "AIMessage", "AIMessageChunk")
+        or message.get("role") == "assistant"
+    )
+
+
+def _scan(value: Any, found: list[dict[str, Any]], depth: int) -> None:
+    if depth > 60:  # request bodies nest at most 100 levels deep; states far less
+        return
+    if hasattr(value, "model_dump"):  # LangChain's messages, pydantic states
+        value = value.model_dump()
+    elif hasattr(value, "__dataclass_fields__"):
+        value = vars(value)
+    if isinstance(value, dict):
+        call = _call(value)
+        if call is not None:
+            found.append(call)
         for item in value.values():
-            yield from _messages(item)
+            _scan(item, found, depth + 1)
     elif isinstance(value, list | tuple):
         for item in value:
-            yield from _messages(item)
-    elif hasattr(value, "model_dump") or hasattr(value, "__dataclass_fields__"):
-        yield from _messages(vars(value))
+            _scan(item, found, depth + 1)
 
 
-def _message(value: Any) -> BaseMessage | None:
-    if isinstance(value, BaseMessage):
-        return value
-    if not isinstance(value, dict) or not (
-        {"tool_calls", "function_call"} & value.keys()
-        or ({"type", "role"} & value.keys() and "content" in value)
-    ):
-        return None
-    try:
-        (message,) = convert_to_messages([value])
-    except Exception:  # not a message LangChain reads; no tools node could run it either
-        return None
-    return message
+def _call(value: dict[str, Any]) -> dict[str, Any] | None:
+    name = value.get("name")
+    if isinstance(name, str) and isinstance(value.get("args"), dict):
+        return {"name": name, "args": value["args"]}
+    if isinstance(name, str) and value.get("type") == "tool_use":
+        return {"name": name, "args": _arguments(value.get("input"))}
+    function = value.get("function")
+    if isinstance(function, dict) and isinstance(function.get("name"), str):
+        return {"name": function["name"], "args": _arguments(function.get("arguments"))}
+    return None
 
 
-def _calls(message: BaseMessage) -> list[dict[str, Any]]:
-    if not isinstance(message, AIMessage):
-        return []
-    return [
-        {"name": c.get("name") or "", "args": c.get("args") or {}, "id": c.get("id")}
-        for c in message.tool_calls
-    ]
+def _arguments(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return {}
+    return raw if isinstance(raw, dict) else {}

@@ -9,10 +9,10 @@ from django.db import transaction
 
 from graphs.models import Checkpoint, Run, Thread
 from reviews import written_calls
-from reviews.access import ADMINISTER, can_graph, check_state_write
+from reviews.access import ADMINISTER, can_graph, check_calls, check_state_write
 from reviews.actions import ActionRefused
 from reviews.emit import emit
-from reviews.graph_state import config_for, graph_for
+from reviews.graph_state import GraphUnavailable, config_for, graph_for
 from reviews.models import ReviewTask
 
 
@@ -33,6 +33,9 @@ def start(
     the run (title, interrupt_before/after, config, context, metadata...)."""
     if kind == Run.Kind.COMMAND and thread_id:
         _check_command(user, Thread.objects.get(pk=thread_id), input or {})
+    elif kind == Run.Kind.START and input is not None:
+        # Input can hold an AI message of its own, for a later write to run.
+        check_calls(user, graph_name, written_calls.written(input))
     # Joins the caller's transaction where there is one, without a savepoint
     # (two more round trips on PostgreSQL): a failure undoes the caller's too.
     with transaction.atomic(savepoint=False):
@@ -64,8 +67,10 @@ def start(
 
 def _check_command(user: Any, thread: Thread, command: dict[str, Any]) -> None:
     """A command's update is a state write, and its goto moves the graph past
-    its own edges: judged as an edit would be (access.check_state_write) on
-    the calls it writes and those it leaves for the graph to run."""
+    its own edges: judged as an edit would be (access.check_state_write), on
+    the calls it writes and on every call in the thread's state, since it
+    is applied later, on whatever the state is then, and may remove the
+    messages after any of them."""
     goto = bool(command.get("goto"))
     if goto and user is not None and not can_graph(user, ADMINISTER, thread.graph_name):
         raise PermissionDenied(
@@ -74,7 +79,7 @@ def _check_command(user: Any, thread: Thread, command: dict[str, Any]) -> None:
         )
     state = graph_for(thread).get_state(config_for(thread))
     check_state_write(
-        user, thread, written_calls.written(command) + written_calls.unanswered(state.values)
+        user, thread, written_calls.written(command) + written_calls.written(state.values)
     )
 
 
@@ -168,6 +173,14 @@ def replay(
         ).exists():
             raise ActionRefused(f"Checkpoint {checkpoint_id!r} is not a point of this thread.")
         ActionRefused.while_running(locked, "replay")
+        # From a point before a tools node ran, a replay runs its calls
+        # again: judged as if the replayer approved them.
+        try:
+            state = graph_for(thread).get_state(config_for(thread, checkpoint_id))
+        except GraphUnavailable as exc:
+            raise ActionRefused(str(exc)) from None
+        if state.next:
+            check_calls(user, thread.graph_name, written_calls.last_turn(state.values))
         run = Run.enqueue(
             graph_name=thread.graph_name,
             kind=Run.Kind.REPLAY,

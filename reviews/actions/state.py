@@ -55,7 +55,7 @@ def edit(edit: StateEdit, *, user: Any, client_address: str | None = None) -> Sa
         check_state_write(
             user,
             thread,
-            written_calls.written(edit.changes) + written_calls.unanswered(after.values),
+            written_calls.written(edit.changes) + written_calls.last_turn(after.values),
         )
         stale = ReviewTask.objects.supersede(thread.pk, keep_checkpoint=written)
         run, created = None, []
