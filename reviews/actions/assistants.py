@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from agent_server import shapes
 from agent_server.models import Assistant, AssistantVersion
 from reviews.emit import emit
 
@@ -55,13 +56,8 @@ def delete(row: Assistant, *, user: Any, client_address: str | None = None) -> N
 
 
 def _audited(row: Assistant) -> dict[str, Any]:
-    return {
-        "assistant_id": str(row.assistant_id),
-        "version": row.version,
-        "config": row.config,
-        "context": row.context,
-        "metadata": row.metadata,
-    }
+    """The assistant as the API shows it, but for its times (the row's own)."""
+    return {k: v for k, v in shapes.assistant(row).items() if not k.endswith("_at")}
 
 
 def _emit(row: Assistant, before, after, user: Any, client_address: str | None) -> None:

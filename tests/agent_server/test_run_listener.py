@@ -24,14 +24,19 @@ def row_says(run: Run, status: str) -> None:
     Run.objects.filter(pk=run.pk).update(status=status)
 
 
+def publish_a_step_and_the_stop(run: Run) -> None:
+    """A checkpoint (to the thread's group), a stream event and the run's stop."""
+    events.publish_progress(
+        run, step=1, source="loop", checkpoint_id="c1", nodes=["a"], namespace=()
+    )
+    events.publish_chunk(run, "values", "{}")
+    events.publish_run(run, Run.Status.INTERRUPTED)
+
+
 async def test_a_waiting_request_hears_the_run_end_in_the_runs_group():
     run = await queued_run()
     async with RunListener(run.run_id) as listener:
-        events.publish_progress(
-            run, step=1, source="loop", checkpoint_id="c1", nodes=["a"], namespace=()
-        )
-        events.publish_chunk(run, "values", "{}")
-        events.publish_run(run, Run.Status.INTERRUPTED)
+        publish_a_step_and_the_stop(run)
         # Were the status not heard, the listener would read the row, and
         # end on what it says, without the message.
         await row_says(run, Run.Status.INTERRUPTED)
@@ -43,11 +48,7 @@ async def test_a_waiting_request_hears_the_run_end_in_the_runs_group():
 async def test_the_threads_other_events_never_reach_the_listeners_channel():
     run = await queued_run()
     async with RunListener(run.run_id) as listener:
-        events.publish_progress(
-            run, step=1, source="loop", checkpoint_id="c1", nodes=["a"], namespace=()
-        )
-        events.publish_chunk(run, "values", "{}")
-        events.publish_run(run, Run.Status.INTERRUPTED)
+        publish_a_step_and_the_stop(run)
         # Read the channel itself, not `messages`, which would drop a thread
         # event it was sent. Events arrive in the order they were published,
         # so everything sent before the status is in hand when it comes.
