@@ -169,9 +169,7 @@ class AuditEvent(models.Model):
                 # transactions already serialise writers).
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
-            event.prev_hash = (
-                cls.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS
-            )
+            event.prev_hash = _head_hash(connection) or GENESIS
             event.hash = keyed_row_hash(event.__dict__, event.prev_hash, audit_key())
             event.save(force_insert=True)
         return event
@@ -204,6 +202,17 @@ class AuditEvent(models.Model):
             at=timezone.now(),
             key=audit_key(),
         )
+
+
+def _head_hash(connection) -> str | None:
+    """The last row's hash, in one statement written out: each run's start
+    and stop extends the chain, and building this query through the ORM
+    cost as much as the row's insert."""
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT hash FROM {table} ORDER BY id DESC LIMIT 1")
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 AUDIT_CHAIN_LOCK = 7_240_001  # pg_advisory_xact_lock key for the audit chain
