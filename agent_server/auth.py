@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +36,14 @@ class ApiError(Exception):
         self.status = status
         self.detail = detail
         self.headers = headers or {}
+
+
+class KeyRefused(Exception):
+    """Raised by `authenticate_or_refuse`: the refusal to send instead."""
+
+    def __init__(self, response: HttpResponse):
+        super().__init__(response.status_code)
+        self.response = response
 
 
 def respond(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
@@ -83,25 +93,67 @@ def presented_key(request: HttpRequest) -> str | None:
 
 
 def authenticate(request: HttpRequest) -> HttpResponse | None:
-    """Set request.user from the key, or the refusal to send instead."""
-    if api_auth.failures(request) >= settings.HITL_TOKEN_FAILURE_LIMIT:
-        return error(
-            429,
-            f"Too many wrong API keys from {request.META.get('REMOTE_ADDR') or 'your address'}: "
-            f"wait up to {settings.HITL_TOKEN_FAILURE_WINDOW} seconds before trying again.",
-        )
+    """Set request.user from the key, or the refusal to send instead.
+
+    A right key costs one lookup and no look at the failure count (on
+    PostgreSQL + Redis a round trip to Redis on every request): the count is
+    asked first only for an address this process has seen give a wrong key
+    within the window, so such an address waits, right key or not, as on
+    /api/. A wrong key is counted, and answered 429 once past the limit."""
+    address = request.META.get("REMOTE_ADDR") or ""
+    suspect = _suspected(address)
+    if suspect and api_auth.failures(request) >= settings.HITL_TOKEN_FAILURE_LIMIT:
+        return _too_many(request)
     key = presented_key(request)
     if key is None:
         return error(401, "Missing API key: send it as the x-api-key header.")
     user = ApiToken.user_for(key)
     if user is None:
+        _suspect(address)
+        if not suspect and api_auth.failures(request) >= settings.HITL_TOKEN_FAILURE_LIMIT:
+            return _too_many(request)
         api_auth.count_failure(request)
         return error(401, "Invalid API key.")
     request.user = user
     return None
 
 
+def _too_many(request: HttpRequest) -> HttpResponse:
+    return error(
+        429,
+        f"Too many wrong API keys from {request.META.get('REMOTE_ADDR') or 'your address'}: "
+        f"wait up to {settings.HITL_TOKEN_FAILURE_WINDOW} seconds before trying again.",
+    )
+
+
+# Addresses that gave this process a wrong key, until the failure window
+# that key counted in is surely over (monotonic seconds). Another
+# process's count is heard once the address gives this one a wrong key too.
+_suspects: dict[str, float] = {}
+_suspects_lock = threading.Lock()
+_SUSPECTS_KEPT = 10_000
+
+
+def _suspected(address: str) -> bool:
+    until = _suspects.get(address)
+    return until is not None and until > time.monotonic()
+
+
+def _suspect(address: str) -> None:
+    now = time.monotonic()
+    with _suspects_lock:
+        _suspects.pop(address, None)  # to the end: the oldest go first when full
+        if len(_suspects) >= _SUSPECTS_KEPT:
+            for gone in [a for a, until in _suspects.items() if until <= now]:
+                del _suspects[gone]
+            while len(_suspects) >= _SUSPECTS_KEPT:
+                del _suspects[next(iter(_suspects))]
+        _suspects[address] = now + settings.HITL_TOKEN_FAILURE_WINDOW
+
+
 def _refusal(exc: Exception) -> HttpResponse:
+    if isinstance(exc, KeyRefused):
+        return exc.response
     if isinstance(exc, ApiError):
         return error(exc.status, exc.detail, exc.headers)
     if isinstance(exc, Http404):
@@ -112,7 +164,7 @@ def _refusal(exc: Exception) -> HttpResponse:
     return error(403, str(exc) or "Forbidden")
 
 
-_REFUSED = (ApiError, Http404, PermissionDenied, ActionRefused)
+_REFUSED = (ApiError, Http404, PermissionDenied, ActionRefused, KeyRefused)
 
 
 def endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -121,12 +173,14 @@ def endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
     {"detail": ...}. Sync or
     async views alike (streams are async)."""
     if inspect.iscoroutinefunction(view):
+        checks_key = getattr(view, "checks_key", False)
 
         @functools.wraps(view)
         async def async_wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            refused = await sync_to_async(authenticate)(request)
-            if refused is not None:
-                return refused
+            if not checks_key:
+                refused = await sync_to_async(authenticate)(request)
+                if refused is not None:
+                    return refused
             try:
                 return await view(request, *args, **kwargs)
             except _REFUSED as exc:
@@ -145,6 +199,21 @@ def endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
             return _refusal(exc)
 
     return csrf_exempt(wrapped)
+
+
+def authenticate_or_refuse(request: HttpRequest) -> None:
+    """`authenticate` for a view marked `checks_key`, in its own first call
+    to a request thread: a hop there and back costs as much as the check."""
+    refused = authenticate(request)
+    if refused is not None:
+        raise KeyRefused(refused)
+
+
+def checks_key(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks an async view that calls `authenticate_or_refuse` before
+    anything else it does (`endpoint` then leaves the key to it)."""
+    view.checks_key = True  # type: ignore[attr-defined]
+    return view
 
 
 def methods(**views: Callable[..., Any]) -> Callable[..., Any]:

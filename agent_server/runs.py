@@ -24,7 +24,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from agent_server.assistants import config_and_context, graph_ids, stored
-from agent_server.auth import ApiError, payload, respond
+from agent_server.auth import ApiError, authenticate_or_refuse, checks_key, payload, respond
 from agent_server.models import Assistant, system_assistant_id
 from agent_server.streaming import (
     DONE,
@@ -174,17 +174,35 @@ class RunOutput:
     def __init__(self) -> None:
         self.latest: bytes | None = None
         self.interrupted: list[Any] = []
+        # The last "values" event, and whether an "error" event came.
+        self.values: bytes | None = None
+        self.errored = False
 
     def absorb(self, event: str, data: str) -> None:
         if event == "error":
             self.latest = b'{"__error__":' + data.encode() + b"}"
             self.interrupted = []
+            self.errored = True
         elif event in ("values", "updates") and "__interrupt__" in data:
             found = orjson.loads(data).get("__interrupt__") or []
             self.interrupted.append((data, found))
             self.latest = data.encode()
+            if event == "values":
+                self.values = self.latest
         elif event == "values":
-            self.latest = data.encode()
+            self.latest = self.values = data.encode()
+
+    def values_where_stopped(self) -> bytes | None:
+        """The run's last event, when it was "values" and says all: the
+        thread's values where the run stopped, with the one interrupt asked
+        there if any. None when only the saved state can tell: no values
+        streamed, an error, or several interrupts (the state lists them in
+        the graph's task order, the stream in the order they were asked)."""
+        if self.errored or self.values is None or self.latest is not self.values:
+            return None
+        if len(self.interrupted) > 1 or (self.interrupted and len(self.interrupted[0][1]) != 1):
+            return None
+        return self.values
 
     def body(self) -> bytes:
         if len(self.interrupted) > 1:
@@ -580,6 +598,16 @@ def _create(request, thread_id, body, **kwargs) -> Run:
     return create(request, thread_id, body, **kwargs)
 
 
+@before_waiting
+def _keyed_create(request, thread_id, *, stream: bool = False, **kwargs) -> Run:
+    """The key checked, then the run made, in one call to a request thread."""
+    authenticate_or_refuse(request)
+    body = payload(request)
+    if stream:
+        kwargs["stream_mode"] = _modes(body)
+    return create(request, thread_id, body, **kwargs)
+
+
 @sync_to_async
 def _output(run: Run, status: str | None = None) -> dict[str, Any]:
     """output_of the run, which ended with `status` when its message said so."""
@@ -595,16 +623,15 @@ def _current(run: Run) -> Run | None:
     return Run.objects.filter(pk=run.pk).select_related("requested_by").first()
 
 
+@checks_key
 async def wait_view(request: HttpRequest, thread_id: str | None = None) -> HttpResponse:
-    body = payload(request)
     run_id = new_run_id()
     stateless = thread_id is None
     temporary_id = new_run_id() if stateless else None
     async with RunListener(run_id) as listener:
-        run = await _create(
+        run = await _keyed_create(
             request,
             thread_id,
-            body,
             run_id=run_id,
             stateless_thread_id=temporary_id,
         )
@@ -618,29 +645,32 @@ async def wait_view(request: HttpRequest, thread_id: str | None = None) -> HttpR
         headers = _locations(run.thread_id, run, "/join")
         if stateless:
             return HttpResponse(output.body(), content_type="application/json", headers=headers)
+        if ended in (Run.Status.INTERRUPTED, Run.Status.SUCCEEDED) and (
+            streamed := output.values_where_stopped()
+        ):
+            # What LangGraph's server answers too; the saved state says the same.
+            return HttpResponse(streamed, content_type="application/json", headers=headers)
         return respond(await _output(run, ended), headers=headers)
 
 
+@checks_key
 async def stream_view(request: HttpRequest, thread_id: str | None = None) -> HttpResponse:
-    body = payload(request)
-    modes = _modes(body)
     run_id = new_run_id()
     temporary_id = new_run_id() if thread_id is None else None
-    on_disconnect = body.get("on_disconnect") or "continue"
     listener = RunListener(run_id)
     await listener.__aenter__()
     try:
-        run = await _create(
+        run = await _keyed_create(
             request,
             thread_id,
-            body,
+            stream=True,
             run_id=run_id,
-            stream_mode=modes,
             stateless_thread_id=temporary_id,
         )
     except BaseException:
         await listener.__aexit__(None, None, None)
         raise
+    on_disconnect = payload(request).get("on_disconnect") or "continue"
     headers = _locations(thread_id, run, "/stream")
     return _sse_response(_relay(request, listener, run, on_disconnect == "cancel"), headers)
 
