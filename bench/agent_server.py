@@ -18,10 +18,11 @@ round, so the load of a busy machine weighs on each alike; figures are the
 medians of the rounds, ratios the median of each round's ratio. With
 `--baseline DIR` (another checkout, e.g. `git worktree add /tmp/base main`)
 its embedded and PostgreSQL set-ups are served beside this checkout's too,
-as `embedded@base` and `postgres-redis@base`, for a before/after in one run.
+as `embedded@base` and `postgres-redis@base`, for a before/after in one run
+(given again, a further checkout is served as `SET-UP@<its directory's name>`).
 
     python bench/agent_server.py [--samples 20] [--clients 10] [--runs 10] [--rounds 3]
-        [--langgraph PATH-TO-langgraph] [--baseline DIR]
+        [--langgraph PATH-TO-langgraph] [--baseline DIR [--baseline DIR2]]
         [--only embedded|postgres-redis|langgraph-dev]
 """
 
@@ -206,8 +207,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument(
         "--baseline",
         type=Path,
+        action="append",
+        default=[],
         help="another checkout of this project (e.g. `git worktree add /tmp/base main`),"
-        " served beside this one as `SET-UP@base`",
+        " served beside this one as `SET-UP@base`; again for more, as `SET-UP@<its dir name>`",
     )
     parser.add_argument("--only", choices=["embedded", "postgres-redis", "langgraph-dev"])
     args = parser.parse_args(argv)
@@ -221,7 +224,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     )
 
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    roots = [("", ROOT)] + ([("@base", args.baseline.resolve())] if args.baseline else [])
+    roots = [("", ROOT)] + [
+        ("@base" if n == 0 else f"@{path.resolve().name}", path.resolve())
+        for n, path in enumerate(args.baseline)
+    ]
     with ExitStack() as stack:
         servers: dict[str, tuple[str, str | None]] = {}
         if args.only in (None, "embedded"):
@@ -283,7 +289,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"{name:<20}{clients:>8}{p50:>10.1f}{rate:>10.1f}")
     # Each round's ratio is taken in the round, then their median is given.
     for (name, clients), figures in sorted(measured.items()):
-        for reference in ("langgraph-dev", f"{name}@base"):
+        for reference in ("langgraph-dev", *(f"{name}{suffix}" for suffix, _ in roots[1:])):
             base = measured.get((reference, clients))
             if base is None or name == "langgraph-dev":
                 continue
