@@ -106,9 +106,9 @@ def ours(
         daphne = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "hitl_site.asgi:application"]
         worker = ["manage.py", "runworker", "graph-runs"]
         commands = [daphne, worker, worker]
-    with processes(name, tmp, commands, env, root):
+    with processes(name, tmp, commands, env, root) as pids:
         wait_for_port(port)
-        yield f"http://127.0.0.1:{port}/langgraph", key
+        yield f"http://127.0.0.1:{port}/langgraph", key, pids
 
 
 @contextmanager
@@ -117,13 +117,13 @@ def langgraph_dev(tmp: Path, program: str) -> Iterator[tuple]:
     port = free_port()
     command = [program, "dev", "--no-browser", "--no-reload", "--port", str(port)]
     env = {**os.environ, "LANGGRAPH_CLI_NO_ANALYTICS": "1"}
-    with processes("langgraph-dev", tmp, [command], env, place, python=False):
+    with processes("langgraph-dev", tmp, [command], env, place, python=False) as pids:
         wait_for_port(port, timeout=120)
-        yield f"http://127.0.0.1:{port}", None
+        yield f"http://127.0.0.1:{port}", None, pids
 
 
 @contextmanager
-def processes(name, tmp, commands, env, cwd, *, python: bool = True) -> Iterator[None]:
+def processes(name, tmp, commands, env, cwd, *, python: bool = True) -> Iterator[list[int]]:
     logs = [tmp / f"{name}-{i}.log" for i in range(len(commands))]
     running = []
     try:
@@ -138,7 +138,7 @@ def processes(name, tmp, commands, env, cwd, *, python: bool = True) -> Iterator
                         stderr=subprocess.STDOUT,
                     )
                 )
-        yield
+        yield [p.pid for p in running]
     except BaseException:
         for log in logs:
             if log.exists():
@@ -159,8 +159,37 @@ def one_run(client) -> float:
     return took * 1000
 
 
-def measure(url: str, key: str | None, clients: int, runs_each: int) -> tuple[float, float]:
-    """(median ms of a runs.wait, runs completed per second)."""
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU time (user + system) the processes and all their descendants
+    have used so far (Linux /proc): the cost of a run, which a machine busy
+    with other work slows less than it slows the runs per second."""
+    parents: dict[int, int] = {}
+    spent: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        parents[int(entry.name)] = int(fields[1])
+        spent[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    counted, todo = set(), list(pids)
+    while todo:
+        pid = todo.pop()
+        if pid in counted:
+            continue
+        counted.add(pid)
+        todo.extend(child for child, parent in parents.items() if parent == pid)
+    return sum(spent.get(pid, 0.0) for pid in counted)
+
+
+def measure(
+    url: str, key: str | None, clients: int, runs_each: int, pids: list[int] = ()
+) -> tuple[float, float, float]:
+    """(median ms of a runs.wait, runs completed per second, CPU ms the
+    server's processes spent per run)."""
     from langgraph_sdk import get_sync_client
 
     sdks = [get_sync_client(url=url, api_key=key) for _ in range(clients)]
@@ -180,17 +209,19 @@ def measure(url: str, key: str | None, clients: int, runs_each: int) -> tuple[fl
             latencies.extend(mine)
 
     threads = [threading.Thread(target=client_loop, args=(sdk,)) for sdk in sdks]
+    cpu_before = cpu_seconds(pids)
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    cpu = cpu_seconds(pids) - cpu_before
     for sdk in sdks:
         sdk.http.client.close()
     if failures:
         raise failures[0]
-    return statistics.median(latencies), len(latencies) / elapsed
+    return statistics.median(latencies), len(latencies) / elapsed, cpu * 1000 / len(latencies)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -229,7 +260,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for n, path in enumerate(args.baseline)
     ]
     with ExitStack() as stack:
-        servers: dict[str, tuple[str, str | None]] = {}
+        servers: dict[str, tuple[str, str | None, list[int]]] = {}
         if args.only in (None, "embedded"):
             for suffix, root in roots:
                 tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-agent-embedded-"))
@@ -261,7 +292,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             else:
                 tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-agent-dev-"))
                 servers["langgraph-dev"] = stack.enter_context(langgraph_dev(tmp, args.langgraph))
-        for url, key in servers.values():
+        for url, key, _ in servers.values():
             warm_up(url, key, args.clients)
         # Rounds over every set-up in turn, in a new order each round: the
         # machine's load drifts, and it then weighs on each alike.
@@ -270,9 +301,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         for round_ in range(args.rounds):
             random.Random(round_).shuffle(order)
             for name in order:
-                url, key = servers[name]
+                url, key, pids = servers[name]
                 for clients, runs_each in ((1, args.samples), (args.clients, args.runs)):
-                    figures = measure(url, key, clients, runs_each)
+                    figures = measure(url, key, clients, runs_each, pids)
                     measured.setdefault((name, clients), []).append(figures)
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
@@ -285,8 +316,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for (name, clients), figures in sorted(measured.items()):
         p50 = statistics.median(f[0] for f in figures)
         rate = statistics.median(f[1] for f in figures)
-        rows.append({"setup": name, "clients": clients, "p50": p50, "rate": rate})
+        cpu = statistics.median(f[2] for f in figures)
+        rows.append({"setup": name, "clients": clients, "p50": p50, "rate": rate, "cpu": cpu})
         print(f"{name:<20}{clients:>8}{p50:>10.1f}{rate:>10.1f}")
+    # Slowed less by a machine busy with other work than the runs per second.
+    print("CPU time the set-up's processes spent per run, all of them together:")
+    for row in rows:
+        print(f"cpu {row['setup']} at {row['clients']} clients: {row['cpu']:.1f} ms/run")
     # Each round's ratio is taken in the round, then their median is given.
     for (name, clients), figures in sorted(measured.items()):
         for reference in ("langgraph-dev", *(f"{name}{suffix}" for suffix, _ in roots[1:])):
@@ -295,10 +331,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 continue
             p50s = [mine[0] / theirs[0] for mine, theirs in zip(figures, base, strict=True)]
             rates = [mine[1] / theirs[1] for mine, theirs in zip(figures, base, strict=True)]
+            cpus = [mine[2] / theirs[2] for mine, theirs in zip(figures, base, strict=True)]
             print(
                 f"ratio {name}/{reference} at {clients} clients:"
                 f" p50 {statistics.median(p50s):.2f}x, runs/s {statistics.median(rates):.2f}x"
-                f" (each round: {', '.join(f'{r:.2f}' for r in rates)})"
+                f" (each round: {', '.join(f'{r:.2f}' for r in rates)}),"
+                f" cpu/run {statistics.median(cpus):.2f}x"
             )
     return rows
 
