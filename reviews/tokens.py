@@ -55,13 +55,16 @@ class ApiToken(models.Model):
     def user_for(cls, key: str) -> Any:
         """The active user a key belongs to, or None (revoked or expired key)."""
         now = timezone.now()
-        token = (
-            cls.objects.select_related("user")
-            .filter(key_hash=cls._hash(key), revoked_at__isnull=True, user__is_active=True)
-            .filter(models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now))
-            .first()
-        )
-        if token is None:
+        # One lookup on the unique hash, the rest read in Python: building the
+        # filtered query cost more than running it (6% of a served run).
+        found = list(cls.objects.select_related("user").filter(key_hash=cls._hash(key))[:1])
+        token = found[0] if found else None
+        if (
+            token is None
+            or token.revoked_at is not None
+            or not token.user.is_active
+            or (token.expires_at is not None and token.expires_at <= now)
+        ):
             return None
         # At most one write a minute per token, not one per request: on SQLite
         # even an UPDATE that changes nothing waits for the writer's lock.
