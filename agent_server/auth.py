@@ -159,7 +159,7 @@ def _refusal(exc: Exception) -> HttpResponse:
     if isinstance(exc, Http404):
         return error(404, str(exc) or "Not found")
     if isinstance(exc, ActionRefused):  # a run has the thread, or it moved on
-        return error(409, str(exc))
+        return error(exc.status, str(exc))
     assert isinstance(exc, PermissionDenied)
     return error(403, str(exc) or "Forbidden")
 

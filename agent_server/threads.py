@@ -431,7 +431,7 @@ def update_state(request: HttpRequest, thread_id: str) -> HttpResponse:
     try:
         result = state_actions.edit(edit, user=request.user, client_address=_client(request))
     except ActionRefused as exc:
-        raise ApiError(409, str(exc)) from None
+        raise ApiError(exc.status, str(exc)) from None
     configurable = {
         "thread_id": thread.thread_id,
         "checkpoint_ns": "",

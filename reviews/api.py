@@ -528,7 +528,7 @@ def _forbidden(request: HttpRequest, exc: PermissionDenied):
 @api.exception_handler(ActionRefused)
 def _refused(request: HttpRequest, exc: ActionRefused):
     """Taken by someone else, stopped, or moved on: the message says which."""
-    return api.create_response(request, {"detail": str(exc)}, status=409)
+    return api.create_response(request, {"detail": str(exc)}, status=exc.status)
 
 
 @api.exception_handler(Http404)

@@ -449,7 +449,7 @@ def thread_state(request: HttpRequest, thread_id: str) -> HttpResponse:
                 )
             except ActionRefused as exc:
                 edit.refusal = str(exc)
-                status = 409
+                status = exc.status
             except PermissionDenied as exc:
                 edit.refusal = str(exc)
                 status = 403

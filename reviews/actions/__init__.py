@@ -19,6 +19,8 @@ class ActionRefused(Exception):
     a thread that moved on or has a run, a run that already stopped, a claim
     another holds. The message says which, for the person who asked."""
 
+    status = 409
+
     @classmethod
     def while_running(cls, thread: Thread, action: str) -> None:
         """Refuse `action` ("decide", "replay"...) while a run has the thread:
@@ -28,6 +30,13 @@ class ActionRefused(Exception):
             raise cls(
                 f"Run {active.pk} is {active.phase} on this thread; {action} once it has stopped."
             )
+
+
+class ValuesRefused(ActionRefused):
+    """Values the graph itself could not take (a message its reducer can't
+    read): nothing was written."""
+
+    status = 422
 
 
 @dataclass

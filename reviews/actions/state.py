@@ -12,7 +12,7 @@ from graphs.interrupts import pending_requests
 from graphs.models import Run, Thread
 from reviews import written_calls
 from reviews.access import check_state_write
-from reviews.actions import ActionRefused
+from reviews.actions import ActionRefused, ValuesRefused
 from reviews.emit import emit
 from reviews.graph_state import EDITED_AS_NODE, EDITED_BY, config_for, typed_values
 from reviews.models import ReviewTask
@@ -43,11 +43,14 @@ def edit(edit: StateEdit, *, user: Any, client_address: str | None = None) -> Sa
         written = latest
         if edit.changes or edit.mark_only:
             metadata = {EDITED_BY: getattr(user, "username", ""), EDITED_AS_NODE: edit.as_node}
-            config = edit.graph.update_state(
-                {**config_for(thread, edit.fork_from or None), "metadata": metadata},
-                typed_values(edit.graph, edit.changes) if edit.changes else None,
-                as_node=edit.as_node or None,
-            )
+            try:
+                config = edit.graph.update_state(
+                    {**config_for(thread, edit.fork_from or None), "metadata": metadata},
+                    typed_values(edit.graph, edit.changes) if edit.changes else None,
+                    as_node=edit.as_node or None,
+                )
+            except ValueError as exc:  # a reducer refused a value (add_messages' coercion)
+                raise ValuesRefused(f"The graph can't take these values: {exc}") from None
             written = config["configurable"]["checkpoint_id"]
         # Judged on the state as written (reducers applied), before any open
         # request is retired; a refusal undoes the write with the transaction.

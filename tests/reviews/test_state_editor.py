@@ -170,3 +170,14 @@ def test_an_edit_that_lets_the_graph_run_a_call_others_review_is_refused(as_rita
     assert checkpoints(thread) == before and not Run.objects.filter(kind=Run.Kind.CONTINUE)
     assert sorted(t.pk for t in pending(thread)) == open_before
     assert not AuditEvent.objects.filter(action="state.edited")
+
+
+def test_values_the_graph_cannot_take_are_refused_in_words(as_rita):
+    thread = stopped("tool_agent", {"messages": [{"role": "user", "content": "Oslo for 2"}]})
+    before = checkpoints(thread)
+    # A message add_messages can't read: a removal without content.
+    data = {**form_of(as_rita, thread), "raw": json.dumps({"messages": [{"type": "remove"}]})}
+    response = as_rita.post(reverse("thread_state", args=[thread]), data)
+    assert response.status_code == 422
+    assert "The graph can&#x27;t take these values" in response.content.decode()
+    assert checkpoints(thread) == before
