@@ -107,3 +107,17 @@ def test_an_administrator_assigns_to_a_person_or_a_group(transactional_db, rita,
     as_sam = Client()
     as_sam.force_login(sam)
     assert as_sam.post(reverse("assign", args=[task.pk]), {"user": "sam"}).status_code == 403
+
+
+def test_a_task_no_rule_governs_is_assigned_by_staff(as_rita, as_sam, rita, sam):
+    """Anyone may review it; taking it from whoever holds it is staff's."""
+    (task,) = pending(stopped("support", REFUND))
+    assert as_sam.post(reverse("claim", args=[task.pk])).status_code in (200, 302)
+    assert "Assign to" not in as_rita.get(reverse("task", args=[task.pk])).content.decode()
+    response = as_rita.post(reverse("assign", args=[task.pk]), {"user": "rita"})
+    assert response.status_code == 403
+    assert ReviewTask.objects.get(pk=task.pk).claimed_by == sam
+    rita.is_staff = True
+    rita.save()
+    as_rita.post(reverse("assign", args=[task.pk]), {"user": "rita"})
+    assert ReviewTask.objects.get(pk=task.pk).claimed_by == rita
