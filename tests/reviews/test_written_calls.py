@@ -1,0 +1,64 @@
+"""Tool calls are found by shape in whatever a change to a thread writes, in
+every format LangGraph and LangChain accept; a tools node's next calls are
+every call of the last AI message, answered or not."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+from reviews.written_calls import last_turn, written
+
+CHARGE = {"name": "charge_card", "args": {"amount": 9999.0}}
+
+FORMS = {
+    "LangChain dict": {"type": "ai", "content": "", "tool_calls": [{**CHARGE, "id": "c"}]},
+    "lc constructor": {
+        "lc": 1,
+        "type": "constructor",
+        "id": ["langchain", "schema", "messages", "AIMessage"],
+        "kwargs": {"content": "", "tool_calls": [{**CHARGE, "id": "c"}]},
+    },
+    "OpenAI": {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {
+                "id": "c",
+                "type": "function",
+                "function": {"name": "charge_card", "arguments": '{"amount": 9999.0}'},
+            }
+        ],
+    },
+    "Anthropic tool_use": {
+        "role": "assistant",
+        "content": [
+            {"type": "tool_use", "id": "c", "name": "charge_card", "input": {"amount": 9999.0}}
+        ],
+    },
+    "a Send's bare call": {"node": "tools", "input": {"tool_call": {**CHARGE, "id": "c"}}},
+    "a message object": AIMessage("", tool_calls=[{**CHARGE, "id": "c"}]),
+}
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_a_call_is_found_in_every_form(form):
+    assert CHARGE in written({"messages": [FORMS[form]], "goto": []})
+
+
+def test_plain_input_holds_no_call():
+    assert written({"messages": [{"role": "user", "content": "Refund A-1002, 9999"}]}) == []
+
+
+def test_the_last_turns_calls_count_answered_or_not():
+    values = {
+        "messages": [
+            HumanMessage("Book and pay"),
+            AIMessage("", tool_calls=[{**CHARGE, "id": "c"}]),
+            ToolMessage("A reviewer rejected this.", tool_call_id="c"),
+        ],
+        "note": "not a message list",
+    }
+    assert last_turn(values) == [CHARGE]
+    values["messages"].append(AIMessage("All set."))
+    assert last_turn(values) == []
