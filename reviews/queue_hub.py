@@ -130,33 +130,44 @@ def merged(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Events that came together, with each run of task events made one:
     under a team's load (starts and decisions many a second) events come
     faster than a render and two hundred sends, and one render, one count
-    and one message per page for the lot cost what one event did. A task
-    both created and removed meanwhile only leaves; one created or removed
-    needs no change besides."""
+    and one message per page for the lot cost what one event did.
+
+    Each task's events are taken in order, the last telling what pages
+    are sent: a task created and then removed meanwhile only leaves; one
+    created or removed needs no change besides. A task removed and then
+    created again (a decided task reopened) starts a new event: its old row
+    must leave a page before the new one comes, and one message can't say
+    both (new rows lead it: see reviews/live.html)."""
     out: list[dict[str, Any]] = []
+    taken: list[dict[int, str] | None] = []  # per event of out: each task's last event
+
     for event in events:
-        last = out[-1] if out else None
-        if (
-            event.get("type") != live.TASKS_EVENT
-            or last is None
-            or last.get("type") != live.TASKS_EVENT
-        ):
+        if event.get("type") != live.TASKS_EVENT:
             out.append(event)
+            taken.append(None)
             continue
-        out[-1] = {
+        last = taken[-1] if taken else None
+        if last is None or any(last.get(pk) == "removed" for pk in event["created"]):
+            last = {}
+            out.append(event)
+            taken.append(last)
+        for kind in ("removed", "created", "changed"):
+            for pk in event[kind]:
+                if kind == "changed" and pk in last and last[pk] != "changed":
+                    continue  # a new row is drawn as the task is now; a removed one stays gone
+                last[pk] = kind
+    return [
+        event
+        if last is None
+        else {
             "type": live.TASKS_EVENT,
-            "created": last["created"] + event["created"],
-            "removed": last["removed"] + event["removed"],
-            "changed": last["changed"] + event["changed"],
+            **{
+                kind: [pk for pk, its in last.items() if its == kind]
+                for kind in ("created", "removed", "changed")
+            },
         }
-    for event in out:
-        if event.get("type") == live.TASKS_EVENT:
-            removed = list(dict.fromkeys(event["removed"]))
-            created = [pk for pk in dict.fromkeys(event["created"]) if pk not in removed]
-            gone = {*removed, *created}
-            event["changed"] = [pk for pk in dict.fromkeys(event["changed"]) if pk not in gone]
-            event["created"], event["removed"] = created, removed
-    return out
+        for event, last in zip(out, taken, strict=True)
+    ]
 
 
 _render = database_sync_to_async(live.render)

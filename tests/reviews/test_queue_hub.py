@@ -205,6 +205,24 @@ def test_events_that_come_together_are_taken_as_one():
     ]
 
 
+def test_a_task_removed_and_reopened_within_a_burst_leaves_and_comes_back():
+    # Decided, then reopened (its run refused the answer) before the hub got
+    # round to either: open queues must show it again, not only lose it.
+    assert merged(
+        [
+            tasks_event(removed=[1], changed=[2]),
+            tasks_event(created=[3]),
+            tasks_event(created=[1]),
+            tasks_event(changed=[1, 3]),
+            tasks_event(removed=[3]),
+        ]
+    ) == [
+        tasks_event(created=[3], removed=[1], changed=[2]),
+        # Its old row leaves first: the new one comes in an event of its own.
+        tasks_event(created=[1], removed=[3]),
+    ]
+
+
 @override_settings(HITL_GRAPHS_CONFIG=AGENTS)
 async def test_a_burst_of_task_events_reaches_a_page_as_one_message(transactional_db):
     def three_tasks() -> list[int]:
