@@ -7,9 +7,12 @@ governs them, a team group may see and decide them and `--as reviewer` is in
 it, so the rule paths are taken too. Each page is asked through Django's test client, signed
 in, in shuffled rounds; the medians are CPU time (time.process_time), which a
 busy machine disturbs less than wall time. `--profile PAGE` prints cProfile's
-top functions for that page instead.
+top functions for that page instead. `--asgi` asks through the site's ASGI
+handler (as daphne does: the request threads, the crossings between the
+event loop and them) instead of the test client; its CPU time counts every
+thread of the process.
 
-    python bench/pages.py [--rounds 30] [--tasks 60] [--rule] [--as bench|reviewer]
+    python bench/pages.py [--rounds 30] [--tasks 60] [--rule] [--as bench|reviewer] [--asgi]
                           [--profile queue|rows|task|thread|home|count [--sort tottime]]
 """
 
@@ -60,12 +63,46 @@ def build(tasks: int, with_rule: bool) -> dict:
     return {"task": pending[len(pending) // 2].pk, "thread": pending[len(pending) // 2].thread_id}
 
 
+def asgi_pages(session: str, ids: dict) -> dict:
+    """The pages asked through the site's ASGI handler, on one event loop
+    kept for the bench (its request threads live on between requests)."""
+    import asyncio
+    import logging
+
+    import httpx
+
+    from hitl_site.asgi import django_asgi_app
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+    loop = asyncio.new_event_loop()
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=django_asgi_app),
+        base_url="http://testserver",
+        cookies={"sessionid": session},
+    )
+    rows = {"HX-Request": "true", "HX-Target": "queue-rows"}
+
+    def get(path: str, headers: dict | None = None):
+        return lambda: loop.run_until_complete(client.get(path, headers=headers))
+
+    return {
+        "queue": get("/queue/"),
+        "rows": get("/queue/", rows),
+        "task": get(f"/tasks/{ids['task']}/"),
+        "thread": get(f"/threads/{ids['thread']}/"),
+        "home": get("/"),
+        "count": get("/queue/count/"),
+    }
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--tasks", type=int, default=60)
     parser.add_argument("--rule", action="store_true", help="one rule governs the tasks")
     parser.add_argument("--as", dest="user", choices=["bench", "reviewer"], default="bench")
+    parser.add_argument("--asgi", action="store_true", help="through the ASGI handler")
     parser.add_argument("--profile", choices=sorted(MIX))
     parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative, tottime")
     parser.add_argument("--lines", type=int, default=45, help="functions --profile prints")
@@ -86,6 +123,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "home": lambda: client.get("/"),
         "count": lambda: client.get("/queue/count/"),
     }
+    if args.asgi:
+        pages = asgi_pages(client.cookies["sessionid"].value, ids)
 
     def ask(name: str) -> float:
         start = time.process_time()
@@ -115,7 +154,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     mix = sum(medians[name] * weight for name, weight in MIX.items()) / sum(MIX.values())
     ruled = "under one rule" if args.rule else "no rules"
     print(
-        f"CPU per request, {args.tasks} pending tasks ({ruled}), as {args.user}, SQLite (ms, medians)"
+        f"CPU per request, {args.tasks} pending tasks ({ruled}), as {args.user}, SQLite, "
+        f"{'ASGI handler' if args.asgi else 'test client'} (ms, medians)"
     )
     for name in pages:
         print(f"{name:<10}{medians[name]:>8.1f}")

@@ -7,6 +7,14 @@ joined, cost 2 to 3 ms of CPU per served page of the reviewers' mix (of 12).
 Here a request borrows a long-lived thread for its whole life, and that
 thread keeps its connection from one request to the next.
 
+A request for a sync view (every page; not the async views under
+/langgraph/) also runs in one pass on its thread: the request_started
+signal, the whole middleware stack and the view. Django's own way crosses
+from the event loop to the thread and back about five times per request,
+each crossing a wait for the interpreter behind whatever else runs. A
+request for an async view takes Django's way, which cancels the view when
+its client leaves.
+
 When every idle thread is taken (long SSE streams under /langgraph/, a slow
 export, a burst of requests), a request gets a new thread at once, as in
 Django, so that nothing waits behind a slow request. That thread is lent
@@ -22,10 +30,15 @@ import itertools
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
 from django.conf import settings
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.base import BaseHandler
 from django.db import connections
+from django.http import FileResponse
+from django.urls import Resolver404, get_resolver, set_script_prefix
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +121,18 @@ class RequestThreads:
         executor.shutdown(wait=False)
 
 
+class _SyncStack(BaseHandler):
+    """The site's middleware in sync mode, around the view: what a sync
+    view's request runs in one pass. Django's last word on an exception no
+    handler could answer is the ASGI handler's."""
+
+    handle_uncaught_exception = ASGIHandler.handle_uncaught_exception
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.load_middleware(is_async=False)
+
+
 class PooledThreadsASGIHandler(ASGIHandler):
     """Django's ASGIHandler, with each request's sync code on a borrowed
     long-lived thread (see the module's docstring)."""
@@ -116,6 +141,7 @@ class PooledThreadsASGIHandler(ASGIHandler):
         super().__init__()
         size = settings.HITL_REQUEST_THREADS if threads is None else threads
         self.threads = RequestThreads(size)
+        self.sync_stack = _SyncStack()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -126,3 +152,47 @@ class PooledThreadsASGIHandler(ASGIHandler):
                 await self.handle(scope, receive, send)
         finally:
             await self.threads.give_back(executor)
+
+    async def handle(self, scope, receive, send):
+        prefix = get_script_prefix(scope)
+        if _async_view(scope["path"].removeprefix(prefix) if prefix else scope["path"]):
+            await super().handle(scope, receive, send)
+            return
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        set_script_prefix(prefix)
+        request, error_response = self.create_request(scope, body_file)
+        try:
+            response = await sync_to_async(self._respond, thread_sensitive=True)(
+                scope, request, error_response
+            )
+            try:
+                # A client gone meanwhile: the server drops what is sent.
+                await self.send_response(response, send)
+            finally:
+                await sync_to_async(response.close, thread_sensitive=True)()
+        finally:
+            body_file.close()
+
+    def _respond(self, scope, request, error_response):
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        if request is None:  # unreadable: Django's answer, as in its way
+            return error_response
+        response = self.sync_stack.get_response(request)
+        response._handler_class = self.__class__
+        if isinstance(response, FileResponse):  # the server chunks what it sends
+            response.block_size = self.chunk_size
+        return response
+
+
+def _async_view(path: str) -> bool:
+    """Whether the path leads to an async view (Django's way: the view is
+    cancelled when its client leaves). A path no view answers is a sync
+    matter (static files, the 404 page)."""
+    try:
+        match = get_resolver().resolve(path)
+    except Resolver404:
+        return False
+    return iscoroutinefunction(match.func)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -63,7 +64,26 @@ def leak(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"thread": threading.current_thread().name})
 
 
+class Waits:
+    """What the async view tells (events of the test's own loop)."""
+
+    waiting: asyncio.Event
+    cancelled: asyncio.Event
+
+
+async def waits(request: HttpRequest) -> JsonResponse:
+    """An async view that waits until its client leaves."""
+    Waits.waiting.set()
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        Waits.cancelled.set()
+        raise
+    return JsonResponse({})
+
+
 urlpatterns = [
+    path("waits/", waits),
     path("where/", where),
     path("slow/", slow),
     path("fast/", fast),
@@ -89,6 +109,7 @@ def site(settings, database):
     settings.ROOT_URLCONF = __name__
     seen.clear()
     released.clear()
+    Waits.waiting, Waits.cancelled = asyncio.Event(), asyncio.Event()
 
     def client(threads: int) -> httpx.AsyncClient:
         transport = httpx.ASGITransport(app=PooledThreadsASGIHandler(threads=threads))
@@ -128,6 +149,69 @@ async def test_a_request_beside_a_slow_one_gets_a_thread_of_its_own(site, databa
         assert kept in (slow_connection, fast_connection) and kept.total_changes == 0
         with pytest.raises(sqlite3.ProgrammingError, match="closed"):
             ended.total_changes  # noqa: B018
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """A pool thread that counts the work handed to it: each piece is a
+    crossing from the event loop, a wait for the interpreter under load."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=1, thread_name_prefix="counted")
+        self.handed = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.handed += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+async def test_a_sync_view_runs_with_the_middleware_in_one_pass(site, database):
+    handler = PooledThreadsASGIHandler(threads=1)
+    executor = handler.threads.free[0] = CountingExecutor()
+    transport = httpx.ASGITransport(app=handler)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        for n in range(1, 3):
+            answer = (await client.get("/where/")).json()
+            assert answer["thread"] == "counted_0"
+            # The request (request_started, the middleware, the view), the
+            # response's close, the check that nothing was left open.
+            assert executor.handed == 3 * n
+
+
+async def test_an_async_view_is_cancelled_when_its_client_leaves(site, database):
+    handler = PooledThreadsASGIHandler(threads=1)
+    sent: list[dict] = []
+    disconnect = asyncio.Event()
+
+    async def receive() -> dict:
+        if not sent:
+            sent.append({})
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await disconnect.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/waits/",
+        "raw_path": b"/waits/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+    }
+    served = asyncio.ensure_future(handler(scope, receive, send))
+    await asyncio.wait_for(Waits.waiting.wait(), timeout=10)
+    disconnect.set()
+    await asyncio.wait_for(served, timeout=10)
+    assert Waits.cancelled.is_set()  # Django's way: the view hears its client left
+    assert [m for m in sent if m] == []  # and nothing was answered
 
 
 @pytest.mark.parametrize("how", ["returns", "raises"])
