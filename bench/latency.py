@@ -99,6 +99,8 @@ def served(
     ports = [free_port() for _ in range(daphnes)]
     if name == "embedded":
         commands = [["manage.py", "serve", "--port", str(ports[0])]]
+        if env.get("BENCH_TRACE_MEMORY"):  # bench/traced.py
+            commands[0][:0] = ["-m", "bench.traced"]
     else:
         commands = [
             ["-m", "daphne", "-b", "127.0.0.1", "-p", str(p), "hitl_site.asgi:application"]

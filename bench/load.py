@@ -20,7 +20,7 @@ machine shows in the latency). Scale-out also reports how throughput grows
 from 1 to 2 daphne processes (closed loop: `--clients` clients sending as fast as answered).
 
     python bench/load.py [--sockets 200] [--rate 50] [--seconds 60] [--rounds 3]
-                         [--only embedded|scale-out]
+                         [--only embedded|scale-out] [--trace-memory]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import asyncio
 import itertools
 import os
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -209,6 +210,7 @@ async def rounds(ports, login, pids, args) -> list[dict]:
         rows = []
         for number in range(1, args.rounds + 1):
             before, load = rss_mb(pids), os.getloadavg()[0]
+            await snapshot(pids, args.trace_memory, number - 1)
             row = await open_loop(team, args.rate, args.seconds)
             rows.append(
                 {
@@ -219,6 +221,7 @@ async def rounds(ports, login, pids, args) -> list[dict]:
                     "load": load,
                 }
             )
+        await snapshot(pids, args.trace_memory, args.rounds)
         return rows
     finally:
         for reader in readers:
@@ -228,13 +231,50 @@ async def rounds(ports, login, pids, args) -> list[dict]:
         await team.close()
 
 
+async def snapshot(pids: list[int], folder: Path | None, number: int) -> None:
+    """With --trace-memory: the server's allocations now (bench/traced.py)."""
+    if folder is None:
+        return
+    os.kill(pids[0], signal.SIGUSR1)
+    path = folder / f"snapshot-{number}.pickle"
+    for _ in range(600):
+        if path.exists():
+            await asyncio.sleep(1)  # written in full
+            return
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"the server wrote no {path.name}")
+
+
+def memory_growth(folder: Path, rounds: int, lines: int = 25) -> None:
+    """What the server holds more of after the last round than before the first."""
+    import tracemalloc
+
+    first = tracemalloc.Snapshot.load(str(folder / "snapshot-0.pickle"))
+    last = tracemalloc.Snapshot.load(str(folder / f"snapshot-{rounds}.pickle"))
+    for key in ("filename", "traceback"):
+        print(f"memory grown over {rounds} rounds, by {key}:")
+        for stat in last.compare_to(first, key)[:lines]:
+            print(f"  {stat.size_diff / 1024:>9.0f} KiB {stat.count_diff:>+8} blocks")
+            frames = stat.traceback.format()[-12:] if key == "traceback" else [stat.traceback]
+            for frame in frames:
+                print(f"      {frame}")
+
+
 def run(name: str, args, database_url: str, redis_url: str | None, daphnes: int = 1):
     tmp = Path(tempfile.mkdtemp(prefix=f"hitl-bench-load-{name}-"))
     if database_url == "sqlite":
         database_url = f"sqlite:///{tmp / 'bench.sqlite3'}"
     env = server_env(tmp, database_url, redis_url)
+    if args.trace_memory and name == "embedded":
+        args.trace_memory = tmp
+        env["BENCH_TRACE_MEMORY"] = str(tmp)
+    else:
+        args.trace_memory = None
     with served(name, tmp, env, daphnes) as (ports, login, pids):
-        return asyncio.run(rounds(ports, login, pids, args))
+        out = asyncio.run(rounds(ports, login, pids, args))
+    if args.trace_memory:
+        memory_growth(tmp, args.rounds)
+    return out
 
 
 def throughput(args, postgres_url: str, redis_url: str) -> dict[int, float]:
@@ -270,6 +310,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=20, help="scale-out's closed loop")
     parser.add_argument("--only", choices=["embedded", "scale-out"])
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="embedded: trace the server's allocations (slow) and show what grew",
+    )
     args = parser.parse_args(argv)
 
     from tests.servers import (
