@@ -232,32 +232,27 @@ async def rounds(ports, login, pids, args) -> list[dict]:
 
 
 async def snapshot(pids: list[int], folder: Path | None, number: int) -> None:
-    """With --trace-memory: the server's allocations now (bench/traced.py)."""
+    """With --trace-memory: the objects the server holds now (bench/traced.py)."""
     if folder is None:
         return
     os.kill(pids[0], signal.SIGUSR1)
-    path = folder / f"snapshot-{number}.pickle"
+    path = folder / f"objects-{number}.json"
     for _ in range(600):
         if path.exists():
-            await asyncio.sleep(1)  # written in full
             return
         await asyncio.sleep(0.1)
     raise SystemExit(f"the server wrote no {path.name}")
 
 
-def memory_growth(folder: Path, rounds: int, lines: int = 25) -> None:
-    """What the server holds more of after the last round than before the first."""
-    import tracemalloc
+def memory_growth(folder: Path, rounds: int, lines: int = 30) -> None:
+    """What the server holds more of after each round than before the first."""
+    import json
 
-    first = tracemalloc.Snapshot.load(str(folder / "snapshot-0.pickle"))
-    last = tracemalloc.Snapshot.load(str(folder / f"snapshot-{rounds}.pickle"))
-    for key in ("filename", "traceback"):
-        print(f"memory grown over {rounds} rounds, by {key}:")
-        for stat in last.compare_to(first, key)[:lines]:
-            print(f"  {stat.size_diff / 1024:>9.0f} KiB {stat.count_diff:>+8} blocks")
-            frames = stat.traceback.format()[-12:] if key == "traceback" else [stat.traceback]
-            for frame in frames:
-                print(f"      {frame}")
+    counts = [json.loads((folder / f"objects-{n}.json").read_text()) for n in range(rounds + 1)]
+    grown = sorted(counts[-1], key=lambda k: counts[0].get(k, 0) - counts[-1][k])[:lines]
+    print(f"objects the server holds, before round 1 and after each of {rounds}:")
+    for kind in grown:
+        print(f"  {' → '.join(str(c.get(kind, 0)) for c in counts):<40} {kind}")
 
 
 def run(name: str, args, database_url: str, redis_url: str | None, daphnes: int = 1):

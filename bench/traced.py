@@ -1,18 +1,20 @@
-"""Run a command (`python -m bench.traced manage.py serve ...`) whose
-allocations can be traced: the first SIGUSR1 starts tracemalloc (traced
-from the start, the server would not start in time), and each SIGUSR1
-writes a snapshot of what is allocated since to
-$BENCH_TRACE_MEMORY/snapshot-N.pickle, for bench/load.py's `--trace-memory`
-to compare round by round. Bench only: tracing slows the process down."""
+"""Run a command (`python -m bench.traced manage.py serve ...`) that tells
+what it holds: each SIGUSR1 writes the number of objects of each type the
+cyclic collector tracks, with the process's resident memory, to
+$BENCH_TRACE_MEMORY/objects-N.json, for bench/load.py's `--trace-memory` to
+compare round by round. (tracemalloc slowed a served process down past its
+clients' patience.) Bench only."""
 
 from __future__ import annotations
 
+import collections
+import gc
 import itertools
+import json
 import os
 import runpy
 import signal
 import sys
-import tracemalloc
 from pathlib import Path
 
 
@@ -20,12 +22,16 @@ def main() -> None:
     out = Path(os.environ["BENCH_TRACE_MEMORY"])
     numbers = itertools.count()
 
-    def snapshot(signum, frame) -> None:
-        if not tracemalloc.is_tracing():
-            tracemalloc.start(int(os.environ.get("BENCH_TRACE_FRAMES", "12")))
-        tracemalloc.take_snapshot().dump(str(out / f"snapshot-{next(numbers)}.pickle"))
+    def count(signum, frame) -> None:
+        gc.collect()
+        kinds = collections.Counter(
+            f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.get_objects()
+        )
+        path = out / f"objects-{next(numbers)}.json"
+        path.with_suffix(".tmp").write_text(json.dumps(kinds))
+        path.with_suffix(".tmp").rename(path)
 
-    signal.signal(signal.SIGUSR1, snapshot)
+    signal.signal(signal.SIGUSR1, count)
     script = sys.argv[1]
     sys.argv = sys.argv[1:]
     runpy.run_path(script, run_name="__main__")

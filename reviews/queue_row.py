@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -21,6 +22,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.utils.timesince import timesince, timeuntil
+from django.utils.translation import get_language
 
 from graphs.interrupts import json_safe
 from reviews.models import ReviewTask
@@ -64,6 +66,28 @@ def _truncate(text: str, length: int) -> str:
     return Truncator(text).chars(length)
 
 
+_DAY = 24 * 60 * 60
+_EPOCH = datetime(2000, 1, 1)
+
+
+def _since(moment: datetime) -> str:
+    """timesince(moment): the same words, looked up once per language and
+    minute for the ages under a day (most of a queue's), where they depend
+    on nothing else; each lookup of the words costs a dozen microseconds
+    more than the reckoning."""
+    now = datetime.now(moment.tzinfo if timezone.is_aware(moment) else None)
+    delta = now - moment
+    since = delta.days * _DAY + delta.seconds
+    if since >= _DAY:
+        return timesince(moment, now)
+    return _minutes_since(get_language(), max(since, 0) // 60)
+
+
+@lru_cache(maxsize=4096)
+def _minutes_since(language: str | None, minutes: int) -> str:
+    return timesince(_EPOCH, _EPOCH + timedelta(minutes=minutes))
+
+
 def _json_line(value: Any) -> str:
     return json.dumps(json_safe(value), ensure_ascii=False, separators=(", ", ": "))
 
@@ -105,7 +129,7 @@ def _meta(task: ReviewTask) -> str:
     created = task.created_at
     parts = [
         f'<span class="pill" title="{_iso(created) if created else ""}">'
-        f"{escape(timesince(created)) if created else ''}</span>"
+        f"{escape(_since(created)) if created else ''}</span>"
     ]
     pending = task.is_pending
     if task.overdue:
