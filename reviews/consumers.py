@@ -119,7 +119,13 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
     # -- events (types from graphs.events and reviews.live) --------------------
 
     async def queue_changed(self, event: dict) -> None:
-        for text in queue_messages(event, self.visible_rules):
+        # The hub hands one event to every page: pages whose reviewers see
+        # the same rules are sent the same text, made once.
+        made = event.setdefault("messages", {})
+        key = None if self.visible_rules is None else frozenset(self.visible_rules)
+        if key not in made:
+            made[key] = queue_messages(event, self.visible_rules)
+        for text in made[key]:
             await self.send(text_data=text)
 
     async def run_status(self, event: dict) -> None:
