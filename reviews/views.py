@@ -52,7 +52,13 @@ from reviews.graph_state import (
     state_at,
 )
 from reviews.models import Approval, ReviewTask
-from reviews.queue_filters import queue_filters, queue_tasks, turn_rows
+from reviews.queue_filters import (
+    ROW_JOINED,
+    queue_filters,
+    queue_tasks,
+    turn_rows,
+    with_rare_relations,
+)
 from reviews.queue_row import UNREAD as ROW_UNREAD
 from reviews.start_form import StartForm
 from reviews.state_diff import diff_states
@@ -126,9 +132,10 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def queue(request: HttpRequest) -> HttpResponse:
     filters = queue_filters(request.GET)
+    after = request.GET.get("after", "")
     page = list(
         visible_tasks(
-            request.user, queue_tasks(filters, request.user, after=request.GET.get("after", ""))
+            request.user, queue_tasks(filters, request.user, after=after, joined=ROW_JOINED)
         ).defer(*ROW_UNREAD)[: PAGE_SIZE + 1]
     )
     more = len(page) > PAGE_SIZE
@@ -141,19 +148,22 @@ def queue(request: HttpRequest) -> HttpResponse:
     # htmx asks for more rows, or for the rows again when the live queue
     # reconnects: the rows alone, without the overdue list above them.
     rows_only = request.htmx and ("after" in request.GET or request.htmx.target == "queue-rows")
+    overdue_tasks = visible_tasks(request.user, ReviewTask.objects.pending()).filter(
+        due_at__lte=timezone.now()
+    )
     overdue = turn_rows(
-        list(
-            visible_tasks(request.user, ReviewTask.objects.pending())
-            .filter(due_at__lte=timezone.now())
-            .select_related("thread", "rule", "claimed_by", "assigned_to", "assigned_group")
-            .defer(*ROW_UNREAD)
-            .order_by("due_at")[:20]
+        with_rare_relations(
+            list(
+                overdue_tasks.select_related(*ROW_JOINED).defer(*ROW_UNREAD).order_by("due_at")[:20]
+            )
         )
-        if filters["status"] == "pending" and not request.GET.get("after") and not rows_only
+        # Most queues have none overdue: asked first, as a query of rows
+        # costs several times one of their existence to put together.
+        if filters["status"] == "pending" and not after and not rows_only and overdue_tasks.exists()
         else []
     )
     context = {
-        "tasks": turn_rows(page),
+        "tasks": turn_rows(with_rare_relations(page)),
         "filters": filters,
         "more_url": f"{reverse('queue')}?{params.urlencode()}" if more else "",
         "graphs": [s.name for s in get_registry().specs()],

@@ -1,6 +1,6 @@
 """The queue costs the same number of queries for 2 rows as for 40: what a
-row shows is read with the row (no query per row), on the page, in its htmx
-rows and in the rows pushed to open queues."""
+row shows is read with the row, or for all rows at once (no query per row),
+on the page, in its htmx rows and in the rows pushed to open queues."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def add_tasks(team, start: int, n: int) -> list[int]:
             claim_expires_at=now + timedelta(minutes=10),
             assigned_to=team["rita"] if i % 2 else None,
             assigned_group=team["finance"] if not i % 2 else None,
-            due_at=now + (timedelta(hours=1) if i % 3 else -timedelta(minutes=1)),
+            # Overdue ones among the first two already, with either assignee.
+            due_at=now + (timedelta(hours=1) if i % 3 == 2 else -timedelta(minutes=1)),
         )
         Approval.objects.create(task=task, reviewer=team["sam"], decision={"type": "approve"})
         ids.append(task.pk)
@@ -114,3 +115,20 @@ def test_rows_alone_skip_what_only_the_whole_page_shows(client, team):
         html = client.get(reverse("queue")).content.decode()
     asked = " ".join(q["sql"] for q in captured.captured_queries)
     assert "__count" in asked and '"due_at" <=' in asked and "Overdue" in html
+
+
+def test_the_overdue_list_leads_the_page_when_some_task_is_overdue(client, team):
+    client.force_login(team["rita"])
+    ids = add_tasks(team, 0, 3)  # the first two overdue, the third due in an hour
+
+    def overdue_list() -> str:
+        html = client.get(reverse("queue")).content.decode()
+        if "overdue-list" not in html:
+            return ""
+        return html[html.index("overdue-list") : html.index("</table>", html.index("overdue-list"))]
+
+    listed = overdue_list()
+    assert f'id="task-{ids[0]}"' in listed and f'id="task-{ids[1]}"' in listed
+    assert f'id="task-{ids[2]}"' not in listed
+    ReviewTask.objects.update(due_at=timezone.now() + timedelta(hours=1))
+    assert overdue_list() == ""
