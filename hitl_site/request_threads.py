@@ -15,16 +15,19 @@ each crossing a wait for the interpreter behind whatever else runs. A
 request for an async view takes Django's way, which cancels the view when
 its client leaves.
 
-When every idle thread is taken (long SSE streams under /langgraph/, a slow
-export, a burst of requests), a request gets a new thread at once, as in
-Django, so that nothing waits behind a slow request. That thread is lent
-again while the load lasts; once more than HITL_REQUEST_THREADS would stand
-idle, those beyond it close their connections and end.
+When every thread is taken, a request waits for one, first come first
+served, but not long (PATIENCE_SECONDS): when the threads are held by slow
+requests (long SSE streams under /langgraph/, a slow export) it gets a new
+thread, as in Django, so that nothing waits long behind a slow request. That
+thread is lent again while the load lasts; once more than
+HITL_REQUEST_THREADS would stand idle, those beyond it close their
+connections and end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import itertools
@@ -80,24 +83,56 @@ def close_connections() -> None:
     connections.close_all()
 
 
+# How long a request waits for a pool thread before it gets one of its own.
+# Short enough that nothing waits long behind slow requests (SSE streams, a
+# slow export); long enough that a burst of requests queues for the pool
+# rather than starting a thread and opening a database connection each: in
+# a process that runs one thread at a time they only took turns slower, and
+# under a team's load a burst grew the process by a thread per request
+# (200 at once, +100 MB that stayed).
+PATIENCE_SECONDS = 0.5
+
+
 class RequestThreads:
     """Single-thread executors, each lent to one request at a time; at most
     `size` kept idle. Touched only from the server's event loop."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, patience: float = PATIENCE_SECONDS) -> None:
         self.size = size
+        self.patience = patience
         self.made = itertools.count()
         self.free = [self._new() for _ in range(size)]
         self.free.reverse()
+        # Requests waiting for a thread, first come first served.
+        self.waiting: collections.deque[asyncio.Future] = collections.deque()
 
     def _new(self) -> ThreadPoolExecutor:
         # The thread itself starts with the executor's first work.
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"request-{next(self.made)}")
 
-    def take(self) -> ThreadPoolExecutor:
+    async def take(self) -> ThreadPoolExecutor:
         # Last in, first out: under a light load the same thread, with its
         # warm connection, serves every request.
-        return self.free.pop() if self.free else self._new()
+        if self.free:
+            return self.free.pop()
+        if not self.size:
+            return self._new()  # no pool: a thread per request, as in Django
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiting.append(waiter)
+        try:
+            await asyncio.wait([waiter], timeout=self.patience)
+        except BaseException:  # the request was cancelled meanwhile
+            if waiter.done():
+                self._keep_or_end(waiter.result())  # handed a thread: the next one's
+            else:
+                waiter.cancel()
+                self.waiting.remove(waiter)
+            raise
+        if waiter.done():
+            return waiter.result()
+        waiter.cancel()
+        self.waiting.remove(waiter)
+        return self._new()  # the pool's threads are all held by slow requests
 
     async def give_back(self, executor: ThreadPoolExecutor) -> None:
         # Back in the pool once the thread has done the request's last work:
@@ -119,6 +154,11 @@ class RequestThreads:
         self._keep_or_end(executor)
 
     def _keep_or_end(self, executor: ThreadPoolExecutor) -> None:
+        while self.waiting:
+            waiter = self.waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(executor)
+                return
         if len(self.free) < self.size:
             self.free.append(executor)
             return
@@ -144,16 +184,16 @@ class PooledThreadsASGIHandler(ASGIHandler):
     """Django's ASGIHandler, with each request's sync code on a borrowed
     long-lived thread (see the module's docstring)."""
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, patience: float = PATIENCE_SECONDS) -> None:
         super().__init__()
         size = settings.HITL_REQUEST_THREADS if threads is None else threads
-        self.threads = RequestThreads(size)
+        self.threads = RequestThreads(size, patience)
         self.sync_stack = _SyncStack()
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        executor = self.threads.take()
+        executor = await self.threads.take()
         try:
             async with ThreadSensitiveContext(executor=executor):
                 await self.handle(scope, receive, send)

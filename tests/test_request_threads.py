@@ -214,6 +214,23 @@ async def test_an_async_view_is_cancelled_when_its_client_leaves(site, database)
     assert [m for m in sent if m] == []  # and nothing was answered
 
 
+async def test_a_burst_of_requests_waits_for_the_pool_threads(site, database):
+    # Patient enough that the pool's thread comes back first, however slow the machine.
+    handler = PooledThreadsASGIHandler(threads=1, patience=60)
+    transport = httpx.ASGITransport(app=handler)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        slow_request = asyncio.ensure_future(client.get("/slow/"))
+        await asyncio.sleep(0.2)  # the slow request holds the only thread
+        waiting = [asyncio.ensure_future(client.get("/where/")) for _ in range(3)]
+        await asyncio.sleep(0.2)
+        assert not any(w.done() for w in waiting)  # queued, not each on a thread of its own
+        released.set()
+        assert (await slow_request).json() == {"released": True}
+        answers = [(await w).json()["thread"] for w in waiting]
+    assert answers == ["request-0_0"] * 3
+    assert next(handler.threads.made) == 1  # no thread made but the pool's
+
+
 @pytest.mark.parametrize("how", ["returns", "raises"])
 async def test_a_transaction_left_open_does_not_reach_the_next_request(site, database, how):
     async with site(threads=1) as client:
