@@ -16,10 +16,10 @@ request for an async view takes Django's way, which cancels the view when
 its client leaves.
 
 When every thread is taken, a request waits for one, first come first
-served, but not long (PATIENCE_SECONDS): when the threads are held by slow
-requests (long SSE streams under /langgraph/, a slow export) it gets a new
-thread, as in Django, so that nothing waits long behind a slow request. That
-thread is lent again while the load lasts; once more than
+served, unless the threads are held by slow requests (long SSE streams
+under /langgraph/, a slow export; see PATIENCE_SECONDS): then it gets a new
+thread, as in Django, so that nothing waits long behind a slow request.
+That thread is lent again while the load lasts; once more than
 HITL_REQUEST_THREADS would stand idle, those beyond it close their
 connections and end.
 """
@@ -32,6 +32,7 @@ import contextlib
 import functools
 import itertools
 import logging
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext, iscoroutinefunction, sync_to_async
@@ -83,14 +84,15 @@ def close_connections() -> None:
     connections.close_all()
 
 
-# How long a request waits for a pool thread before it gets one of its own.
-# Short enough that nothing waits long behind slow requests (SSE streams, a
-# slow export); long enough that a burst of requests queues for the pool
-# rather than starting a thread and opening a database connection each: in
-# a process that runs one thread at a time they only took turns slower, and
-# under a team's load a burst grew the process by a thread per request
-# (200 at once, +100 MB that stayed).
-PATIENCE_SECONDS = 0.5
+# A request that holds a pool thread longer than this is a slow one (a
+# stream, a slow export), and a request waits for a pool thread, first come first
+# served, until one is free or the pool's threads are held by slow requests:
+# then it gets a thread of its own, as in Django. A burst of requests so
+# queues for the pool, instead of starting a thread and opening a database
+# connection each: in a process that runs one thread at a time they only
+# took turns slower, and under a team's load a burst grew the process by a
+# thread per request (200 at once, +100 MB that stayed).
+PATIENCE_SECONDS = 1.0
 
 
 class RequestThreads:
@@ -105,22 +107,33 @@ class RequestThreads:
         self.free.reverse()
         # Requests waiting for a thread, first come first served.
         self.waiting: collections.deque[asyncio.Future] = collections.deque()
+        self.lent: dict[ThreadPoolExecutor, float] = {}  # since when
 
     def _new(self) -> ThreadPoolExecutor:
         # The thread itself starts with the executor's first work.
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"request-{next(self.made)}")
 
+    def _lend(self, executor: ThreadPoolExecutor) -> ThreadPoolExecutor:
+        self.lent[executor] = time.monotonic()
+        return executor
+
+    def _held_by_slow_requests(self) -> bool:
+        since = time.monotonic() - self.patience
+        slow = sum(1 for lent in self.lent.values() if lent < since)
+        return len(self.lent) < self.size + slow
+
     async def take(self) -> ThreadPoolExecutor:
         # Last in, first out: under a light load the same thread, with its
         # warm connection, serves every request.
         if self.free:
-            return self.free.pop()
+            return self._lend(self.free.pop())
         if not self.size:
-            return self._new()  # no pool: a thread per request, as in Django
+            return self._lend(self._new())  # no pool: a thread per request, as in Django
         waiter = asyncio.get_running_loop().create_future()
         self.waiting.append(waiter)
         try:
-            await asyncio.wait([waiter], timeout=self.patience)
+            while not waiter.done() and not self._held_by_slow_requests():
+                await asyncio.wait([waiter], timeout=self.patience)
         except BaseException:  # the request was cancelled meanwhile
             if waiter.done():
                 self._keep_or_end(waiter.result())  # handed a thread: the next one's
@@ -132,7 +145,7 @@ class RequestThreads:
             return waiter.result()
         waiter.cancel()
         self.waiting.remove(waiter)
-        return self._new()  # the pool's threads are all held by slow requests
+        return self._lend(self._new())
 
     async def give_back(self, executor: ThreadPoolExecutor) -> None:
         # Back in the pool once the thread has done the request's last work:
@@ -154,10 +167,11 @@ class RequestThreads:
         self._keep_or_end(executor)
 
     def _keep_or_end(self, executor: ThreadPoolExecutor) -> None:
+        self.lent.pop(executor, None)
         while self.waiting:
             waiter = self.waiting.popleft()
             if not waiter.done():
-                waiter.set_result(executor)
+                waiter.set_result(self._lend(executor))
                 return
         if len(self.free) < self.size:
             self.free.append(executor)
