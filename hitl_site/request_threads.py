@@ -252,8 +252,9 @@ def _async_view(path: str) -> bool:
     """Whether the path leads to an async view (Django's way: the view is
     cancelled when its client leaves). A path no view answers is a sync
     matter (static files, the 404 page). Resolved in full only under the
-    few top-level routes that hold async views: a full resolution cost a
-    page of the reviewers' mix more than all the rest of its way here."""
+    few top-level routes that hold async views: a full resolution (0.1 to
+    0.2 ms, the site's and the API's routes tried in turn) took 3% of a
+    loaded server's time, and Django resolves the path again for the view."""
     resolver = get_resolver()
     if not any(top.pattern.match(path.removeprefix("/")) for top in _holding_async(resolver)):
         return False
