@@ -54,7 +54,9 @@ def edit(edit: StateEdit, *, user: Any, client_address: str | None = None) -> Sa
             written = config["configurable"]["checkpoint_id"]
         # Judged on the state as written (reducers applied), before any open
         # request is retired; a refusal undoes the write with the transaction.
-        after = edit.graph.get_state(config_for(thread, written))
+        # The written point is the thread's latest: what it waits for is read
+        # from the same state below.
+        after = edit.graph.get_state(config_for(thread), subgraphs=True)
         check_state_write(
             user,
             thread,
@@ -72,12 +74,11 @@ def edit(edit: StateEdit, *, user: Any, client_address: str | None = None) -> Sa
         else:
             # Whatever the new checkpoint waits for is asked again, so
             # the thread never sits stopped with nothing in the queue.
-            state = edit.graph.get_state(config_for(thread), subgraphs=True)
             created = ReviewTask.objects.create_for(
                 thread_id=thread.pk,
                 graph_name=thread.graph_name,
                 checkpoint_id=written,
-                requests=pending_requests(state),
+                requests=pending_requests(after),
             )
         emit(
             "thread.forked" if edit.fork_from else "state.edited",
