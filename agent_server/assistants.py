@@ -23,7 +23,7 @@ from agent_server.models import Assistant, system_assistant_id
 from graphs.interrupts import json_safe
 from graphs.registry import GraphLoadError, GraphNotFound, get_registry
 from graphs.worker import compiled_graph
-from reviews.access import ADMINISTER, REVIEW, VIEW, can_graph, graph_rights
+from reviews.access import REVIEW, VIEW, can_graph, check_assistant_change, graph_rights
 from reviews.actions import assistants as assistant_actions
 
 SORTABLE = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
@@ -265,18 +265,9 @@ def get(request: HttpRequest, assistant_id: str) -> HttpResponse:
 
 
 def _to_change(user: Any, assistant_id: str) -> Assistant:
-    """An assistant the user may change: every run that names it runs with
-    what it says, so that needs the right to administer its graph; a graph's
-    own assistant is the graph as deployed, changed by superusers alone."""
     row = resolve(user, assistant_id, REVIEW)
-    if not can_graph(user, ADMINISTER, row.graph_id):
-        raise ApiError(403, f"Changing an assistant needs the right to administer {row.graph_id}.")
-    if row.assistant_id == system_assistant_id(row.graph_id) and not user.is_superuser:
-        raise ApiError(
-            403,
-            f"{row.graph_id}'s own assistant runs the graph as deployed: "
-            "create an assistant of your own to change its config.",
-        )
+    graphs_own = row.assistant_id == system_assistant_id(row.graph_id)
+    check_assistant_change(user, row.graph_id, graphs_own=graphs_own)
     return row
 
 

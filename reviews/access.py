@@ -265,6 +265,19 @@ def check_calls(user: Any, graph_name: str, calls: list[dict[str, Any]]) -> None
             )
 
 
+def check_assistant_change(user: Any, graph_name: str, *, graphs_own: bool) -> None:
+    """Refuse (PermissionDenied) a change to an assistant unless the user
+    administers its graph: every run that names it runs with what it says.
+    A graph's own assistant is the graph as deployed: superusers' alone."""
+    if not can_graph(user, ADMINISTER, graph_name):
+        raise PermissionDenied(f"Changing an assistant needs the right to administer {graph_name}.")
+    if graphs_own and not user.is_superuser:
+        raise PermissionDenied(
+            f"{graph_name}'s own assistant runs the graph as deployed: "
+            "create an assistant of your own to change its config."
+        )
+
+
 def decidable(user: Any, tasks: list[ReviewTask]) -> list[ReviewTask]:
     """The tasks among these (one turn's calls) that the user may decide."""
     return [task for task in tasks if can(user, REVIEW, task)]
