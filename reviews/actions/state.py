@@ -13,6 +13,7 @@ from graphs.models import Run, Thread
 from reviews import written_calls
 from reviews.access import check_state_write
 from reviews.actions import ActionRefused, ValuesRefused
+from reviews.actions.runs import replay
 from reviews.emit import emit
 from reviews.graph_state import EDITED_AS_NODE, EDITED_BY, config_for, typed_values
 from reviews.models import ReviewTask
@@ -31,6 +32,16 @@ def edit(edit: StateEdit, *, user: Any, client_address: str | None = None) -> Sa
     and queue the run's continuation if asked; from a past checkpoint this is
     a fork, a new branch of the thread. Refused, with nothing written, while a
     run is active or when the state changed after the form was made."""
+    if edit.fork_from and not (edit.changes or edit.mark_only):
+        # Continuing a past point unchanged is running again from there: a
+        # replay, judged and audited as one (not a continuation of the latest).
+        run = replay(edit.thread, edit.fork_from, user=user, client_address=client_address)
+        return SaveResult(
+            summary=f"Nothing changed; run {run.pk} runs the graph again from point "
+            f"{edit.fork_from[-8:]}.",
+            checkpoint_id=edit.fork_from,
+            run=run,
+        )
     with transaction.atomic():
         thread = Thread.objects.select_for_update().get(pk=edit.thread.pk)
         ActionRefused.while_running(thread, "edit its state")

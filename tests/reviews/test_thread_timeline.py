@@ -182,6 +182,30 @@ def test_fork_edits_a_past_state_and_the_branch_finishes(as_rita):
     assert read_state(Thread.objects.get(pk=thread_id)).values["published"] == "A forked draft"
 
 
+def test_a_fork_continued_with_nothing_changed_runs_again_from_its_point(as_rita):
+    thread_id = start("drafting", {"topic": "launch"})
+    answer_feedback(as_rita, thread_id)
+    points, _ = timeline(Thread.objects.get(pk=thread_id))
+    past = next(p for p in points if p.step == 1)  # the draft, before feedback
+    editor = as_rita.get(reverse("thread_state", args=[thread_id]), {"from": past.checkpoint_id})
+    edit = editor.context["edit"]
+    data = {"checkpoint": edit.base_checkpoint, "from": past.checkpoint_id, "continue": "1"}
+    for field in edit.form:
+        if field.field.kind != "checkbox":
+            data[field.html_name] = field.value() or ""
+    response = as_rita.post(reverse("thread_state", args=[thread_id]), data, follow=True)
+    assert f"runs the graph again from point {past.checkpoint_id[-8:]}" in (
+        response.content.decode()
+    )
+    run = Run.objects.get(kind=Run.Kind.REPLAY)
+    assert run.checkpoint_id == past.checkpoint_id
+    assert AuditEvent.objects.filter(action="thread.replayed").count() == 1
+    assert not Checkpoint.objects.filter(thread_id=thread_id, metadata__source="update").exists()
+    finish()  # from the draft, the graph asks for feedback again
+    (again,) = pending(thread_id)
+    assert again.node == "ask_feedback" and again.run_id == run.pk
+
+
 @override_settings(HITL_GRAPHS_CONFIG=AGENTS)
 def test_subgraph_points_have_their_namespace_and_state(as_rita):
     thread_id = start("nested", {"text": "  hello "})
