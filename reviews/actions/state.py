@@ -32,7 +32,7 @@ def edit(edit: StateEdit, *, user: Any, client_address: str | None = None) -> Sa
     and queue the run's continuation if asked; from a past checkpoint this is
     a fork, a new branch of the thread. Refused, with nothing written, while a
     run is active or when the state changed after the form was made."""
-    if edit.fork_from and not (edit.changes or edit.mark_only):
+    if edit.fork_from and edit.continue_run and not (edit.changes or edit.mark_only):
         # Continuing a past point unchanged is running again from there: a
         # replay, judged and audited as one (not a continuation of the latest).
         run = replay(edit.thread, edit.fork_from, user=user, client_address=client_address)
