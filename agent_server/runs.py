@@ -324,6 +324,7 @@ def create(
     stateless = thread_id is None
     if stateless and command and "resume" in command:
         raise ApiError(400, "You must provide a thread_id when resuming.")
+    point = _point(body)
     temporary = stateless and on_completion == "delete"
     fields: dict[str, Any] = {
         "run_id": run_id or new_run_id(),
@@ -388,7 +389,17 @@ def create(
             "assistant_id": assistant_id,
         }
         try:
-            if command and "resume" in command:
+            if point and (created or point != thread.latest_checkpoint_id()):
+                if command:
+                    raise ApiError(
+                        422,
+                        "A command applies where the thread stands, not at a past checkpoint: "
+                        "run from the checkpoint with input (or none), then send the command.",
+                    )
+                asked = Run(thread=thread, graph_name=graph_name, requested_by=user, **fields)
+                fields["kwargs"] = _kwargs(asked, **echo)
+                run = _from_point(request, thread, point, body.get("input"), fields)
+            elif command and "resume" in command:
                 run = _resume(request, thread, command, fields)
                 run.kwargs = _kwargs(run, **echo)
                 Run.objects.filter(pk=run.pk).update(kwargs=run.kwargs)
@@ -406,6 +417,49 @@ def create(
     if refused is not None:
         raise refused
     return run
+
+
+def _point(body: dict[str, Any]) -> str:
+    """The root checkpoint a run starts from (`checkpoint_id`, or `checkpoint`
+    as an object), or "" for where the thread stands."""
+    checkpoint = body.get("checkpoint") or {}
+    if not isinstance(checkpoint, dict):
+        raise ApiError(422, "checkpoint must be an object with a checkpoint_id.")
+    if checkpoint.get("checkpoint_ns"):
+        raise ApiError(422, "A run starts from a root checkpoint: checkpoint_ns must be empty.")
+    return str(body.get("checkpoint_id") or checkpoint.get("checkpoint_id") or "")
+
+
+def _from_point(
+    request: HttpRequest, thread: Thread, point: str, input: Any, fields: dict[str, Any]
+) -> Run:
+    """A run from a past checkpoint, as LangGraph streams one: with no input
+    it runs the graph again from there (a replay), with input it starts a
+    new branch there. The old branch stays; both change what the thread
+    does next, so they need the right to review it."""
+    thread_for(request.user, thread.pk, REVIEW)
+    if not Checkpoint.objects.filter(
+        thread_id=thread.pk, checkpoint_ns="", checkpoint_id=point
+    ).exists():
+        raise ApiError(404, f"Checkpoint {point} not found on thread {thread.pk}.")
+    try:
+        if input is None:
+            return run_actions.replay(
+                thread, point, user=request.user, client_address=_client(request), **fields
+            )
+    except ActionRefused as exc:
+        raise ApiError(exc.status, str(exc)) from None
+    return run_actions.start(
+        thread.graph_name,
+        input,
+        user=request.user,
+        client_address=_client(request),
+        thread_id=thread.pk,
+        kind=Run.Kind.START,
+        via="langgraph",
+        checkpoint_id=point,
+        **fields,
+    )
 
 
 def _share_thread(request: HttpRequest, thread: Thread, strategy: str) -> None:

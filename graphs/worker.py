@@ -473,6 +473,8 @@ def _graph_input(run: Run, graph, config: dict[str, Any]) -> tuple[Any, dict[str
     """What to stream, and with which config, for this attempt."""
     if run.attempts > 1 and _progress_made(run):
         return None, config  # continue from the run's own last checkpoint
+    if run.kind == Run.Kind.START and run.checkpoint_id:  # new input at a past point: a branch
+        return run.payload or {}, _at(config, run.checkpoint_id)
     if run.kind == Run.Kind.START:
         return run.payload or {}, config
     if run.kind == Run.Kind.RESUME:
@@ -484,11 +486,12 @@ def _graph_input(run: Run, graph, config: dict[str, Any]) -> tuple[Any, dict[str
     if run.kind == Run.Kind.COMMAND:
         return _command(run.payload or {}), config
     if run.kind == Run.Kind.REPLAY:
-        return None, {
-            **config,
-            "configurable": {**config["configurable"], "checkpoint_id": run.checkpoint_id},
-        }
+        return None, _at(config, run.checkpoint_id)
     return None, config  # CONTINUE
+
+
+def _at(config: dict[str, Any], checkpoint_id: str) -> dict[str, Any]:
+    return {**config, "configurable": {**config["configurable"], "checkpoint_id": checkpoint_id}}
 
 
 def _command(asked: dict[str, Any], **resume: Any) -> Command:

@@ -161,7 +161,12 @@ def retry(run: Run, *, user: Any, client_address: str | None = None) -> Run:
 
 
 def replay(
-    thread: Thread, checkpoint_id: str, *, user: Any, client_address: str | None = None
+    thread: Thread,
+    checkpoint_id: str,
+    *,
+    user: Any,
+    client_address: str | None = None,
+    **fields: Any,
 ) -> Run:
     """Queue a run that re-executes the graph from a past root checkpoint; the
     old branch stays. Refused (ActionRefused) for a checkpoint that isn't
@@ -187,6 +192,7 @@ def replay(
             thread_id=thread.pk,
             checkpoint_id=checkpoint_id,
             requested_by=user,
+            **fields,
         )
         emit(
             "thread.replayed",

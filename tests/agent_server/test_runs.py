@@ -418,3 +418,56 @@ def test_batches_and_bulk_cancels(site, client, tmp_path):
         gate.touch()
     with pytest.raises(UnprocessableEntityError):
         client.runs.cancel_many(status="finished")
+
+
+def values(output: dict) -> dict:
+    return {k: v for k, v in output.items() if k != "__interrupt__"}
+
+
+def test_a_run_from_a_past_checkpoint_replays_or_branches_as_langgraph_does(site, client):
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from graphs.examples.drafting import builder
+
+    # Directly with LangGraph: to the breakpoint before publish, then again
+    # from the point that asked for feedback, and new input at the first point.
+    graph = builder.compile(checkpointer=InMemorySaver(), interrupt_before=["publish"])
+    direct = {"configurable": {"thread_id": "direct"}}
+    graph.invoke(TOPIC, direct)
+    graph.invoke(Command(resume=FEEDBACK), direct)
+    history = list(graph.get_state_history(direct))
+    asked = next(s for s in history if s.next == ("ask_feedback",)).config
+    first = history[-1].config
+    replayed = graph.invoke(None, asked)
+    branched = graph.invoke({"topic": "y"}, first)
+
+    thread_id = new_thread()
+    client.runs.wait(thread_id, "drafting", input=TOPIC, if_not_exists="create")
+    client.runs.wait(thread_id, "drafting", command={"resume": FEEDBACK})
+    points = client.threads.get_history(thread_id, limit=20)
+    at_ask = next(p for p in points if p["next"] == ["ask_feedback"])["checkpoint_id"]
+    at_first = points[-1]["checkpoint"]
+    # From the first point, where the thread's latest holds feedback and a revision.
+    branch = client.runs.wait(thread_id, "drafting", input={"topic": "y"}, checkpoint=at_first)
+    assert values(branch) == values(branched) and "feedback" not in branch
+    again = client.runs.wait(thread_id, "drafting", input=None, checkpoint_id=at_ask)
+    assert values(again) == values(replayed)
+    assert [i["value"] for i in again["__interrupt__"]] == [
+        i.value for i in replayed["__interrupt__"]
+    ]
+    assert (
+        client.threads.get_history(thread_id, limit=1)[0]["parent_checkpoint"]["checkpoint_id"]
+        == at_ask
+    )  # a new branch from that point: the old one stays
+    assert site.query(
+        "from graphs.models import Run\n"
+        f"result = list(Run.objects.filter(thread_id={thread_id!r}).order_by('pk')"
+        ".values_list('kind', 'checkpoint_id'))"
+    ) == [["start", ""], ["resume", ""], ["start", at_first["checkpoint_id"]], ["replay", at_ask]]
+
+    with pytest.raises(NotFoundError):
+        client.runs.create(thread_id, "drafting", input=None, checkpoint_id="1f0-nope")
+    with pytest.raises(UnprocessableEntityError, match="where the thread stands"):
+        client.runs.create(
+            thread_id, "drafting", command={"resume": FEEDBACK}, checkpoint_id=at_ask
+        )
