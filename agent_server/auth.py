@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -181,6 +182,10 @@ def endpoint(view: Callable[..., Any]) -> Callable[..., Any]:
                 refused = await sync_to_async(authenticate)(request)
                 if refused is not None:
                     return refused
+            else:
+                # Nobody until the view checks the key: never the browser
+                # session's user, on a route that takes no CSRF token.
+                request.user = AnonymousUser()
             try:
                 return await view(request, *args, **kwargs)
             except _REFUSED as exc:

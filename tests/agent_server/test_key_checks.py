@@ -81,3 +81,27 @@ def test_waits_and_streams_check_the_key_before_making_anything(key, route, give
         f"/langgraph/{route}", b"{", content_type="application/json", REMOTE_ADDR="198.51.100.43"
     )
     assert garbled.status_code == 401
+
+
+def test_a_view_that_checks_its_own_key_never_runs_as_the_browser_session(key):
+    """CSRF is off under /langgraph/: a signed-in browser's session must not
+    stand in for a key, even in a view that forgets to check one."""
+    from asgiref.sync import async_to_sync
+    from django.contrib.auth.models import AnonymousUser
+    from django.http import JsonResponse
+    from django.test import RequestFactory
+
+    from agent_server.auth import checks_key, endpoint
+
+    seen = []
+
+    @endpoint
+    @checks_key
+    async def forgetful(request):
+        seen.append(request.user)
+        return JsonResponse({})
+
+    request = RequestFactory().post("/langgraph/runs/wait")
+    request.user = get_user_model().objects.get(username="kim")  # as the session sets it
+    async_to_sync(forgetful)(request)
+    assert isinstance(seen[0], AnonymousUser)
