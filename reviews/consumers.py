@@ -8,16 +8,22 @@ place. Anonymous connections are refused before they are accepted.
 from __future__ import annotations
 
 import functools
+from importlib import import_module
+from types import SimpleNamespace
+from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth import get_user
 from django.template.loader import render_to_string
 
 from graphs.events import thread_group
 from graphs.models import Thread
 from reviews.access import VIEW, can_thread, rules_granting
+from reviews.live import session_tag
 from reviews.models import ReviewRule
 from reviews.queue_hub import hub_for
 
@@ -72,8 +78,9 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
         wanted = [t for value in query.get("threads", []) for t in value.split(",") if t][
             :MAX_THREADS
         ]
-        # What this reviewer may see is read once, here: a page reconnects
-        # (a reload) to see the effect of changed rules.
+        # What this reviewer may see is read here, and again whenever rules,
+        # their groups or their standing change (rights_changed).
+        self.wanted = wanted
         self.visible_rules = await self._visible_rules(user)
         self.groups_joined = [
             thread_group(thread_id) for thread_id in await self._existing_threads(wanted, user)
@@ -103,6 +110,18 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
         granted = rules_granting(user, VIEW)
         return None if granted is None else {None, *granted}
 
+    @database_sync_to_async
+    def _signed_in_user(self) -> Any:
+        """The session's user as a new request would find it (None once the
+        session ended, the password changed or the user was deactivated),
+        read afresh: the scope's user and session are as they were at connect."""
+        session = self.scope.get("session")
+        if session is None or session.session_key is None:
+            return None
+        fresh = import_module(settings.SESSION_ENGINE).SessionStore(session.session_key)
+        user = get_user(SimpleNamespace(session=fresh))
+        return user if user.is_authenticated else None
+
     # Thread events carry everything they need: no handler touches the
     # database. (Queue events come from the hub, reviews.queue_hub.)
     LIVE_EVENTS = frozenset({"run.status", "run.progress"})
@@ -127,6 +146,30 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
             made[key] = queue_messages(event, self.visible_rules)
         for text in made[key]:
             await self.send(text_data=text)
+
+    async def rights_changed(self, event: dict) -> None:
+        """Rules, groups or this reviewer's standing changed: what the page
+        hears from now on follows what they may see now; a page whose
+        session ended is closed."""
+        user = self.scope["user"]
+        ended = event["sessions"] and session_tag(self.scope) in event["sessions"]
+        if not ended and event["users"] is not None and user.pk not in event["users"]:
+            return
+        user = None if ended else await self._signed_in_user()
+        if user is None or user.pk != self.scope["user"].pk:
+            await self.send(text_data=fragment("signed_out"))
+            await self.close(code=4401)
+            return
+        self.scope["user"] = user
+        rules = await self._visible_rules(user)
+        groups = [thread_group(t) for t in await self._existing_threads(self.wanted, user)]
+        for group in set(self.groups_joined) - set(groups):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        for group in set(groups) - set(self.groups_joined):
+            await self.channel_layer.group_add(group, self.channel_name)
+        if (rules, sorted(groups)) != (self.visible_rules, sorted(self.groups_joined)):
+            await self.send(text_data=fragment("rights_changed"))
+        self.visible_rules, self.groups_joined = rules, groups
 
     async def run_status(self, event: dict) -> None:
         # Small fragments without queries: rendered here, on the loop.

@@ -31,7 +31,8 @@ class Effects:
     webhook: str = ""
     # What open queues show of the event's tasks: "created" (new rows, and
     # the `removed` ones leave), "changed" (rows redrawn: holder, assignee,
-    # approvals), "removed" (rows leave), or "" (a run's own events tell the
+    # approvals), "removed" (rows leave), "rights" (every open page reads
+    # what its reviewer may see again), or "" (a run's own events tell the
     # pages that show it).
     live: str = ""
 
@@ -57,7 +58,7 @@ EFFECTS: dict[str, Effects] = {
     # A copy asks what its checkpoint waits for; a deleted thread's asks leave.
     "thread.copied": Effects(webhook="task.created", live="created"),
     "thread.deleted": Effects(live="removed"),
-    "rule.changed": Effects(),
+    "rule.changed": Effects(live="rights"),
     # An assistant changed, set back to a version, or deleted: every run
     # that names it after runs with what it says now.
     "assistant.changed": Effects(),
@@ -101,7 +102,7 @@ def emit(
         endpoints = WebhookDelivery.endpoints_for(effects.webhook)
         for each in concerned if endpoints else ():
             WebhookDelivery.queue_event(effects.webhook, each, endpoints)
-    if effects.live and (concerned or removed):
+    if effects.live and (concerned or removed or effects.live == "rights"):
         transaction.on_commit(partial(_push, effects.live, concerned, list(removed)))
     return event
 
@@ -121,7 +122,9 @@ def _any_endpoint() -> bool:
 def _push(kind: str, tasks: list[ReviewTask], removed: list[int]) -> None:
     from reviews import live  # renders rows: imports the models this module serves
 
-    if kind == "created":
+    if kind == "rights":
+        live.rights_changed()
+    elif kind == "created":
         live.tasks_created(tasks, removed)
     elif kind == "changed":
         live.tasks_changed([t.pk for t in tasks])

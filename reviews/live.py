@@ -10,6 +10,7 @@ a server only clients of /langgraph/ call) renders nothing.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -22,6 +23,8 @@ from reviews.queue_row import UNREAD, row_html
 # What open queues hear: the ids of the tasks an action created, removed or
 # changed. Rendered into a "queue.changed" event by render().
 TASKS_EVENT = "queue.tasks"
+# Rules, groups or a user's standing changed: pages read their rights again.
+RIGHTS_EVENT = "rights.changed"
 ROW_RELATED = ("thread", "rule", "claimed_by", "assigned_to", "assigned_group")
 
 
@@ -48,6 +51,22 @@ def tasks_changed(task_ids: list[int]) -> None:
     """Tasks claimed, released or assigned: open queues show the new holder."""
     if task_ids:
         _publish([], [], list(task_ids))
+
+
+def rights_changed(*, users: list[int] | None = None, sessions: list[str] = ()) -> None:
+    """Who may see what changed: open pages of these users (of everyone
+    when None) read their rights again; pages of these sessions (signed
+    out) close."""
+    publish(QUEUE_GROUP, {"type": RIGHTS_EVENT, "users": users, "sessions": list(sessions)})
+
+
+def session_tag(scope_or_key: dict | str | None) -> str:
+    """A session's name in live messages: its key hashed, never the key."""
+    key = scope_or_key
+    if isinstance(scope_or_key, dict):
+        session = scope_or_key.get("session")
+        key = session.session_key if session is not None else None
+    return hashlib.sha256(f"live-session:{key}".encode()).hexdigest()[:32] if key else ""
 
 
 def render(event: dict[str, Any]) -> dict[str, Any] | None:

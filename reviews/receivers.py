@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from functools import partial
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from graphs.models import Run
@@ -77,3 +79,34 @@ def rematch_pending(sender, **kwargs) -> None:
             moves.setdefault(rule.pk if rule else None, []).append(task.pk)
     for rule_id, ids in moves.items():
         ReviewTask.objects.filter(pk__in=ids).update(rule_id=rule_id)
+
+
+User = get_user_model()
+
+
+@receiver(user_logged_out, dispatch_uid="reviews.close_live_pages")
+def close_live_pages(sender, request, user, **kwargs) -> None:
+    """A session that ends takes its open pages' live updates with it."""
+    key = getattr(getattr(request, "session", None), "session_key", None)
+    if key:
+        live.rights_changed(users=[], sessions=[live.session_tag(key)])
+
+
+@receiver(m2m_changed, sender=User.groups.through, dispatch_uid="reviews.groups_changed")
+def groups_changed(sender, instance, action: str, reverse: bool, pk_set, **kwargs) -> None:
+    """A user joined or left a group: their open pages follow their rights."""
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    # From the group's side (group.user_set), pk_set names the users; None
+    # when cleared: every page then reads its rights again.
+    users = (list(pk_set) if pk_set is not None else None) if reverse else [instance.pk]
+    transaction.on_commit(partial(live.rights_changed, users=users))
+
+
+@receiver(post_save, sender=User, dispatch_uid="reviews.user_changed")
+def user_changed(sender, instance, created: bool, update_fields=None, **kwargs) -> None:
+    """Deactivated, made superuser or not, a new password: open pages of the
+    user read their rights (and session) again. Signing in changes nothing."""
+    if created or (update_fields is not None and set(update_fields) <= {"last_login"}):
+        return
+    transaction.on_commit(partial(live.rights_changed, users=[instance.pk]))

@@ -257,3 +257,70 @@ async def test_a_turn_row_stays_until_its_last_call_is_decided(transactional_db)
     assert heard.count("<tr ") == 1
     await rita.disconnect()
     await sam.disconnect()
+
+
+async def test_an_open_page_follows_its_reviewers_rights_and_session(transactional_db):
+    """Rights are read at connect and again when they change: a reviewer
+    taken out of the group a rule names hears no more of its rows; one
+    signed out or deactivated has their page closed (other sessions stay)."""
+    from django.contrib.auth.models import Group
+
+    from reviews.consumers import fragment
+    from reviews.models import ReviewRule
+
+    def people() -> tuple[bytes, bytes]:
+        finance = Group.objects.create(name="finance")
+        rule = ReviewRule.objects.create(name="refunds", graph_name="support")
+        rule.view_groups.add(finance)
+        rule.review_groups.add(finance)
+        rita = get_user_model().objects.create_user("rita", password="pw-rita-123")
+        rita.groups.add(finance)
+        cookies = []
+        for _ in range(2):
+            client = Client()
+            client.login(username="rita", password="pw-rita-123")
+            cookies.append(f"sessionid={client.cookies['sessionid'].value}".encode())
+        return cookies[0], cookies[1]
+
+    def refund_asked() -> None:
+        Run.enqueue(graph_name="support", kind=Run.Kind.START, payload=REFUND)
+        work("w1")
+
+    first, second = await sync_to_async(people)()
+    pages = [
+        WebsocketCommunicator(application, "/ws/reviews/", headers=[ORIGIN, (b"cookie", c)])
+        for c in (first, second)
+    ]
+    for page in pages:
+        assert (await page.connect())[0]
+    await sync_to_async(refund_asked, thread_sensitive=False)()
+    for page in pages:
+        assert "refund" in await receive_until(page, 'id="queue-rows"')
+
+    def leaves_finance() -> None:
+        get_user_model().objects.get(username="rita").groups.clear()
+
+    await sync_to_async(leaves_finance)()
+    for page in pages:
+        assert await receive_until(page, "notice-toast") == fragment("rights_changed")
+    await sync_to_async(refund_asked, thread_sensitive=False)()
+    for page in pages:  # a count to ask for again, never the row
+        assert await page.receive_from(timeout=5) == fragment("queue_count_poke")
+
+    def signs_out(cookie: bytes) -> int:
+        client = Client()
+        client.cookies["sessionid"] = cookie.decode().partition("=")[2]
+        return client.post("/accounts/logout/").status_code
+
+    assert await sync_to_async(signs_out)(first) == 302
+    assert await pages[0].receive_from(timeout=5) == fragment("signed_out")
+    assert (await pages[0].receive_output(timeout=5))["code"] == 4401
+
+    def deactivated() -> None:
+        rita = get_user_model().objects.get(username="rita")
+        rita.is_active = False
+        rita.save()
+
+    await sync_to_async(deactivated)()
+    assert await pages[1].receive_from(timeout=5) == fragment("signed_out")
+    assert (await pages[1].receive_output(timeout=5))["code"] == 4401

@@ -25,6 +25,7 @@ from graphs.worker import work
 from hitl_site.asgi import application
 from reviews.actions import runs, tasks, threads
 from reviews.audit_log import AuditEvent
+from reviews.consumers import fragment
 from reviews.emit import EFFECTS, Effects
 from reviews.models import ReviewRule, ReviewTask, WebhookDelivery, WebhookEndpoint
 from reviews.tokens import ApiToken
@@ -54,6 +55,12 @@ def scenario(action: str, *, webhook: str = "", live: str = ""):
         return prepare
 
     return register
+
+
+@sync_to_async
+def _plain_cookie() -> bytes:
+    user = get_user_model().objects.create_user("pia", password="pw-pia-123")
+    return f"sessionid={_signed_in(user).cookies['sessionid'].value}".encode()
 
 
 def _refund_task() -> ReviewTask:
@@ -212,7 +219,7 @@ def _(user) -> Act:
     return partial(threads.delete, thread, user=user), [task.pk]
 
 
-@scenario("rule.changed")
+@scenario("rule.changed", live="rights")
 def _(user) -> Act:
     rule = ReviewRule.objects.create(name="refunds", graph_name="support", tool_name="refund")
     url = reverse("admin:reviews_reviewrule_delete", args=[rule.pk])
@@ -258,6 +265,11 @@ async def test_an_action_audits_notifies_and_pushes(action, ada):
     )()
     page = WebsocketCommunicator(application, "/ws/reviews/", headers=[ORIGIN, (b"cookie", cookie)])
     assert (await page.connect())[0]
+    # A reviewer in no group: what rules let them see changes with the rules.
+    plain = WebsocketCommunicator(
+        application, "/ws/reviews/", headers=[ORIGIN, (b"cookie", await _plain_cookie())]
+    )
+    assert (await plain.connect())[0]
 
     await sync_to_async(act)()
     if callable(concerned):
@@ -283,9 +295,12 @@ async def test_an_action_audits_notifies_and_pushes(action, ada):
     else:
         assert deliveries == []
     # Open queues hear of the tasks: new or redrawn rows, or rows leaving.
-    if effects.live:
+    if effects.live == "rights":  # every open page reads its reviewer's rights again
+        assert await receive_until(plain, "notice-toast") == fragment("rights_changed")
+    elif effects.live:
         assert concerned
         gone = f'id="task-{concerned[0]}" hx-swap-oob="delete"'
         message = await receive_until(page, f'id="task-{concerned[0]}"')
         assert (gone in message) == (effects.live == "removed"), message
     await page.disconnect()
+    await plain.disconnect()
