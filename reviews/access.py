@@ -228,7 +228,7 @@ def check_state_write(user: Any, thread: Thread, calls: list[dict[str, Any]]) ->
     """Refuse (PermissionDenied) a state write that would let the graph run a
     call, or pass an open request, its writer may not approve alone: the
     calls it writes and those it leaves for the graph to run
-    (reviews.written_calls) go through check_calls, and an open request that
+    (graphs.written_calls) go through check_calls, and an open request that
     waits for several approvals stands until they are given, since one
     person's write can't overrule it."""
     waiting = ReviewTask.objects.pending().filter(thread_id=thread.pk).select_related("rule")
@@ -249,20 +249,32 @@ def check_calls(user: Any, graph_name: str, calls: list[dict[str, Any]]) -> None
         return
     rules = list(ReviewRule.objects.all())
     for call in calls:
-        rule = ReviewRule.for_call(graph_name, call["name"], call["args"], rules)
-        if rule is None:
-            continue
-        if not allowed(user, REVIEW, rule.pk):
-            raise PermissionDenied(
-                f"This would let the graph run a {call['name']} call that rule “{rule}” "
-                "asks others to review: you may not approve it."
-            )
-        if rule.required_approvals > 1:
-            raise PermissionDenied(
-                f"This would let the graph run a {call['name']} call that rule “{rule}” "
-                f"asks {rule.required_approvals} reviewers to approve; one person can't. "
-                "Let the model propose it, so its reviewers are asked."
-            )
+        if call["args"] is None:  # unreadable: under each rule its arguments could meet
+            judged = []
+            for rule in rules:
+                if rule.matches(graph_name, call["name"], None, lenient=True):
+                    judged.append(rule)
+                    if not rule.condition:
+                        break  # the rules after it never see this call
+        else:
+            judged = [ReviewRule.for_call(graph_name, call["name"], call["args"], rules)]
+        for rule in judged:
+            if rule is not None:
+                _check_call(user, call, rule)
+
+
+def _check_call(user: Any, call: dict[str, Any], rule: ReviewRule) -> None:
+    if not allowed(user, REVIEW, rule.pk):
+        raise PermissionDenied(
+            f"This would let the graph run a {call['name']} call that rule “{rule}” "
+            "asks others to review: you may not approve it."
+        )
+    if rule.required_approvals > 1:
+        raise PermissionDenied(
+            f"This would let the graph run a {call['name']} call that rule “{rule}” "
+            f"asks {rule.required_approvals} reviewers to approve; one person can't. "
+            "Let the model propose it, so its reviewers are asked."
+        )
 
 
 def check_assistant_change(user: Any, graph_name: str, *, graphs_own: bool) -> None:

@@ -64,12 +64,14 @@ class ReviewRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def matches(self, graph_name: str, tool_name: str, args: Any) -> bool:
+    def matches(self, graph_name: str, tool_name: str, args: Any, *, lenient: bool = False) -> bool:
+        """Whether a call falls under this rule; `lenient`: whatever its
+        arguments (a call whose arguments can't be read)."""
         if self.graph_name and self.graph_name != graph_name:
             return False
         if self.tool_name and self.tool_name != tool_name:
             return False
-        if self.condition:
+        if self.condition and not lenient:
             return jsonschema.Draft202012Validator(self.condition).is_valid(args or {})
         return True
 

@@ -7,8 +7,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from graphs import written_calls
 from graphs.models import Checkpoint, Run, Thread
-from reviews import written_calls
 from reviews.access import ADMINISTER, can_graph, check_calls, check_state_write
 from reviews.actions import ActionRefused
 from reviews.emit import emit

@@ -8,9 +8,9 @@ from typing import Any
 
 from django.db import transaction
 
+from graphs import written_calls
 from graphs.interrupts import pending_requests
 from graphs.models import Run, Thread
-from reviews import written_calls
 from reviews.access import check_state_write
 from reviews.actions import ActionRefused, ValuesRefused
 from reviews.actions.runs import replay

@@ -233,3 +233,27 @@ def test_home_lists_only_graphs_and_threads_one_may_see(world):
     assert "<strong>drafting</strong>" in html
     html = client_for(world["users"]["supporter"]).get(reverse("home")).content.decode()
     assert world["thread"] in html and "<strong>support</strong>" in html
+
+
+def test_a_call_whose_arguments_cant_be_read_is_judged_under_every_rule_of_its_tool(world):
+    from django.core.exceptions import PermissionDenied
+
+    from reviews.access import check_calls
+
+    finance = Group.objects.create(name="finance")
+    big = ReviewRule.objects.create(
+        name="big refunds",
+        order=10,
+        graph_name="support",
+        tool_name="refund",
+        condition={"properties": {"amount": {"exclusiveMinimum": 1000}}, "required": ["amount"]},
+    )
+    big.review_groups.add(finance)
+    supporter = world["users"]["supporter"]
+    check_calls(supporter, "support", [{"name": "refund", "args": {"amount": 120}}])
+    with pytest.raises(PermissionDenied, match="big refunds"):
+        check_calls(supporter, "support", [{"name": "refund", "args": None}])
+    supporter.groups.add(finance)
+    check_calls(
+        get_user_model().objects.get(pk=supporter.pk), "support", [{"name": "refund", "args": None}]
+    )

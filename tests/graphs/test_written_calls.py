@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from reviews.written_calls import last_turn, written
+from graphs.written_calls import last_turn, waiting, written
 
 CHARGE = {"name": "charge_card", "args": {"amount": 9999.0}}
 
@@ -62,3 +62,36 @@ def test_the_last_turns_calls_count_answered_or_not():
     assert last_turn(values) == [CHARGE]
     values["messages"].append(AIMessage("All set."))
     assert last_turn(values) == []
+
+
+def test_a_dict_with_several_shapes_is_judged_on_each():
+    """LangChain's converters take OpenAI's `function` over a decoy `args`."""
+    decoy = {
+        "id": "c",
+        "name": "charge_card",
+        "args": {"amount": 1},
+        "type": "function",
+        "function": {"name": "charge_card", "arguments": '{"amount": 9999.0}'},
+    }
+    found = written({"messages": [{"role": "assistant", "tool_calls": [decoy]}]})
+    assert CHARGE in found and {"name": "charge_card", "args": {"amount": 1}} in found
+
+
+def test_arguments_are_read_as_leniently_as_langchain_reads_them():
+    tabbed = {
+        "function": {"name": "charge_card", "arguments": '{"amount": 9999.0, "note": "a\tb"}'}
+    }
+    cut = {"function": {"name": "charge_card", "arguments": '{"amount": 9999.0'}}
+    assert written(tabbed) == [{"name": "charge_card", "args": {"amount": 9999.0, "note": "a\tb"}}]
+    assert written(cut) == [CHARGE]
+    # No reading gives an object: judged under every rule of its tool.
+    assert written({"function": {"name": "charge_card", "arguments": "[9999]"}}) == [
+        {"name": "charge_card", "args": None}
+    ]
+
+
+def test_waiting_calls_are_those_of_a_last_message_from_the_model():
+    asked = AIMessage("", tool_calls=[{**CHARGE, "id": "c"}])
+    assert waiting({"messages": [HumanMessage("Pay"), asked]}) == [CHARGE]
+    answered = [HumanMessage("Pay"), asked, ToolMessage("done", tool_call_id="c")]
+    assert waiting({"messages": answered}) == []

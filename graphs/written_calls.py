@@ -22,6 +22,7 @@ import json
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.utils.json import parse_partial_json
 
 
 def written(value: Any) -> list[dict[str, Any]]:
@@ -44,6 +45,16 @@ def last_turn(values: Any) -> list[dict[str, Any]]:
     return found
 
 
+def waiting(values: Any) -> list[dict[str, Any]]:
+    """The calls of each message list's last message when it is an AI
+    message: asked and not yet run, what a tools node reached next runs."""
+    found = []
+    for channel in values.values() if isinstance(values, dict) else ():
+        if isinstance(channel, list) and channel and _is_ai(channel[-1]):
+            found += written(channel[-1])
+    return found
+
+
 def _is_ai(message: Any) -> bool:
     if isinstance(message, BaseMessage):
         return isinstance(message, AIMessage)
@@ -61,9 +72,7 @@ def _scan(value: Any, found: list[dict[str, Any]], depth: int) -> None:
     elif hasattr(value, "__dataclass_fields__"):
         value = vars(value)
     if isinstance(value, dict):
-        call = _call(value)
-        if call is not None:
-            found.append(call)
+        found += _calls(value)
         for item in value.values():
             _scan(item, found, depth + 1)
     elif isinstance(value, list | tuple):
@@ -71,22 +80,31 @@ def _scan(value: Any, found: list[dict[str, Any]], depth: int) -> None:
             _scan(item, found, depth + 1)
 
 
-def _call(value: dict[str, Any]) -> dict[str, Any] | None:
+def _calls(value: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every reading of a dict as a call: one that holds several shapes
+    (LangChain's `args` beside OpenAI's `function`) is judged on each, since
+    which one a converter takes is its own choice."""
+    found = []
     name = value.get("name")
-    if isinstance(name, str) and isinstance(value.get("args"), dict):
-        return {"name": name, "args": value["args"]}
-    if isinstance(name, str) and value.get("type") == "tool_use":
-        return {"name": name, "args": _arguments(value.get("input"))}
+    if isinstance(name, str) and "args" in value:
+        found.append({"name": name, "args": _arguments(value["args"])})
+    if isinstance(name, str) and str(value.get("type", "")).endswith("tool_use"):
+        found.append({"name": name, "args": _arguments(value.get("input"))})
     function = value.get("function")
     if isinstance(function, dict) and isinstance(function.get("name"), str):
-        return {"name": function["name"], "args": _arguments(function.get("arguments"))}
-    return None
+        found.append({"name": function["name"], "args": _arguments(function.get("arguments"))})
+    return found
 
 
-def _arguments(raw: Any) -> dict[str, Any]:
+def _arguments(raw: Any) -> dict[str, Any] | None:
+    """A call's arguments as LangChain reads them (leniently: control
+    characters in strings, a cut-off object); None when no reading gives an
+    object, and such a call is judged under every rule of its tool."""
+    if raw is None or raw == "":
+        return {}
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
+            raw = json.loads(raw, strict=False)
         except ValueError:
-            return {}
-    return raw if isinstance(raw, dict) else {}
+            raw = parse_partial_json(raw)
+    return raw if isinstance(raw, dict) else None
