@@ -692,7 +692,9 @@ async def _heard(communicator: WebsocketCommunicator, marker: str) -> list[str]:
             return out
 
 
-LIVE_MESSAGES = ("queue_changed", "run_status", "run_progress")
+# rights_changed sends fixed words, no thread's or task's: its case (a page
+# follows its reviewer's rights) is in tests/reviews/test_consumer.py.
+LIVE_MESSAGES = ("queue_changed", "run_status", "run_progress", "rights_changed")
 
 
 async def test_live_messages_follow_the_gate(gate):
