@@ -191,6 +191,17 @@ def visible_threads(
     return threads.exclude(Exists(hidden))
 
 
+def may_still_approve(reviewer: Any, task: ReviewTask, decision: dict[str, Any]) -> bool:
+    """Whether an approval given earlier still counts: its reviewer is active
+    and may still review the task, and the call as they approved it."""
+    if not reviewer.is_active or not can(reviewer, REVIEW, task):
+        return False
+    if decision.get("type") != "edit":
+        return True
+    rule = edited_rule(task, decision)
+    return rule is None or allowed(reviewer, REVIEW, rule.pk)
+
+
 def edited_rule(task: ReviewTask, decision: dict[str, Any]) -> ReviewRule | None:
     """The rule an edited call falls under, judged as if it had been proposed."""
     return ReviewRule.for_call(

@@ -321,7 +321,15 @@ def _approve(
     """Record one reviewer's approval; True when it completes the quorum.
     Later approvals must approve the version the first one approved (edits
     included), and each reviewer counts once."""
-    so_far = list(task.approvals.select_related("reviewer").order_by("pk"))
+    from reviews.access import may_still_approve
+
+    # An approval counts while its reviewer may still give it: one taken
+    # out of the rule's groups, or deactivated, since then no longer does.
+    so_far = [
+        a
+        for a in task.approvals.select_related("reviewer").order_by("pk")
+        if a.reviewer_id == user.pk or may_still_approve(a.reviewer, task, a.decision)
+    ]
     need = task.required_for(so_far[0].decision if so_far else decision)
     if any(a.reviewer_id == user.pk for a in so_far):
         raise ActionRefused(f"You already approved this; it needs {need} different reviewers.")

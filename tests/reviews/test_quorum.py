@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.test import override_settings
 from django.urls import reverse
 
 from graphs.models import Run
 from reviews.actions import ActionRefused
 from reviews.actions import tasks as task_actions
+from reviews.graph_state import read_state
 from reviews.models import AuditEvent, ReviewRule, ReviewTask
-from tests.reviews.conftest import pending
+from tests.reviews.conftest import finish, pending, start
 from tests.reviews.rows import stopped
 from tests.reviews.test_decision_races import race
 
+AGENTS = Path(__file__).resolve().parents[1] / "graphs" / "agents" / "langgraph.json"
 REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
 
 
@@ -79,6 +85,25 @@ def test_any_rejection_rejects(two_of_finance, rita, sam):
     assert ReviewTask.objects.get(pk=task.pk).decided_by == sam
 
 
+def test_an_approval_counts_while_its_reviewer_may_still_give_it(two_of_finance, rita, sam):
+    from django.contrib.auth import get_user_model
+
+    tom = get_user_model().objects.create_user("tom", password="pw-tom-123")
+    finance = Group.objects.get(name="finance")
+    tom.groups.add(finance)
+    (task,) = pending(stopped("support", REFUND))
+    assert task_actions.decide([task], {task.pk: {"type": "accept"}}, user=rita) is None
+    rita.groups.remove(finance)  # rita's approval no longer counts
+    assert task_actions.decide([task], {task.pk: {"type": "accept"}}, user=sam) is None
+    assert ReviewTask.objects.get(pk=task.pk).status == "pending"
+    sam.is_active = False
+    sam.save()  # nor sam's, once deactivated
+    assert task_actions.decide([task], {task.pk: {"type": "accept"}}, user=tom) is None
+    uma = get_user_model().objects.create_user("uma", password="pw-uma-123")
+    uma.groups.add(finance)
+    assert task_actions.decide([task], {task.pk: {"type": "accept"}}, user=uma) is not None
+
+
 def test_two_approvals_at_once_make_the_quorum_once(two_of_finance, rita, sam):
     for _ in range(3):
         (task,) = pending(stopped("support", REFUND))
@@ -104,3 +129,36 @@ def test_bulk_reports_quorum_tasks(two_of_finance, as_rita):
             {task.pk: {"type": "accept"}},
             user=ReviewTask.objects.get(pk=task.pk).approvals.get().reviewer,
         )
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_a_breakpoint_before_a_tools_node_asks_its_calls_under_their_rules(
+    two_of_finance, as_rita, rita, sam
+):
+    """LangGraph's classic review (interrupt_before the tools node): continuing
+    runs the model's calls, so each is asked under its tool's rule, quorum
+    and reviewers included."""
+    from django.contrib.auth import get_user_model
+
+    two_of_finance.graph_name = "classic"
+    two_of_finance.save()
+    thread = start("classic", {"messages": [{"role": "user", "content": "Refund me $9999"}]})
+    (task,) = pending(thread)
+    assert (task.shape, task.node, task.tool_name, task.args) == (
+        "breakpoint",
+        "tools",
+        "refund",
+        {"order_id": "A-1", "amount": 9999.0},
+    )
+    assert task.rule == two_of_finance
+    mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
+    with pytest.raises(PermissionDenied):
+        task_actions.decide([task], {task.pk: {"type": "continue"}}, user=mallory)
+    assert task_actions.decide([task], {task.pk: {"type": "continue"}}, user=rita) is None
+    assert not Run.objects.filter(kind=Run.Kind.CONTINUE).exists()  # one of two
+    page = as_rita.get(reverse("task", args=[task.pk])).content.decode()
+    assert "stopped before <code>tools</code>" in page and "9999" in page
+    run = task_actions.decide([task], {task.pk: {"type": "continue"}}, user=sam)
+    assert run is not None and run.kind == Run.Kind.CONTINUE
+    finish()
+    assert "Refunded 9999.00" in str(read_state(Run.objects.get(pk=run.pk).thread).values)
