@@ -37,6 +37,8 @@ import orjson
 from django.db import models
 from langgraph.types import Send
 
+from graphs import written_calls
+
 # Agent Inbox decision types and the config flag that allows each.
 INBOX_DECISIONS = {
     "accept": "allow_accept",
@@ -318,6 +320,25 @@ def pending_requests(
             requests.append(request)
     if requests or not state.next:
         return requests
+    # Continuing from here lets the next node run the calls the model asked
+    # for last (a tools node runs them all): each is asked on its own, so the
+    # rules that govern that tool, its quorum included, govern continuing.
+    calls = written_calls.waiting(getattr(state, "values", None))
+    if calls:
+        node = ", ".join(state.next)
+        return [
+            ReviewRequest(
+                shape=Shape.BREAKPOINT,
+                kind="breakpoint",
+                action_index=index,
+                tool_name=call["name"],
+                args=call["args"] if call["args"] is not None else {},
+                node=node,
+                description=f"Stopped before {node}, which would run this call",
+                value=None,
+            )
+            for index, call in enumerate(calls)
+        ]
     return [
         ReviewRequest(
             shape=Shape.BREAKPOINT,

@@ -523,6 +523,8 @@ class _Stopped:
     next: tuple[str, ...]
     # Interrupt id -> (node, namespace): the step's one task asked them.
     origins: dict[str, tuple[str, str]]
+    # The state's channels there: at a breakpoint, the calls the next node runs.
+    values: Any = None
 
 
 class _StopSeen:
@@ -572,6 +574,7 @@ class _StopSeen:
             interrupts=interrupts,
             next=tuple(self.checkpoint["next"]),
             origins={i.id: (node, "") for i in interrupts},
+            values=self.checkpoint.get("values"),
         )
 
 

@@ -11,11 +11,11 @@ from uuid import UUID
 
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
-from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
-from langgraph.prebuilt import ToolNode
+from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.types import interrupt
 from pydantic import BaseModel
 from typing_extensions import TypedDict  # pydantic reads its schema on Python 3.11
@@ -334,3 +334,28 @@ _slow_async.add_conditional_edges(
 )
 _slow_async.add_edge("confirm", END)
 slow_async = _slow_async.compile()
+
+
+@tool
+def refund(order_id: str, amount: float) -> str:
+    """Refund an order."""
+    return f"Refunded {amount:.2f} on order {order_id}"
+
+
+def _refunder(state: Chat) -> Chat:
+    last = state["messages"][-1]
+    if isinstance(last, ToolMessage):
+        return {"messages": [AIMessage(f"Done. {last.content}")]}
+    amount = float(str(last.content).rpartition("$")[2])
+    call = {"name": "refund", "args": {"order_id": "A-1", "amount": amount}, "id": "r1"}
+    return {"messages": [AIMessage("Refunding.", tool_calls=[{**call, "type": "tool_call"}])]}
+
+
+# LangGraph's classic review: a static breakpoint before the tools node.
+_classic = StateGraph(Chat)
+_classic.add_node("agent", _refunder)
+_classic.add_node("tools", ToolNode([refund]))
+_classic.add_edge(START, "agent")
+_classic.add_conditional_edges("agent", tools_condition)
+_classic.add_edge("tools", "agent")
+classic = _classic.compile(interrupt_before=["tools"])
