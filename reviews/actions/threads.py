@@ -43,6 +43,7 @@ def copy(source: Thread, *, user: Any, client_address: str | None = None) -> Thr
                     checkpoint_id=latest,
                     requests=pending_requests(graph.get_state(config_for(copied), subgraphs=True)),
                 )
+        _carry_restrictions(source, copied)
         emit(
             "thread.copied",
             actor=user,
@@ -54,6 +55,23 @@ def copy(source: Thread, *, user: Any, client_address: str | None = None) -> Thr
             client_address=client_address,
         )
     return copied
+
+
+def _carry_restrictions(source: Thread, copied: Thread) -> None:
+    """Who may see a thread follows the rules of every task asked on it
+    (reviews.access): the copy holds the same state, so the source's tasks
+    under rules come along, as history (superseded), wherever the copy does
+    not ask them anew."""
+    carried = []
+    for task in ReviewTask.objects.filter(thread_id=source.pk, rule__isnull=False):
+        task.pk, task.thread_id, task.run_id, task.resumed_by_id = None, copied.pk, None, None
+        task.status, task.claimed_by_id, task.claim_expires_at = (
+            ReviewTask.Status.SUPERSEDED,
+            None,
+            None,
+        )
+        carried.append(task)
+    ReviewTask.objects.bulk_create(carried, ignore_conflicts=True)
 
 
 def delete(thread: Thread, *, user: Any, client_address: str | None = None) -> None:

@@ -784,3 +784,23 @@ def test_walkaround_admin_deletes_a_thread_as_the_pages_do(gate):
     assert admin_client.post(url, {"post": "yes"}).status_code == 302
     assert AuditEvent.objects.filter(action="thread.deleted", thread_id=gate.small.thread_id)
     assert not Checkpoint.objects.filter(thread_id=gate.small.thread_id).exists()
+
+
+def test_walkaround_a_copy_is_restricted_as_its_source(gate):
+    """A thread a finance-only refund was asked on stays finance's after
+    the refund is decided; its copy holds the same state, so it stays too."""
+    from reviews.access import can_thread
+    from reviews.actions import tasks as task_actions
+    from reviews.actions import threads
+
+    big = gate.big
+    for person in ("quorum", "quorum2"):
+        task_actions.decide([big], {big.pk: {"type": "accept"}}, user=gate.users[person])
+    work("w1")
+    source = Thread.objects.get(pk=big.thread_id)
+    assert not ReviewTask.objects.pending().filter(thread_id=source.pk).exists()
+    copied = threads.copy(source, user=gate.users["quorum"])
+    for person, sees in (("reviewer", False), ("outsider", False), ("quorum", True)):
+        for thread in (source, copied):
+            assert can_thread(gate.users[person], "view", thread) is sees, (person, thread)
+    assert gate.client("reviewer").get(reverse("thread", args=[copied.pk])).status_code == 404
