@@ -102,6 +102,11 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
         return [thread.pk for thread in threads if can_thread(user, VIEW, thread)]
 
     @database_sync_to_async
+    def _still_visible(self, thread_id: str) -> bool:
+        thread = Thread.objects.filter(pk=thread_id).first()
+        return thread is not None and can_thread(self.scope["user"], VIEW, thread)
+
+    @database_sync_to_async
     def _visible_rules(self, user) -> set[int | None] | None:
         """None: every row; else the rule ids whose rows this reviewer sees
         (None among them: tasks no rule governs)."""
@@ -172,6 +177,18 @@ class ReviewerConsumer(AsyncWebsocketConsumer):
         self.visible_rules, self.groups_joined = rules, groups
 
     async def run_status(self, event: dict) -> None:
+        # A stop that asked something may have asked it under a rule this
+        # reviewer may not see, hiding the thread from them from now on.
+        hidden = (
+            event["requests"]
+            and self.visible_rules is not None
+            and not await self._still_visible(event["thread"])
+        )
+        if hidden:
+            group = thread_group(event["thread"])
+            await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups_joined = [g for g in self.groups_joined if g != group]
+            return
         # Small fragments without queries: rendered here, on the loop.
         await self.send(
             text_data=render_to_string("reviews/live.html#run_status", {"event": event})

@@ -804,3 +804,29 @@ def test_walkaround_a_copy_is_restricted_as_its_source(gate):
         for thread in (source, copied):
             assert can_thread(gate.users[person], "view", thread) is sees, (person, thread)
     assert gate.client("reviewer").get(reverse("thread", args=[copied.pk])).status_code == 404
+
+
+async def test_walkaround_a_page_stops_hearing_a_thread_that_became_hidden(gate):
+    """A reviewer watching a thread they may see; a run on it then asks a
+    finance-only refund, which hides the thread from them from then on."""
+    email_thread, small_thread = gate.email.thread_id, gate.small.thread_id
+    pages = {p: await _page(gate, p, [email_thread, small_thread]) for p in ("reviewer", "quorum")}
+
+    def hide() -> Run:
+        run = Run.enqueue(
+            graph_name="support", kind=Run.Kind.START, thread_id=email_thread, payload=BIG
+        )
+        work("w1")
+        return run
+
+    hiding = await sync_to_async(hide, thread_sensitive=False)()
+    marker = await sync_to_async(
+        lambda: Run.enqueue(graph_name="support", kind=Run.Kind.CONTINUE, thread_id=small_thread)
+    )()
+    assert await sync_to_async(marker.cancel)()
+    heard = {p: await _heard(c, f'id="run-{marker.pk}-status"') for p, c in pages.items()}
+    for communicator in pages.values():
+        await communicator.disconnect()
+    status = f'id="run-{hiding.pk}-status"'
+    assert any(status in m for m in heard["quorum"])
+    assert not any(status in m for m in heard["reviewer"])
