@@ -830,3 +830,18 @@ async def test_walkaround_a_page_stops_hearing_a_thread_that_became_hidden(gate)
     status = f'id="run-{hiding.pk}-status"'
     assert any(status in m for m in heard["quorum"])
     assert not any(status in m for m in heard["reviewer"])
+
+
+def test_walkaround_a_task_page_tells_no_errors_of_a_thread_hidden_from_its_reader(gate):
+    """The travel reviewer may decide the booking but not see its thread
+    whole: a later run's error could tell what they may not see."""
+    run = Run.enqueue(
+        graph_name="tool_agent", kind=Run.Kind.CONTINUE, thread_id=gate.book.thread_id
+    )
+    Run.objects.filter(pk=run.pk).update(
+        status=Run.Status.FAILED, error="CardDeclined: card 4242 for 7,777"
+    )
+    for person, sees in (("reviewer", False), ("quorum", True)):
+        page = gate.client(person).get(reverse("task", args=[gate.book.pk])).content.decode()
+        assert f'id="run-{run.pk}-status"' in page, person
+        assert ("card 4242" in page) is sees, person
