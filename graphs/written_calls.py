@@ -88,6 +88,8 @@ def _calls(value: dict[str, Any]) -> list[dict[str, Any]]:
     name = value.get("name")
     if isinstance(name, str) and "args" in value:
         found.append({"name": name, "args": _arguments(value["args"])})
+    if isinstance(name, str) and "arguments" in value:  # OpenAI's legacy function_call
+        found.append({"name": name, "args": _arguments(value["arguments"])})
     if isinstance(name, str) and str(value.get("type", "")).endswith("tool_use"):
         found.append({"name": name, "args": _arguments(value.get("input"))})
     function = value.get("function")

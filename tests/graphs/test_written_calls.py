@@ -30,6 +30,11 @@ FORMS = {
             }
         ],
     },
+    "OpenAI function_call": {
+        "role": "assistant",
+        "content": "",
+        "function_call": {"name": "charge_card", "arguments": '{"amount": 9999.0}'},
+    },
     "Anthropic tool_use": {
         "role": "assistant",
         "content": [
