@@ -29,7 +29,8 @@ def written(value: Any) -> list[dict[str, Any]]:
     """Every tool call anywhere in a value, in any of the shapes above."""
     found: list[dict[str, Any]] = []
     _scan(value, found, depth=0)
-    return found
+    # One call read from its own dict and from the one holding it counts once.
+    return [call for i, call in enumerate(found) if call not in found[:i]]
 
 
 def last_turn(values: Any) -> list[dict[str, Any]]:
