@@ -30,7 +30,14 @@ def written(value: Any) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     _scan(value, found, depth=0)
     # One call read from its own dict and from the one holding it counts once.
-    return [call for i, call in enumerate(found) if call not in found[:i]]
+    seen: set[str] = set()
+    unique = []
+    for call in found:
+        key = json.dumps(call, sort_keys=True, default=repr)
+        if key not in seen:
+            seen.add(key)
+            unique.append(call)
+    return unique
 
 
 def last_turn(values: Any) -> list[dict[str, Any]]:
