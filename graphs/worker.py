@@ -490,6 +490,15 @@ def _graph_input(run: Run, graph, config: dict[str, Any]) -> tuple[Any, dict[str
     return None, config  # CONTINUE
 
 
+def _also(compiled: Any, asked: Any) -> Any:
+    """A run's breakpoints beside the graph's own. LangGraph lets a run's list
+    replace the compiled one, but a compiled breakpoint is where its deployer
+    asks for review (before a tools node): no run may take it away."""
+    if compiled == "*" or asked == "*" or "*" in asked:  # /langgraph/ keeps "*" as ["*"]
+        return "*"
+    return [*compiled, *(node for node in asked if node not in compiled)]
+
+
 def _at(config: dict[str, Any], checkpoint_id: str) -> dict[str, Any]:
     return {**config, "configurable": {**config["configurable"], "checkpoint_id": checkpoint_id}}
 
@@ -599,9 +608,9 @@ def execute(
         if run.context is not None:
             kwargs["context"] = run.context
         if run.interrupt_before:
-            kwargs["interrupt_before"] = run.interrupt_before
+            kwargs["interrupt_before"] = _also(graph.interrupt_before_nodes, run.interrupt_before)
         if run.interrupt_after:
-            kwargs["interrupt_after"] = run.interrupt_after
+            kwargs["interrupt_after"] = _also(graph.interrupt_after_nodes, run.interrupt_after)
         subgraphs = streams_subgraphs(run.graph_name)
         # Nodes that wrote since the last checkpoint, per namespace: a
         # checkpoint holds the writes of the updates streamed before it.

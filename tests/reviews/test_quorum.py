@@ -162,3 +162,14 @@ def test_a_breakpoint_before_a_tools_node_asks_its_calls_under_their_rules(
     assert run is not None and run.kind == Run.Kind.CONTINUE
     finish()
     assert "Refunded 9999.00" in str(read_state(Run.objects.get(pk=run.pk).thread).values)
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_a_runs_own_breakpoints_never_take_the_graphs_away(two_of_finance):
+    """LangGraph lets a run's interrupt_before replace the compiled list:
+    here the compiled breakpoint before the tools node stays."""
+    refund = {"messages": [{"role": "user", "content": "Refund me $9999"}]}
+    (task,) = pending(start("classic", refund, interrupt_before=["nope"]))
+    assert (task.shape, task.node, task.tool_name) == ("breakpoint", "tools", "refund")
+    (first,) = pending(start("classic", refund, interrupt_before=["*"]))  # "*" as a list
+    assert (first.shape, first.node, first.tool_name) == ("breakpoint", "agent", "")
