@@ -323,9 +323,13 @@ def pending_requests(
     # Continuing from here lets the next node run the calls the model asked
     # for last (a tools node runs them all): each is asked on its own, so the
     # rules that govern that tool, its quorum included, govern continuing.
+    inner = _stopped_within(state)
     calls = written_calls.waiting(getattr(state, "values", None))
+    if inner is not state:  # a subgraph stopped at its own breakpoint: its calls wait
+        calls += [c for c in written_calls.waiting(inner.values) if c not in calls]
     if calls:
-        node = ", ".join(state.next)
+        node = ", ".join(inner.next)
+        namespace = (inner.config or {}).get("configurable", {}).get("checkpoint_ns", "")
         return [
             ReviewRequest(
                 shape=Shape.BREAKPOINT,
@@ -334,6 +338,7 @@ def pending_requests(
                 tool_name=call["name"],
                 args=call["args"] if call["args"] is not None else {},
                 node=node,
+                namespace=namespace,
                 description=f"Stopped before {node}, which would run this call",
                 value=None,
             )
@@ -350,6 +355,16 @@ def pending_requests(
         )
         for index, node in enumerate(state.next)
     ]
+
+
+def _stopped_within(state):
+    """The innermost subgraph snapshot that stopped (one taken with
+    `subgraphs=True`), or the state itself."""
+    for task in getattr(state, "tasks", ()) or ():
+        inner = getattr(task, "state", None)
+        if getattr(inner, "next", None):
+            return _stopped_within(inner)
+    return state
 
 
 def validate_decision(request: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:

@@ -575,6 +575,10 @@ class _StopSeen:
             return None
         interrupts = self.raised[0] if self.raised else ()
         tasks = self.checkpoint.get("tasks") or ()
+        if not interrupts and tasks:
+            # A breakpoint: the calls continuing would run may be a stopped
+            # subgraph's, in its own state, which only get_state reads.
+            return None
         if interrupts and (self.nested or len(tasks) != 1):
             return None  # which task asked which is for get_state to say
         node = tasks[0]["name"] if interrupts else ""

@@ -54,13 +54,41 @@ def last_turn(values: Any) -> list[dict[str, Any]]:
 
 
 def waiting(values: Any) -> list[dict[str, Any]]:
-    """The calls of each message list's last message when it is an AI
-    message: asked and not yet run, what a tools node reached next runs."""
+    """The calls of each message list's last AI message that no tool message
+    after it answers: asked and not yet run, what a tools node reached next
+    runs (wherever that message sits in the list)."""
     found = []
     for channel in values.values() if isinstance(values, dict) else ():
-        if isinstance(channel, list) and channel and _is_ai(channel[-1]):
-            found += written(channel[-1])
+        if not isinstance(channel, list):
+            continue
+        at = next((i for i in range(len(channel) - 1, -1, -1) if _is_ai(channel[i])), None)
+        if at is None:
+            continue
+        answered = {_answers(m) for m in channel[at + 1 :]} - {None}
+        found += [c for c in _with_ids(channel[at]) if c.pop("id", None) not in answered]
     return found
+
+
+def _answers(message: Any) -> str | None:
+    """The call a tool message answers."""
+    if hasattr(message, "tool_call_id"):
+        return message.tool_call_id
+    if isinstance(message, dict) and (
+        message.get("type") == "tool" or message.get("role") == "tool"
+    ):
+        return message.get("tool_call_id")
+    return None
+
+
+def _with_ids(message: Any) -> list[dict[str, Any]]:
+    """A message's calls, each with its id where the message gives one."""
+    ids = [
+        getattr(c, "get", lambda _: None)("id") for c in getattr(message, "tool_calls", []) or []
+    ]
+    calls = written(message)
+    if len(ids) == len(calls):
+        return [{**call, "id": i} for call, i in zip(calls, ids, strict=True)]
+    return calls
 
 
 def _is_ai(message: Any) -> bool:

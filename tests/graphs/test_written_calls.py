@@ -100,3 +100,14 @@ def test_waiting_calls_are_those_of_a_last_message_from_the_model():
     assert waiting({"messages": [HumanMessage("Pay"), asked]}) == [CHARGE]
     answered = [HumanMessage("Pay"), asked, ToolMessage("done", tool_call_id="c")]
     assert waiting({"messages": answered}) == []
+
+
+def test_waiting_calls_are_those_of_the_last_ai_message_not_yet_answered():
+    from langchain_core.messages import SystemMessage
+
+    other = {"name": "send_email", "args": {"to": "a@b.c"}}
+    asked = AIMessage("", tool_calls=[{**CHARGE, "id": "c"}, {**other, "id": "e"}])
+    noted = [HumanMessage("Pay"), asked, SystemMessage("audited")]
+    assert waiting({"messages": noted}) == [CHARGE, other]
+    half = [*noted, ToolMessage("sent", tool_call_id="e")]
+    assert waiting({"messages": half}) == [CHARGE]

@@ -173,3 +173,18 @@ def test_a_runs_own_breakpoints_never_take_the_graphs_away(two_of_finance):
     assert (task.shape, task.node, task.tool_name) == ("breakpoint", "tools", "refund")
     (first,) = pending(start("classic", refund, interrupt_before=["*"]))  # "*" as a list
     assert (first.shape, first.node, first.tool_name) == ("breakpoint", "agent", "")
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_a_subgraphs_breakpoint_before_its_tools_asks_its_calls_under_their_rules(two_of_finance):
+    two_of_finance.graph_name = "subclassic"
+    two_of_finance.save()
+    refund = {"messages": [{"role": "user", "content": "Refund me $9999"}]}
+    (task,) = pending(start("subclassic", refund))
+    assert (task.shape, task.node, task.tool_name, task.rule) == (
+        "breakpoint",
+        "tools",
+        "refund",
+        two_of_finance,
+    )
+    assert task.namespace.startswith("worker:")

@@ -359,3 +359,11 @@ _classic.add_edge(START, "agent")
 _classic.add_conditional_edges("agent", tools_condition)
 _classic.add_edge("tools", "agent")
 classic = _classic.compile(interrupt_before=["tools"])
+
+
+# The classic agent as a subgraph: it stops at its own breakpoint.
+_outer = StateGraph(Chat)
+_outer.add_node("worker", classic)
+_outer.add_edge(START, "worker")
+_outer.add_edge("worker", END)
+subclassic = _outer.compile()
