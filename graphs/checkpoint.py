@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
+import zstandard
 from django.db import InterfaceError, OperationalError, connections, transaction
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
@@ -206,6 +207,20 @@ PACKED_CACHE_BYTES = 32 * 1024 * 1024
 # The checkpoint key holding those values: channel -> [type, bytes].
 PACKED_KEY = "packed_values"
 
+# On PostgreSQL, a value whose serialized form is at least this large is
+# compressed with zstd before it is sent, its type marked with ZSTD. Left to
+# the server, a row past 2 KB is compressed by TOAST's pglz, at about 1 ms of
+# server CPU per 20 KB value against 0.1 ms for zstd's fastest level here,
+# which also stores it in a fifth less room. A value compressed already is
+# tried by pglz and left as it is. SQLite keeps values as serialized: it does
+# not compress, and writing the bytes costs it less than compressing them.
+COMPRESS_MIN = {"postgresql": 2048}
+ZSTD = "+zstd"
+# Pending writes to LangGraph's own channels ("__resume__", "__error__",
+# "__pregel_tasks"...) stay as serialized: the worker and the timeline read
+# them from the table themselves.
+PLAIN_WRITE_PREFIX = "__"
+
 
 def _is_inline(value: Any) -> bool:
     if isinstance(value, str):
@@ -306,6 +321,27 @@ def _where(where: str, kind: str, name: str) -> str:
 def _bytes(value: Any) -> bytes | None:
     # psycopg hands bytea back as bytes, SQLite as bytes, some drivers as memoryview.
     return bytes(value) if isinstance(value, memoryview) else value
+
+
+# zstd contexts are not safe to share between threads; making one per call
+# costs more than compressing a small value.
+_zstd = threading.local()
+
+
+def _compress(type_: str, data: bytes) -> tuple[str, bytes]:
+    try:
+        compressor = _zstd.compressor
+    except AttributeError:
+        compressor = _zstd.compressor = zstandard.ZstdCompressor(level=1)
+    return type_ + ZSTD, compressor.compress(data)
+
+
+def _decompress(data: bytes) -> bytes:
+    try:
+        decompressor = _zstd.decompressor
+    except AttributeError:
+        decompressor = _zstd.decompressor = zstandard.ZstdDecompressor()
+    return decompressor.decompress(data)
 
 
 class _ConnectionPool:
@@ -537,6 +573,10 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         return PACKED_MAX.get(self._vendor_name, 0)
 
     @functools.cached_property
+    def _compress_min(self) -> int | None:
+        return COMPRESS_MIN.get(self._vendor_name)
+
+    @functools.cached_property
     def _memory(self) -> _Memory:
         return _memory_of(self.using)
 
@@ -640,6 +680,8 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 f"{_where(where, kind, name)}: refusing to unpickle a value of type {type_!r}"
             )
         try:
+            if type_.endswith(ZSTD):
+                return self.serde.loads_typed((type_[: -len(ZSTD)], _decompress(data)))
             return self.serde.loads_typed((type_, _bytes(data) or b""))
         except Exception as exc:
             raise CheckpointLoadError(
@@ -717,6 +759,7 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         packed: dict[str, tuple[str, bytes]] = {}
         blob_rows = []
         packed_max = self._packed_max
+        compress_min = self._compress_min
         cache = self._packed_cache
         dumps = self.serde.dumps_typed
         for key, value in checkpoint["channel_values"].items():
@@ -737,6 +780,8 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                     self._remember(cache_key, found)
                 else:
                     found = _IN_BLOBS
+                    if compress_min is not None and len(blob) >= compress_min:
+                        blob_type, blob = _compress(blob_type, blob)
                     # An unchanged value not seen before is written again (a
                     # no-op on conflict): the step that changed it may have
                     # kept it in its row only.
@@ -831,9 +876,16 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
         checkpoint_id = configurable["checkpoint_id"]
         params: list[Any] = []
         dumps = self.serde.dumps_typed
+        compress_min = self._compress_min
         special = True
         for position, (channel, value) in enumerate(writes):
             type_, blob = dumps(value)
+            if (
+                compress_min is not None
+                and len(blob) >= compress_min
+                and not channel.startswith(PLAIN_WRITE_PREFIX)
+            ):
+                type_, blob = _compress(type_, blob)
             idx = WRITES_IDX_MAP.get(channel)
             if idx is None:
                 idx, special = position, False

@@ -8,13 +8,13 @@ from typing import Annotated, Any, TypedDict
 
 import pytest
 from django.db import connections, transaction
-from langgraph.checkpoint.base import empty_checkpoint
+from langgraph.checkpoint.base import RESUME, empty_checkpoint
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
 from graphs.checkpoint import PACKED_KEY, DjangoCheckpointSaver
-from graphs.models import Checkpoint, CheckpointBlob, Thread
+from graphs.models import Checkpoint, CheckpointBlob, CheckpointWrite, Thread
 
 CHECKPOINTS_TABLE = Checkpoint._meta.db_table
 
@@ -443,3 +443,70 @@ def test_a_thread_made_again_under_its_id_stores_the_values_its_steps_keep(db_al
         later = _step(saver, at, values, versions, {"n": "2"})
         assert saver.get_tuple(later).checkpoint["channel_values"] == values
         other.delete_thread(target_id)
+
+
+def test_large_values_are_compressed_on_postgresql_and_load_back(db_alias):
+    large, small = ["page " * 100] * 20, ["note"] * 20
+    answer = {"text": "yes " * 1000}
+    cfg = config()
+    thread_id = cfg["configurable"]["thread_id"]
+    saver = DjangoCheckpointSaver(using=db_alias)
+    versions = {"small": "1", "large": "1"}
+    first = _step(saver, cfg, {"small": small, "large": large}, versions, versions)
+    second = _step(
+        saver,
+        first,
+        {"small": small, "large": large, "n": ["one"]},
+        {**versions, "n": "2"},
+        {"n": "2"},
+    )
+    saver.put_writes(second, [("large", large), ("small", small)], "task-1")
+    saver.put_writes(second, [(RESUME, answer)], "task-2")
+
+    postgres = connections[db_alias].vendor == "postgresql"
+    plain_large = len(saver.serde.dumps_typed(large)[1])
+    stored = {
+        row.channel: (row.type, len(bytes(row.blob)))
+        for row in CheckpointBlob.objects.using(db_alias).filter(thread_id=thread_id)
+    }
+    writes = {
+        row.channel: row
+        for row in CheckpointWrite.objects.using(db_alias).filter(thread_id=thread_id)
+    }
+    if postgres:
+        # Sent compressed, marked by their type; small values as they are.
+        assert stored["large"][0] == "msgpack+zstd" and stored["large"][1] < plain_large / 4
+        assert stored["small"][0] == "msgpack"
+        assert writes["large"].type == "msgpack+zstd"
+        assert writes["small"].type == "msgpack"
+    else:
+        assert all(not type_.endswith("+zstd") for type_, _ in stored.values())
+        assert all(not row.type.endswith("+zstd") for row in writes.values())
+    # LangGraph's own channels stay readable by the worker and the timeline.
+    resume = writes[RESUME]
+    assert saver.serde.loads_typed((resume.type, bytes(resume.blob))) == answer
+
+    for reader in (saver, DjangoCheckpointSaver(using=db_alias)):
+        loaded = reader.get_tuple(second)
+        assert loaded.checkpoint["channel_values"]["large"] == large
+        assert sorted(loaded.pending_writes) == [
+            ("task-1", "large", large),
+            ("task-1", "small", small),
+            ("task-2", RESUME, answer),
+        ]
+        listed = {t.config["configurable"]["checkpoint_id"]: t for t in reader.list(cfg)}
+        assert (
+            listed[second["configurable"]["checkpoint_id"]].checkpoint["channel_values"]["large"]
+            == large
+        )
+
+    # A large value stored before compression (uncompressed) still loads.
+    CheckpointBlob.objects.using(db_alias).filter(thread_id=thread_id, channel="large").update(
+        type="msgpack", blob=saver.serde.dumps_typed(large)[1]
+    )
+    assert (
+        DjangoCheckpointSaver(using=db_alias)
+        .get_tuple(second)
+        .checkpoint["channel_values"]["large"]
+        == large
+    )
