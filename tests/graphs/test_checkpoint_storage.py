@@ -482,6 +482,15 @@ def test_large_values_are_compressed_on_postgresql_and_load_back(db_alias):
     else:
         assert all(not type_.endswith("+zstd") for type_, _ in stored.values())
         assert all(not row.type.endswith("+zstd") for row in writes.values())
+    if postgres:
+        # The server stores them as sent, without trying to compress them again.
+        with connections[db_alias].cursor() as cur:
+            cur.execute(
+                "SELECT attstorage FROM pg_attribute"
+                " WHERE attrelid = %s::regclass AND attname = 'blob'",
+                [CheckpointBlob._meta.db_table],
+            )
+            assert cur.fetchone()[0] == "e"
     # LangGraph's own channels stay readable by the worker and the timeline.
     resume = writes[RESUME]
     assert saver.serde.loads_typed((resume.type, bytes(resume.blob))) == answer
