@@ -333,7 +333,11 @@ def _compress(type_: str, data: bytes) -> tuple[str, bytes]:
         compressor = _zstd.compressor
     except AttributeError:
         compressor = _zstd.compressor = zstandard.ZstdCompressor(level=1)
-    return type_ + ZSTD, compressor.compress(data)
+    compressed = compressor.compress(data)
+    # What does not shrink (an encrypting serde's output) is kept as it is.
+    if len(compressed) >= len(data):
+        return type_, data
+    return type_ + ZSTD, compressed
 
 
 def _decompress(data: bytes) -> bytes:
@@ -1093,6 +1097,15 @@ class DjangoCheckpointSaver(BaseCheckpointSaver[str]):
                 [item for key in part for item in key],
             )
             for thread_id, ns, channel, version, type_, blob in cur.fetchall():
+                if type_.endswith(ZSTD):
+                    # Once per value, however many listed checkpoints share it.
+                    try:
+                        type_, blob = type_[: -len(ZSTD)], _decompress(blob)
+                    except zstandard.ZstdError as exc:
+                        raise CheckpointLoadError(
+                            f"thread {thread_id!r} channel {channel!r} version {version!r}:"
+                            f" cannot decompress value of type {type_!r}: {exc}"
+                        ) from exc
                 blobs[(thread_id, ns, channel, version)] = (type_, blob)
 
         writes: dict[tuple[str, str, str], list[tuple[str, str, str, Any, str, int]]] = defaultdict(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import os
 import uuid
 from typing import Annotated, Any, TypedDict
 
@@ -13,7 +14,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from graphs.checkpoint import PACKED_KEY, DjangoCheckpointSaver
+from graphs.checkpoint import PACKED_KEY, CheckpointLoadError, DjangoCheckpointSaver
 from graphs.models import Checkpoint, CheckpointBlob, CheckpointWrite, Thread
 
 CHECKPOINTS_TABLE = Checkpoint._meta.db_table
@@ -504,10 +505,27 @@ def test_large_values_are_compressed_on_postgresql_and_load_back(db_alias):
             ("task-2", RESUME, answer),
         ]
         listed = {t.config["configurable"]["checkpoint_id"]: t for t in reader.list(cfg)}
-        assert (
-            listed[second["configurable"]["checkpoint_id"]].checkpoint["channel_values"]["large"]
-            == large
-        )
+        # Both checkpoints share the one compressed value.
+        for saved in (first, second):
+            values = listed[saved["configurable"]["checkpoint_id"]].checkpoint["channel_values"]
+            assert values["large"] == large
+
+    # What compression would not shrink is stored as serialized.
+    noise = os.urandom(8192)
+    saver.put_writes(second, [("noise", noise)], "task-3")
+    row = CheckpointWrite.objects.using(db_alias).get(thread_id=thread_id, channel="noise")
+    assert not row.type.endswith("+zstd")
+    assert ("task-3", "noise", noise) in saver.get_tuple(second).pending_writes
+
+    # A compressed value that can't be read back is refused with its place.
+    if postgres:
+        blob = CheckpointBlob.objects.using(db_alias).filter(thread_id=thread_id, channel="large")
+        blob.update(blob=b"not zstd")
+        fresh = DjangoCheckpointSaver(using=db_alias)
+        with pytest.raises(CheckpointLoadError, match="large"):
+            fresh.get_tuple(second)
+        with pytest.raises(CheckpointLoadError, match="large"):
+            list(fresh.list(cfg))
 
     # A large value stored before compression (uncompressed) still loads.
     CheckpointBlob.objects.using(db_alias).filter(thread_id=thread_id, channel="large").update(
