@@ -211,9 +211,10 @@ PACKED_KEY = "packed_values"
 # compressed with zstd before it is sent, its type marked with ZSTD. Left to
 # the server, a row past 2 KB is compressed by TOAST's pglz, at about 1 ms of
 # server CPU per 20 KB value against 0.1 ms for zstd's fastest level here,
-# which also stores it in a fifth less room. A value compressed already is
-# tried by pglz and left as it is. SQLite keeps values as serialized: it does
-# not compress, and writing the bytes costs it less than compressing them.
+# which also stores it in a fifth less room. The blobs' column is stored as
+# sent (migration 0008); in the writes' column pglz tries a compressed value
+# and leaves it as it is. SQLite keeps values as serialized: it does not
+# compress, and writing the bytes costs it less than compressing them.
 COMPRESS_MIN = {"postgresql": 2048}
 ZSTD = "+zstd"
 # Pending writes to LangGraph's own channels ("__resume__", "__error__",
