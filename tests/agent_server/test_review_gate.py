@@ -14,7 +14,7 @@ import uuid
 import httpx
 import pytest
 from langgraph_sdk import get_sync_client
-from langgraph_sdk.errors import PermissionDeniedError, UnprocessableEntityError
+from langgraph_sdk.errors import NotFoundError, PermissionDeniedError, UnprocessableEntityError
 
 from tests.agent_server.conftest import serve
 
@@ -150,9 +150,6 @@ def test_a_state_write_is_judged_on_the_calls_it_lets_the_graph_run(site, admin)
     assert not any(
         m.get("id") == "forged" for m in admin.threads.get_state(thread_id)["values"]["messages"]
     )
-    # A reviewer the rule names may write the call, as they could approve it.
-    write(finance, refund_call("A-8301", 12.0))
-    assert admin.threads.get_state(thread_id)["values"]["messages"][-1]["id"] == "forged"
     # A command's update is the same write.
     with pytest.raises(PermissionDeniedError):
         outsider.runs.create(
@@ -160,6 +157,12 @@ def test_a_state_write_is_judged_on_the_calls_it_lets_the_graph_run(site, admin)
             "support",
             command={"update": {"messages": [{**ai, "tool_calls": [refund_call("A-8301", 1)]}]}},
         )
+    # A reviewer the rule names may write the call, as they could approve it;
+    # the thread then waits on it under its rule (hidden from the outsider).
+    write(finance, refund_call("A-8301", 12.0))
+    assert admin.threads.get_state(thread_id)["values"]["messages"][-1]["id"] == "forged"
+    with pytest.raises(NotFoundError):
+        outsider.threads.get(thread_id)
 
 
 @pytest.fixture(scope="module")
