@@ -519,6 +519,7 @@ def _start(
         user=request.user,
         client_address=_client(request),
         thread_id=thread.pk,
+        thread=thread,
         kind=kind,
         via="langgraph",
         **fields,

@@ -297,16 +297,23 @@ class Run(models.Model):
         requested_by: Any = None,
         title: str = "",
         using: str = "default",
+        thread: Thread | None = None,
         **fields: Any,
     ) -> Run:
         """Queue a run (creating its thread) and wake a worker once committed.
         `requested_by`: the person asking; anyone else (an anonymous user, a
-        script without one) is recorded as nobody."""
+        script without one) is recorded as nobody. `thread`: the thread's row,
+        when the caller has it already (locked or just created in its
+        transaction)."""
         if not getattr(requested_by, "is_authenticated", False):
             requested_by = None
-        with transaction.atomic(using=using):
+        # Joins the caller's transaction without a savepoint (two more round
+        # trips on PostgreSQL): a failure here undoes the caller's work too.
+        with transaction.atomic(using=using, savepoint=False):
             threads = Thread.objects.using(using)
-            if thread_id is None:  # a new thread: nothing to look up
+            if thread is not None:
+                created = False
+            elif thread_id is None:  # a new thread: nothing to look up
                 thread = threads.create(
                     thread_id=str(uuid.uuid4()), graph_name=graph_name, title=title
                 )

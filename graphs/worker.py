@@ -602,9 +602,6 @@ def execute(
     stop: _StopSeen | None = None
     client: _ClientStream | None = None
     try:
-        # Read now what the stop's live rows show of the thread (its title),
-        # not on the way from interrupt() to the reviewers.
-        run.thread  # noqa: B018
         config = run_config(run)
         graph = graph_for_run(run.graph_name, config)
         stream_input, stream_config = _graph_input(run, graph, config)

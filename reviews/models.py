@@ -123,8 +123,6 @@ class ReviewTaskQuerySet(models.QuerySet):
         if not requests:
             return []
         rules = list(ReviewRule.objects.all())
-        # The live rows show the thread; the worker has read the run's already.
-        thread = run.thread if run is not None else None
         tasks = [
             ReviewTask(
                 thread_id=thread_id,
@@ -148,8 +146,6 @@ class ReviewTaskQuerySet(models.QuerySet):
         ]
         now = timezone.now()
         for task in tasks:
-            if thread is not None:
-                task.thread = thread
             task.rule = ReviewRule.for_task(task, rules)
             if task.rule and task.rule.deadline_minutes:
                 task.due_at = now + timedelta(minutes=task.rule.deadline_minutes)

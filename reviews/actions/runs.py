@@ -25,6 +25,7 @@ def start(
     thread_id: str | None = None,
     kind: str = Run.Kind.START,
     via: str = "",
+    thread: Thread | None = None,
     **fields: Any,
 ) -> Run:
     """Queue a run of the graph: a start with `input` (checked by the caller
@@ -32,7 +33,7 @@ def start(
     command (`input` holds its update and goto) or a continue. `fields` go to
     the run (title, interrupt_before/after, config, context, metadata...)."""
     if kind == Run.Kind.COMMAND and thread_id:
-        _check_command(user, Thread.objects.get(pk=thread_id), input or {})
+        _check_command(user, thread or Thread.objects.get(pk=thread_id), input or {})
     elif kind == Run.Kind.START and input is not None:
         # Input can hold an AI message of its own, for a later write to run.
         check_calls(user, graph_name, written_calls.written(input))
@@ -45,6 +46,7 @@ def start(
             thread_id=thread_id,
             payload=input,
             requested_by=user,
+            thread=thread,
             **fields,
         )
         emit(
