@@ -8,8 +8,12 @@ the median latency of a runs.wait and the runs per second the server
 completed, for
 
 - embedded: `manage.py serve` (daphne and the worker in one process, SQLite);
-- postgres-redis: daphne plus two `manage.py runworker graph-runs` processes
-  on throwaway PostgreSQL and Redis servers on loopback;
+- postgres-redis: two daphne processes sharing one listening socket (opened
+  here once and inherited, `daphne --fd`: the kernel hands each new
+  connection to whichever process accepts first) plus two `manage.py
+  runworker graph-runs` processes, on throwaway PostgreSQL and Redis servers
+  on loopback (`--daphnes 1,2` serves both counts, as `postgres-redis` for
+  two and `postgres-redis-1daphne` for one);
 - langgraph dev: LangGraph's own dev server (`langgraph dev` of
   langgraph-cli[inmem], in-memory), on the same graph, in the same run.
 
@@ -23,7 +27,7 @@ as `embedded@base` and `postgres-redis@base`, for a before/after in one run
 
     python bench/agent_server.py [--samples 20] [--clients 10] [--runs 10] [--rounds 3]
         [--langgraph PATH-TO-langgraph] [--baseline DIR [--baseline DIR2]]
-        [--only embedded|postgres-redis|langgraph-dev]
+        [--only embedded|postgres-redis|langgraph-dev] [--daphnes 2[,1...]]
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import argparse
 import os
 import random
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -78,7 +83,12 @@ def graphs_dir(tmp: Path) -> Path:
 
 @contextmanager
 def ours(
-    name: str, tmp: Path, database_url: str, redis_url: str | None, root: Path = ROOT
+    name: str,
+    tmp: Path,
+    database_url: str,
+    redis_url: str | None,
+    root: Path = ROOT,
+    daphnes: int = 2,
 ) -> Iterator[tuple]:
     env = {
         **os.environ,
@@ -99,16 +109,24 @@ def ours(
     if prepared.returncode != 0:
         raise SystemExit(f"{name}: preparing the database failed:\n{prepared.stderr[-3000:]}")
     key = prepared.stdout.strip().splitlines()[-1]
-    port = free_port()
     if redis_url is None:
-        commands = [["manage.py", "serve", "--port", str(port)]]
-    else:
-        daphne = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "hitl_site.asgi:application"]
+        port = free_port()
+        with processes(name, tmp, [["manage.py", "serve", "--port", str(port)]], env, root) as pids:
+            wait_for_port(port)
+            yield f"http://127.0.0.1:{port}/langgraph", key, pids
+        return
+    # One listening socket for every daphne process, as a process manager
+    # (supervisor's fcgi-program, circus, systemd) hands it to them: a new
+    # connection waits in one queue for whichever process is free to take it.
+    with socket.create_server(("127.0.0.1", 0), backlog=1024) as listening:
+        port = listening.getsockname()[1]
+        fd = listening.fileno()
+        daphne = ["-m", "daphne", "--fd", str(fd), "hitl_site.asgi:application"]
         worker = ["manage.py", "runworker", "graph-runs"]
-        commands = [daphne, worker, worker]
-    with processes(name, tmp, commands, env, root) as pids:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}/langgraph", key, pids
+        commands = [daphne] * daphnes + [worker, worker]
+        with processes(name, tmp, commands, env, root, pass_fds=(fd,)) as pids:
+            wait_for_port(port)
+            yield f"http://127.0.0.1:{port}/langgraph", key, pids
 
 
 @contextmanager
@@ -123,7 +141,9 @@ def langgraph_dev(tmp: Path, program: str) -> Iterator[tuple]:
 
 
 @contextmanager
-def processes(name, tmp, commands, env, cwd, *, python: bool = True) -> Iterator[list[int]]:
+def processes(
+    name, tmp, commands, env, cwd, *, python: bool = True, pass_fds: tuple[int, ...] = ()
+) -> Iterator[list[int]]:
     logs = [tmp / f"{name}-{i}.log" for i in range(len(commands))]
     running = []
     try:
@@ -136,6 +156,7 @@ def processes(name, tmp, commands, env, cwd, *, python: bool = True) -> Iterator
                         env=env,
                         stdout=out,
                         stderr=subprocess.STDOUT,
+                        pass_fds=pass_fds,
                     )
                 )
         yield [p.pid for p in running]
@@ -244,7 +265,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
         " served beside this one as `SET-UP@base`; again for more, as `SET-UP@<its dir name>`",
     )
     parser.add_argument("--only", choices=["embedded", "postgres-redis", "langgraph-dev"])
+    parser.add_argument(
+        "--daphnes",
+        default="2",
+        help="daphne processes serving postgres-redis; several counts (1,2) serve each",
+    )
     args = parser.parse_args(argv)
+    try:
+        daphne_counts = [int(n) for n in args.daphnes.split(",")]
+    except ValueError:
+        parser.error(f"--daphnes: counts of processes separated by commas, not {args.daphnes!r}")
+    if not daphne_counts or min(daphne_counts) < 1:
+        parser.error("--daphnes: at least one process")
 
     from tests.servers import (
         create_database,
@@ -275,13 +307,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 postgres, redis = start_postgres(), start_redis()
                 stack.callback(postgres.stop)
                 stack.callback(redis.stop)
-                for n, (suffix, root) in enumerate(roots):
+                served = [(d, s, r) for d in daphne_counts for s, r in roots]
+                for n, (daphnes, suffix, root) in enumerate(served):
                     tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-agent-pg-"))
                     url = create_database(postgres.url, f"bench_agent_server_{n}")
-                    name = f"postgres-redis{suffix}"
+                    name = pg_name(daphnes, suffix)
                     # Each its own Redis database: their workers' queues apart.
                     servers[name] = stack.enter_context(
-                        ours(name, tmp, url, f"{redis.url.rsplit('/', 1)[0]}/{n}", root)
+                        ours(name, tmp, url, f"{redis.url.rsplit('/', 1)[0]}/{n}", root, daphnes)
                     )
         if args.only in (None, "langgraph-dev"):
             if not args.langgraph:
@@ -325,7 +358,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"cpu {row['setup']} at {row['clients']} clients: {row['cpu']:.1f} ms/run")
     # Each round's ratio is taken in the round, then their median is given.
     for (name, clients), figures in sorted(measured.items()):
-        for reference in ("langgraph-dev", *(f"{name}{suffix}" for suffix, _ in roots[1:])):
+        # Beside the dev server: the same set-up in the other checkouts, and
+        # two daphne processes beside the other counts.
+        others = [f"{name}{suffix}" for suffix, _ in roots[1:]]
+        if name == pg_name(2):
+            others += [pg_name(d) for d in daphne_counts if d != 2]
+        for reference in ("langgraph-dev", *others):
             base = measured.get((reference, clients))
             if base is None or name == "langgraph-dev":
                 continue
@@ -339,6 +377,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 f" cpu/run {statistics.median(cpus):.2f}x"
             )
     return rows
+
+
+def pg_name(daphnes: int, suffix: str = "") -> str:
+    return f"postgres-redis{'' if daphnes == 2 else f'-{daphnes}daphne'}{suffix}"
 
 
 def warm_up(url: str, key: str | None, clients: int) -> None:
