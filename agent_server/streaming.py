@@ -98,6 +98,14 @@ class RunListener:
         for group in self.groups:
             with contextlib.suppress(Exception):
                 await self.layer.group_discard(group, self.channel)
+        # A layer lets go of a channel when a receive on it is cancelled, as
+        # when a consumer ends (Redis pub/sub unsubscribes it, the in-memory
+        # layer drops its queue): otherwise every wait would leave its
+        # channel subscribed in the server and in Redis for good.
+        receiving = asyncio.ensure_future(self.layer.receive(self.channel))
+        await asyncio.sleep(0)  # it starts waiting
+        receiving.cancel()
+        await asyncio.wait([receiving])  # its cancellation done, not raised here
 
     async def messages(self, run_pk: int) -> AsyncIterator[dict[str, Any]]:
         """The run's stream events, then its last status message; ends once

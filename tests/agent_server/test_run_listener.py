@@ -10,8 +10,17 @@ from asgiref.sync import sync_to_async
 from agent_server.streaming import RunListener
 from graphs import events
 from graphs.models import Run
+from tests.servers import redis_missing_reason, require, start_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    require(redis_missing_reason())
+    server = start_redis()
+    yield server.url
+    server.stop()
 
 
 @sync_to_async
@@ -56,3 +65,27 @@ async def test_the_threads_other_events_never_reach_the_listeners_channel():
         while not arrived or arrived[-1]["type"] != "run.status":
             arrived.append(await listener.layer.receive(listener.channel))
     assert [m["type"] for m in arrived] == ["run.chunk", "run.status"]
+
+
+async def test_a_listener_leaves_no_channel_subscribed_in_redis(redis_url):
+    """On Redis pub/sub (scale-out), each wait's channel is unsubscribed once
+    it has heard the run end: none is left behind, in Redis or in the
+    server's layer, however many requests have waited."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+    from redis.asyncio import Redis
+
+    layer = RedisPubSubChannelLayer(hosts=[redis_url])
+    redis = Redis.from_url(redis_url)
+    try:
+        for n in range(3):
+            listener = RunListener(f"run-{n}")
+            listener.layer = layer
+            async with listener:
+                await layer.send(listener.channel, {"type": "run.status"})
+                assert (await layer.receive(listener.channel))["type"] == "run.status"
+                assert await redis.pubsub_channels("asgi*") != []
+            assert await redis.pubsub_channels("asgi*") == []
+        assert layer._get_layer().channels == {}
+    finally:
+        await layer.flush()
+        await redis.aclose()
