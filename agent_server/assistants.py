@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -23,6 +23,7 @@ from agent_server.models import Assistant, system_assistant_id
 from graphs.interrupts import json_safe
 from graphs.registry import GraphLoadError, GraphNotFound, get_registry
 from graphs.worker import compiled_graph
+from hitl_site.rows import Rows
 from reviews.access import REVIEW, VIEW, can_graph, check_assistant_change, graph_rights
 from reviews.actions import assistants as assistant_actions
 
@@ -69,11 +70,31 @@ def _as_uuid(value: str) -> uuid.UUID | None:
 def stored(key: uuid.UUID) -> Assistant | None:
     """The assistant row with this id; a graph's own is made the first time
     it is asked for (one query when it exists)."""
-    row = Assistant.objects.filter(pk=key).first()
+    row = _read(key)
     if row is None and key in {system_assistant_id(name) for name in graph_ids()}:
         ensure_system_assistants()
-        row = Assistant.objects.filter(pk=key).first()
+        row = _read(key)
     return row
+
+
+_ROWS = Rows(Assistant)
+
+
+def _read(key: uuid.UUID) -> Assistant | None:
+    """By a statement written once: every run asks, and building the query
+    through the ORM cost more than running it."""
+    using = router.db_for_read(Assistant)
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    pk = Assistant._meta.pk
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_ROWS.columns(using)} FROM {quote(Assistant._meta.db_table)}"
+            f" WHERE {quote(Assistant._meta.db_table)}.{quote(pk.column)} = %s",
+            [pk.get_db_prep_value(key, connection)],
+        )
+        row = cursor.fetchone()
+    return None if row is None else _ROWS.make(using, row)
 
 
 def resolve(user: Any, assistant_id: str, action: str = VIEW) -> Assistant:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from graphs.interrupts import REFUSALS, Shape
 from graphs.models import Run, Thread
+from hitl_site.rows import Rows
 
 
 class ReviewRule(models.Model):
@@ -88,6 +89,27 @@ class ReviewRule(models.Model):
         return cls.for_call(task.graph_name, task.tool_name, task.args, rules)
 
 
+_RULE_ROWS = Rows(ReviewRule)
+
+
+def current_rules(using: str = "default") -> list[ReviewRule]:
+    """Every rule in the order they apply, as the database holds them now.
+
+    Asked at every stop of every run, and read each time in the caller's
+    transaction (a rule another process has just changed counts), by one
+    statement written once: building the same query through the ORM cost
+    more than reading the rows, nearly always none or a few."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    meta = ReviewRule._meta
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_RULE_ROWS.columns(using)} FROM {quote(meta.db_table)}"
+            f" ORDER BY {quote(meta.get_field('order').column)}, {quote(meta.pk.column)}"
+        )
+        return [_RULE_ROWS.make(using, row) for row in cursor.fetchall()]
+
+
 class ReviewTaskQuerySet(models.QuerySet):
     def pending(self) -> ReviewTaskQuerySet:
         return self.filter(status=ReviewTask.Status.PENDING)
@@ -122,7 +144,7 @@ class ReviewTaskQuerySet(models.QuerySet):
         interrupt() to the reviewers)."""
         if not requests:
             return []
-        rules = list(ReviewRule.objects.all())
+        rules = current_rules(self.db)
         tasks = [
             ReviewTask(
                 thread_id=thread_id,
