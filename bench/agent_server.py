@@ -112,7 +112,7 @@ def ours(
     if redis_url is None:
         port = free_port()
         with processes(name, tmp, [["manage.py", "serve", "--port", str(port)]], env, root) as pids:
-            wait_for_port(port)
+            wait_for_port(port, timeout=120)  # a busy machine starts it slowly
             yield f"http://127.0.0.1:{port}/langgraph", key, pids
         return
     # One listening socket for every daphne process, as a process manager
@@ -125,7 +125,7 @@ def ours(
         worker = ["manage.py", "runworker", "graph-runs"]
         commands = [daphne] * daphnes + [worker, worker]
         with processes(name, tmp, commands, env, root, pass_fds=(fd,)) as pids:
-            wait_for_port(port)
+            wait_for_port(port, timeout=120)  # a busy machine starts it slowly
             yield f"http://127.0.0.1:{port}/langgraph", key, pids
 
 
