@@ -7,13 +7,14 @@ governs them, a team group may see and decide them and `--as reviewer` is in
 it, so the rule paths are taken too. Each page is asked through Django's test client, signed
 in, in shuffled rounds; the medians are CPU time (time.process_time), which a
 busy machine disturbs less than wall time. `--profile PAGE` prints cProfile's
-top functions for that page instead. `--asgi` asks through the site's ASGI
+top functions for that page instead, `--queries` each page's SQL. `--asgi` asks through the site's ASGI
 handler (as daphne does: the request threads, the crossings between the
 event loop and them) instead of the test client; its CPU time counts every
 thread of the process.
 
     python bench/pages.py [--rounds 30] [--tasks 60] [--rule] [--as bench|reviewer] [--asgi]
                           [--profile queue|rows|task|thread|home|count [--sort tottime]]
+                          [--queries]
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--as", dest="user", choices=["bench", "reviewer"], default="bench")
     parser.add_argument("--asgi", action="store_true", help="through the ASGI handler")
     parser.add_argument("--profile", choices=sorted(MIX))
+    parser.add_argument("--queries", action="store_true", help="print each page's SQL once")
     parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative, tottime")
     parser.add_argument("--lines", type=int, default=45, help="functions --profile prints")
     args = parser.parse_args(argv)
@@ -135,6 +137,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     for name in pages:
         ask(name)  # warm up: templates, graphs compiled, the connection's caches
+    if args.queries:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        for name in pages:
+            with CaptureQueriesContext(connection) as captured:
+                pages[name]()
+            print(f"{name}: {len(captured)} queries")
+            for query in captured:
+                print(f"    {query['sql'][:300]}")
+        return {}
     if args.profile:
         profile = cProfile.Profile()
         profile.enable()

@@ -194,6 +194,7 @@ if REDIS_URL:
         }
     }
 else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "hitl_site.layers.EmbeddedChannelLayer",
@@ -234,6 +235,26 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
+# Sessions are read from a cache and written through to the database: a
+# page no longer waits on a session query. A session ended anywhere (logout,
+# a new login) must end for every process at once, so the cache is one they
+# all share: Redis with REDIS_URL; without it the one serving process's
+# memory (the in-memory channel layer serves a single process too). A
+# PostgreSQL database without Redis may have several processes and no cache
+# they share: sessions stay in the database there.
+if REDIS_URL or DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    SESSION_CACHE_ALIAS = "sessions"
+    CACHES["sessions"] = (
+        {**CACHES["default"], "KEY_PREFIX": "hitl-session"}
+        if REDIS_URL
+        # Enough for every signed-in reviewer: one culled re-reads the database.
+        else {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "sessions",
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    )
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 SESSION_COOKIE_SECURE = SECURE_COOKIES
