@@ -5,6 +5,7 @@ with the site's whole middleware stack and views of this module's own."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -13,9 +14,11 @@ import httpx
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
+from django.db.backends.postgresql.base import DatabaseWrapper as PostgresWrapper
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
+from hitl_site import request_threads
 from hitl_site.request_threads import PooledThreadsASGIHandler
 from tests.conftest import default_on_postgres
 from tests.test_settings import check
@@ -102,20 +105,45 @@ def database(request, transactional_db, django_db_blocker, monkeypatch):
     monkeypatch.setenv("DATABASE_POOL_SIZE", "3")
     with default_on_postgres(request, django_db_blocker):
         yield "postgres"
+    # Django keeps a process's pools by alias, past the settings that made
+    # them: left open, this small one would serve `default` to the tests
+    # after this one, whose pages, worker and consumers need more at once.
+    pool = PostgresWrapper._connection_pools.pop("default", None)
+    if pool is not None:
+        pool.close()
+
+
+# Every request thread a test made: they outlive the test's handler.
+made: list[ThreadPoolExecutor] = []
 
 
 @pytest.fixture
-def site(settings, database):
+def site(settings, database, monkeypatch):
     settings.ROOT_URLCONF = __name__
     seen.clear()
     released.clear()
     Waits.waiting, Waits.cancelled = asyncio.Event(), asyncio.Event()
+    made.clear()
+    new = request_threads.RequestThreads._new
+
+    def recorded(self) -> ThreadPoolExecutor:
+        made.append(new(self))
+        return made[-1]
+
+    monkeypatch.setattr(request_threads.RequestThreads, "_new", recorded)
 
     def client(threads: int) -> httpx.AsyncClient:
         transport = httpx.ASGITransport(app=PooledThreadsASGIHandler(threads=threads))
         return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
-    return client
+    yield client
+    # The request threads outlive their handler: each gives back its
+    # database connections and ends with the test, after whatever it still
+    # runs (a cancelled request's view). One the handler ended already did.
+    for executor in made:
+        with contextlib.suppress(RuntimeError):
+            executor.submit(request_threads.close_connections)
+        executor.shutdown(wait=True)
 
 
 async def test_requests_reuse_a_pooled_thread_and_its_connection(site, database):
@@ -158,6 +186,7 @@ class CountingExecutor(ThreadPoolExecutor):
     def __init__(self) -> None:
         super().__init__(max_workers=1, thread_name_prefix="counted")
         self.handed = 0
+        made.append(self)
 
     def submit(self, fn, /, *args, **kwargs):
         self.handed += 1
