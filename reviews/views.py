@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from graphs.interrupts import quick_decision
+from graphs.interrupts import Shape, quick_decision
 from graphs.models import Checkpoint, Run, Thread
 from graphs.registry import get_registry
 from reviews.access import (
@@ -80,9 +80,10 @@ def _client_address(request: HttpRequest) -> str | None:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     registry = get_registry()
-    names = {s.name for s in registry.specs()} | set(
-        Thread.objects.values_list("graph_name", flat=True).distinct()
+    per_graph = dict(
+        Thread.objects.values_list("graph_name").annotate(n=Count("thread_id")).order_by()
     )
+    names = {s.name for s in registry.specs()} | set(per_graph)
     hidden = names - graphs_allowed(request.user, VIEW, names)
     root = Checkpoint.objects.filter(thread_id=OuterRef("pk"), checkpoint_ns="")
     threads = (
@@ -99,9 +100,6 @@ def home(request: HttpRequest) -> HttpResponse:
                 Run.objects.filter(thread_id=OuterRef("pk")).order_by("-pk").values("status")[:1]
             ),
         )[:50]
-    )
-    per_graph = dict(
-        Thread.objects.values_list("graph_name").annotate(n=Count("thread_id")).order_by()
     )
     graphs = [
         {
@@ -323,12 +321,21 @@ def _next_task(user: Any, task: ReviewTask) -> ReviewTask | None:
     return mine[0] if mine else None
 
 
+# Shapes whose interrupt asks for one decision (graphs.interrupts.requests_for):
+# a task of theirs is its turn, with no other calls to look up.
+ALONE_IN_TURN = frozenset({Shape.HITL_PER_CALL, Shape.SCHEMA, Shape.JSON})
+
+
 def _task_context(
     task: ReviewTask, user: Any, forms: list[DecisionForm] | None = None
 ) -> dict[str, Any]:
     """The task page: the calls of its turn that the user may see, a form for
     each one they may decide, and the thread's state if they may see it."""
-    turn = list(ReviewTask.objects.of_interrupt(task).select_related("decided_by", "rule"))
+    turn = (
+        [task]
+        if task.shape in ALONE_IN_TURN
+        else list(ReviewTask.objects.of_interrupt(task).select_related("decided_by", "rule"))
+    )
     group = [t for t in turn if can(user, VIEW, t)]
     pending = [t for t in group if t.is_pending]
     # Each open call's approvals (its quorum): one query for the whole turn.

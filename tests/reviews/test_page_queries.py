@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from graphs.models import Run, Thread
 from reviews.models import ReviewRule
-from reviews.views import RUNS_SHOWN
+from reviews.views import ALONE_IN_TURN, RUNS_SHOWN
 from tests.reviews.conftest import pending
 from tests.reviews.rows import stopped
 
@@ -147,3 +147,29 @@ def test_a_batched_turn_reads_its_approvals_at_once(as_rita, finance):
     as_rita.get(url)
     approvals_asked = [sql for sql in asked(as_rita, url) if 'FROM "reviews_approval"' in sql]
     assert len(approvals_asked) == 1, approvals_asked
+
+
+def test_a_call_alone_in_its_turn_is_read_once(as_rita, finance):
+    """An interrupt that asks one question: the task page looks up no other
+    calls of its turn; a batched turn's page shows every call."""
+    (task,) = pending(stopped("drafting", {"topic": "launch"}))
+    assert task.shape in ALONE_IN_TURN
+    url = reverse("task", args=[task.pk])
+    as_rita.get(url)
+    by_turn = '"reviews_reviewtask"."interrupt_id" = '
+    assert not [sql for sql in asked(as_rita, url) if by_turn in sql]
+    flight = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
+    book, charge = pending(stopped("tool_agent", flight))
+    html = as_rita.get(reverse("task", args=[book.pk])).content.decode()
+    assert f"<code>{book.tool_name}</code>" in html and f"<code>{charge.tool_name}</code>" in html
+
+
+def test_home_reads_the_threads_by_graph_once(as_rita, finance):
+    stopped("support", REFUND)
+    as_rita.get(reverse("home"))
+    threads_asked = [
+        sql for sql in asked(as_rita, reverse("home")) if 'FROM "graphs_thread"' in sql
+    ]
+    # The graphs' thread counts (which also tell the graphs threads name),
+    # and the newest threads.
+    assert len(threads_asked) == 2, threads_asked
