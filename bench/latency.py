@@ -49,6 +49,9 @@ PREPARE = """
 import json, django; django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
+# As `make run` does: pages then name static files from the manifest instead
+# of hashing each file a page names, on every page.
+call_command("collectstatic", interactive=False, verbosity=0)
 from django.contrib.auth import get_user_model
 from django.test import Client
 from reviews.models import ApiToken

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import random
 import statistics
@@ -110,7 +111,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--lines", type=int, default=45, help="functions --profile prints")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-pages-"))
+    os.environ["HITL_VAR_DIR"] = str(tmp)
     setup_django(f"sqlite:///{tmp / 'bench.sqlite3'}", graphs_config=BENCH_GRAPHS)
+    from django.core.management import call_command
+
+    # As `make run` does: pages name static files from the manifest.
+    call_command("collectstatic", interactive=False, verbosity=0)
     from django.test import Client
 
     ids = build(args.tasks, args.rule)
