@@ -143,8 +143,8 @@ def test_api_matrix(world):
     assert ReviewTask.objects.get(pk=task.pk).status == "pending"
 
 
-def test_a_condition_on_the_arguments_picks_the_rule(world):
-    """Refunds over 1000 need the finance team, whoever handles the rest."""
+def big_refunds() -> tuple[Group, ReviewRule]:
+    """Refunds over 1000 go to the finance team, ahead of the support rule."""
     finance = Group.objects.create(name="finance")
     big = ReviewRule.objects.create(
         name="big refunds",
@@ -154,6 +154,12 @@ def test_a_condition_on_the_arguments_picks_the_rule(world):
         condition={"properties": {"amount": {"exclusiveMinimum": 1000}}, "required": ["amount"]},
     )
     big.review_groups.add(finance)
+    return finance, big
+
+
+def test_a_condition_on_the_arguments_picks_the_rule(world):
+    """Refunds over 1000 need the finance team, whoever handles the rest."""
+    finance, big = big_refunds()
     (large,) = pending(stopped("support", BIG_REFUND))
     assert large.rule_id == big.pk
     assert (
@@ -240,15 +246,7 @@ def test_a_call_whose_arguments_cant_be_read_is_judged_under_every_rule_of_its_t
 
     from reviews.access import check_calls
 
-    finance = Group.objects.create(name="finance")
-    big = ReviewRule.objects.create(
-        name="big refunds",
-        order=10,
-        graph_name="support",
-        tool_name="refund",
-        condition={"properties": {"amount": {"exclusiveMinimum": 1000}}, "required": ["amount"]},
-    )
-    big.review_groups.add(finance)
+    finance, _ = big_refunds()
     supporter = world["users"]["supporter"]
     check_calls(supporter, "support", [{"name": "refund", "args": {"amount": 120}}])
     with pytest.raises(PermissionDenied, match="big refunds"):
