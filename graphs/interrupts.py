@@ -35,9 +35,11 @@ from zoneinfo import ZoneInfo
 import jsonschema
 import orjson
 from django.db import models
+from langgraph.constants import TASKS
 from langgraph.types import Send
 
 from graphs import written_calls
+from graphs.checkpoint import DjangoCheckpointSaver
 
 # Agent Inbox decision types and the config flag that allows each.
 INBOX_DECISIONS = {
@@ -327,6 +329,7 @@ def pending_requests(
     calls = written_calls.waiting(getattr(state, "values", None))
     if inner is not state:  # a subgraph stopped at its own breakpoint: its calls wait
         calls += [c for c in written_calls.waiting(inner.values) if c not in calls]
+    calls += [c for c in _sent_calls(inner) if c not in calls]
     if calls:
         node = ", ".join(inner.next)
         namespace = (inner.config or {}).get("configurable", {}).get("checkpoint_ns", "")
@@ -355,6 +358,25 @@ def pending_requests(
         )
         for index, node in enumerate(state.next)
     ]
+
+
+# LangGraph's path for a task a Send made.
+PUSH = "__pregel_push"
+
+
+def _sent_calls(state) -> list[dict[str, Any]]:
+    """Calls sent to the next nodes with `Send` (a planner that hands each
+    call to a tools node): they wait in the checkpoint's task channel, which
+    a snapshot does not show."""
+    config = getattr(state, "config", None)
+    pushed = (getattr(t, "path", ("",))[:1] == (PUSH,) for t in getattr(state, "tasks", ()) or ())
+    if not config or not any(pushed):
+        return []
+    saved = DjangoCheckpointSaver().get_tuple(config)
+    sends = (saved.checkpoint["channel_values"].get(TASKS) or []) if saved else []
+    return written_calls.written(
+        [send.arg for send in sends if isinstance(send, Send) and send.node in state.next]
+    )
 
 
 def _stopped_within(state):

@@ -188,3 +188,19 @@ def test_a_subgraphs_breakpoint_before_its_tools_asks_its_calls_under_their_rule
         two_of_finance,
     )
     assert task.namespace.startswith("worker:")
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_calls_sent_to_a_tools_node_are_asked_under_their_rules_at_its_breakpoint(
+    two_of_finance,
+):
+    two_of_finance.graph_name = "sendplan"
+    two_of_finance.save()
+    refund = {"messages": [{"role": "user", "content": "Refund me $9999"}]}
+    (task,) = pending(start("sendplan", refund))
+    assert (task.shape, task.node, task.tool_name, task.rule) == (
+        "breakpoint",
+        "tools",
+        "refund",
+        two_of_finance,
+    )

@@ -16,7 +16,7 @@ from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode, tools_condition
-from langgraph.types import interrupt
+from langgraph.types import Send, interrupt
 from pydantic import BaseModel
 from typing_extensions import TypedDict  # pydantic reads its schema on Python 3.11
 
@@ -367,3 +367,27 @@ _outer.add_node("worker", classic)
 _outer.add_edge(START, "worker")
 _outer.add_edge("worker", END)
 subclassic = _outer.compile()
+
+
+class Planned(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    plan: list[dict]
+
+
+def _plan_refund(state: Planned) -> Planned:
+    amount = float(str(state["messages"][-1].content).rpartition("$")[2])
+    call = {"name": "refund", "args": {"order_id": "A-1", "amount": amount}, "id": "p1"}
+    return {"plan": [{**call, "type": "tool_call"}]}
+
+
+# A planner hands each call to the tools node with a Send: the calls are in
+# no message, only in the sends waiting at the breakpoint.
+_sendplan = StateGraph(Planned)
+_sendplan.add_node("planner", _plan_refund)
+_sendplan.add_node("tools", ToolNode([refund]))
+_sendplan.add_edge(START, "planner")
+_sendplan.add_conditional_edges(
+    "planner", lambda state: [Send("tools", [call]) for call in state["plan"]], ["tools"]
+)
+_sendplan.add_edge("tools", END)
+sendplan = _sendplan.compile(interrupt_before=["tools"])
