@@ -176,31 +176,24 @@ def test_a_runs_own_breakpoints_never_take_the_graphs_away(two_of_finance):
 
 
 @override_settings(HITL_GRAPHS_CONFIG=AGENTS)
-def test_a_subgraphs_breakpoint_before_its_tools_asks_its_calls_under_their_rules(two_of_finance):
-    two_of_finance.graph_name = "subclassic"
-    two_of_finance.save()
-    refund = {"messages": [{"role": "user", "content": "Refund me $9999"}]}
-    (task,) = pending(start("subclassic", refund))
-    assert (task.shape, task.node, task.tool_name, task.rule) == (
-        "breakpoint",
-        "tools",
-        "refund",
-        two_of_finance,
-    )
-    assert task.namespace.startswith("worker:")
-
-
-@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
-def test_calls_sent_to_a_tools_node_are_asked_under_their_rules_at_its_breakpoint(
-    two_of_finance,
+@pytest.mark.parametrize(
+    ("graph", "namespace"),
+    [
+        ("subclassic", "worker:"),  # the classic agent as a subgraph, at its own breakpoint
+        ("sendplan", ""),  # a planner hands the call to the tools node with a Send
+    ],
+)
+def test_calls_a_breakpoint_lets_run_are_asked_under_their_rules_wherever_they_wait(
+    two_of_finance, graph, namespace
 ):
-    two_of_finance.graph_name = "sendplan"
+    two_of_finance.graph_name = graph
     two_of_finance.save()
     refund = {"messages": [{"role": "user", "content": "Refund me $9999"}]}
-    (task,) = pending(start("sendplan", refund))
+    (task,) = pending(start(graph, refund))
     assert (task.shape, task.node, task.tool_name, task.rule) == (
         "breakpoint",
         "tools",
         "refund",
         two_of_finance,
     )
+    assert task.namespace.startswith(namespace)
