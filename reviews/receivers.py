@@ -14,7 +14,7 @@ from graphs.models import Run
 from graphs.signals import run_finished, run_interrupted
 from reviews import live
 from reviews.emit import emit
-from reviews.models import ReviewRule, ReviewTask
+from reviews.models import ReviewRule, ReviewTask, current_rules
 
 
 @receiver(run_interrupted, dispatch_uid="reviews.create_tasks")
@@ -71,7 +71,7 @@ def supersede_on_finish(sender, run, status: str, **kwargs) -> None:
 @receiver([post_save, post_delete], sender=ReviewRule, dispatch_uid="reviews.rematch_rules")
 def rematch_pending(sender, **kwargs) -> None:
     """Rules changed: pending tasks are governed by whatever matches now."""
-    rules = list(ReviewRule.objects.all())
+    rules = current_rules()
     moves: dict[int | None, list[int]] = {}
     for task in ReviewTask.objects.pending().only("pk", "graph_name", "tool_name", "args", "rule"):
         rule = ReviewRule.for_task(task, rules)
