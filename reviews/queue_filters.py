@@ -94,8 +94,9 @@ def turn_rows(tasks: list[ReviewTask]) -> list[ReviewTask]:
     its row and carries the turn's calls (`calls`) and, for a quorum, the
     approvals given so far (`approval_count`). Calls the user can't see are
     not among the tasks, so a row never names them."""
-    from django.db.models import Count
+    from django.db.models import Prefetch, prefetch_related_objects
 
+    from reviews.actions.tasks import standing_approvals
     from reviews.models import Approval
 
     rows: list[ReviewTask] = []
@@ -112,17 +113,19 @@ def turn_rows(tasks: list[ReviewTask]) -> list[ReviewTask]:
         rows.append(task)
     # Only a call that needs several approvals shows how many it has: most
     # pages have none, and need no query for it.
-    counting = [t.pk for t in tasks if t.is_pending and t.required_approvals > 1]
-    counts = (
-        dict(
-            Approval.objects.filter(task__in=counting)
-            .values("task")
-            .annotate(n=Count("pk"))
-            .values_list("task", "n")
-        )
-        if counting
-        else {}
-    )
+    counting = [t for t in tasks if t.is_pending and t.required_approvals > 1]
+    if counting:
+        given = Approval.objects.select_related("reviewer").order_by("pk")
+        prefetch_related_objects(counting, Prefetch("approvals", queryset=given))
     for task in tasks:
-        task.approval_count = counts.get(task.pk, 0)
+        task.approval_count = 0
+    # Whether an approval still counts reads its reviewer's rights: one user
+    # object per reviewer reads them once for the whole page.
+    reviewers: dict[int, Any] = {}
+    for task in counting:
+        given = list(task.approvals.all())
+        for approval in given:
+            approval.reviewer = reviewers.setdefault(approval.reviewer_id, approval.reviewer)
+        standing, _ = standing_approvals(task, given)
+        task.approval_count = len(standing)
     return rows

@@ -284,24 +284,30 @@ def _approval_words(decision: dict[str, Any]) -> str:
 def _quorum(task: ReviewTask) -> dict[str, Any] | None:
     """Who approved what so far, and how many approvals are still needed,
     for a call that needs several."""
-    given = list(task.approvals.all())  # prefetched with the turn, in order
+    # Prefetched with the turn, in order.
+    given, lapsed = task_actions.standing_approvals(task, list(task.approvals.all()))
     need = task.required_for(given[0].decision if given else {})
     if need <= 1:
         return None
+
+    def listed(approvals: list[Approval]) -> list[dict[str, Any]]:
+        return [
+            {
+                "who": a.reviewer.get_username(),
+                "what": _approval_words(a.decision),
+                "when": a.created_at,
+            }
+            for a in approvals
+        ]
+
     return {
         "task": task,
         "need": need,
         "have": len(given),
         "left": max(0, need - len(given)),
         "by": [a.reviewer.get_username() for a in given],
-        "given": [
-            {
-                "who": a.reviewer.get_username(),
-                "what": _approval_words(a.decision),
-                "when": a.created_at,
-            }
-            for a in given
-        ],
+        "given": listed(given),
+        "lapsed": listed(lapsed),
     }
 
 

@@ -304,7 +304,7 @@ def outcome_words(tasks: list[ReviewTask], run: Run | None) -> str:
     waiting = [t for t in fresh if t.is_pending]
     if waiting:
         task = waiting[0]
-        given = list(task.approvals.order_by("pk"))
+        given, _ = standing_approvals(task)
         have, need = len(given), task.required_for(given[0].decision if given else {})
         return (
             f"Your approval is recorded ({have} of {need}); the graph resumes once "
@@ -315,23 +315,34 @@ def outcome_words(tasks: list[ReviewTask], run: Run | None) -> str:
     return "Decision recorded; the graph resumes when the other requests of this step are decided."
 
 
+def standing_approvals(
+    task: ReviewTask, given: list[Approval] | None = None
+) -> tuple[list[Approval], list[Approval]]:
+    """The task's approvals that count towards its quorum, and those that no
+    longer do, each in order. An approval counts while its reviewer may still
+    give it: one taken out of the rule's groups, or deactivated, since then
+    no longer does."""
+    from reviews.access import may_still_approve
+
+    if given is None:
+        given = list(task.approvals.select_related("reviewer").order_by("pk"))
+    standing: list[Approval] = []
+    lapsed: list[Approval] = []
+    for approval in given:
+        counts = may_still_approve(approval.reviewer, task, approval.decision)
+        (standing if counts else lapsed).append(approval)
+    return standing, lapsed
+
+
 def _approve(
     task: ReviewTask, user: Any, decision: dict[str, Any], *, client_address: str | None
 ) -> bool:
     """Record one reviewer's approval; True when it completes the quorum.
     Later approvals must approve the version the first one approved (edits
     included), and each reviewer counts once."""
-    from reviews.access import may_still_approve
-
-    # An approval counts while its reviewer may still give it: one taken
-    # out of the rule's groups, or deactivated, since then no longer does.
-    so_far = [
-        a
-        for a in task.approvals.select_related("reviewer").order_by("pk")
-        if a.reviewer_id == user.pk or may_still_approve(a.reviewer, task, a.decision)
-    ]
+    so_far, lapsed = standing_approvals(task)
     need = task.required_for(so_far[0].decision if so_far else decision)
-    if any(a.reviewer_id == user.pk for a in so_far):
+    if any(a.reviewer_id == user.pk for a in so_far + lapsed):
         raise ActionRefused(f"You already approved this; it needs {need} different reviewers.")
     if so_far and so_far[0].decision != decision:
         raise ActionRefused(

@@ -26,6 +26,7 @@ def team(db):
     sam = User.objects.create_user("sam")
     finance = Group.objects.create(name="finance")
     rita.groups.add(finance)
+    sam.groups.add(finance)  # his approvals count
     rule = ReviewRule.objects.create(name="refunds", graph_name="support", required_approvals=2)
     rule.view_groups.add(finance)
     rule.review_groups.add(finance)

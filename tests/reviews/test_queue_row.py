@@ -50,6 +50,8 @@ def rows(db):
     sam = User.objects.create_user("sam")
     finance = Group.objects.create(name=f"finance {HOSTILE}")
     quorum = ReviewRule.objects.create(name="two", graph_name="support", required_approvals=2)
+    quorum.review_groups.add(finance)
+    sam.groups.add(finance)  # his approval counts
     plain = Thread.objects.create(thread_id="t-plain", graph_name="support")
     titled = Thread.objects.create(
         thread_id="t-titled",

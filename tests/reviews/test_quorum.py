@@ -104,6 +104,25 @@ def test_an_approval_counts_while_its_reviewer_may_still_give_it(two_of_finance,
     assert task_actions.decide([task], {task.pk: {"type": "accept"}}, user=uma) is not None
 
 
+def test_pages_count_only_approvals_that_still_count(two_of_finance, as_sam, rita):
+    """The task page and the queue say how many approvals count towards the
+    quorum, as the decision does: one whose reviewer lost the right is shown
+    as no longer counting."""
+    (task,) = pending(stopped("support", REFUND))
+    task_actions.decide([task], {task.pk: {"type": "accept"}}, user=rita)
+    page = as_sam.get(reverse("task", args=[task.pk])).content.decode()
+    queue = as_sam.get(reverse("queue")).content.decode()
+    assert "1 of 2 approvals" in page and "1 of 2 approvals" in queue
+    assert "no longer counts" not in page
+
+    rita.groups.remove(Group.objects.get(name="finance"))
+    page = as_sam.get(reverse("task", args=[task.pk])).content.decode()
+    queue = as_sam.get(reverse("queue")).content.decode()
+    assert "0 of 2 approvals" in page and "approved so far by" not in page
+    assert "no longer counts: rita may no longer approve this call" in page
+    assert "0 of 2 approvals" in queue and "1 of 2" not in queue
+
+
 def test_two_approvals_at_once_make_the_quorum_once(two_of_finance, rita, sam):
     for _ in range(3):
         (task,) = pending(stopped("support", REFUND))
