@@ -52,9 +52,14 @@ class StateEditForm(forms.Form):
         self.fields["continue"].kind, self.fields["as_node"].kind = "checkbox", "select"
         self.initial |= {"as_node": edit.as_node, "continue": edit.continue_run}
         # No values with a node is a mark, not an edit: as "__end__" it
-        # closes what the thread waits for (Agent Inbox's "ignore").
+        # closes what the thread waits for (Agent Inbox's "ignore"). No values
+        # at a past point is a bare fork, a new branch from there, as
+        # LangGraph's update_state writes it.
         self.mark_only = (
-            from_api and bool(data) and not data.get("raw") and bool(data.get("as_node"))
+            from_api
+            and bool(data)
+            and not data.get("raw")
+            and bool(data.get("as_node") or edit.fork_from)
         )
         nodes = [*edit.nodes, END] if self.mark_only else edit.nodes
         self.fields["as_node"].choices = [("", "as LangGraph decides (the last node to run)")] + [
@@ -86,7 +91,12 @@ class StateEditForm(forms.Form):
         values = self.edit.values
         self.changes = {k: v for k, v in proposed.items() if values.get(k, None) != v}
         if not self.changes and not cleaned.get("continue") and not self.mark_only:
-            self.add_error(None, "Nothing changed: edit a value, or tick “continue the run”.")
+            self.add_error(
+                None,
+                "Nothing changed: every value given is the state's already."
+                if self.from_api
+                else "Nothing changed: edit a value, or tick “continue the run”.",
+            )
         if not self.from_fields:
             for key, message in self._problems(self.changes).items():
                 self.key_errors[key] = message

@@ -178,6 +178,17 @@ async def test_update_state_writes_values_as_a_node_and_forks_from_a_checkpoint(
     assert state["values"]["draft"] == before["values"]["draft"]
     assert "thread.forked" in [a[0] for a in audit(served, thread_id)]
 
+    # No values at a past point: a bare fork, the point copied as a new branch.
+    bare = await async_sdk.threads.update_state(thread_id, None, checkpoint=before["checkpoint"])
+    state = await async_sdk.threads.get_state(thread_id)
+    assert state["checkpoint"]["checkpoint_id"] == bare["checkpoint_id"]
+    assert state["parent_checkpoint"]["checkpoint_id"] == before["checkpoint"]["checkpoint_id"]
+    assert (state["values"], state["next"]) == (before["values"], before["next"])
+    assert state["metadata"]["source"] == "update"
+    # At the latest point nothing would change: said so, nothing written.
+    with pytest.raises(UnprocessableEntityError, match="Nothing changed"):
+        await async_sdk.threads.update_state(thread_id, None)
+
 
 async def test_state_at_a_checkpoint_with_subgraphs_and_history(served, async_sdk, api_key):
     thread_id = served.start("nested", {"text": "  hello  "}, key=api_key)
