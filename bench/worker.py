@@ -1,9 +1,11 @@
 """Runs per second through the worker against calling the graph directly.
 
 Both sides run a demo graph (`drafting` unless told) from start to its first
-interrupt on new threads (or `stamped`, the latency bench's graph, which
-spends 20 ms in a stand-in for a model call before it asks), with DjangoCheckpointSaver on the same SQLite database, in
-interleaved rounds. The worker side pays for what a served run costs: the
+interrupt on new threads, with DjangoCheckpointSaver on the same SQLite
+database, in interleaved rounds. Other shapes: `stamped`, the latency bench's
+graph, which spends 20 ms in a stand-in for a model call before it asks;
+`classic`, a static breakpoint before a tools node, whose stop asks each of
+the three calls it would run as a task of its own. The worker side pays for what a served run costs: the
 claim, the lease heartbeat, the progress events, the stop's transaction, the
 review task with its audit row, and the live queue row. The runs are queued
 before the worker wakes, as pages queue them; a third case times queueing
@@ -38,12 +40,14 @@ INPUTS = {
     },
     "stamped": {"question": "go?"},
     "stamped_async": {"question": "go?"},
+    # A static breakpoint before a tools node, three calls in one turn.
+    "classic": {"messages": [{"role": "user", "content": "Fly me to Oslo, two of us"}]},
 }
 
 
 def setup(graph: str) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="hitl-bench-worker-"))
-    config = BENCH_GRAPHS if graph.startswith("stamped") else None
+    config = BENCH_GRAPHS if graph.startswith(("stamped", "classic")) else None
     setup_django(f"sqlite:///{tmp / 'bench.sqlite3'}", graphs_config=config)
 
 
