@@ -21,7 +21,7 @@ def bench(*args: str) -> str:
     return result.stdout
 
 
-@pytest.mark.parametrize("graph", ["drafting", "stamped_async"])
+@pytest.mark.parametrize("graph", ["drafting", "stamped_async", "classic"])
 def test_worker_benchmark_reports_a_ratio(graph):
     out = bench("bench/worker.py", "--rounds", "1", "--runs", "2", "--graph", graph)
     ratio = re.search(r"^ratio worker/direct\s+([\d.]+)x$", out, re.M)
