@@ -548,7 +548,10 @@ def _resume(
     if not waiting:
         raise ApiError(409, f"Thread {thread.pk} is not waiting for a resume: nothing is asked.")
     by_interrupt: dict[str, list[ReviewTask]] = {}
-    for task in waiting:
+    # A breakpoint beside interrupts is no answer's to give: its calls keep
+    # waiting for their reviewers, and the resume for them. Alone, a resume
+    # continues it, as LangGraph's does.
+    for task in [t for t in waiting if t.shape != Shape.BREAKPOINT] or waiting:
         by_interrupt.setdefault(task.interrupt_id, []).append(task)
     resume = command["resume"]
     if isinstance(resume, dict) and resume and set(resume) <= set(by_interrupt) - {""}:

@@ -320,24 +320,29 @@ def pending_requests(
         ):
             request.node, request.namespace = request.node or node, namespace
             requests.append(request)
-    if requests or not state.next:
+    # Continuing lets every graph stopped at a static breakpoint go on, each
+    # parallel subgraph's and one beside a pending interrupt() included.
+    stops = _breakpoint_stops(state) if state.next else []
+    if not stops:
         return requests
-    # Continuing from here lets the next node run the calls the model asked
-    # for last (a tools node runs them all): each is asked on its own, so the
-    # rules that govern that tool, its quorum included, govern continuing.
-    inner = _stopped_within(state)
-    calls = written_calls.waiting(getattr(state, "values", None))
-    if inner is not state:  # a subgraph stopped at its own breakpoint: its calls wait
-        calls += [c for c in written_calls.waiting(inner.values) if c not in calls]
-    calls += [c for c in _sent_calls(inner) if c not in calls]
-    if calls:
-        node = ", ".join(inner.next)
-        namespace = (inner.config or {}).get("configurable", {}).get("checkpoint_ns", "")
-        return [
+    index = 0
+    # The graph's own waiting calls are asked once, with the first stop.
+    calls_above = written_calls.waiting(getattr(state, "values", None))
+    for stop in stops:
+        # The next node may run the calls the model asked for last (a tools
+        # node runs them all): each is asked on its own, so the rules that
+        # govern that tool, its quorum included, govern continuing. Each
+        # stopped graph's are its own: two subagents' equal calls run twice.
+        calls, calls_above = calls_above, []
+        if stop is not state:
+            calls += [c for c in written_calls.waiting(stop.values) if c not in calls]
+        calls += [c for c in _sent_calls(stop) if c not in calls]
+        node = ", ".join(stop.next)
+        namespace = (stop.config or {}).get("configurable", {}).get("checkpoint_ns", "")
+        asked = [
             ReviewRequest(
                 shape=Shape.BREAKPOINT,
                 kind="breakpoint",
-                action_index=index,
                 tool_name=call["name"],
                 args=call["args"] if call["args"] is not None else {},
                 node=node,
@@ -345,19 +350,22 @@ def pending_requests(
                 description=f"Stopped before {node}, which would run this call",
                 value=None,
             )
-            for index, call in enumerate(calls)
+            for call in calls
+        ] or [
+            ReviewRequest(
+                shape=Shape.BREAKPOINT,
+                kind="breakpoint",
+                node=name,
+                namespace=namespace,
+                description=f"Stopped before {name}",
+                value=None,
+            )
+            for name in stop.next
         ]
-    return [
-        ReviewRequest(
-            shape=Shape.BREAKPOINT,
-            kind="breakpoint",
-            action_index=index,
-            node=node,
-            description=f"Stopped before {node}",
-            value=None,
-        )
-        for index, node in enumerate(state.next)
-    ]
+        for request in asked:
+            request.action_index, index = index, index + 1
+            requests.append(request)
+    return requests
 
 
 # LangGraph's path for a task a Send made.
@@ -379,14 +387,20 @@ def _sent_calls(state) -> list[dict[str, Any]]:
     )
 
 
-def _stopped_within(state):
-    """The innermost subgraph snapshot that stopped (one taken with
-    `subgraphs=True`), or the state itself."""
-    for task in getattr(state, "tasks", ()) or ():
-        inner = getattr(task, "state", None)
-        if getattr(inner, "next", None):
-            return _stopped_within(inner)
-    return state
+def _breakpoint_stops(state) -> list:
+    """Every graph in a stopped snapshot (one taken with `subgraphs=True`)
+    that stopped before its next nodes at a static breakpoint: the graph
+    itself, or each subgraph stopped inside it, parallel ones included. A
+    graph whose tasks wait in interrupt() is asked through its interrupts."""
+    tasks = getattr(state, "tasks", ()) or ()
+    inner = [t.state for t in tasks if getattr(getattr(t, "state", None), "next", None)]
+    if inner:
+        return [stop for sub in inner for stop in _breakpoint_stops(sub)]
+    if any(getattr(t, "interrupts", ()) for t in tasks) or (
+        not tasks and getattr(state, "interrupts", ())  # the worker's stop, one task asking
+    ):
+        return []
+    return [state] if state.next else []
 
 
 def validate_decision(request: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:

@@ -231,6 +231,10 @@ class Run(models.Model):
     # What the run sends the graph: input for START, the resume value for
     # RESUME, a command for COMMAND.
     payload = models.JSONField(null=True, blank=True)
+    # START: the past point a new branch starts from (blank: the latest).
+    # REPLAY: the point replayed. CONTINUE, RESUME, COMMAND: the point the run
+    # was asked (and judged) at; it starts only while the thread still stands
+    # there, never past a stop made after it was asked.
     checkpoint_id = models.CharField(max_length=64, blank=True, default="")
     as_node = models.CharField(max_length=200, blank=True, default="")
     interrupt_before = models.JSONField(default=list, blank=True)

@@ -24,9 +24,11 @@ RESERVED_CONFIGURABLE = ("thread_id", "checkpoint_id", "checkpoint_ns", "checkpo
 
 def langgraphs_own(key: str) -> bool:
     """A `configurable` key that is not a run's to set: where it reads and
-    writes, and LangGraph's runtime keys (`__pregel_*`; its resume map alone
-    would answer a thread's interrupts without a review)."""
-    return key in RESERVED_CONFIGURABLE or key.startswith("__")
+    writes, LangGraph's runtime keys (`__pregel_*`; its resume map alone
+    would answer a thread's interrupts without a review), and the identity
+    LangGraph's server gives an authenticated caller (`langgraph_auth_user`,
+    `_user_id`, `_permissions`), which graphs trust as the server's word."""
+    return key in RESERVED_CONFIGURABLE or key.startswith("__") or key.startswith("langgraph_auth_")
 
 
 def without_langgraphs_own(configurable: dict[str, Any]) -> dict[str, Any]:

@@ -469,10 +469,29 @@ def _progress_made(run: Run) -> bool:
     ).exists()
 
 
+class ThreadMovedOn(RuntimeError):
+    """The thread no longer stands where the run was asked: another run
+    moved it (and may have stopped it for review) in between."""
+
+
+# Runs that go on from where the thread stands, as it stood when asked.
+_GOES_ON = (Run.Kind.CONTINUE, Run.Kind.RESUME, Run.Kind.COMMAND)
+
+
 def _graph_input(run: Run, graph, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     """What to stream, and with which config, for this attempt."""
     if run.attempts > 1 and _progress_made(run):
         return None, config  # continue from the run's own last checkpoint
+    if run.kind in _GOES_ON and run.checkpoint_id:
+        # Judged where it was asked: a run queued behind another that then
+        # stopped for review would otherwise pass that review unasked.
+        latest = Thread(pk=run.thread_id).latest_checkpoint_id()
+        if latest != run.checkpoint_id:
+            raise ThreadMovedOn(
+                f"The thread moved on after this run was asked (from checkpoint "
+                f"{run.checkpoint_id} to {latest}): decide what it waits for now, "
+                "or ask again."
+            )
     if run.kind == Run.Kind.START and run.checkpoint_id:  # new input at a past point: a branch
         return run.payload or {}, _at(config, run.checkpoint_id)
     if run.kind == Run.Kind.START:
@@ -488,6 +507,27 @@ def _graph_input(run: Run, graph, config: dict[str, Any]) -> tuple[Any, dict[str
     if run.kind == Run.Kind.REPLAY:
         return None, _at(config, run.checkpoint_id)
     return None, config  # CONTINUE
+
+
+def _breakpoints(run: Run, graph: Any) -> dict[str, Any]:
+    """The run's interrupt_before/after, when they differ from the graph's:
+    the deployer's own (as the graph is built for every run) with the run's
+    beside them. A factory built from the run's config keeps the breakpoints
+    its default build has, whatever that config made of it."""
+    kwargs: dict[str, Any] = {}
+    default = (
+        compiled_graph(run.graph_name) if graph is not compiled_graph(run.graph_name) else None
+    )
+    for name, asked in (("before", run.interrupt_before), ("after", run.interrupt_after)):
+        built = getattr(graph, f"interrupt_{name}_nodes")
+        nodes = built
+        if default is not None:
+            nodes = _also(getattr(default, f"interrupt_{name}_nodes"), nodes)
+        if asked:
+            nodes = _also(nodes, asked)
+        if nodes != built:
+            kwargs[f"interrupt_{name}"] = nodes
+    return kwargs
 
 
 def _also(compiled: Any, asked: Any) -> Any:
@@ -608,10 +648,7 @@ def execute(
         kwargs: dict[str, Any] = {}
         if run.context is not None:
             kwargs["context"] = run.context
-        if run.interrupt_before:
-            kwargs["interrupt_before"] = _also(graph.interrupt_before_nodes, run.interrupt_before)
-        if run.interrupt_after:
-            kwargs["interrupt_after"] = _also(graph.interrupt_after_nodes, run.interrupt_after)
+        kwargs |= _breakpoints(run, graph)
         subgraphs = streams_subgraphs(run.graph_name)
         # Nodes that wrote since the last checkpoint, per namespace: a
         # checkpoint holds the writes of the updates streamed before it.

@@ -33,7 +33,14 @@ def start(
     command (`input` holds its update and goto) or a continue. `fields` go to
     the run (title, interrupt_before/after, config, context, metadata...)."""
     if kind == Run.Kind.COMMAND and thread_id:
-        _check_command(user, thread or Thread.objects.get(pk=thread_id), input or {})
+        # Judged on the state where it is asked: it runs only from there.
+        fields["checkpoint_id"] = _check_command(
+            user, thread or Thread.objects.get(pk=thread_id), input or {}
+        )
+    elif kind == Run.Kind.CONTINUE and thread_id and not fields.get("checkpoint_id"):
+        fields["checkpoint_id"] = (thread or Thread(pk=thread_id)).latest_checkpoint_id() or ""
+        if not fields["checkpoint_id"]:
+            raise ActionRefused(f"Thread {thread_id} has not started yet: nothing to continue.")
     elif kind == Run.Kind.START and input is not None:
         # Input can hold an AI message of its own, for a later write to run.
         check_calls(user, graph_name, written_calls.written(input))
@@ -67,12 +74,12 @@ def start(
     return run
 
 
-def _check_command(user: Any, thread: Thread, command: dict[str, Any]) -> None:
+def _check_command(user: Any, thread: Thread, command: dict[str, Any]) -> str:
     """A command's update is a state write, and its goto moves the graph past
     its own edges: judged as an edit would be (access.check_state_write), on
     the calls it writes and on every call in the thread's state, since it
-    is applied later, on whatever the state is then, and may remove the
-    messages after any of them."""
+    may remove the messages after any of them. Returns the checkpoint it was
+    judged at."""
     goto = bool(command.get("goto"))
     if goto and user is not None and not can_graph(user, ADMINISTER, thread.graph_name):
         raise PermissionDenied(
@@ -83,6 +90,7 @@ def _check_command(user: Any, thread: Thread, command: dict[str, Any]) -> None:
     check_state_write(
         user, thread, written_calls.written(command) + written_calls.written(state.values)
     )
+    return (state.config or {}).get("configurable", {}).get("checkpoint_id", "")
 
 
 def cancel(run: Run, *, user: Any, client_address: str | None = None) -> Run:
@@ -147,6 +155,7 @@ def retry(run: Run, *, user: Any, client_address: str | None = None) -> Run:
             kind=Run.Kind.CONTINUE if started else run.kind,
             thread_id=thread.pk,
             payload=None if started else run.payload,
+            checkpoint_id=(thread.latest_checkpoint_id() or "") if started else run.checkpoint_id,
             interrupt_before=run.interrupt_before,
             interrupt_after=run.interrupt_after,
             requested_by=user,

@@ -80,6 +80,7 @@ def edit(edit: StateEdit, *, user: Any, client_address: str | None = None) -> Sa
                 graph_name=thread.graph_name,
                 kind=Run.Kind.CONTINUE,
                 thread_id=thread.pk,
+                checkpoint_id=written,
                 requested_by=user,
             )
         else:

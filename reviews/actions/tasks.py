@@ -393,16 +393,20 @@ def resume_if_complete(task: ReviewTask, *, user: Any) -> Run | None:
             "interrupt_id", "action_index"
         )
     )
-    if all(t.shape == Shape.BREAKPOINT for t in decided):
+    # A breakpoint is passed by the run that goes on: with interrupts beside
+    # it (a parallel subgraph stopped at one), by the resume that answers them.
+    answers = [t for t in decided if t.shape != Shape.BREAKPOINT]
+    if not answers:
         run = Run.enqueue(
             graph_name=task.graph_name,
             kind=Run.Kind.CONTINUE,
             thread_id=task.thread_id,
+            checkpoint_id=task.checkpoint_id,
             requested_by=user,
         )
     else:
         by_interrupt: dict[str, list[ReviewTask]] = {}
-        for t in decided:
+        for t in answers:
             by_interrupt.setdefault(t.interrupt_id, []).append(t)
         values = {
             interrupt_id: resume_value([t.as_request() for t in group], [t.decision for t in group])
@@ -417,6 +421,7 @@ def resume_if_complete(task: ReviewTask, *, user: Any) -> Run | None:
             graph_name=task.graph_name,
             kind=Run.Kind.RESUME,
             thread_id=task.thread_id,
+            checkpoint_id=task.checkpoint_id,
             payload=payload,
             requested_by=user,
         )

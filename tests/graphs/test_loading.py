@@ -145,6 +145,10 @@ def test_config_and_context_through_the_api_and_the_start_page(admin_client):
             {"config": {"configurable": {"__pregel_resume_map": {"i": "approve"}}}},
             "may not set __pregel_resume_map",
         ),
+        (
+            {"config": {"configurable": {"langgraph_auth_user_id": "admin"}}},
+            "may not set langgraph_auth_user_id",
+        ),
     ):
         refused = api.post("/api/runs", {"graph": "contextual", **wrong}, "application/json")
         assert refused.status_code == 422 and expected in refused.json()["errors"]["input"]

@@ -513,6 +513,9 @@ def test_langgraphs_own_config_keys_never_reach_the_graph():
             "__pregel_resume_map": {"i": "approve"},
             "checkpoint_id": "old",
             "thread_id": "other",
+            # The identity LangGraph's server gives its caller, which graphs trust.
+            "langgraph_auth_user_id": "admin",
+            "langgraph_auth_permissions": ["finance"],
             "tenant": "acme",
         },
         "recursion_limit": 5,

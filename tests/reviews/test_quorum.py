@@ -216,3 +216,112 @@ def test_calls_a_breakpoint_lets_run_are_asked_under_their_rules_wherever_they_w
         two_of_finance,
     )
     assert task.namespace.startswith(namespace)
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_each_subagent_stopped_at_a_breakpoint_asks_its_calls_under_their_rules(
+    two_of_finance, rita, sam
+):
+    """Subagents sent in parallel each stop before their tools in one step:
+    continuing runs every one's calls, so every one's are asked."""
+    from django.contrib.auth import get_user_model
+
+    two_of_finance.graph_name = "fanout"
+    two_of_finance.save()
+    thread = start("fanout", {"messages": [{"role": "user", "content": "Refund $5; Refund $9999"}]})
+    tasks = pending(thread)
+    assert sorted((t.shape, t.tool_name, t.args["amount"], t.rule_id) for t in tasks) == [
+        ("breakpoint", "refund", 5.0, two_of_finance.pk),
+        ("breakpoint", "refund", 9999.0, two_of_finance.pk),
+    ]
+    assert len({t.namespace for t in tasks}) == 2  # each in its own subgraph
+    mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
+    for task in tasks:
+        with pytest.raises(PermissionDenied):
+            task_actions.decide([task], {task.pk: {"type": "continue"}}, user=mallory)
+    continuing = {t.pk: {"type": "continue"} for t in tasks}
+    assert task_actions.decide(tasks, continuing, user=rita) is None
+    run = task_actions.decide(tasks, continuing, user=sam)
+    assert run is not None and run.kind == Run.Kind.CONTINUE
+    finish()
+    values = str(read_state(Run.objects.get(pk=run.pk).thread).values)
+    assert "Refunded 5.00" in values and "Refunded 9999.00" in values
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_a_breakpoint_beside_a_pending_interrupt_is_asked_too(two_of_finance, rita, sam):
+    """An interrupt() in one branch and a subagent stopped at its breakpoint
+    in another: answering the interrupt would let the subagent go on, so its
+    call is asked beside the question, and the answer waits for it."""
+    from django.contrib.auth import get_user_model
+
+    two_of_finance.graph_name = "mixed"
+    two_of_finance.save()
+    thread = start("mixed", {"messages": [{"role": "user", "content": "Refund me $9999"}]})
+    question, call = sorted(pending(thread), key=lambda t: t.shape == "breakpoint")
+    assert (call.shape, call.tool_name, call.args["amount"]) == ("breakpoint", "refund", 9999.0)
+    assert call.rule == two_of_finance and question.rule is None
+    mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
+    answer = {"type": "answer", "value": "yes"}
+    assert task_actions.decide([question], {question.pk: answer}, user=mallory) is None
+    assert finish() == 0  # the refund still waits for finance
+    with pytest.raises(PermissionDenied):
+        task_actions.decide([call], {call.pk: {"type": "continue"}}, user=mallory)
+    assert task_actions.decide([call], {call.pk: {"type": "continue"}}, user=rita) is None
+    run = task_actions.decide([call], {call.pk: {"type": "continue"}}, user=sam)
+    assert run is not None and run.kind == Run.Kind.RESUME and run.payload == {"value": "yes"}
+    finish()
+    values = str(read_state(Run.objects.get(pk=run.pk).thread).values)
+    assert "Survey: yes" in values and "Refunded 9999.00" in values
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_a_continue_asked_before_a_stop_never_passes_it(two_of_finance, rita, sam):
+    """A continue queued behind a run that then stops at a breakpoint was
+    asked where the thread stood before: it is refused when it comes to run,
+    and the stop's calls wait for their reviewers."""
+    from django.contrib.auth import get_user_model
+
+    from reviews.actions import runs as run_actions
+
+    two_of_finance.graph_name = "classic"
+    two_of_finance.save()
+    thread = start("classic", {"messages": [{"role": "user", "content": "Refund me $1"}]})
+    (small,) = pending(thread)
+    for person in (rita, sam):
+        task_actions.decide([small], {small.pk: {"type": "continue"}}, user=person)
+    finish()  # the first turn ends
+
+    Run.enqueue(
+        graph_name="classic",
+        kind=Run.Kind.START,
+        thread_id=thread,
+        payload={"messages": [{"role": "user", "content": "Refund me $9999"}]},
+    )
+    mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
+    behind = run_actions.start(
+        "classic", None, user=mallory, thread_id=thread, kind=Run.Kind.CONTINUE
+    )
+    finish()
+    behind.refresh_from_db()
+    assert behind.status == Run.Status.FAILED and "moved on" in behind.error
+    (big,) = pending(thread)
+    assert (big.tool_name, big.args["amount"], big.rule) == ("refund", 9999.0, two_of_finance)
+    assert "Refunded 9999" not in str(read_state(behind.thread).values)
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_a_runs_config_never_builds_a_factorys_breakpoints_away(two_of_finance):
+    """A factory built from a run's config keeps the breakpoints of the
+    deployer's own build, whatever that config makes of it."""
+    two_of_finance.graph_name = "classic_factory"
+    two_of_finance.save()
+    refund = {"messages": [{"role": "user", "content": "Refund me $9999"}]}
+    fast = {"configurable": {"fast": True}}
+    (task,) = pending(start("classic_factory", refund, config=fast))
+    assert (task.shape, task.node, task.tool_name, task.rule) == (
+        "breakpoint",
+        "tools",
+        "refund",
+        two_of_finance,
+    )

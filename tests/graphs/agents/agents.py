@@ -11,7 +11,7 @@ from uuid import UUID
 
 from langchain.agents import create_agent
 from langchain.agents.middleware import HumanInTheLoopMiddleware
-from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
@@ -391,3 +391,42 @@ _sendplan.add_conditional_edges(
 )
 _sendplan.add_edge("tools", END)
 sendplan = _sendplan.compile(interrupt_before=["tools"])
+
+
+# Subagents in parallel: each request is sent to the classic agent, and each
+# stops at its own breakpoint in the same step.
+def _fan_out(state: Chat) -> list[Send]:
+    asked = str(state["messages"][-1].content)
+    return [Send("worker", {"messages": [HumanMessage(part.strip())]}) for part in asked.split(";")]
+
+
+_fanout = StateGraph(Chat)
+_fanout.add_node("dispatch", lambda state: {})
+_fanout.add_node("worker", classic)
+_fanout.add_edge(START, "dispatch")
+_fanout.add_conditional_edges("dispatch", _fan_out, ["worker"])
+_fanout.add_edge("worker", END)
+fanout = _fanout.compile()
+
+
+# A harmless interrupt() beside a subagent stopped at its breakpoint.
+def _survey(state: Chat) -> Chat:
+    answer = interrupt({"question": "Send the customer a satisfaction survey afterwards?"})
+    return {"messages": [AIMessage(f"Survey: {answer}")]}
+
+
+_mixed = StateGraph(Chat)
+_mixed.add_node("survey", _survey)
+_mixed.add_node("worker", classic)
+_mixed.add_edge(START, "survey")
+_mixed.add_edge(START, "worker")
+_mixed.add_edge("survey", END)
+_mixed.add_edge("worker", END)
+mixed = _mixed.compile()
+
+
+# The classic agent built by a factory from each run's config: "fast" builds
+# it without its breakpoint, as a deployer's trusted batch mode might.
+def classic_factory(config: dict) -> object:
+    fast = ((config or {}).get("configurable") or {}).get("fast")
+    return _classic.compile() if fast else _classic.compile(interrupt_before=["tools"])
