@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from graphs import written_calls
+from graphs.interrupts import Shape, pending_requests
 from graphs.models import Checkpoint, Run, Thread
 from reviews.access import ADMINISTER, can_graph, check_calls, check_state_write
 from reviews.actions import ActionRefused
@@ -38,9 +39,7 @@ def start(
             user, thread or Thread.objects.get(pk=thread_id), input or {}
         )
     elif kind == Run.Kind.CONTINUE and thread_id and not fields.get("checkpoint_id"):
-        fields["checkpoint_id"] = (thread or Thread(pk=thread_id)).latest_checkpoint_id() or ""
-        if not fields["checkpoint_id"]:
-            raise ActionRefused(f"Thread {thread_id} has not started yet: nothing to continue.")
+        fields["checkpoint_id"] = check_going_on(user, thread or Thread.objects.get(pk=thread_id))
     elif kind == Run.Kind.START and input is not None:
         # Input can hold an AI message of its own, for a later write to run.
         check_calls(user, graph_name, written_calls.written(input))
@@ -72,6 +71,29 @@ def start(
             client_address=client_address,
         )
     return run
+
+
+def check_going_on(user: Any, thread: Thread, checkpoint_id: str | None = None) -> str:
+    """A run that goes on from a point with no new input (a continue, a
+    replay) lets the graph run the calls waiting there, a stop's that no
+    task asks yet included (one a cancelled run left, or one a run has just
+    reached): judged as if its asker approved each. Returns the point's id
+    (the thread's latest unless told)."""
+    try:
+        state = graph_for(thread).get_state(config_for(thread, checkpoint_id), subgraphs=True)
+    except GraphUnavailable as exc:
+        raise ActionRefused(str(exc)) from None
+    point = ((state.config or {}).get("configurable") or {}).get("checkpoint_id") or ""
+    if not point:
+        raise ActionRefused(f"Thread {thread.pk} has not started yet: nothing to go on from.")
+    if state.next:
+        calls = written_calls.last_turn(state.values) + [
+            {"name": request.tool_name, "args": request.args}
+            for request in pending_requests(state)
+            if request.shape == Shape.BREAKPOINT and request.tool_name
+        ]
+        check_calls(user, thread.graph_name, calls)
+    return point
 
 
 def _check_command(user: Any, thread: Thread, command: dict[str, Any]) -> str:
@@ -189,14 +211,7 @@ def replay(
         ).exists():
             raise ActionRefused(f"Checkpoint {checkpoint_id!r} is not a point of this thread.")
         ActionRefused.while_running(locked, "replay")
-        # From a point before a tools node ran, a replay runs its calls
-        # again: judged as if the replayer approved them.
-        try:
-            state = graph_for(thread).get_state(config_for(thread, checkpoint_id))
-        except GraphUnavailable as exc:
-            raise ActionRefused(str(exc)) from None
-        if state.next:
-            check_calls(user, thread.graph_name, written_calls.last_turn(state.values))
+        check_going_on(user, thread, checkpoint_id)
         run = Run.enqueue(
             graph_name=thread.graph_name,
             kind=Run.Kind.REPLAY,

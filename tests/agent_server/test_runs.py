@@ -463,7 +463,12 @@ def test_a_run_from_a_past_checkpoint_replays_or_branches_as_langgraph_does(site
         "from graphs.models import Run\n"
         f"result = list(Run.objects.filter(thread_id={thread_id!r}).order_by('pk')"
         ".values_list('kind', 'checkpoint_id'))"
-    ) == [["start", ""], ["resume", ""], ["start", at_first["checkpoint_id"]], ["replay", at_ask]]
+    ) == [
+        ["start", ""],
+        ["resume", at_ask],
+        ["start", at_first["checkpoint_id"]],
+        ["replay", at_ask],
+    ]
 
     with pytest.raises(NotFoundError):
         client.runs.create(thread_id, "drafting", input=None, checkpoint_id="1f0-nope")

@@ -325,3 +325,25 @@ def test_a_runs_config_never_builds_a_factorys_breakpoints_away(two_of_finance):
         "refund",
         two_of_finance,
     )
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_a_continue_is_judged_on_the_calls_it_lets_run(two_of_finance, rita):
+    """A stop no task asks yet (its run reached it a moment ago, or was
+    cancelled there) is no way past its calls' review: a continue from it
+    is judged as approving each call alone."""
+    from django.contrib.auth import get_user_model
+
+    from reviews.actions import runs as run_actions
+
+    two_of_finance.graph_name = "classic"
+    two_of_finance.save()
+    thread = start("classic", {"messages": [{"role": "user", "content": "Refund me $9999"}]})
+    ReviewTask.objects.filter(thread_id=thread).delete()  # the stop, not yet asked
+    mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
+    for person, why in ((mallory, "you may not approve it"), (rita, "2")):
+        with pytest.raises(PermissionDenied, match=why):
+            run_actions.start(
+                "classic", None, user=person, thread_id=thread, kind=Run.Kind.CONTINUE
+            )
+    assert not Run.objects.filter(kind=Run.Kind.CONTINUE).exists()
