@@ -30,7 +30,8 @@ table gives, per metric and clock, both savers' medians with their quartiles
 and each round's paired ratio (both savers ran in the same round) as a
 median with quartiles: a ratio whose quartiles straddle 1 is no verdict.
 It also counts the statements each saver sends per round trip (and SQLite's
-write commits, each a WAL append), and the round trip's CPU with LangGraph's
+write commits, each a WAL append, and the pages those append: what SQLite
+writes, a whole page for any change to it), and the round trip's CPU with LangGraph's
 InMemorySaver: the part of the figures no saver can take away.
 
     python bench/checkpointer.py [--rounds 40] [--cycles 3] [--history 1000]
@@ -549,8 +550,18 @@ class StatementCounter:
             self.commits += 1
 
 
-def count_statements(case: Case, saver_name: str, graph: Any) -> tuple[int, int | None]:
-    """(statements, SQLite commits) of one round trip of `graph`."""
+def _wal_pages(conn: Any, mode: str) -> int:
+    """Pages in the SQLite file's WAL, checkpointed as `mode` says (TRUNCATE
+    empties it). Each page a commit writes is appended to the WAL whole."""
+    busy, pages, _ = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    if busy:
+        raise RuntimeError("a reader kept the WAL from being checkpointed")
+    return pages
+
+
+def count_statements(case: Case, saver_name: str, graph: Any) -> tuple[int, int | None, int | None]:
+    """(statements, SQLite commits, SQLite WAL pages written) of one round
+    trip of `graph`."""
     counter = StatementCounter()
     saver = case.savers[saver_name]
     if case.db == "sqlite":
@@ -563,6 +574,9 @@ def count_statements(case: Case, saver_name: str, graph: Any) -> tuple[int, int 
 
             wrappers = [*_pool(saver.using).idle, connections[saver.using]]
             raws = [w.connection for w in wrappers if w.connection is not None]
+        # From an empty WAL, a round trip's few hundred KB stay far below the
+        # automatic checkpoint, so the WAL then holds every page it wrote.
+        _wal_pages(raws[0], "TRUNCATE")
         for raw in raws:
             raw.set_trace_callback(counter.trace)
         try:
@@ -570,7 +584,7 @@ def count_statements(case: Case, saver_name: str, graph: Any) -> tuple[int, int 
         finally:
             for raw in raws:
                 raw.set_trace_callback(None)
-        return counter.statements, counter.commits
+        return counter.statements, counter.commits, _wal_pages(raws[0], "PASSIVE")
     import psycopg
 
     execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
@@ -589,7 +603,7 @@ def count_statements(case: Case, saver_name: str, graph: Any) -> tuple[int, int 
         one_cycle(graph, case.shape)
     finally:
         psycopg.Cursor.execute, psycopg.Cursor.executemany = execute, executemany
-    return counter.statements, None
+    return counter.statements, None, None
 
 
 def _quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -733,7 +747,7 @@ def print_results(results: list[dict], args: argparse.Namespace, sees_server: bo
     print(
         "CPU = this process's CPU time"
         + (" + the PostgreSQL server processes' on the case's database" if sees_server else "")
-        + "; statements per round trip (SQLite: and write commits)."
+        + "; statements per round trip (SQLite: and write commits, and pages written to the WAL)."
     )
     head = (
         f"{'database':<9} {'shape':<9} {'metric':<10} {'clock':<5}"
@@ -754,7 +768,11 @@ def print_results(results: list[dict], args: argparse.Namespace, sees_server: bo
                     f" | {cell['ratio']:>5.2f}x {p_mid:>5.2f}x [{p_low:.2f}-{p_high:.2f}]"
                 )
         ours, theirs = r["statements"]["Django"], r["statements"]["LangGraph"]
-        commits = f", write commits {ours[1]} vs {theirs[1]}" if ours[1] is not None else ""
+        commits = (
+            f", write commits {ours[1]} vs {theirs[1]}, WAL pages written {ours[2]} vs {theirs[2]}"
+            if ours[1] is not None
+            else ""
+        )
         print(
             f"{r['db']:<9} {r['shape']:<9} statements per round trip {ours[0]} vs {theirs[0]}"
             f"{commits}"

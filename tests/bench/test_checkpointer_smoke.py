@@ -54,13 +54,17 @@ def test_benchmark_reports_every_shape_on_both_databases():
         re.M,
     )
     assert len(spreads) == 10 * 2 * 2
-    # Statements per round trip, with SQLite's write commits.
+    # Statements per round trip, with SQLite's write commits and the pages they
+    # append to the WAL.
     counts = re.findall(
         r"^(sqlite|postgres)\s+\w+\s+statements per round trip (\d+) vs (\d+)"
-        r"(, write commits (\d+) vs (\d+))?$",
+        r"(, write commits (\d+) vs (\d+), WAL pages written (\d+) vs (\d+))?$",
         result.stdout,
         re.M,
     )
     assert len(counts) == 10
     assert all(int(ours) > 0 and int(theirs) > 0 for _, ours, theirs, *_ in counts)
     assert all(commits for db, _, _, commits, *_ in counts if db == "sqlite")
+    assert all(
+        int(ours) > 0 and int(theirs) > 0 for db, *_, ours, theirs in counts if db == "sqlite"
+    )
