@@ -276,7 +276,7 @@ def bulk_decide(request: HttpRequest) -> HttpResponse:
 
 
 def _approval_words(decision: dict[str, Any]) -> str:
-    if decision.get("type") in ("approve", "accept"):
+    if decision.get("type") in ("approve", "accept", "continue"):
         return "the call as proposed"
     return task_actions.describe_decision(decision)
 

@@ -177,6 +177,7 @@ def test_a_breakpoint_before_a_tools_node_asks_its_calls_under_their_rules(
     assert not Run.objects.filter(kind=Run.Kind.CONTINUE).exists()  # one of two
     page = as_rita.get(reverse("task", args=[task.pk])).content.decode()
     assert "stopped before <code>tools</code>" in page and "9999" in page
+    assert "rita approved <span class=\"version\">the call as proposed</span>" in page
     run = task_actions.decide([task], {task.pk: {"type": "continue"}}, user=sam)
     assert run is not None and run.kind == Run.Kind.CONTINUE
     finish()
