@@ -57,6 +57,18 @@ class Thread(models.Model):
             .first()
         )
 
+    def newest_checkpoint_id(self) -> str:
+        """The newest checkpoint of any graph in the thread, a subgraph's
+        included: where the thread stands as a whole (a subgraph that stops
+        writes checkpoints in its own namespace only)."""
+        return (
+            Checkpoint.objects.using(self._state.db)
+            .filter(thread_id=self.thread_id)
+            .order_by("-checkpoint_id")
+            .values_list("checkpoint_id", flat=True)
+            .first()
+        ) or ""
+
     def active_run(self) -> Run | None:
         """The run that has the thread now or next: running, stopping after a
         cancel, or queued."""
@@ -232,9 +244,10 @@ class Run(models.Model):
     # RESUME, a command for COMMAND.
     payload = models.JSONField(null=True, blank=True)
     # START: the past point a new branch starts from (blank: the latest).
-    # REPLAY: the point replayed. CONTINUE, RESUME, COMMAND: the point the run
-    # was asked (and judged) at; it starts only while the thread still stands
-    # there, never past a stop made after it was asked.
+    # REPLAY: the point replayed. CONTINUE, RESUME, COMMAND: the thread's
+    # newest checkpoint (Thread.newest_checkpoint_id) when the run was asked
+    # and judged; it starts only while that is still the newest, never past
+    # a stop made after it was asked.
     checkpoint_id = models.CharField(max_length=64, blank=True, default="")
     as_node = models.CharField(max_length=200, blank=True, default="")
     interrupt_before = models.JSONField(default=list, blank=True)

@@ -485,7 +485,7 @@ def _graph_input(run: Run, graph, config: dict[str, Any]) -> tuple[Any, dict[str
     if run.kind in _GOES_ON and run.checkpoint_id:
         # Judged where it was asked: a run queued behind another that then
         # stopped for review would otherwise pass that review unasked.
-        latest = Thread(pk=run.thread_id).latest_checkpoint_id()
+        latest = Thread(pk=run.thread_id).newest_checkpoint_id()
         if latest != run.checkpoint_id:
             raise ThreadMovedOn(
                 f"The thread moved on after this run was asked (from checkpoint "

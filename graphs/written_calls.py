@@ -81,14 +81,28 @@ def _answers(message: Any) -> str | None:
 
 
 def _with_ids(message: Any) -> list[dict[str, Any]]:
-    """A message's calls, each with its id where the message gives one."""
-    ids = [
-        getattr(c, "get", lambda _: None)("id") for c in getattr(message, "tool_calls", []) or []
+    """A message's calls, each with its id where the message gives one. Two
+    equal calls under two ids are two calls: a tools node runs both."""
+    listed = (
+        message.get("tool_calls")
+        if isinstance(message, dict)
+        else getattr(message, "tool_calls", None)
+    )
+    calls = [
+        {"name": c["name"], "args": c["args"], "id": c.get("id")}
+        for c in (listed if isinstance(listed, list) else [])
+        if isinstance(c, dict)
+        and isinstance(c.get("name"), str)
+        and isinstance(c.get("args"), dict)
     ]
-    calls = written(message)
-    if len(ids) == len(calls):
-        return [{**call, "id": i} for call, i in zip(calls, ids, strict=True)]
-    return calls
+    # Other shapes the message holds (OpenAI's, arguments no reading makes an
+    # object of) are its calls too.
+    known = {_key(c) for c in calls}
+    return calls + [c for c in written(message) if _key(c) not in known]
+
+
+def _key(call: dict[str, Any]) -> str:
+    return json.dumps({"name": call["name"], "args": call["args"]}, sort_keys=True, default=repr)
 
 
 def _is_ai(message: Any) -> bool:

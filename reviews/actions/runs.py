@@ -73,27 +73,46 @@ def start(
     return run
 
 
-def check_going_on(user: Any, thread: Thread, checkpoint_id: str | None = None) -> str:
+def check_going_on(
+    user: Any,
+    thread: Thread,
+    checkpoint_id: str | None = None,
+    *,
+    approved: list[dict[str, Any]] = (),
+) -> str:
     """A run that goes on from a point with no new input (a continue, a
     replay) lets the graph run the calls waiting there, a stop's that no
     task asks yet included (one a cancelled run left, or one a run has just
-    reached): judged as if its asker approved each. Returns the point's id
-    (the thread's latest unless told)."""
+    reached): judged as if its asker approved each, but for those its
+    reviewers `approved` already. Returns the point's id
+    (the thread's newest, Thread.newest_checkpoint_id, unless told)."""
+    # Read before the state judged: a checkpoint written in between makes
+    # the run refused when it comes to run, never judged on an older state.
+    point = checkpoint_id or thread.newest_checkpoint_id()
+    if not point:
+        raise ActionRefused(f"Thread {thread.pk} has not started yet: nothing to go on from.")
     try:
         state = graph_for(thread).get_state(config_for(thread, checkpoint_id), subgraphs=True)
     except GraphUnavailable as exc:
         raise ActionRefused(str(exc)) from None
-    point = ((state.config or {}).get("configurable") or {}).get("checkpoint_id") or ""
-    if not point:
-        raise ActionRefused(f"Thread {thread.pk} has not started yet: nothing to go on from.")
-    if state.next:
-        calls = written_calls.last_turn(state.values) + [
-            {"name": request.tool_name, "args": request.args}
-            for request in pending_requests(state)
-            if request.shape == Shape.BREAKPOINT and request.tool_name
-        ]
-        check_calls(user, thread.graph_name, calls)
+    calls = calls_going_on(state)
+    check_calls(user, thread.graph_name, [c for c in calls if c not in approved])
     return point
+
+
+def calls_going_on(state) -> list[dict[str, Any]]:
+    """The calls going on from a stopped state (a `subgraphs=True` snapshot)
+    lets the graph run: the last AI message's, and those of every graph in
+    it stopped at a breakpoint. Where interrupt() waits, going on asks
+    again: the calls it guards don't run."""
+    if not state.next:
+        return []
+    calls = [] if state.interrupts else written_calls.last_turn(state.values)
+    return calls + [
+        {"name": request.tool_name, "args": request.args}
+        for request in pending_requests(state)
+        if request.shape == Shape.BREAKPOINT and request.tool_name
+    ]
 
 
 def _check_command(user: Any, thread: Thread, command: dict[str, Any]) -> str:
@@ -102,6 +121,7 @@ def _check_command(user: Any, thread: Thread, command: dict[str, Any]) -> str:
     the calls it writes and on every call in the thread's state, since it
     may remove the messages after any of them. Returns the checkpoint it was
     judged at."""
+    point = thread.newest_checkpoint_id()  # before the state judged, as check_going_on
     goto = bool(command.get("goto"))
     if goto and user is not None and not can_graph(user, ADMINISTER, thread.graph_name):
         raise PermissionDenied(
@@ -112,7 +132,7 @@ def _check_command(user: Any, thread: Thread, command: dict[str, Any]) -> str:
     check_state_write(
         user, thread, written_calls.written(command) + written_calls.written(state.values)
     )
-    return (state.config or {}).get("configurable", {}).get("checkpoint_id", "")
+    return point
 
 
 def cancel(run: Run, *, user: Any, client_address: str | None = None) -> Run:
@@ -172,12 +192,17 @@ def retry(run: Run, *, user: Any, client_address: str | None = None) -> Run:
                 f"Run {newest.pk} came after run {run.pk}: retry the thread's newest run."
             )
         started = Checkpoint.objects.filter(thread_id=thread.pk).exists()
+        if started:
+            # Going on again runs what the failed run would have: the calls
+            # its reviewers approved, and any it reached after them, which
+            # no one has (a run may fail just past a model's new calls).
+            check_going_on(user, thread, approved=_approved_by_reviewers(run))
         again = Run.enqueue(
             graph_name=run.graph_name,
             kind=Run.Kind.CONTINUE if started else run.kind,
             thread_id=thread.pk,
             payload=None if started else run.payload,
-            checkpoint_id=(thread.latest_checkpoint_id() or "") if started else run.checkpoint_id,
+            checkpoint_id=thread.newest_checkpoint_id() if started else run.checkpoint_id,
             interrupt_before=run.interrupt_before,
             interrupt_after=run.interrupt_after,
             requested_by=user,
@@ -191,6 +216,20 @@ def retry(run: Run, *, user: Any, client_address: str | None = None) -> Run:
             client_address=client_address,
         )
     return again
+
+
+def _approved_by_reviewers(run: Run) -> list[dict[str, Any]]:
+    """The calls the decisions a run carried let run, as decided."""
+    approved = []
+    for task in ReviewTask.objects.filter(resumed_by=run, status=ReviewTask.Status.DECIDED):
+        decision = task.decision or {}
+        if decision.get("type") == "edit":
+            approved.append(
+                {"name": decision.get("name") or task.tool_name, "args": decision.get("args")}
+            )
+        elif task.tool_name:
+            approved.append({"name": task.tool_name, "args": task.args})
+    return approved
 
 
 def replay(

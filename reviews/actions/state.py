@@ -13,7 +13,7 @@ from graphs.interrupts import pending_requests
 from graphs.models import Run, Thread
 from reviews.access import check_state_write
 from reviews.actions import ActionRefused, ValuesRefused
-from reviews.actions.runs import replay
+from reviews.actions.runs import calls_going_on, replay
 from reviews.emit import emit
 from reviews.graph_state import EDITED_AS_NODE, EDITED_BY, config_for, typed_values
 from reviews.models import ReviewTask
@@ -71,7 +71,10 @@ def edit(edit: StateEdit, *, user: Any, client_address: str | None = None) -> Sa
         check_state_write(
             user,
             thread,
-            written_calls.written(edit.changes) + written_calls.last_turn(after.values),
+            written_calls.written(edit.changes)
+            + written_calls.last_turn(after.values)
+            # Continuing also lets a subgraph stopped at a breakpoint go on.
+            + (calls_going_on(after) if edit.continue_run else []),
         )
         stale = ReviewTask.objects.supersede(thread.pk, keep_checkpoint=written)
         run, created = None, []

@@ -393,6 +393,8 @@ def resume_if_complete(task: ReviewTask, *, user: Any) -> Run | None:
             "interrupt_id", "action_index"
         )
     )
+    # Where the thread stands as a whole, a subgraph's stop included.
+    point = Thread(pk=task.thread_id).newest_checkpoint_id()
     # A breakpoint is passed by the run that goes on: with interrupts beside
     # it (a parallel subgraph stopped at one), by the resume that answers them.
     answers = [t for t in decided if t.shape != Shape.BREAKPOINT]
@@ -401,7 +403,7 @@ def resume_if_complete(task: ReviewTask, *, user: Any) -> Run | None:
             graph_name=task.graph_name,
             kind=Run.Kind.CONTINUE,
             thread_id=task.thread_id,
-            checkpoint_id=task.checkpoint_id,
+            checkpoint_id=point,
             requested_by=user,
         )
     else:
@@ -421,7 +423,7 @@ def resume_if_complete(task: ReviewTask, *, user: Any) -> Run | None:
             graph_name=task.graph_name,
             kind=Run.Kind.RESUME,
             thread_id=task.thread_id,
-            checkpoint_id=task.checkpoint_id,
+            checkpoint_id=point,
             payload=payload,
             requested_by=user,
         )

@@ -111,3 +111,14 @@ def test_waiting_calls_are_those_of_the_last_ai_message_not_yet_answered():
     assert waiting({"messages": noted}) == [CHARGE, other]
     half = [*noted, ToolMessage("sent", tool_call_id="e")]
     assert waiting({"messages": half}) == [CHARGE]
+
+
+@pytest.mark.parametrize("as_dict", [False, True], ids=["message", "dict"])
+def test_equal_calls_under_two_ids_are_two_calls(as_dict):
+    """A tools node runs both: each is asked, not one for the two."""
+    refund = {"name": "refund", "args": {"order_id": "A-1", "amount": 9999.0}}
+    message = AIMessage("", tool_calls=[{**refund, "id": "c1"}, {**refund, "id": "c2"}])
+    state = {"messages": [message.model_dump() if as_dict else message]}
+    assert waiting(state) == [refund, refund]
+    answered = {"messages": [*state["messages"], ToolMessage("done", tool_call_id="c1")]}
+    assert waiting(answered) == [refund]

@@ -177,7 +177,7 @@ def test_a_breakpoint_before_a_tools_node_asks_its_calls_under_their_rules(
     assert not Run.objects.filter(kind=Run.Kind.CONTINUE).exists()  # one of two
     page = as_rita.get(reverse("task", args=[task.pk])).content.decode()
     assert "stopped before <code>tools</code>" in page and "9999" in page
-    assert "rita approved <span class=\"version\">the call as proposed</span>" in page
+    assert 'rita approved <span class="version">the call as proposed</span>' in page
     run = task_actions.decide([task], {task.pk: {"type": "continue"}}, user=sam)
     assert run is not None and run.kind == Run.Kind.CONTINUE
     finish()
@@ -348,3 +348,68 @@ def test_a_continue_is_judged_on_the_calls_it_lets_run(two_of_finance, rita):
                 "classic", None, user=person, thread_id=thread, kind=Run.Kind.CONTINUE
             )
     assert not Run.objects.filter(kind=Run.Kind.CONTINUE).exists()
+
+
+def _stopped_by_a_failure(graph: str) -> str:
+    """A thread whose run failed just past the model's call (its recursion
+    limit): it stands before the tools node, and no task asks the call."""
+    refund = {"messages": [{"role": "user", "content": "Refund me $9999"}]}
+    run = Run.enqueue(
+        graph_name=graph, kind=Run.Kind.START, payload=refund, config={"recursion_limit": 1}
+    )
+    finish()
+    run.refresh_from_db()
+    assert run.status == Run.Status.FAILED and "Recursion" in run.error
+    assert not pending(run.thread_id)
+    return run.thread_id
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+@pytest.mark.parametrize("graph", ["classic", "subclassic"])
+def test_no_way_of_going_on_passes_the_calls_a_failed_run_left(two_of_finance, rita, graph):
+    """A retry, a continue, or a state edit that continues, from where a run
+    failed before its stop was asked, is judged on the calls it lets run."""
+    from django.contrib.auth import get_user_model
+
+    from graphs.models import Thread
+    from reviews.actions import runs as run_actions
+    from reviews.actions import state as state_actions
+    from reviews.state_editor import StateEdit
+
+    two_of_finance.graph_name = graph
+    two_of_finance.save()
+    thread = Thread.objects.get(pk=_stopped_by_a_failure(graph))
+    failed = thread.runs.get()
+    mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
+    for person, why in ((mallory, "you may not approve it"), (rita, "2")):
+        with pytest.raises(PermissionDenied, match=why):
+            run_actions.retry(failed, user=person)
+        with pytest.raises(PermissionDenied, match=why):
+            run_actions.start(graph, None, user=person, thread_id=thread.pk, kind=Run.Kind.CONTINUE)
+        edit = StateEdit.open(thread, {})
+        edit.bind_values(None, continue_run=True, base_checkpoint=thread.latest_checkpoint_id())
+        assert edit.is_valid()
+        with pytest.raises(PermissionDenied, match=why):
+            state_actions.edit(edit, user=person)
+    assert thread.runs.count() == 1
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_a_continue_asked_before_a_subgraph_stopped_never_passes_it(two_of_finance):
+    """A subgraph that stops writes checkpoints in its own namespace only:
+    a continue asked before it stopped is refused all the same."""
+    from graphs.models import Thread
+
+    two_of_finance.graph_name = "subclassic"
+    two_of_finance.save()
+    thread = start("subclassic", {"messages": [{"role": "user", "content": "Refund me $9999"}]})
+    (task,) = pending(thread)
+    root = Thread(pk=thread).latest_checkpoint_id()
+    assert Thread(pk=thread).newest_checkpoint_id() > root  # the subgraph's stop
+    asked_before = Run.enqueue(
+        graph_name="subclassic", kind=Run.Kind.CONTINUE, thread_id=thread, checkpoint_id=root
+    )
+    finish()
+    asked_before.refresh_from_db()
+    assert asked_before.status == Run.Status.FAILED and "moved on" in asked_before.error
+    assert pending(thread) == [task]
