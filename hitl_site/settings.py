@@ -181,7 +181,7 @@ if REDIS_URL:
     # the truth), so pub/sub's at-most-once delivery is what they need.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "hitl_site.layers.RedisPubSubLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }

@@ -5,6 +5,7 @@ thread's other events (every checkpoint of every run on it) don't."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -12,6 +13,7 @@ from asgiref.sync import sync_to_async
 from agent_server.streaming import RunListener
 from graphs import events
 from graphs.models import Run
+from hitl_site.layers import RedisPubSubLayer
 from tests.servers import redis_missing_reason, require, start_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -83,10 +85,9 @@ async def test_a_listener_leaves_no_channel_subscribed_in_redis(redis_url):
     """On Redis pub/sub (scale-out), each wait's channel is unsubscribed once
     it has heard the run end: none is left behind, in Redis or in the
     server's layer, however many requests have waited."""
-    from channels_redis.pubsub import RedisPubSubChannelLayer
     from redis.asyncio import Redis
 
-    layer = RedisPubSubChannelLayer(hosts=[redis_url])
+    layer = RedisPubSubLayer(hosts=[redis_url])
     redis = Redis.from_url(redis_url)
     try:
         for n in range(3):
@@ -101,3 +102,55 @@ async def test_a_listener_leaves_no_channel_subscribed_in_redis(redis_url):
     finally:
         await layer.flush()
         await redis.aclose()
+
+
+class _StillClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock never moves: whatever waits for a timer
+    (a sleep, a timeout) waits for good, and only I/O and other tasks wake
+    anything."""
+
+    def time(self) -> float:
+        return 0.0
+
+
+def test_a_message_is_heard_as_it_arrives_not_at_a_timers_tick(redis_url):
+    """On Redis pub/sub, a server whose last wait has ended is subscribed to
+    nothing; the next wait subscribes, and its run's end must be heard as it
+    arrives. A receiver that polls for a subscription (channels_redis' own
+    sleeps a tenth of a second between looks) hears it only when its sleep
+    ends: on a clock that stands still, never."""
+
+    async def two_waits_in_turn() -> list[str]:
+        layer = RedisPubSubLayer(hosts=[redis_url])
+        heard = []
+        try:
+            for _ in range(2):
+                channel = await layer.new_channel("langgraph-run.")
+                await layer.send(channel, {"type": "run.status"})
+                heard.append((await layer.receive(channel))["type"])
+                # The wait ends: its channel unsubscribed (as RunListener
+                # lets go of it), and the process is subscribed to nothing
+                # once Redis has confirmed it.
+                receiving = asyncio.ensure_future(layer.receive(channel))
+                await asyncio.sleep(0)
+                receiving.cancel()
+                await asyncio.wait([receiving])
+                pubsub = layer._get_layer()._shards[0]._pubsub
+                while pubsub.subscribed:
+                    await asyncio.sleep(0)
+        finally:
+            await layer.flush()
+        return heard
+
+    done: list[list[str]] = []
+    loop = _StillClockLoop()
+
+    def serve() -> None:
+        done.append(loop.run_until_complete(two_waits_in_turn()))
+        loop.close()
+
+    # A daemon thread: a receiver that never hears would hang it, not pytest.
+    serving = threading.Thread(target=serve, daemon=True)
+    serving.start()
+    serving.join(timeout=30)
+    assert done == [["run.status", "run.status"]], "a message waited for a timer to be heard"
