@@ -16,9 +16,10 @@ import pytest
 from langgraph_sdk import get_sync_client
 from langgraph_sdk.errors import NotFoundError, PermissionDeniedError, UnprocessableEntityError
 
-from tests.agent_server.conftest import serve
+from tests.agent_server.conftest import ROOT, serve
 
 ACCEPT = [{"type": "accept", "args": None}]
+AGENTS = ROOT / "tests" / "graphs" / "agents" / "langgraph.json"
 
 
 @pytest.fixture(scope="module")
@@ -295,3 +296,38 @@ def test_no_write_makes_a_tools_node_run_a_call_past_its_review(site, admin):
     after = admin.threads.get_state(thread_id)["values"]["messages"]
     assert not [m for m in after if "Charged" in str(m.get("content"))]
     assert after[-1]["id"] == final["id"]
+
+
+@pytest.fixture(scope="module")
+def agents_site(tmp_path_factory):
+    yield from serve(tmp_path_factory.mktemp("review-gate-agents"), AGENTS)
+
+
+def test_a_resume_answers_the_question_and_leaves_a_breakpoint_beside_it_to_its_reviewers(
+    agents_site,
+):
+    """A question anyone may answer, and beside it a subagent stopped before
+    a refund finance must approve twice: the answer is recorded and waits;
+    the refund's approvals resume both."""
+    site = agents_site
+    rule(site, "mixed-refunds", graph="mixed", tool="refund", approvals=2)
+    viewer = client_for(site, "viewer-mixed", "mixed-refunds-viewers")
+    one, two = (
+        client_for(site, f"{name}-mixed", "mixed-refunds-reviewers") for name in ("one", "two")
+    )
+    thread_id = str(uuid.uuid4())
+    asked = {"messages": [{"role": "user", "content": "Refund me $9999"}]}
+    viewer.runs.wait(thread_id, "mixed", input=asked, if_not_exists="create")
+    assert sorted(pending(site, thread_id)) == [["", "pending"], ["refund", "pending"]]
+
+    with pytest.raises(httpx.HTTPStatusError) as waiting:
+        viewer.runs.wait(thread_id, "mixed", command={"resume": "yes"})
+    assert waiting.value.response.status_code == 409
+    assert "resumes once the other open requests" in waiting.value.response.json()["detail"]
+    assert sorted(pending(site, thread_id)) == [["", "decided"], ["refund", "pending"]]
+    with pytest.raises(httpx.HTTPStatusError) as quorum:
+        one.runs.wait(thread_id, "mixed", command={"resume": "go"})
+    assert "Your approval is recorded" in quorum.value.response.json()["detail"]
+    output = two.runs.wait(thread_id, "mixed", command={"resume": "go"})
+    said = [m["content"] for m in output["messages"]]
+    assert "Survey: yes" in said and any("Refunded 9999.00" in m for m in said)
