@@ -24,7 +24,14 @@ from graphs.interrupts import json_safe
 from graphs.registry import GraphLoadError, GraphNotFound, get_registry
 from graphs.worker import compiled_graph
 from hitl_site.rows import Rows
-from reviews.access import REVIEW, VIEW, can_graph, check_assistant_change, graph_rights
+from reviews.access import (
+    REVIEW,
+    VIEW,
+    can_graph,
+    check_assistant_change,
+    check_shaping,
+    graph_rights,
+)
 from reviews.actions import assistants as assistant_actions
 
 SORTABLE = ("assistant_id", "graph_id", "name", "created_at", "updated_at")
@@ -255,6 +262,7 @@ def create(request: HttpRequest) -> HttpResponse:
     if _as_uuid(assistant_id) is None:
         raise ApiError(422, "Invalid assistant ID: must be a UUID")
     config, context = _config_and_context(body)
+    check_shaping(request.user, graph_id, config)
     ensure_system_assistants()
     with transaction.atomic():
         existing = Assistant.objects.select_for_update().filter(pk=assistant_id).first()

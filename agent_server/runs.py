@@ -42,7 +42,7 @@ from graphs.interrupts import DecisionError, Shape, decisions_in, json_safe
 from graphs.models import Checkpoint, Run, Thread, new_run_id
 from graphs.run_settings import without_langgraphs_own
 from graphs.worker import discard_checkpoints, graph_for_run, stream_held
-from reviews.access import REVIEW, VIEW, can_thread, graph_rights, thread_for
+from reviews.access import REVIEW, VIEW, can_thread, check_shaping, graph_rights, thread_for
 from reviews.actions import ActionRefused, DecisionsInvalid
 from reviews.actions import runs as run_actions
 from reviews.actions import tasks as task_actions
@@ -316,6 +316,7 @@ def create(
         raise ApiError(422, "command must be an object with resume, update or goto.")
     modes = stream_mode if stream_mode is not None else _modes(body)
     config, context = _config(body, assistant)
+    check_shaping(user, graph_name, config_and_context(body)[0])
     metadata = body.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise ApiError(422, "metadata must be an object.")

@@ -76,6 +76,11 @@ def _takes_config(config_path: str, graph_name: str) -> bool:
     return get_registry().get(graph_name).takes_config
 
 
+def builds_from_config(graph_name: str) -> bool:
+    """Whether the graph is built by a factory from each run's config."""
+    return _takes_config(str(get_registry().config_path), graph_name)
+
+
 def graph_for_run(graph_name: str, config: dict[str, Any]):
     """The graph a run drives: a factory that takes a config is built from
     the run's own (as LangGraph's server does); any other graph is built once."""

@@ -252,6 +252,24 @@ def check_state_write(user: Any, thread: Thread, calls: list[dict[str, Any]]) ->
     check_calls(user, thread.graph_name, calls)
 
 
+def check_shaping(user: Any, graph_name: str, config: Any) -> None:
+    """Refuse (PermissionDenied) a config that would shape the graph itself,
+    unless the user may administer it: a factory that builds its graph from
+    each run's config lets whoever sets it choose what the graph holds, a
+    node that asks for review included. The system (user None) may."""
+    from graphs.run_settings import without_langgraphs_own
+    from graphs.worker import builds_from_config
+
+    configurable = (config or {}).get("configurable") if isinstance(config, dict) else None
+    if user is None or not without_langgraphs_own(configurable or {}):
+        return
+    if builds_from_config(graph_name) and not can_graph(user, ADMINISTER, graph_name):
+        raise PermissionDenied(
+            f"{graph_name} is built from each run's config, which can leave out its review: "
+            f"setting config.configurable needs the right to administer {graph_name} graphs."
+        )
+
+
 def check_calls(user: Any, graph_name: str, calls: list[dict[str, Any]]) -> None:
     """Refuse (PermissionDenied) unless the user may approve each of these
     calls alone, as proposed: its rule lets them review and asks for one

@@ -10,7 +10,7 @@ from django.db import transaction
 from graphs import written_calls
 from graphs.interrupts import Shape, pending_requests
 from graphs.models import Checkpoint, Run, Thread
-from reviews.access import ADMINISTER, can_graph, check_calls, check_state_write
+from reviews.access import ADMINISTER, can_graph, check_calls, check_shaping, check_state_write
 from reviews.actions import ActionRefused
 from reviews.emit import emit
 from reviews.graph_state import GraphUnavailable, config_for, graph_for
@@ -33,6 +33,11 @@ def start(
     against the graph's input schema) on a new thread or on `thread_id`, a
     command (`input` holds its update and goto) or a continue. `fields` go to
     the run (title, interrupt_before/after, config, context, metadata...)."""
+    if not fields.get("assistant_id"):
+        # An assistant's config was judged when it was made (or changed, by
+        # the graph's administrators): the Agent Server API judges the
+        # request's own part (agent_server.runs.create).
+        check_shaping(user, graph_name, fields.get("config"))
     if kind == Run.Kind.COMMAND and thread_id:
         # Judged on the state where it is asked: it runs only from there.
         fields["checkpoint_id"] = _check_command(

@@ -329,6 +329,27 @@ def test_a_runs_config_never_builds_a_factorys_breakpoints_away(two_of_finance):
 
 
 @override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_only_a_graphs_administrators_shape_a_factory_with_config(two_of_finance, rita):
+    """A factory's config may leave out a node that asks for review (one
+    LangGraph's breakpoints can't put back): setting it is administering."""
+    from reviews.actions import runs as run_actions
+
+    refund = {"messages": [{"role": "user", "content": "Refund me $9999"}]}
+    fast = {"configurable": {"fast": True}}
+    with pytest.raises(PermissionDenied, match="administer classic_factory"):
+        run_actions.start("classic_factory", refund, user=rita, config=fast)
+    # LangGraph's own keys shape nothing (they are dropped), nor does a graph built once.
+    own = {"configurable": {"thread_id": "t"}}
+    assert run_actions.start("classic_factory", refund, user=rita, config=own)
+    assert run_actions.start("classic", refund, user=rita, config=fast)
+    # The graph's own rule names rita's group to administer it.
+    graph_rule = ReviewRule.objects.create(name="factory", graph_name="classic_factory")
+    graph_rule.admin_groups.add(Group.objects.get(name="finance"))
+    rita = type(rita).objects.get(pk=rita.pk)  # rights are read once per user object
+    assert run_actions.start("classic_factory", refund, user=rita, config=fast)
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
 def test_a_continue_is_judged_on_the_calls_it_lets_run(two_of_finance, rita):
     """A stop no task asks yet (its run reached it a moment ago, or was
     cancelled there) is no way past its calls' review: a continue from it
