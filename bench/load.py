@@ -14,8 +14,9 @@ in the mix reviewers make them:
 
 Each round lasts `--seconds`; rounds follow each other on one server, so a
 server that slows down or grows over time shows it round by round. Reported
-per round: requests, errors, p50/p95/p99 latency, the server's resident
-memory and the machine's load average as the round began (other work on the
+per round: requests, errors, p50/p95/p99 latency, the server's CPU time
+per request (its pushes and runs included), its resident memory and the
+machine's load average as the round began (other work on the
 machine shows in the latency). Scale-out also reports how throughput grows
 from 1 to 2 daphne processes (closed loop: `--clients` clients sending as fast as answered).
 
@@ -52,6 +53,17 @@ MIX = [
     ("start", 5),
     ("decide", 5),
 ]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time the server's processes have used (user + system)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        # The fields after the command's name, which may hold spaces.
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def rss_mb(pids: list[int]) -> float:
@@ -211,11 +223,13 @@ async def rounds(ports, login, pids, args) -> list[dict]:
         for number in range(1, args.rounds + 1):
             before, load = rss_mb(pids), os.getloadavg()[0]
             await snapshot(pids, args.trace_memory, number - 1)
+            cpu = cpu_seconds(pids)
             row = await open_loop(team, args.rate, args.seconds)
             rows.append(
                 {
                     "round": number,
                     **row,
+                    "cpu": (cpu_seconds(pids) - cpu) * 1000 / row["requests"],
                     "rss_before": before,
                     "rss_after": rss_mb(pids),
                     "load": load,
@@ -326,7 +340,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"{'set-up':<12}{'round':>6}{'reqs':>7}{'errors':>7}{'p50':>8}{'p95':>8}{'p99':>8}"
-        f"{'RSS MB':>15}{'load':>7}"
+        f"{'CPU/req':>8}{'RSS MB':>15}{'load':>7}"
     )
     setups = []
     if args.only in (None, "embedded"):
@@ -344,7 +358,7 @@ def main(argv: list[str] | None = None) -> None:
             for row in run(name, args, database_url, redis_url):
                 print(
                     f"{name:<12}{row['round']:>6}{row['requests']:>7}{row['errors']:>7}"
-                    f"{row['p50']:>8.0f}{row['p95']:>8.0f}{row['p99']:>8.0f}"
+                    f"{row['p50']:>8.0f}{row['p95']:>8.0f}{row['p99']:>8.0f}{row['cpu']:>8.1f}"
                     f"{row['rss_before']:>7.0f} → {row['rss_after']:<5.0f}{row['load']:>7.1f}"
                 )
         if redis is not None:

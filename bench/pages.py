@@ -14,7 +14,7 @@ thread of the process.
 
     python bench/pages.py [--rounds 30] [--tasks 60] [--rule] [--as bench|reviewer] [--asgi]
                           [--profile queue|rows|task|thread|home|count [--sort tottime]]
-                          [--queries]
+                          [--queries] [--only PAGE]
 """
 
 from __future__ import annotations
@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--as", dest="user", choices=["bench", "reviewer"], default="bench")
     parser.add_argument("--asgi", action="store_true", help="through the ASGI handler")
     parser.add_argument("--profile", choices=sorted(MIX))
+    parser.add_argument(
+        "--only", choices=sorted(MIX), help="ask only this page (to profile from outside)"
+    )
     parser.add_argument("--queries", action="store_true", help="print each page's SQL once")
     parser.add_argument("--sort", default="cumulative", help="cProfile order: cumulative, tottime")
     parser.add_argument("--lines", type=int, default=45, help="functions --profile prints")
@@ -133,6 +136,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     }
     if args.asgi:
         pages = asgi_pages(client.cookies["sessionid"].value, ids)
+    if args.only:
+        pages = {args.only: pages[args.only]}
 
     def ask(name: str) -> float:
         start = time.process_time()
@@ -170,7 +175,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         for name in order:
             samples[name].append(ask(name))
     medians = {name: statistics.median(v) * 1000 for name, v in samples.items()}
-    mix = sum(medians[name] * weight for name, weight in MIX.items()) / sum(MIX.values())
+    mix = sum(medians.get(name, 0) * weight for name, weight in MIX.items()) / sum(
+        weight for name, weight in MIX.items() if name in medians
+    )
     ruled = "under one rule" if args.rule else "no rules"
     print(
         f"CPU per request, {args.tasks} pending tasks ({ruled}), as {args.user}, SQLite, "
