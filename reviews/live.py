@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 from graphs.events import QUEUE_GROUP, publish
 from reviews.models import ReviewTask
 from reviews.queue_filters import turn_rows
-from reviews.queue_row import UNREAD, row_html
+from reviews.queue_row import UNREAD, Local, local, row_html
 
 # What open queues hear: the ids of the tasks an action created, removed or
 # changed. Rendered into a "queue.changed" event by render().
@@ -80,7 +80,8 @@ def render(event: dict[str, Any]) -> dict[str, Any] | None:
     changed = _rows(event["changed"])
     if event["changed"] and not (changed or event["created"] or event["removed"]):
         return None  # changed tasks gone since: their removal tells the pages
-    removed, replaced = _removals(event["removed"])
+    here = local()
+    removed, replaced = _removals(event["removed"], here)
     context = {"pending_count": ReviewTask.objects.pending().count()}
     return {
         "type": "queue.changed",
@@ -88,7 +89,7 @@ def render(event: dict[str, Any]) -> dict[str, Any] | None:
         "rows": [
             {
                 "rule": task.rule_id,
-                "html": row_html(task),
+                "html": row_html(task, here=here),
             }
             # A turn's calls share a row when they share a rule (what
             # decides who may see them).
@@ -101,7 +102,7 @@ def render(event: dict[str, Any]) -> dict[str, Any] | None:
         + [
             {
                 "rule": task.rule_id,
-                "html": row_html(task, oob=True),
+                "html": row_html(task, oob=True, here=here),
             }
             for task in turn_rows(changed)
         ],
@@ -120,7 +121,7 @@ def _rows(task_ids: list[int]) -> list[ReviewTask]:
     )
 
 
-def _removals(removed: list[int]) -> tuple[list[dict], list[dict]]:
+def _removals(removed: list[int], here: Local) -> tuple[list[dict], list[dict]]:
     """What leaves open queues, and the rows that stay in its place. A
     turn's calls share a row, named by its first open call (turn_rows, oldest
     first): when some calls of a turn are decided and others still wait, the
@@ -152,7 +153,7 @@ def _removals(removed: list[int]) -> tuple[list[dict], list[dict]]:
             deleted.append({"rule": rule_id, "html": html})
         if left:
             (row,) = turn_rows(left)
-            replaced.append({"rule": rule_id, "html": row_html(row, replaces=shown)})
+            replaced.append({"rule": rule_id, "html": row_html(row, replaces=shown, here=here)})
     # Ids of no task any more: nothing to look up, nobody's news but a delete.
     for pk in set(removed) - {pk for pks in gone.values() for pk in pks}:
         deleted.append({"rule": None, "html": _removed(pk)})

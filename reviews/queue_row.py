@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import html
 import json
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 
@@ -37,6 +38,20 @@ _PK = 2_147_483_647  # a placeholder id, split out of the reversed URLs
 # through Django's choice machinery: here one dict lookup.
 _KINDS = {value: str(label) for value, label in ReviewTask.Kind.choices}
 _STATUSES = {value: str(label) for value, label in ReviewTask.Status.choices}
+
+
+@dataclass(frozen=True)
+class Local:
+    """The reader's time zone and language, looked up once for all the rows
+    of a page or a push: each lookup goes through asgiref's context-local
+    storage and cost more than a row's dates themselves."""
+
+    zone: tzinfo
+    language: str | None
+
+
+def local() -> Local:
+    return Local(timezone.get_current_timezone(), get_language())
 
 
 def escape(value: Any) -> str:
@@ -70,7 +85,7 @@ _DAY = 24 * 60 * 60
 _EPOCH = datetime(2000, 1, 1)
 
 
-def _since(moment: datetime) -> str:
+def _since(moment: datetime, here: Local | None = None) -> str:
     """timesince(moment): the same words, looked up once per language and
     minute for the ages under a day (most of a queue's), where they depend
     on nothing else; each lookup of the words costs a dozen microseconds
@@ -80,7 +95,8 @@ def _since(moment: datetime) -> str:
     since = delta.days * _DAY + delta.seconds
     if since >= _DAY:
         return timesince(moment, now)
-    return _minutes_since(get_language(), max(since, 0) // 60)
+    language = here.language if here is not None else get_language()
+    return _minutes_since(language, max(since, 0) // 60)
 
 
 @lru_cache(maxsize=4096)
@@ -92,10 +108,12 @@ def _json_line(value: Any) -> str:
     return json.dumps(json_safe(value), ensure_ascii=False, separators=(", ", ": "))
 
 
-def _iso(moment: Any) -> str:
-    return (
-        timezone.localtime(moment).isoformat() if timezone.is_aware(moment) else moment.isoformat()
-    )
+def _iso(moment: Any, here: Local | None = None) -> str:
+    """The moment in the reader's time zone (timezone.localtime), ISO 8601."""
+    if not timezone.is_aware(moment):
+        return moment.isoformat()
+    zone = here.zone if here is not None else timezone.get_current_timezone()
+    return moment.astimezone(zone).isoformat()
 
 
 def _what(task: ReviewTask, calls: list[ReviewTask]) -> str:
@@ -125,18 +143,18 @@ def _args(task: ReviewTask, calls: list[ReviewTask]) -> str:
     return escape(_truncate(call_description(task.description), 120))
 
 
-def _meta(task: ReviewTask) -> str:
+def _meta(task: ReviewTask, here: Local) -> str:
     created = task.created_at
     parts = [
-        f'<span class="pill" title="{_iso(created) if created else ""}">'
-        f"{escape(_since(created)) if created else ''}</span>"
+        f'<span class="pill" title="{_iso(created, here) if created else ""}">'
+        f"{escape(_since(created, here)) if created else ''}</span>"
     ]
     pending = task.is_pending
     if task.overdue:
         parts.append('<span class="pill bad">overdue</span>')
     elif task.due_at and pending:
         parts.append(
-            f'<span class="pill warn" title="due {_iso(task.due_at)}">'
+            f'<span class="pill warn" title="due {_iso(task.due_at, here)}">'
             f"due in {escape(timeuntil(task.due_at))}</span>"
         )
     if pending and (need := task.required_approvals) > 1:
@@ -158,10 +176,14 @@ def _status(task: ReviewTask) -> str:
     return escape(_STATUSES.get(task.status, task.status))
 
 
-def row_html(task: ReviewTask, *, replaces: Any = None, oob: bool = False) -> SafeString:
+def row_html(
+    task: ReviewTask, *, replaces: Any = None, oob: bool = False, here: Local | None = None
+) -> SafeString:
     """The row of a turn led by `task` (its calls in `task.calls`, as
     reviews.queue_filters.turn_rows leaves them). `replaces`: the id of the
-    row this one replaces on open pages; `oob`: it replaces its own."""
+    row this one replaces on open pages; `oob`: it replaces its own. `here`:
+    the reader's zone and language, when rows are made in a batch (local())."""
+    here = here or local()
     (task_url, quick_url) = _urls(get_script_prefix())
     pk = task.pk
     calls = getattr(task, "calls", None) or [task]
@@ -187,7 +209,7 @@ def row_html(task: ReviewTask, *, replaces: Any = None, oob: bool = False) -> Sa
         f'    <div class="hint sub">{escape(task.graph_name)} · '
         f"{escape(_truncate(str(title), 40))}</div></td>\n"
         f'  <td class="args">{_args(task, calls)}</td>\n'
-        f'  <td class="meta">{_meta(task)}</td>\n'
+        f'  <td class="meta">{_meta(task, here)}</td>\n'
         f"  <td>{_status(task)}</td>\n"
         "</tr>\n"
     )

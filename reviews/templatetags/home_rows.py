@@ -13,11 +13,10 @@ from typing import Any
 
 from django import template
 from django.urls import get_script_prefix, reverse
-from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timesince import timesince
 
-from reviews.queue_row import escape
+from reviews.queue_row import _iso, _since, escape
+from reviews.templatetags.queue_rows import here
 
 register = template.Library()
 
@@ -43,16 +42,17 @@ def _or_dash(value: Any) -> str:
     return escape(value) if value else "—"
 
 
-@register.simple_tag
-def thread_row(thread: Any) -> SafeString:
+@register.simple_tag(takes_context=True)
+def thread_row(context: template.Context, thread: Any) -> SafeString:
     """One thread of the home page's list (annotated as views.home does)."""
     title = f"<br>{escape(thread.title)}" if thread.title else ""
     created = thread.created_at
     when = ""
     since = ""
     if created:
-        when = (timezone.localtime(created) if timezone.is_aware(created) else created).isoformat()
-        since = escape(timesince(created))
+        reader = here(context)
+        when = _iso(created, reader)
+        since = escape(_since(created, reader))
     status = thread.last_run_status
     return mark_safe(
         "<tr>\n"

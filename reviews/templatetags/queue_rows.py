@@ -6,11 +6,19 @@ from django import template
 from django.utils.safestring import SafeString
 
 from reviews.models import ReviewTask
-from reviews.queue_row import row_html
+from reviews.queue_row import Local, local, row_html
 
 register = template.Library()
 
 
-@register.simple_tag
-def queue_row(task: ReviewTask) -> SafeString:
-    return row_html(task)
+def here(context: template.Context) -> Local:
+    """The reader's zone and language, looked up once per rendering."""
+    found = context.render_context.get(Local)
+    if found is None:
+        found = context.render_context[Local] = local()
+    return found
+
+
+@register.simple_tag(takes_context=True)
+def queue_row(context: template.Context, task: ReviewTask) -> SafeString:
+    return row_html(task, here=here(context))
