@@ -375,13 +375,21 @@ def _task_context(
             {"task": t, "approved": t.decision, "executed": r}
             for t, r in zip(context["decided"], results, strict=True)
         ]
-    resumed = Run.objects.filter(thread_id=task.thread_id, created_at__gte=task.created_at)
-    context["runs"] = list(resumed.exclude(pk=task.run_id).order_by("pk")[:5])
+    # The thread's newest runs tell both what ran since the task was asked
+    # and whether a run has the thread (as on the thread page), in one query
+    # where they reach back past the task, as on nearly every thread.
+    newest = list(task.thread.runs.order_by("-pk")[:RUNS_SHOWN])
+    if len(newest) < RUNS_SHOWN or newest[-1].created_at < task.created_at:
+        since = [r for r in newest if r.created_at >= task.created_at and r.pk != task.run_id]
+        context["runs"] = sorted(since, key=lambda r: r.pk)[:5]
+    else:
+        resumed = Run.objects.filter(thread_id=task.thread_id, created_at__gte=task.created_at)
+        context["runs"] = list(resumed.exclude(pk=task.run_id).order_by("pk")[:5])
     # The outcome is read once, when the page or panel is rendered, and a run
     # can end before that render reaches the browser (its events arriving
     # while the decision's answer is still on its way): while a run of the
     # thread is active the outcome asks again by itself.
-    context["thread_moving"] = task.thread.active_run() is not None
+    context["thread_moving"] = _thread_moving(task.thread, newest)
     if not forms:
         context["next_task"] = _next_task(user, task)
     return context
