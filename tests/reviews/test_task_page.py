@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from django.test import override_settings
@@ -328,3 +329,30 @@ def test_the_outcome_asks_again_by_itself_only_while_a_run_is_active(as_rita):
     ).content.decode()
     assert 'hx-trigger="thread-changed from:body delay:300ms"' in outcome
     assert "Charged 360.00 EUR" in outcome and "no tool result yet" not in outcome
+
+
+def test_the_runs_since_the_task_and_an_active_one_past_the_newest_ten(as_rita):
+    thread = stopped("support", REFUND)
+    (task,) = pending(thread)
+
+    def run(status: str) -> Run:
+        return Run.objects.create(
+            thread_id=thread, graph_name="support", kind=Run.Kind.RESUME, status=status
+        )
+
+    # Queued behind a dozen later runs: older than the thread's newest ten.
+    queued = run(Run.Status.QUEUED)
+    later = [run(Run.Status.SUCCEEDED) for _ in range(12)]
+
+    def shown() -> tuple[list[str], str]:
+        page = as_rita.get(reverse("task", args=[task.pk])).content.decode()
+        outcome = page.split('id="task-outcome"', 1)[1].split(">", 1)[0]
+        return re.findall(r'id="run-(\d+)-status"', page), outcome
+
+    runs, outcome = shown()
+    assert runs == [str(r.pk) for r in [queued, *later][:5]]  # oldest first, not the task's own
+    assert "load delay:2s" in outcome  # a run has the thread: the outcome asks again
+    Run.objects.filter(pk=queued.pk).update(status=Run.Status.SUCCEEDED)
+    runs, outcome = shown()
+    assert runs == [str(r.pk) for r in [queued, *later][:5]]
+    assert "load delay:2s" not in outcome
