@@ -10,12 +10,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.template import engines
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from graphs.models import Thread
 from reviews.models import Approval, ReviewRule, ReviewTask
 from reviews.queue_filters import turn_rows
-from reviews.queue_row import row_html
+from reviews.queue_row import local, row_html
 
 # The row as the queue's template partial wrote it, kept as the reference.
 TEMPLATE_ROW = (
@@ -153,3 +153,20 @@ def test_agent_text_is_escaped(rows):
 def test_a_call_that_needs_several_approvals_shows_how_many_it_has(rows):
     (quorum,) = [t for t in rows if t.is_pending and t.required_approvals > 1]
     assert '<span class="pill quorum">1 of 2 approvals</span>' in row_html(quorum)
+
+
+def test_rows_of_a_page_read_in_the_readers_time_zone_and_language(rows):
+    """A page's rows share one look-up of the reader's zone and language
+    (queue_row.local()): the rows still read as the template wrote them there."""
+    english = [row_html(task) for task in rows]  # the words of each age, looked up in English
+    with timezone.override("Asia/Kathmandu"), translation.override("de"):
+        here = local()
+        page = engines["django"].from_string(
+            "{% load queue_rows %}{% for task in tasks %}{% queue_row task %}{% endfor %}"
+        )
+        assert page.render({"tasks": rows}) == "".join(reference(task) for task in rows)
+        for task in rows:
+            assert row_html(task, here=here) == reference(task), task
+        assert "+05:45" in row_html(rows[0], here=here)
+        assert "Tage" in row_html(rows[0], here=here)  # two days old, in German
+        assert [row_html(task, here=here) for task in rows] != english
