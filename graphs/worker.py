@@ -520,9 +520,8 @@ def _breakpoints(run: Run, graph: Any) -> dict[str, Any]:
     beside them. A factory built from the run's config keeps the breakpoints
     its default build has, whatever that config made of it."""
     kwargs: dict[str, Any] = {}
-    default = (
-        compiled_graph(run.graph_name) if graph is not compiled_graph(run.graph_name) else None
-    )
+    own = compiled_graph(run.graph_name)
+    default = own if graph is not own else None
     for name, asked in (("before", run.interrupt_before), ("after", run.interrupt_after)):
         built = getattr(graph, f"interrupt_{name}_nodes")
         nodes = built

@@ -2,8 +2,7 @@ from functools import cache
 
 from django.http import HttpRequest
 
-from reviews.access import visible_tasks
-from reviews.models import ReviewTask
+from reviews.access import pending_count as count_pending
 
 
 def queue(request: HttpRequest) -> dict:
@@ -15,6 +14,6 @@ def queue(request: HttpRequest) -> dict:
 
     @cache
     def pending_count() -> int:
-        return visible_tasks(request.user, ReviewTask.objects.pending()).count()
+        return count_pending(request.user)
 
     return {"pending_count": pending_count}

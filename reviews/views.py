@@ -38,6 +38,7 @@ from reviews.access import (
     visible_tasks,
     visible_threads,
 )
+from reviews.access import pending_count as access_pending_count
 from reviews.actions import ActionRefused, DecisionsInvalid
 from reviews.actions import runs as run_actions
 from reviews.actions import state as state_actions
@@ -181,7 +182,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 @require_GET
 def pending_count(request: HttpRequest) -> HttpResponse:
     """The navigation bar's count, for pages told that the queue changed."""
-    count = visible_tasks(request.user, ReviewTask.objects.pending()).count()
+    count = access_pending_count(request.user)
     return HttpResponse(
         f'<span class="count" id="pending-count" title="pending review tasks">{count}</span>'
     )

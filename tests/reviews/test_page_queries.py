@@ -19,7 +19,7 @@ from tests.reviews.conftest import pending
 from tests.reviews.rows import stopped
 
 REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, $120"}]}
-PENDING_COUNT = 'SELECT COUNT(*) AS "__count" FROM "reviews_reviewtask"'
+PENDING_COUNT = 'SELECT COUNT(*) FROM "reviews_reviewtask"'
 OUTCOME = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "task-outcome"}
 TIMELINE = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "timeline"}
 
@@ -90,6 +90,31 @@ def test_only_pages_that_show_the_pending_count_count(as_rita, finance):
         "home": True,
         "count": True,
     }
+
+
+def test_the_pending_count_is_that_of_the_open_tasks_one_may_see(rita, sam, finance):
+    """The navigation bar's count, in its plain statement, is visible_tasks'
+    count: with no rule, under rules one may see or not, for a superuser."""
+    from django.contrib.auth import get_user_model
+
+    from reviews.access import pending_count, visible_tasks
+    from reviews.models import ReviewTask
+
+    def counts(user) -> tuple[int, int]:
+        fresh = get_user_model().objects.get(pk=user.pk)  # rights are read once per object
+        orm = visible_tasks(fresh, ReviewTask.objects.pending()).count()
+        return pending_count(get_user_model().objects.get(pk=user.pk)), orm
+
+    admin = get_user_model().objects.create_superuser("root", password="pw-root-123")
+    stopped("support", REFUND)  # under rita's rule
+    stopped("drafting", {"topic": "x"})  # under none
+    hidden = ReviewRule.objects.create(name="tools", graph_name="tool_agent", order=2)
+    hidden.view_groups.add(Group.objects.create(name="nobody"))
+    stopped("tool_agent", {"messages": [{"role": "user", "content": "Fly me to Oslo for 2"}]})
+    for user, expected in ((rita, 2), (sam, 1), (admin, 4)):  # two calls asked on tool_agent
+        assert counts(user) == (expected, expected), user
+    ReviewTask.objects.filter(graph_name="drafting").update(status=ReviewTask.Status.DECIDED)
+    assert counts(rita) == (1, 1) and counts(sam) == (0, 0)
 
 
 def test_the_thread_page_reads_its_runs_once(as_rita, finance):
