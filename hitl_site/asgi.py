@@ -1,6 +1,5 @@
 import gc
 import os
-import sys
 
 import django
 
@@ -41,12 +40,3 @@ application = ProtocolTypeRouter(
 # LangGraph's and LangChain's module objects, a walk that stalled every open
 # websocket for ~100 ms at a time.
 gc.freeze()
-
-# The event loop gives up the interpreter on every socket write and every
-# poll, and SQLite on every row; each time, a request thread busy with a
-# page may take it and keep it until the switch interval (5 ms by default)
-# runs out. With two hundred websockets one queue event is two hundred
-# writes, each then waiting up to an interval: under a team's load requests
-# queued behind that for seconds. At 1 ms they no longer did (bench/load.py),
-# and the CPU time per request did not measurably change.
-sys.setswitchinterval(0.001)
