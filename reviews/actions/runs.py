@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -83,7 +84,7 @@ def check_going_on(
     thread: Thread,
     checkpoint_id: str | None = None,
     *,
-    approved: list[dict[str, Any]] = (),
+    approved: Sequence[dict[str, Any]] = (),
 ) -> str:
     """A run that goes on from a point with no new input (a continue, a
     replay) lets the graph run the calls waiting there, a stop's that no
@@ -100,6 +101,15 @@ def check_going_on(
         state = graph_for(thread).get_state(config_for(thread, checkpoint_id), subgraphs=True)
     except GraphUnavailable as exc:
         raise ActionRefused(str(exc)) from None
+    if checkpoint_id is None and state.interrupts:
+        # Where interrupt() waits, going on without an answer runs the
+        # node again: what it did before asking is done a second time, and
+        # an answer LangGraph still holds there would be read unreviewed.
+        raise ActionRefused(
+            f"Thread {thread.pk} waits for an answer to its interrupt: decide its review "
+            "task (or send command.resume); going on without one would only run the node "
+            "again up to the same question."
+        )
     calls = calls_going_on(state)
     check_calls(user, thread.graph_name, [c for c in calls if c not in approved])
     return point

@@ -414,11 +414,10 @@ def resume_if_complete(task: ReviewTask, *, user: Any) -> Run | None:
             interrupt_id: resume_value([t.as_request() for t in group], [t.decision for t in group])
             for interrupt_id, group in by_interrupt.items()
         }
-        payload = (
-            {"value": next(iter(values.values()))}
-            if len(values) == 1
-            else {"by_interrupt_id": values}
-        )
+        # Always by interrupt id: LangGraph keeps a plain resume value at the
+        # checkpoint and hands it to the next interrupt() that finds no
+        # answer of its own, a later call's of the same node included.
+        payload = {"by_interrupt_id": values}
         run = Run.enqueue(
             graph_name=task.graph_name,
             kind=Run.Kind.RESUME,

@@ -14,7 +14,12 @@ import uuid
 import httpx
 import pytest
 from langgraph_sdk import get_sync_client
-from langgraph_sdk.errors import NotFoundError, PermissionDeniedError, UnprocessableEntityError
+from langgraph_sdk.errors import (
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnprocessableEntityError,
+)
 
 from tests.agent_server.conftest import ROOT, serve
 
@@ -119,9 +124,15 @@ def test_langgraphs_own_config_keys_never_reach_a_run(site, admin):
     (interrupt,) = admin.threads.get(thread_id)["interrupts"].values()
     # The runtime's resume map would answer the interrupt with no decision.
     resume_map = {"__pregel_resume_map": {interrupt[0]["id"]: ACCEPT}, "tenant": "acme"}
-    output = one.runs.wait(thread_id, "support", config={"configurable": resume_map})
-    assert "__interrupt__" in output and not output.get("executed")
+    # Going on without an answer is refused as it stands...
+    with pytest.raises(ConflictError) as refused:
+        one.runs.create(thread_id, "support", config={"configurable": resume_map})
+    assert "waits for an answer to its interrupt" in refused.value.response.json()["detail"]
     assert pending(site, thread_id)[-1] == ["refund", "pending"]
+    # ...and a run that goes ahead (new input) runs without the map.
+    news = {"messages": [{"role": "user", "content": "Any news on order A-8201?"}]}
+    one.runs.wait(thread_id, "support", input=news, config={"configurable": resume_map})
+    assert "Refunded" not in str(admin.threads.get_state(thread_id)["values"])
     run = one.runs.list(thread_id)[0]
     configurable = run["kwargs"]["config"]["configurable"]
     assert configurable["tenant"] == "acme" and "__pregel_resume_map" not in configurable

@@ -537,7 +537,8 @@ def test_walkaround_one_call_of_a_turn_does_not_decide_the_others(gate):
     )
     assert theirs.status_code == 302
     resume = Run.objects.get(thread_id=gate.book.thread_id, kind=Run.Kind.RESUME)
-    decisions = resume.payload["value"]["decisions"]
+    (answer,) = resume.payload["by_interrupt_id"].values()
+    decisions = answer["decisions"]
     assert [d["type"] for d in decisions] == ["approve", "approve"]
 
 

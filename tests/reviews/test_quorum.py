@@ -80,7 +80,7 @@ def test_any_rejection_rejects(two_of_finance, rita, sam):
         [task], {task.pk: {"type": "response", "message": "Not this one."}}, user=sam
     )
     assert run is not None and run.payload == {
-        "value": [{"type": "response", "args": "Not this one."}]
+        "by_interrupt_id": {task.interrupt_id: [{"type": "response", "args": "Not this one."}]}
     }
     assert ReviewTask.objects.get(pk=task.pk).decided_by == sam
 
@@ -270,7 +270,8 @@ def test_a_breakpoint_beside_a_pending_interrupt_is_asked_too(two_of_finance, ri
         task_actions.decide([call], {call.pk: {"type": "continue"}}, user=mallory)
     assert task_actions.decide([call], {call.pk: {"type": "continue"}}, user=rita) is None
     run = task_actions.decide([call], {call.pk: {"type": "continue"}}, user=sam)
-    assert run is not None and run.kind == Run.Kind.RESUME and run.payload == {"value": "yes"}
+    assert run is not None and run.kind == Run.Kind.RESUME
+    assert run.payload == {"by_interrupt_id": {question.interrupt_id: "yes"}}
     finish()
     values = str(read_state(Run.objects.get(pk=run.pk).thread).values)
     assert "Survey: yes" in values and "Refunded 9999.00" in values
@@ -434,3 +435,49 @@ def test_a_continue_asked_before_a_subgraph_stopped_never_passes_it(two_of_finan
     asked_before.refresh_from_db()
     assert asked_before.status == Run.Status.FAILED and "moved on" in asked_before.error
     assert pending(thread) == [task]
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_an_answer_to_one_question_never_answers_the_next(two_of_finance, rita):
+    """A node that asks for each call of a turn in turn (the support example's
+    tools node) stops again at the same checkpoint once the first is
+    answered. That answer is given by interrupt id, so no later run there
+    hands it to the refund's question; and going on without an answer is
+    refused, before the node asks again or after."""
+    from graphs.models import Thread
+    from reviews.actions import runs as run_actions
+
+    two_of_finance.graph_name = "two_asks"
+    two_of_finance.save()
+    thread = start("two_asks", {"messages": [{"role": "user", "content": "Refund me $2400"}]})
+    (email,) = pending(thread)
+    assert email.tool_name == "send_email"
+    task_actions.decide([email], {email.pk: {"type": "accept"}}, user=rita)
+
+    def go_on() -> Run:
+        return run_actions.start(
+            "two_asks", None, user=rita, thread_id=thread, kind=Run.Kind.CONTINUE
+        )
+
+    with pytest.raises(ActionRefused, match="waits for an answer"):
+        go_on()  # asked while the resume is queued
+    finish()
+    (refund,) = pending(thread)
+    assert (refund.tool_name, refund.args["amount"], refund.rule) == (
+        "refund",
+        2400.0,
+        two_of_finance,
+    )
+    with pytest.raises(ActionRefused, match="waits for an answer"):
+        go_on()
+    # One that got past the request runs the node again: the refund is asked again.
+    Run.enqueue(
+        graph_name="two_asks",
+        kind=Run.Kind.CONTINUE,
+        thread_id=thread,
+        checkpoint_id=Thread(pk=thread).newest_checkpoint_id(),
+    )
+    finish()
+    state = read_state(Thread.objects.get(pk=thread))
+    assert list(state.next) == ["tools"] and "Refunded" not in str(state.values)
+    assert [(t.tool_name, t.args["amount"]) for t in pending(thread)] == [("refund", 2400.0)]

@@ -70,8 +70,8 @@ def test_batched_turn_each_call_decided_edit_keeps_json_types(as_rita, rita):
     }
     assert isinstance(charge.decision["args"]["amount"], int)  # a number stays a number
     (resume,) = Run.objects.filter(kind=Run.Kind.RESUME)
-    assert resume.payload == {
-        "value": {
+    assert resume.payload["by_interrupt_id"] == {
+        charge.interrupt_id: {
             "decisions": [
                 {"type": "approve"},
                 {

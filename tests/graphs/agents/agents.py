@@ -20,6 +20,8 @@ from langgraph.types import Send, interrupt
 from pydantic import BaseModel
 from typing_extensions import TypedDict  # pydantic reads its schema on Python 3.11
 
+from graphs.examples.support import SupportState
+from graphs.examples.support import tools as support_tools
 from graphs.examples.tool_agent import ScriptedChatModel, book_flight, charge_card, search_flights
 
 
@@ -430,3 +432,33 @@ mixed = _mixed.compile()
 def classic_factory(config: dict) -> object:
     fast = ((config or {}).get("configurable") or {}).get("fast")
     return _classic.compile() if fast else _classic.compile(interrupt_before=["tools"])
+
+
+# Two sensitive calls in one turn, asked one after the other by one node
+# (the support example's tools node): the email's answer must never answer
+# the refund's question.
+def _email_then_refund(state: SupportState) -> SupportState:
+    last = state["messages"][-1]
+    if isinstance(last, ToolMessage):
+        return {"messages": [AIMessage(f"Done. {last.content}")]}
+    amount = float(str(last.content).rpartition("$")[2])
+    email = {"to": "ada@example.com", "subject": "Your refund", "body": "It is on its way."}
+    calls = [
+        {"name": "send_email", "args": email, "id": "e1", "type": "tool_call"},
+        {
+            "name": "refund",
+            "args": {"order_id": "A-1002", "amount": amount},
+            "id": "r1",
+            "type": "tool_call",
+        },
+    ]
+    return {"messages": [AIMessage("Emailing, then refunding.", tool_calls=calls)]}
+
+
+_two_asks = StateGraph(SupportState)
+_two_asks.add_node("agent", _email_then_refund)
+_two_asks.add_node("tools", support_tools)
+_two_asks.add_edge(START, "agent")
+_two_asks.add_conditional_edges("agent", tools_condition)
+_two_asks.add_edge("tools", "agent")
+two_asks = _two_asks.compile()
