@@ -12,7 +12,7 @@ from graphs import written_calls
 from graphs.interrupts import Shape, pending_requests
 from graphs.models import Checkpoint, Run, Thread
 from reviews.access import ADMINISTER, can_graph, check_calls, check_shaping, check_state_write
-from reviews.actions import ActionRefused
+from reviews.actions import ActionRefused, ValuesRefused
 from reviews.emit import emit
 from reviews.graph_state import GraphUnavailable, config_for, graph_for
 from reviews.models import ReviewTask
@@ -137,6 +137,16 @@ def _check_command(user: Any, thread: Thread, command: dict[str, Any]) -> str:
     may remove the messages after any of them. Returns the checkpoint it was
     judged at."""
     point = thread.newest_checkpoint_id()  # before the state judged, as check_going_on
+    update = command.get("update")
+    written = update if isinstance(update, dict) else dict(_pairs(update))
+    own = sorted(str(k) for k in written if str(k).startswith(("__", "branch:")))
+    if own:
+        # LangGraph's own channels: "__resume__" would answer an interrupt
+        # unreviewed, "branch:to:NODE" is a goto by another name.
+        raise ValuesRefused(
+            f"A command's update writes the graph's state, not LangGraph's own channels "
+            f"({', '.join(own)})."
+        )
     goto = bool(command.get("goto"))
     if goto and user is not None and not can_graph(user, ADMINISTER, thread.graph_name):
         raise PermissionDenied(
@@ -148,6 +158,14 @@ def _check_command(user: Any, thread: Thread, command: dict[str, Any]) -> str:
         user, thread, written_calls.written(command) + written_calls.written(state.values)
     )
     return point
+
+
+def _pairs(update: Any) -> list[tuple[Any, Any]]:
+    """The [key, value] pairs of an update given as a list (LangGraph writes
+    each to its channel as it stands)."""
+    if not isinstance(update, list | tuple):
+        return []
+    return [tuple(p) for p in update if isinstance(p, list | tuple) and len(p) == 2]
 
 
 def cancel(run: Run, *, user: Any, client_address: str | None = None) -> Run:

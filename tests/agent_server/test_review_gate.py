@@ -198,6 +198,23 @@ def test_goto_needs_the_right_to_administer_the_graph(site, admin, transfers):
     assert owner.runs.list(thread_id)[0]["kwargs"]["command"] == {"goto": "call_off"}
 
 
+def test_a_command_writes_no_channel_of_langgraphs_own(site, admin, transfers):
+    """`branch:to:NODE` is a goto by another name, `__resume__` an answer no
+    review gave: a command's update writes the state's keys only."""
+    reviewer = client_for(site, "reviewer-transfers", "transfers-reviewers")
+    thread_id = str(uuid.uuid4())
+    reviewer.runs.wait(thread_id, "approval", input={}, if_not_exists="create")
+    for update in (
+        {"branch:to:carry_out": "carry_out"},
+        [["__resume__", {"approved": True}]],
+    ):
+        with pytest.raises(UnprocessableEntityError) as refused:
+            reviewer.runs.create(thread_id, "approval", command={"update": update})
+        assert "LangGraph's own channels" in refused.value.response.json()["detail"]
+    state = reviewer.threads.get_state(thread_id)
+    assert state["values"].get("outcome") is None and state["next"] == ["human_approval"]
+
+
 def test_a_copy_needs_the_right_to_change_its_source(site, admin):
     rule(site, "copies", graph="support", tool="close_account")
     site.manage(
