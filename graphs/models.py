@@ -382,8 +382,10 @@ class Run(models.Model):
             and self.lease_expires_at > timezone.now()
         )
 
-    def cancel(self, *, by: Any = None) -> bool:
-        """Stop a queued or running run; False if it had already stopped.
+    def cancel(self, *, by: Any = None) -> str | None:
+        """Stop a queued or running run; returns the status it stopped from
+        (read by the UPDATE itself: a worker may claim it meanwhile), None if
+        it had already stopped.
 
         A queued run never starts. A running run's worker learns of it at
         once: in this process from the announcement (graphs.worker listens),
@@ -394,11 +396,16 @@ class Run(models.Model):
         """
         name = by.get_username() if getattr(by, "is_authenticated", False) else "the system"
         db = self._state.db or "default"
-        cancelled = Run.objects.using(db).filter(pk=self.pk, status__in=Run.ACTIVE)
-        if not cancelled.update(
-            status=Run.Status.CANCELLED, finished_at=timezone.now(), error=f"Cancelled by {name}."
-        ):
-            return False
+        fields = {
+            "status": Run.Status.CANCELLED,
+            "finished_at": timezone.now(),
+            "error": f"Cancelled by {name}.",
+        }
+        for before in Run.ACTIVE:  # queued first: one that never ran
+            if Run.objects.using(db).filter(pk=self.pk, status=before).update(**fields):
+                break
+        else:
+            return None
         self.refresh_from_db(using=db)
 
         def announce() -> None:
@@ -408,7 +415,7 @@ class Run(models.Model):
                 events.stop_run(self)
 
         transaction.on_commit(announce, using=db)
-        return True
+        return before
 
     def free_thread(self, worker_id: str) -> bool:
         """The worker of a run cancelled mid-step has stopped: the thread is free."""

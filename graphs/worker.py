@@ -503,15 +503,32 @@ def _graph_input(run: Run, graph, config: dict[str, Any]) -> tuple[Any, dict[str
         return run.payload or {}, config
     if run.kind == Run.Kind.RESUME:
         payload = run.payload or {}
-        resume = (
-            payload["by_interrupt_id"] if "by_interrupt_id" in payload else payload.get("value")
-        )
-        return _command({}, resume=resume), config
+        if "by_interrupt_id" not in payload:  # queued by an earlier version
+            return _command({}, resume=payload.get("value")), config
+        return _command({}, resume=_still_waiting(config, payload["by_interrupt_id"])), config
     if run.kind == Run.Kind.COMMAND:
         return _command(run.payload or {}), config
     if run.kind == Run.Kind.REPLAY:
         return None, _at(config, run.checkpoint_id)
     return None, config  # CONTINUE
+
+
+def _still_waiting(config: dict[str, Any], answers: dict[str, Any]) -> dict[str, Any]:
+    """The answers whose interrupts still wait. An attempt of this run cut
+    short (its worker lost, or a cancel that came late) may have passed some
+    and stopped at the node's next question, which writes no checkpoint; and
+    LangGraph hands an answer given for a task's first interrupt to the
+    task's next one, so an answer already taken is never sent again. A task
+    saves its answers with its next interrupt, in one write."""
+    saved = _SAVER.get_tuple(config)
+    writes = (saved.pending_writes or []) if saved else []
+    waiting = {
+        interrupt.id
+        for _, channel, value in writes
+        if channel == INTERRUPT
+        for interrupt in (value if isinstance(value, list | tuple) else [value])
+    }
+    return {interrupt_id: a for interrupt_id, a in answers.items() if interrupt_id in waiting}
 
 
 def _breakpoints(run: Run, graph: Any) -> dict[str, Any]:

@@ -101,18 +101,24 @@ def check_going_on(
         state = graph_for(thread).get_state(config_for(thread, checkpoint_id), subgraphs=True)
     except GraphUnavailable as exc:
         raise ActionRefused(str(exc)) from None
-    if checkpoint_id is None and state.interrupts:
-        # Where interrupt() waits, going on without an answer runs the
-        # node again: what it did before asking is done a second time, and
-        # an answer LangGraph still holds there would be read unreviewed.
+    if checkpoint_id is None or checkpoint_id == thread.latest_checkpoint_id():
+        refuse_where_interrupt_waits(thread, state)
+    calls = calls_going_on(state)
+    check_calls(user, thread.graph_name, [c for c in calls if c not in approved])
+    return point
+
+
+def refuse_where_interrupt_waits(thread: Thread, state) -> None:
+    """Going on from where interrupt() waits, without an answer, runs the
+    node again: what it did before asking is done a second time, and an
+    answer LangGraph still holds there would be read unreviewed. (From a
+    past point it is a replay: LangGraph asks again on a branch of its own.)"""
+    if state.interrupts:
         raise ActionRefused(
             f"Thread {thread.pk} waits for an answer to its interrupt: decide its review "
             "task (or send command.resume); going on without one would only run the node "
             "again up to the same question."
         )
-    calls = calls_going_on(state)
-    check_calls(user, thread.graph_name, [c for c in calls if c not in approved])
-    return point
 
 
 def calls_going_on(state) -> list[dict[str, Any]]:
@@ -175,10 +181,10 @@ def cancel(run: Run, *, user: Any, client_address: str | None = None) -> Run:
     A queued resume never ran, so the thread still waits where its
     reviewers decided: their review is given back (the tasks open again,
     approvals towards a quorum included) instead of being lost with the run."""
-    before = run.status
     reopened: list[ReviewTask] = []
     with transaction.atomic():
-        if not run.cancel(by=user):
+        before = run.cancel(by=user)
+        if before is None:
             run.refresh_from_db()
             raise ActionRefused(f"Run {run.pk} has already stopped: it is {run.status}.")
         if before == Run.Status.QUEUED:

@@ -13,7 +13,7 @@ from graphs.interrupts import pending_requests
 from graphs.models import Run, Thread
 from reviews.access import check_state_write
 from reviews.actions import ActionRefused, ValuesRefused
-from reviews.actions.runs import calls_going_on, replay
+from reviews.actions.runs import calls_going_on, refuse_where_interrupt_waits, replay
 from reviews.emit import emit
 from reviews.graph_state import EDITED_AS_NODE, EDITED_BY, config_for, typed_values
 from reviews.models import ReviewTask
@@ -76,6 +76,8 @@ def edit(edit: StateEdit, *, user: Any, client_address: str | None = None) -> Sa
             # Continuing also lets a subgraph stopped at a breakpoint go on.
             + (calls_going_on(after) if edit.continue_run else []),
         )
+        if edit.continue_run:
+            refuse_where_interrupt_waits(thread, after)
         stale = ReviewTask.objects.supersede(thread.pk, keep_checkpoint=written)
         run, created = None, []
         if edit.continue_run:

@@ -199,8 +199,10 @@ def _(user) -> Act:
 @scenario("thread.replayed")
 def _(user) -> Act:
     thread = Thread.objects.get(pk=start("drafting", {"topic": "launch"}))
-    (question,) = pending(thread.pk)
-    return partial(runs.replay, thread, question.checkpoint_id, user=user), []
+    # From the point before the question (where it waits, the question is
+    # answered, not replayed).
+    before = thread.checkpoints.filter(checkpoint_ns="").order_by("-checkpoint_id")[1]
+    return partial(runs.replay, thread, before.checkpoint_id, user=user), []
 
 
 @scenario("thread.copied", webhook="task.created", live="created")

@@ -446,19 +446,39 @@ def test_an_answer_to_one_question_never_answers_the_next(two_of_finance, rita):
     refused, before the node asks again or after."""
     from graphs.models import Thread
     from reviews.actions import runs as run_actions
+    from reviews.actions import state as state_actions
+    from reviews.state_editor import StateEdit
 
     two_of_finance.graph_name = "two_asks"
     two_of_finance.save()
     thread = start("two_asks", {"messages": [{"role": "user", "content": "Refund me $2400"}]})
     (email,) = pending(thread)
     assert email.tool_name == "send_email"
-    task_actions.decide([email], {email.pk: {"type": "accept"}}, user=rita)
 
     def go_on() -> Run:
         return run_actions.start(
             "two_asks", None, user=rita, thread_id=thread, kind=Run.Kind.CONTINUE
         )
 
+    def edit_nothing_and_go_on(on: str = thread) -> None:
+        edit = StateEdit.open(Thread.objects.get(pk=on), {})
+        latest = Thread(pk=on).latest_checkpoint_id()
+        edit.bind_values(None, continue_run=True, base_checkpoint=latest)
+        assert edit.is_valid()
+        state_actions.edit(edit, user=rita)
+
+    def replay_where_it_stands() -> None:
+        at = Thread(pk=thread).latest_checkpoint_id()
+        run_actions.replay(Thread.objects.get(pk=thread), at, user=rita)
+
+    for way in (go_on, replay_where_it_stands):
+        with pytest.raises(ActionRefused, match="waits for an answer"):
+            way()
+    with pytest.raises(PermissionDenied, match="asks 2 reviewers"):
+        edit_nothing_and_go_on()  # judged on the refund first
+    with pytest.raises(ActionRefused, match="waits for an answer"):
+        edit_nothing_and_go_on(start("drafting", {"topic": "refunds"}))
+    task_actions.decide([email], {email.pk: {"type": "accept"}}, user=rita)
     with pytest.raises(ActionRefused, match="waits for an answer"):
         go_on()  # asked while the resume is queued
     finish()
@@ -468,8 +488,9 @@ def test_an_answer_to_one_question_never_answers_the_next(two_of_finance, rita):
         2400.0,
         two_of_finance,
     )
-    with pytest.raises(ActionRefused, match="waits for an answer"):
-        go_on()
+    for way in (go_on, replay_where_it_stands):
+        with pytest.raises(ActionRefused, match="waits for an answer"):
+            way()
     # One that got past the request runs the node again: the refund is asked again.
     Run.enqueue(
         graph_name="two_asks",
@@ -481,3 +502,54 @@ def test_an_answer_to_one_question_never_answers_the_next(two_of_finance, rita):
     state = read_state(Thread.objects.get(pk=thread))
     assert list(state.next) == ["tools"] and "Refunded" not in str(state.values)
     assert [(t.tool_name, t.args["amount"]) for t in pending(thread)] == [("refund", 2400.0)]
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_a_resume_run_again_never_answers_the_next_question(two_of_finance, rita):
+    """A resume attempt cut short once the node asked its next question (a
+    lost worker, a cancel that came late) runs again: the answer its first
+    attempt gave is not sent again, since LangGraph would hand it to that
+    next question."""
+    from graphs.models import Thread
+
+    two_of_finance.graph_name = "two_asks"
+    two_of_finance.save()
+    thread = start("two_asks", {"messages": [{"role": "user", "content": "Refund me $2400"}]})
+    (email,) = pending(thread)
+    resume = task_actions.decide([email], {email.pk: {"type": "accept"}}, user=rita)
+    finish()
+    # As if its worker was lost after the refund was asked, before the stop
+    # was recorded: the run goes back to the queue, nothing asks the refund.
+    ReviewTask.objects.filter(thread_id=thread, tool_name="refund").delete()
+    Run.objects.filter(pk=resume.pk).update(status=Run.Status.QUEUED, worker_id="")
+    finish()
+    state = read_state(Thread.objects.get(pk=thread))
+    assert list(state.next) == ["tools"] and "Refunded" not in str(state.values)
+    (refund,) = pending(thread)
+    assert (refund.tool_name, refund.args["amount"], refund.rule) == (
+        "refund",
+        2400.0,
+        two_of_finance,
+    )
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_a_resume_cancelled_after_a_worker_took_it_keeps_its_decisions(two_of_finance, rita):
+    """Only a resume that never ran gives its review back: one a worker took
+    in the meantime may have acted on its answers already, whatever the
+    canceller's page last said of it."""
+    from datetime import timedelta
+
+    from reviews.actions import runs as run_actions
+
+    two_of_finance.graph_name = "two_asks"
+    two_of_finance.save()
+    thread = start("two_asks", {"messages": [{"role": "user", "content": "Refund me $2400"}]})
+    (email,) = pending(thread)
+    seen = task_actions.decide([email], {email.pk: {"type": "accept"}}, user=rita)
+    assert seen.status == Run.Status.QUEUED
+    assert Run.objects.claim_next("another-worker", timedelta(seconds=30)).pk == seen.pk
+    run_actions.cancel(seen, user=rita)
+    email.refresh_from_db()
+    assert (email.status, email.decided_by) == (ReviewTask.Status.DECIDED, rita)
+    assert AuditEvent.objects.get(action="run.cancelled").before == {"status": "running"}
