@@ -310,6 +310,11 @@ def patch(request: HttpRequest, assistant_id: str) -> HttpResponse:
         if not can_graph(request.user, REVIEW, graph_id):
             raise ApiError(403, f"You may not start or change {graph_id} runs.")
     config, context = _config_and_context(body)
+    if graph_id and graph_id != row.graph_id:
+        # Moved to another graph, its config shapes that graph's runs:
+        # judged as a change made there.
+        check_assistant_change(request.user, graph_id, graphs_own=False)
+        check_shaping(request.user, graph_id, config or row.config)
     row = assistant_actions.change(
         row,
         {

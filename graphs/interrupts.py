@@ -595,6 +595,25 @@ def _answer(request: dict[str, Any], item: Any) -> dict[str, Any]:
     return {"type": "answer", "value": item}
 
 
+# What passes a breakpoint, in the words clients send: LangGraph's resume
+# past one carries no value; Agent Inbox says "accept", the middleware "approve".
+_PASSING = ("continue", "accept", "approve")
+
+
+def _read_continue(request: dict[str, Any], item: Any) -> dict[str, Any]:
+    """A breakpoint is passed with its calls as the model proposed them, or
+    not at all: a decline or an edit is never read as passing it."""
+    type_ = item.get("type") if isinstance(item, dict) else item
+    unchanged = not isinstance(item, dict) or item.get("args") in (None, request.get("args"))
+    if (item is None or type_ in _PASSING) and unchanged:
+        return {"type": "continue"}
+    said = type_ if isinstance(type_, str) else type(item).__name__
+    raise DecisionError(
+        f"{said!r} is not allowed here (allowed: continue): a breakpoint lets the calls run "
+        "as proposed; to change or decline them, edit the thread's state."
+    )
+
+
 VOCABULARIES: dict[str, Vocabulary] = {
     Shape.AGENT_INBOX: Vocabulary(
         _check_tool_call,
@@ -614,9 +633,13 @@ VOCABULARIES: dict[str, Vocabulary] = {
     Shape.SCHEMA: Vocabulary(_check_answer, lambda decisions: decisions[0]["value"], _one, _answer),
     Shape.JSON: Vocabulary(_check_answer, lambda decisions: decisions[0]["value"], _one, _answer),
     Shape.BREAKPOINT: Vocabulary(
-        lambda request, decision: {"type": "continue"},
+        lambda request, decision: _read_continue(request, decision),
         lambda decisions: None,
-        lambda requests, value: [None] * len(requests),
-        lambda request, item: {"type": "continue"},
+        lambda requests, value: (
+            value
+            if isinstance(value, list) and len(value) == len(requests)
+            else [value] * len(requests)
+        ),
+        lambda request, item: _read_continue(request, item),
     ),
 }

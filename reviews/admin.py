@@ -1,3 +1,5 @@
+import hashlib
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -30,6 +32,11 @@ class ReviewTaskAdmin(admin.ModelAdmin):
         # Staff see the tasks their review rules show them, as on the pages.
         return visible_tasks(request.user, super().get_queryset(request))
 
+    def has_delete_permission(self, request: HttpRequest, obj: ReviewTask | None = None) -> bool:
+        # A task is the record of a review, its approvals with it: it goes
+        # only with its thread (the pages' delete, audited).
+        return False
+
 
 MAY_NOT_CHANGE = "it has open tasks you may not decide; deleting it would overrule them."
 
@@ -47,6 +54,12 @@ class GatedThreadAdmin(ThreadAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Thread | None = None) -> bool:
         allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or can_thread(request.user, REVIEW, obj))
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        # A thread's tasks go with it, through the pages' action and its
+        # rights (no one deletes a task on its own in admin).
+        deleted, counts, _, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
 
     def delete_model(self, request: HttpRequest, obj: Thread) -> None:
         self.delete_queryset(request, Thread.objects.filter(pk=obj.pk))
@@ -92,8 +105,46 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
 
+class AuditedAdmin(admin.ModelAdmin):
+    """Each change made here, and each deletion (one or several at once), is
+    audited as `audit_action`, with the object as `summary` tells it."""
+
+    audit_action = ""
+
+    def summary(self, obj) -> dict:
+        raise NotImplementedError
+
+    def _audit(self, request, before: dict | None, after: dict | None) -> None:
+        emit(
+            self.audit_action,
+            actor=request.user,
+            before=before,
+            after=after,
+            client_address=request.META.get("REMOTE_ADDR"),
+        )
+
+    def save_model(self, request, obj, form, change) -> None:
+        stored = type(obj).objects.filter(pk=obj.pk).first() if change else None
+        super().save_model(request, obj, form, change)
+        self._audit(request, stored and self.summary(stored), self.summary(obj))
+
+    def delete_model(self, request, obj) -> None:
+        before = self.summary(obj)
+        super().delete_model(request, obj)
+        self._audit(request, before, None)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+def _when(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AuditedAdmin):
+    audit_action = "token.changed"
     list_display = (
         "name",
         "prefix",
@@ -111,6 +162,15 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def summary(self, obj: ApiToken) -> dict:
+        return {
+            "name": obj.name,
+            "user": obj.user.get_username(),
+            "prefix": obj.prefix,
+            "expires_at": _when(obj.expires_at),
+            "revoked_at": _when(obj.revoked_at),
+        }
 
 
 def _rule_summary(rule: ReviewRule) -> dict:
@@ -150,6 +210,11 @@ class ReviewRuleAdmin(admin.ModelAdmin):
             obj._audit_before = _rule_summary(obj)
         return super().get_form(request, obj, **kwargs)
 
+    def delete_queryset(self, request, queryset) -> None:
+        # "Delete selected": each rule as on its own page, audited.
+        for rule in queryset:
+            self.delete_model(request, rule)
+
     def delete_model(self, request, obj) -> None:
         before = _rule_summary(obj)
         super().delete_model(request, obj)
@@ -164,8 +229,21 @@ class ReviewRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(AuditedAdmin):
     list_display = ("name", "url", "active")
+    # Where task events go: a changed address sends them elsewhere.
+    audit_action = "webhook.changed"
+
+    def summary(self, obj: WebhookEndpoint) -> dict:
+        # The secret never enters the trail; its fingerprint tells a change.
+        secret = hashlib.sha256(obj.secret.encode()).hexdigest()[:8]
+        return {
+            "name": obj.name,
+            "url": obj.url,
+            "events": obj.events,
+            "active": obj.active,
+            "secret": f"sha256:{secret}",
+        }
 
 
 @admin.register(WebhookDelivery)

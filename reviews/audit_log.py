@@ -90,6 +90,8 @@ class AuditEvent(models.Model):
         "thread.deleted",
         "rule.changed",
         "assistant.changed",
+        "token.changed",
+        "webhook.changed",
         "audit.keyed",
     )
 

@@ -62,6 +62,9 @@ EFFECTS: dict[str, Effects] = {
     # An assistant changed, set back to a version, or deleted: every run
     # that names it after runs with what it says now.
     "assistant.changed": Effects(),
+    # Made, changed or deleted in admin: who holds a key, where events go.
+    "token.changed": Effects(),
+    "webhook.changed": Effects(),
     "audit.keyed": Effects(),
 }
 

@@ -354,8 +354,54 @@ def test_a_resume_answers_the_question_and_leaves_a_breakpoint_beside_it_to_its_
     assert "resumes once the other open requests" in waiting.value.response.json()["detail"]
     assert sorted(pending(site, thread_id)) == [["", "decided"], ["refund", "pending"]]
     with pytest.raises(httpx.HTTPStatusError) as quorum:
-        one.runs.wait(thread_id, "mixed", command={"resume": "go"})
+        one.runs.wait(thread_id, "mixed", command={"resume": "continue"})
     assert "Your approval is recorded" in quorum.value.response.json()["detail"]
-    output = two.runs.wait(thread_id, "mixed", command={"resume": "go"})
+    output = two.runs.wait(thread_id, "mixed", command={"resume": ACCEPT})
     said = [m["content"] for m in output["messages"]]
     assert "Survey: yes" in said and any("Refunded 9999.00" in m for m in said)
+
+
+def test_a_decline_never_passes_a_breakpoint(agents_site):
+    """A breakpoint is passed with its calls as proposed or not at all: a
+    resume that declines, ignores or edits them is refused, never counted
+    as an approval; the words that pass it are."""
+    site = agents_site
+    rule(site, "classic-refunds", graph="classic", tool="refund", approvals=2)
+    one, two = (
+        client_for(site, f"{name}-classic", "classic-refunds-reviewers") for name in ("one", "two")
+    )
+    thread_id = str(uuid.uuid4())
+    asked = {"messages": [{"role": "user", "content": "Refund me $2400"}]}
+    one.runs.wait(thread_id, "classic", input=asked, if_not_exists="create")
+    refund = {"order_id": "A-1", "amount": 2400.0}
+    for person in (one, two):
+        for value in (
+            [{"type": "response", "args": "No, too much"}],
+            {"type": "ignore"},
+            "no",
+            [{"type": "edit", "args": {"action": "refund", "args": {**refund, "amount": 10}}}],
+        ):
+            with pytest.raises(UnprocessableEntityError) as refused:
+                person.runs.create(thread_id, "classic", command={"resume": value})
+            assert "allowed: continue" in refused.value.response.json()["detail"]
+    assert pending(site, thread_id) == [["refund", "pending"]]
+    with pytest.raises(ConflictError) as quorum:
+        one.runs.create(thread_id, "classic", command={"resume": ACCEPT})
+    assert "Your approval is recorded" in quorum.value.response.json()["detail"]
+    output = two.runs.wait(thread_id, "classic", command={"resume": "approve"})
+    assert any("Refunded 2400.00" in str(m["content"]) for m in output["messages"])
+
+
+def test_an_assistant_moved_to_another_graph_is_judged_there(agents_site):
+    """Its config shapes the new graph's runs: moving it needs the right to
+    administer that graph, as making it there would."""
+    site = agents_site
+    rule(site, "moved-classic", graph="classic")
+    rule(site, "moved-factory", graph="classic_factory")
+    owner = client_for(site, "owner-moved", "moved-classic-admins", "moved-factory-reviewers")
+    fast = {"configurable": {"fast": True}}
+    made = owner.assistants.create("classic", config=fast, name="fast")
+    with pytest.raises(PermissionDeniedError) as refused:
+        owner.assistants.update(made["assistant_id"], graph_id="classic_factory")
+    assert "administer classic_factory" in refused.value.response.json()["detail"]
+    assert owner.assistants.get(made["assistant_id"])["graph_id"] == "classic"

@@ -70,10 +70,25 @@ def test_a_resume_value_reads_back_as_its_decisions(shape):
     assert decisions_in(requests, resume_value(requests, checked)) == decisions
 
 
-def test_a_breakpoint_is_continued_whatever_is_sent():
-    request = {"shape": Shape.BREAKPOINT, "allowed": [], "tool_name": ""}
-    assert resume_value([request], [validate_decision(request, {})]) is None
+def test_a_breakpoint_is_passed_as_proposed_or_not_at_all():
+    request = {"shape": Shape.BREAKPOINT, "allowed": ["continue"], "tool_name": "refund"}
+    request["args"] = {"amount": 2400}
+    continued = validate_decision(request, {"type": "continue"})
+    assert resume_value([request], [continued]) is None
     assert decisions_in([request, request], None) == [{"type": "continue"}] * 2
+    for passing in ("approve", [{"type": "accept", "args": None}], {"type": "continue"}):
+        assert decisions_in([request], passing) == [{"type": "continue"}]
+    for declining in (
+        {},
+        "no",
+        {"type": "reject", "message": "too much"},
+        [{"type": "response", "args": "No"}],
+        [{"type": "edit", "args": {"amount": 10}}],
+    ):
+        with pytest.raises(DecisionError, match=r"allowed: continue"):
+            decisions_in([request], declining)
+        with pytest.raises(DecisionError, match=r"allowed: continue"):
+            validate_decision(request, declining if isinstance(declining, dict) else {})
 
 
 @pytest.mark.parametrize(

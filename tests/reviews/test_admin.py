@@ -18,3 +18,32 @@ def test_audit_trail_is_read_only_in_admin(transactional_db, rita):
     assert client.post(delete, {"post": "yes"}).status_code == 403
     assert client.get(reverse("admin:reviews_auditevent_add")).status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+def test_rules_deleted_together_are_each_audited_and_tasks_stay(transactional_db, rita):
+    """ "Delete selected" goes the way a rule's own delete page goes; a task,
+    the record of a review, is never deleted on its own."""
+    from reviews.models import ReviewRule, ReviewTask
+    from tests.reviews.conftest import pending, start
+
+    rules = [ReviewRule.objects.create(name=f"rule {n}", graph_name="support") for n in (1, 2)]
+    admin = get_user_model().objects.create_superuser("boss", password="pw-boss-123")
+    client = Client()
+    client.force_login(admin)
+    deleted = client.post(
+        reverse("admin:reviews_reviewrule_changelist"),
+        {"action": "delete_selected", "_selected_action": [r.pk for r in rules], "post": "yes"},
+    )
+    assert deleted.status_code == 302 and not ReviewRule.objects.exists()
+    audited = AuditEvent.objects.filter(action="rule.changed", actor_name="boss")
+    assert sorted(e.before["name"] for e in audited) == ["rule 1", "rule 2"]
+    assert all(e.after is None for e in audited)
+
+    (task,) = pending(start("support", {"messages": [{"role": "user", "content": "Refund $5"}]}))
+    delete = reverse("admin:reviews_reviewtask_delete", args=[task.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    bulk = client.post(
+        reverse("admin:reviews_reviewtask_changelist"),
+        {"action": "delete_selected", "_selected_action": [task.pk], "post": "yes"},
+    )
+    assert bulk.status_code in (200, 302) and ReviewTask.objects.filter(pk=task.pk).exists()

@@ -228,6 +228,23 @@ def _(user) -> Act:
     return partial(_signed_in(user).post, url, {"post": "yes"}), []
 
 
+@scenario("token.changed")
+def _(user) -> Act:
+    token, _ = ApiToken.issue(user, "a script")
+    url = reverse("admin:reviews_apitoken_change", args=[token.pk])
+    revoked = {"revoked_at_0": "2026-01-01", "revoked_at_1": "00:00:00"}
+    return partial(
+        _signed_in(user).post, url, {**revoked, "expires_at_0": "", "expires_at_1": ""}
+    ), []
+
+
+@scenario("webhook.changed")
+def _(user) -> Act:
+    made = WebhookEndpoint.objects.create(name="crm", url="https://crm.example.com/h", secret="s")
+    url = reverse("admin:reviews_webhookendpoint_delete", args=[made.pk])
+    return partial(_signed_in(user).post, url, {"post": "yes"}), []
+
+
 @scenario("assistant.changed")
 def _(user) -> Act:
     from agent_server.models import Assistant
