@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 from functools import cached_property
 
-import dj_database_url
 import pytest
 from asgiref.sync import SyncToAsync
 from django.apps import apps
@@ -25,6 +24,7 @@ from whitenoise.middleware import WhiteNoiseMiddleware
 
 from graphs import checkpoint, worker
 from graphs.checkpoint import DjangoCheckpointSaver
+from hitl_site.settings import _database
 from reviews import webhooks
 from tests.servers import create_database, postgres_missing_reason, require, start_postgres
 
@@ -59,7 +59,10 @@ def pg_url(postgres_server) -> str:
 @pytest.fixture(scope="session")
 def pg_alias(pg_url, django_db_setup, django_db_blocker):
     """The `postgres` database alias, migrated, for the whole session."""
-    config = dj_database_url.parse(pg_url, conn_max_age=0)
+    # The product's own options (binding, prepared statements), but for its
+    # pool: the suite's threads each hold their connection.
+    config = _database(pg_url)
+    config["OPTIONS"].pop("pool", None)
     settings.DATABASES[PG_ALIAS] = config
     default = connections.settings["default"]
     connections.settings[PG_ALIAS] = connections.configure_settings(
@@ -235,6 +238,13 @@ def _row_counts(alias: str) -> dict[str, int]:
             cur.execute(f"SELECT COUNT(*) FROM {table}")
             counts[table] = cur.fetchone()[0]
     return counts
+
+
+def prepared_statements(alias: str) -> list[str]:
+    """The statements PostgreSQL holds prepared for this alias's connection."""
+    with connections[alias].cursor() as cur:
+        cur.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cur.fetchall()]
 
 
 @contextlib.contextmanager

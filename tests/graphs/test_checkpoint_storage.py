@@ -227,14 +227,12 @@ def test_next_version_is_short_sorts_as_text_and_keeps_a_threads_long_form(saver
 
 @pytest.mark.postgres
 def test_step_statements_are_prepared_unless_options_say_otherwise(pg_alias, django_db_blocker):
-    from tests.conftest import _allow_queries
+    from tests.conftest import _allow_queries, prepared_statements
 
     connection = connections[pg_alias]
 
     def prepared() -> list[str]:
-        with connection.cursor() as cur:
-            cur.execute("SELECT statement FROM pg_prepared_statements")
-            return [row[0] for row in cur.fetchall()]
+        return prepared_statements(pg_alias)
 
     with django_db_blocker.unblock(), _allow_queries(pg_alias):
         # A fresh connection of this thread's own, which the saver uses
@@ -247,6 +245,7 @@ def test_step_statements_are_prepared_unless_options_say_otherwise(pg_alias, dja
 
         connection.close()
         options = connection.settings_dict.setdefault("OPTIONS", {})
+        threshold = options.get("prepare_threshold")
         options["prepare_threshold"] = None
         try:
             connection.ensure_connection()
@@ -254,7 +253,7 @@ def test_step_statements_are_prepared_unless_options_say_otherwise(pg_alias, dja
                 DjangoCheckpointSaver(using=pg_alias).get_tuple(config())
                 assert prepared() == []
         finally:
-            del options["prepare_threshold"]
+            options["prepare_threshold"] = threshold
             connection.close()
 
 
