@@ -106,32 +106,39 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 
 class AuditedAdmin(admin.ModelAdmin):
-    """Each change made here, and each deletion (one or several at once), is
-    audited as `audit_action`, with the object as `summary` tells it."""
+    """Each change made here (groups and other relations included), and each
+    deletion (one or several at once), is audited as `audit_action`, with the
+    object as `summary` tells it."""
 
     audit_action = ""
 
     def summary(self, obj) -> dict:
         raise NotImplementedError
 
-    def _audit(self, request, before: dict | None, after: dict | None) -> None:
+    def _audit(self, request, obj, before: dict | None, after: dict | None) -> None:
         emit(
             self.audit_action,
             actor=request.user,
+            graph_name=getattr(obj, "graph_name", ""),
             before=before,
             after=after,
             client_address=request.META.get("REMOTE_ADDR"),
         )
 
-    def save_model(self, request, obj, form, change) -> None:
-        stored = type(obj).objects.filter(pk=obj.pk).first() if change else None
-        super().save_model(request, obj, form, change)
-        self._audit(request, stored and self.summary(stored), self.summary(obj))
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is not None:  # as it was, before the form changes it
+            obj._audit_before = self.summary(obj)
+        return super().get_form(request, obj, **kwargs)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        before = getattr(form.instance, "_audit_before", None) if change else None
+        self._audit(request, form.instance, before, self.summary(form.instance))
 
     def delete_model(self, request, obj) -> None:
         before = self.summary(obj)
         super().delete_model(request, obj)
-        self._audit(request, before, None)
+        self._audit(request, obj, before, None)
 
     def delete_queryset(self, request, queryset) -> None:
         for obj in queryset:
@@ -173,59 +180,24 @@ class ApiTokenAdmin(AuditedAdmin):
         }
 
 
-def _rule_summary(rule: ReviewRule) -> dict:
-    return {
-        "name": rule.name,
-        "order": rule.order,
-        "graph": rule.graph_name,
-        "tool": rule.tool_name,
-        "condition": rule.condition,
-        "view": sorted(g.name for g in rule.view_groups.all()),
-        "review": sorted(g.name for g in rule.review_groups.all()),
-        "administer": sorted(g.name for g in rule.admin_groups.all()),
-    }
-
-
 @admin.register(ReviewRule)
-class ReviewRuleAdmin(admin.ModelAdmin):
+class ReviewRuleAdmin(AuditedAdmin):
     list_display = ("name", "order", "graph_name", "tool_name")
     filter_horizontal = ("view_groups", "review_groups", "admin_groups")
+    # Who may see, decide and administer what: audited with its groups.
+    audit_action = "rule.changed"
 
-    # Rule changes are audited with who made them, groups included.
-    def save_related(self, request, form, formsets, change) -> None:
-        # get_form noted the rule as it was, before the form changed it.
-        before = getattr(form.instance, "_audit_before", None) if change else None
-        super().save_related(request, form, formsets, change)
-        emit(
-            "rule.changed",
-            actor=request.user,
-            graph_name=form.instance.graph_name,
-            before=before,
-            after=_rule_summary(form.instance),
-            client_address=request.META.get("REMOTE_ADDR"),
-        )
-
-    def get_form(self, request, obj=None, **kwargs):
-        if obj is not None:
-            obj._audit_before = _rule_summary(obj)
-        return super().get_form(request, obj, **kwargs)
-
-    def delete_queryset(self, request, queryset) -> None:
-        # "Delete selected": each rule as on its own page, audited.
-        for rule in queryset:
-            self.delete_model(request, rule)
-
-    def delete_model(self, request, obj) -> None:
-        before = _rule_summary(obj)
-        super().delete_model(request, obj)
-        emit(
-            "rule.changed",
-            actor=request.user,
-            graph_name=obj.graph_name,
-            before=before,
-            after=None,
-            client_address=request.META.get("REMOTE_ADDR"),
-        )
+    def summary(self, rule: ReviewRule) -> dict:
+        return {
+            "name": rule.name,
+            "order": rule.order,
+            "graph": rule.graph_name,
+            "tool": rule.tool_name,
+            "condition": rule.condition,
+            "view": sorted(g.name for g in rule.view_groups.all()),
+            "review": sorted(g.name for g in rule.review_groups.all()),
+            "administer": sorted(g.name for g in rule.admin_groups.all()),
+        }
 
 
 @admin.register(WebhookEndpoint)

@@ -144,8 +144,8 @@ def _check_command(user: Any, thread: Thread, command: dict[str, Any]) -> str:
     judged at."""
     point = thread.newest_checkpoint_id()  # before the state judged, as check_going_on
     update = command.get("update")
-    written = update if isinstance(update, dict) else dict(_pairs(update))
-    own = sorted(str(k) for k in written if str(k).startswith(("__", "branch:")))
+    keys = list(update) if isinstance(update, dict) else [key for key, _ in _pairs(update)]
+    own = sorted(str(k) for k in keys if str(k).startswith(("__", "branch:")))
     if own:
         # LangGraph's own channels: "__resume__" would answer an interrupt
         # unreviewed, "branch:to:NODE" is a goto by another name.

@@ -47,3 +47,34 @@ def test_rules_deleted_together_are_each_audited_and_tasks_stay(transactional_db
         {"action": "delete_selected", "_selected_action": [task.pk], "post": "yes"},
     )
     assert bulk.status_code in (200, 302) and ReviewTask.objects.filter(pk=task.pk).exists()
+
+
+def test_a_rule_changed_in_admin_is_audited_with_its_groups_before_and_after(transactional_db):
+    from django.contrib.auth.models import Group
+
+    from reviews.models import ReviewRule
+
+    finance, sales = (Group.objects.create(name=name) for name in ("finance", "sales"))
+    rule = ReviewRule.objects.create(name="refunds", graph_name="support", tool_name="refund")
+    rule.review_groups.add(finance)
+    admin = get_user_model().objects.create_superuser("boss", password="pw-boss-123")
+    client = Client()
+    client.force_login(admin)
+    changed = client.post(
+        reverse("admin:reviews_reviewrule_change", args=[rule.pk]),
+        {
+            "name": "refunds",
+            "order": 0,
+            "graph_name": "support",
+            "tool_name": "refund",
+            "condition": "null",
+            "on_expiry": "notify",
+            "expiry_message": "",
+            "required_approvals": 1,
+            "review_groups": [sales.pk],
+        },
+    )
+    assert changed.status_code == 302, changed.content.decode()[:2000]
+    (event,) = AuditEvent.objects.filter(action="rule.changed")
+    assert (event.before["review"], event.after["review"]) == (["finance"], ["sales"])
+    assert event.graph_name == "support" and event.actor_name == "boss"
