@@ -14,6 +14,11 @@ OpenAI's (`{"function": {"name", "arguments"}}`) or Anthropic's
 (`{"type": "tool_use", "name", "input"}`). Reading too much only judges a
 harmless dict under the graph's rules; reading too little would let a call
 through.
+
+LangChain's HumanInTheLoopMiddleware leaves a call a reviewer edited as the
+model proposed it in the message, keeps the edit in the state under the
+call's id, and runs the edit in its place: where a tools node would run a
+call, the edit kept for it counts as a call it runs too.
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ def written(value: Any) -> list[dict[str, Any]]:
     return unique
 
 
+# Where HumanInTheLoopMiddleware keeps its reviewers' edits: call id -> call.
+EDITED_CALLS_KEY = "hitl_edited_tool_calls"
+
+
 def last_turn(values: Any) -> list[dict[str, Any]]:
     """Every call of the last AI message in each of the state's message
     lists: what a tools node reached next would run, answered or not."""
@@ -50,6 +59,7 @@ def last_turn(values: Any) -> list[dict[str, Any]]:
         last = next((m for m in reversed(channel) if _is_ai(m)), None)
         if last is not None:
             found += written(last)
+            found += _edits(values, [c.get("id") for c in _with_ids(last)])
     return found
 
 
@@ -65,8 +75,20 @@ def waiting(values: Any) -> list[dict[str, Any]]:
         if at is None:
             continue
         answered = {_answers(m) for m in channel[at + 1 :]} - {None}
-        found += [c for c in _with_ids(channel[at]) if c.pop("id", None) not in answered]
+        calls = [c for c in _with_ids(channel[at]) if c.get("id") not in answered]
+        edits = _edits(values, [c.pop("id", None) for c in calls])
+        found += calls + [c for c in edits if c not in calls]
     return found
+
+
+def _edits(values: dict[str, Any], ids: list[Any]) -> list[dict[str, Any]]:
+    """The edits the state keeps for these calls (see EDITED_CALLS_KEY)."""
+    kept = values.get(EDITED_CALLS_KEY)
+    if not isinstance(kept, dict):
+        return []
+    return [
+        call for id_ in ids if isinstance(id_, str) and id_ in kept for call in written(kept[id_])
+    ]
 
 
 def _answers(message: Any) -> str | None:

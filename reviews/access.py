@@ -8,7 +8,8 @@ Each call of a batched turn is decided by those its own rule names.
 A thread (its state, history, diffs and live events) holds every call made
 on it, so it is visible only to those who may view its graph (the graph's
 rule: the first rule for the graph, or for any graph, with no tool and no
-condition) and every task ever asked on it. Changing it (editing state,
+condition) and every task ever asked on it, with the rule each edit decided
+on it fell under. Changing it (editing state,
 forking, replaying, retrying, cancelling its runs) needs the right to
 review its graph and to decide every task still open on it: any of those
 would retire or overrule them. A state write is also judged on the tool
@@ -165,8 +166,13 @@ def _thread_allows(user: Any, action: str, thread: Thread) -> bool:
         return False
     if user.is_superuser:
         return True
-    tasks = ReviewTask.objects.filter(thread_id=thread.pk, rule__isnull=False)
-    seen = set(tasks.values_list("rule_id", flat=True).distinct())
+    tasks = ReviewTask.objects.filter(thread_id=thread.pk).under_rules()
+    seen = {
+        rule_id
+        for pair in tasks.values_list("rule_id", "edit_rule_id").distinct()
+        for rule_id in pair
+        if rule_id is not None
+    }
     if not seen <= rules_granting(user, VIEW):
         return False
     if action == VIEW:
@@ -186,9 +192,7 @@ def visible_threads(
     if graph_rules:
         names = set(threads.values_list("graph_name", flat=True).distinct())
         threads = threads.exclude(graph_name__in=names - graphs_allowed(user, VIEW, names))
-    hidden = ReviewTask.objects.filter(thread_id=OuterRef("pk"), rule__isnull=False).exclude(
-        rule_id__in=granted
-    )
+    hidden = ReviewTask.objects.filter(thread_id=OuterRef("pk")).hidden_under(granted)
     return threads.exclude(Exists(hidden))
 
 
@@ -330,7 +334,7 @@ def visible_tasks(user: Any, tasks: QuerySet[ReviewTask]) -> QuerySet[ReviewTask
     granted = rules_granting(user, VIEW)
     if granted is None or not _rules_exist(user):
         return tasks  # no rules at all: every task is open (and the queries stay simple)
-    return tasks.filter(Q(rule__isnull=True) | Q(rule_id__in=granted))
+    return tasks.seen_under(granted)
 
 
 def pending_count(user: Any) -> int:

@@ -110,9 +110,28 @@ def current_rules(using: str = "default") -> list[ReviewRule]:
         return [_RULE_ROWS.make(using, row) for row in cursor.fetchall()]
 
 
+def _seen_under(granted: set[int]) -> models.Q:
+    return (models.Q(rule__isnull=True) | models.Q(rule_id__in=granted)) & (
+        models.Q(edit_rule__isnull=True) | models.Q(edit_rule_id__in=granted)
+    )
+
+
 class ReviewTaskQuerySet(models.QuerySet):
     def pending(self) -> ReviewTaskQuerySet:
         return self.filter(status=ReviewTask.Status.PENDING)
+
+    def under_rules(self) -> ReviewTaskQuerySet:
+        """The tasks whose rules restrict who may see them: their own, or the
+        one their edit fell under."""
+        return self.filter(models.Q(rule__isnull=False) | models.Q(edit_rule__isnull=False))
+
+    def seen_under(self, granted: set[int]) -> ReviewTaskQuerySet:
+        """The tasks those with the right to view under the rules `granted` may see."""
+        return self.filter(_seen_under(granted))
+
+    def hidden_under(self, granted: set[int]) -> ReviewTaskQuerySet:
+        """The tasks they may not see."""
+        return self.exclude(_seen_under(granted))
 
     def of_interrupt(self, task: ReviewTask) -> ReviewTaskQuerySet:
         """The tasks decided together with this one: the actions of one
@@ -281,6 +300,12 @@ class ReviewTask(models.Model):
     # rules change), so visibility is a join, not a per-row evaluation.
     rule = models.ForeignKey(
         ReviewRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="tasks"
+    )
+    # The rule the call as decided fell under, when an edit took it under
+    # another: the thread then holds that call, so who may see the thread
+    # and the task follows this rule too.
+    edit_rule = models.ForeignKey(
+        ReviewRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     due_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)

@@ -211,7 +211,7 @@ def decide(
     # here, so every route that decides is held to it.
     from reviews.access import check_decisions
 
-    check_decisions(user, tasks, normalised)
+    edited = check_decisions(user, tasks, normalised)
 
     first = tasks[0]
     with transaction.atomic():
@@ -239,12 +239,14 @@ def decide(
                 task, user, normalised[task.pk], client_address=client_address
             ):
                 continue  # an approval recorded; more reviewers must agree
+            edit_rule = edited.get(task.pk)
             won = ReviewTask.objects.filter(pk=task.pk, status=ReviewTask.Status.PENDING).update(
                 status=ReviewTask.Status.DECIDED,
                 decided_by=user,
                 decided_at=now,
                 decision=normalised[task.pk],
                 refused_with="",
+                edit_rule=edit_rule if edit_rule and edit_rule.pk != task.rule_id else None,
             )
             if not won:
                 # Rolls back this call's other decisions too.

@@ -63,7 +63,7 @@ def _carry_restrictions(source: Thread, copied: Thread) -> None:
     under rules come along, as history (superseded), wherever the copy does
     not ask them anew."""
     carried = []
-    for task in ReviewTask.objects.filter(thread_id=source.pk, rule__isnull=False):
+    for task in ReviewTask.objects.filter(thread_id=source.pk).under_rules():
         task.pk, task.thread_id, task.run_id, task.resumed_by_id = None, copied.pk, None, None
         task.status, task.claimed_by_id, task.claim_expires_at = (
             ReviewTask.Status.SUPERSEDED,

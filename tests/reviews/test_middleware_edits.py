@@ -1,0 +1,123 @@
+"""An edit LangChain's HumanInTheLoopMiddleware keeps beside the message is
+judged as the call it makes run.
+
+The middleware leaves an edited call in the AI message as the model proposed
+it, keeps the reviewer's edit in the state under the call's id, and its tools
+step runs the edit. Going on from a point where the edit waits to run runs the
+edit again: a 360 charge that finance edited into 5000 is a 5000 charge.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from graphs.models import Run, Thread
+from graphs.written_calls import EDITED_CALLS_KEY
+from reviews.access import VIEW, can_thread, task_for, visible_tasks, visible_threads
+from reviews.actions import runs as run_actions
+from reviews.actions import state as state_actions
+from reviews.actions import tasks as task_actions
+from reviews.actions import threads as thread_actions
+from reviews.graph_state import config_for, graph_for, read_state
+from reviews.models import ReviewRule, ReviewTask
+from reviews.state_editor import StateEdit
+from tests.reviews.conftest import finish, pending, start
+
+FLIGHT = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
+OVER_1000 = {"properties": {"amount": {"exclusiveMinimum": 1000}}, "required": ["amount"]}
+EDIT = {"type": "edit", "name": "charge_card", "args": {"amount": 5000.0, "currency": "EUR"}}
+
+
+@pytest.fixture
+def large_charges(rita, sam):
+    finance = Group.objects.create(name="finance")
+    for person in (rita, sam):
+        person.groups.add(finance)
+    rule = ReviewRule.objects.create(
+        name="large charges need two",
+        graph_name="tool_agent",
+        tool_name="charge_card",
+        condition=OVER_1000,
+        required_approvals=2,
+    )
+    rule.review_groups.add(finance)
+    return rule
+
+
+def _charged(thread: Thread) -> int:
+    messages = read_state(thread).values["messages"]
+    return sum(m["type"] == "tool" and "Charged 5000.00" in str(m["content"]) for m in messages)
+
+
+def test_an_edit_kept_by_the_middleware_is_judged_as_the_call_it_runs(large_charges, rita, sam):
+    thread = Thread.objects.get(pk=start("tool_agent", FLIGHT))
+    tasks = {t.tool_name: t for t in pending(thread.pk)}
+    assert tasks["charge_card"].args["amount"] == 360.0 and tasks["charge_card"].rule is None
+    book, charge = tasks["book_flight"], tasks["charge_card"]
+    task_actions.decide([book, charge], {book.pk: {"type": "approve"}, charge.pk: EDIT}, user=rita)
+    task_actions.decide([charge], {charge.pk: EDIT}, user=sam)
+    finish()
+    assert _charged(thread) == 1
+
+    # Where the approved edit waits to run: the message still holds the 360
+    # charge, the state the 5000 one.
+    graph = graph_for(thread)
+    before_tools = next(s for s in graph.get_state_history(config_for(thread)) if "tools" in s.next)
+    (call,) = [
+        c for c in before_tools.values["messages"][-1].tool_calls if c["name"] == "charge_card"
+    ]
+    assert call["args"]["amount"] == 360.0
+    assert before_tools.values[EDITED_CALLS_KEY][call["id"]]["args"]["amount"] == 5000.0
+    at = before_tools.config["configurable"]["checkpoint_id"]
+
+    mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
+    for person, why in ((mallory, "you may not approve it"), (rita, "2")):
+        with pytest.raises(PermissionDenied, match=why):
+            run_actions.replay(thread, at, user=person)
+        # Where it ended, the edit is still kept: a new message proposing a
+        # small charge under the edited call's id, written as the middleware.
+        edit = StateEdit.open(thread, {})
+        message = {"type": "ai", "content": "", "tool_calls": [{**call, "args": {"amount": 1.0}}]}
+        edit.bind_values(
+            {"messages": [message]},
+            as_node="HumanInTheLoopMiddleware.after_model",
+            continue_run=True,
+            base_checkpoint=thread.latest_checkpoint_id(),
+        )
+        assert edit.is_valid(), edit.edit_form.errors
+        with pytest.raises(PermissionDenied, match=why):
+            state_actions.edit(edit, user=person)
+    finish()
+    assert not Run.objects.filter(kind__in=[Run.Kind.REPLAY, Run.Kind.CONTINUE]).exists()
+    assert _charged(thread) == 1
+
+
+def test_a_thread_whose_call_was_edited_under_a_rule_is_seen_under_it(large_charges, rita, sam):
+    """A 360 charge no rule covers, edited into a 5000 one under finance's
+    rule: the thread, its copies and the task are finance's to see from then."""
+    thread = Thread.objects.get(pk=start("tool_agent", FLIGHT))
+    tasks = {t.tool_name: t for t in pending(thread.pk)}
+    book, charge = tasks["book_flight"], tasks["charge_card"]
+    mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
+    assert can_thread(mallory, VIEW, thread)  # nothing on it is under a rule yet
+    task_actions.decide([book, charge], {book.pk: {"type": "approve"}, charge.pk: EDIT}, user=rita)
+    assert can_thread(mallory, VIEW, thread)  # one approval of two: not in the thread yet
+    task_actions.decide([charge], {charge.pk: EDIT}, user=sam)
+    charge.refresh_from_db()
+    assert (charge.rule, charge.edit_rule) == (None, large_charges)
+    finish()
+    copy = thread_actions.copy(thread, user=rita)
+    for seen in (thread, copy):
+        assert can_thread(rita, VIEW, seen) and not can_thread(mallory, VIEW, seen)
+        threads = Thread.objects.filter(pk=seen.pk)
+        assert visible_threads(mallory, threads).count() == 0
+        assert visible_threads(rita, threads).count() == 1
+    everything = ReviewTask.objects.filter(pk__in=[book.pk, charge.pk])
+    assert list(visible_tasks(mallory, everything)) == [book]
+    with pytest.raises(Http404):
+        task_for(mallory, charge.pk)
+    assert task_for(rita, charge.pk) == charge
