@@ -3,7 +3,6 @@ they typed, and the decision it makes (in graphs.interrupts' vocabulary)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +11,7 @@ from django import forms
 from graphs.interrupts import APPROVALS, WITH_MESSAGE, Shape
 from reviews.models import ReviewTask
 from reviews.schema_forms import EMPTY, JSONBox, SchemaForm, as_text, parse_json
+from reviews.templatetags.as_json import json_text
 
 LABELS = {
     "approve": "Approve",
@@ -139,7 +139,7 @@ class DecisionForm(forms.Form):
     @property
     def proposed_args_text(self) -> str:
         """What the model proposed, whatever the reviewer typed since."""
-        return json.dumps(self.task.args or {}, indent=2, ensure_ascii=False)
+        return json_text(self.task.args or {}, indent=2)
 
     def _edited(self, name: str) -> bool:
         """Whether the editor holds something other than the proposed call

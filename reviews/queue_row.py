@@ -12,7 +12,6 @@ formatting; every text that comes from an agent or a person goes through
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
@@ -25,8 +24,8 @@ from django.utils.text import Truncator
 from django.utils.timesince import timesince, timeuntil
 from django.utils.translation import get_language
 
-from graphs.interrupts import json_safe
 from reviews.models import ReviewTask
+from reviews.templatetags.as_json import as_json_line
 from reviews.templatetags.conversation import call_description, node_words
 
 # What a row never reads, left in the database: JSON decoded for nothing on
@@ -104,10 +103,6 @@ def _minutes_since(language: str | None, minutes: int) -> str:
     return timesince(_EPOCH, _EPOCH + timedelta(minutes=minutes))
 
 
-def _json_line(value: Any) -> str:
-    return json.dumps(json_safe(value), ensure_ascii=False, separators=(", ", ": "))
-
-
 def _iso(moment: Any, here: Local | None = None) -> str:
     """The moment in the reader's time zone (timezone.localtime), ISO 8601."""
     if not timezone.is_aware(moment):
@@ -135,11 +130,11 @@ def _args(task: ReviewTask, calls: list[ReviewTask]) -> str:
     if len(calls) > 1:
         return "".join(
             f'<div class="call-line"><code>{escape(c.tool_name)}</code> '
-            f"{escape(_truncate(_json_line(c.args), 80))}</div>"
+            f"{escape(_truncate(as_json_line(c.args), 80))}</div>"
             for c in calls
         )
     if task.args:
-        return escape(_truncate(_json_line(task.args), 120))
+        return escape(_truncate(as_json_line(task.args), 120))
     return escape(_truncate(call_description(task.description), 120))
 
 

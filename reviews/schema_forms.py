@@ -19,6 +19,7 @@ from django import forms
 
 from graphs.interrupts import DecisionError, check_value
 from reviews import json_input
+from reviews.templatetags.as_json import json_text
 
 # An empty optional input: the key is left out of the value.
 EMPTY = object()
@@ -86,7 +87,7 @@ class _Value(forms.Field):
 
     def shown(self, value: Any) -> Any:
         """A value as its input shows it (JSON for a JSON box)."""
-        return json.dumps(value, indent=2, ensure_ascii=False)
+        return json_text(value, indent=2)
 
     def has_changed(self, initial: Any, data: Any) -> bool:
         try:

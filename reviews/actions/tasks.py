@@ -4,7 +4,6 @@ takes its lock, writes, then emits (reviews.emit) inside its transaction."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +26,7 @@ from reviews.actions import ActionRefused, DecisionsInvalid
 from reviews.emit import emit
 from reviews.graph_state import GraphUnavailable, graph_for, module_tool_schema, tool_args_schemas
 from reviews.models import Approval, ReviewRule, ReviewTask
+from reviews.templatetags.as_json import json_text
 
 CLAIM_FOR = timedelta(minutes=15)
 # An assignment holds the claim for the assignee's working day.
@@ -38,7 +38,7 @@ def describe_decision(decision: dict[str, Any]) -> str:
     type_ = decision.get("type", "")
     if type_ == "edit":
         args = decision.get("args") or {}
-        shown = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in args.items())
+        shown = ", ".join(f"{json_text(k)[1:-1]}={json_text(v)}" for k, v in args.items())
         return f"edit to {decision.get('name', '')}({shown})"
     if decision.get("message"):
         return f"{type_}: “{decision['message']}”"

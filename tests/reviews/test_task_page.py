@@ -208,6 +208,23 @@ def test_agent_text_is_escaped_and_json_answers_keep_their_type(as_rita):
     assert read_state(Thread.objects.get(pk=thread)).values["reply"] == {"ok": True, "n": 2}
 
 
+def test_a_call_shows_the_characters_that_reorder_or_hide_text_as_escapes(as_rita):
+    """A right-to-left override in an argument would show the text after it
+    reversed (an amount of 2400 as "0042"): pages show such characters as
+    JSON escapes, and the edit box's JSON still reads as the call."""
+    (task,) = pending(stopped("support", REFUND))
+    hidden = "order A-1\u202e, \u200bnote\u2066"
+    args = {"order_id": hidden, "amount": 2400.0}
+    ReviewTask.objects.filter(pk=task.pk).update(args=args)
+    for url in (reverse("task", args=[task.pk]), reverse("queue")):
+        html = as_rita.get(url).content.decode()
+        assert not {"\u202e", "\u200b", "\u2066"} & set(html), url
+        assert r"order A-1\u202e, \u200bnote\u2066" in html, url
+    page = as_rita.get(reverse("task", args=[task.pk])).content.decode()
+    (box,) = re.findall(r"<textarea[^>]*-args[^>]*>(.*?)</textarea>", page, re.S)
+    assert json.loads(box.replace("&quot;", '"')) == args
+
+
 def test_feedback_form_from_response_schema_gives_typed_values(as_rita):
     thread = start("drafting", {"topic": "launch"})
     (task,) = pending(thread)
