@@ -111,7 +111,11 @@ def allowed(user: Any, action: str, rule_id: int | None) -> bool:
 
 
 def can(user: Any, action: str, task: ReviewTask) -> bool:
-    return allowed(user, action, task.rule_id)
+    """Whether the user may `action` the task: under its rule, and may see
+    the call an edit of it took under another (ReviewTask.edit_rule)."""
+    return allowed(user, action, task.rule_id) and (
+        task.edit_rule_id is None or allowed(user, VIEW, task.edit_rule_id)
+    )
 
 
 def graph_rules(names: Iterable[str]) -> dict[str, ReviewRule | None]:
@@ -345,8 +349,9 @@ def pending_count(user: Any) -> int:
     sql, params = f"SELECT COUNT(*) FROM {table} WHERE status = %s", [ReviewTask.Status.PENDING]
     granted = rules_granting(user, VIEW)
     if granted is not None and _rules_exist(user):
-        sql += " AND (rule_id IS NULL" + "".join(" OR rule_id = %s" for _ in granted) + ")"
-        params += sorted(granted)
+        for column in ("rule_id", "edit_rule_id"):
+            sql += f" AND ({column} IS NULL" + f" OR {column} = %s" * len(granted) + ")"
+            params += sorted(granted)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()[0]

@@ -49,9 +49,11 @@ def queue_messages(event: dict, visible: set[int | None] | None) -> list[str]:
     reviews/live.html); the count and the rows leaving follow as their
     siblings. Two only when new rows and rows replaced in place come
     together: both can't lead one message."""
-    rows = [r["html"] for r in event["rows"] if visible is None or r["rule"] in visible]
-    changed = [r["html"] for r in event["changed"] if visible is None or r["rule"] in visible]
-    removed = [r["html"] for r in event["removed"] if visible is None or r["rule"] in visible]
+
+    def shown(parts: list[dict]) -> list[str]:
+        return [p["html"] for p in parts if visible is None or visible.issuperset(p["rules"])]
+
+    rows, changed, removed = shown(event["rows"]), shown(event["changed"]), shown(event["removed"])
     head = event["count_html"] if visible is None else fragment("queue_count_poke")
     text = head + "".join(removed)
     if rows:

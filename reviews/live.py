@@ -88,12 +88,12 @@ def render(event: dict[str, Any]) -> dict[str, Any] | None:
         "count_html": render_to_string("reviews/live.html#queue_count", context),
         "rows": [
             {
-                "rule": task.rule_id,
+                "rules": seen_under(task),
                 "html": row_html(task, here=here),
             }
             # A turn's calls share a row when they share a rule (what
             # decides who may see them).
-            for task in turn_rows(sorted(created, key=lambda t: (t.rule_id or 0, t.pk)))
+            for task in turn_rows(sorted(created, key=lambda t: (*_rule_ids(t), t.pk)))
         ],
         "removed": removed,
         # Rows that replace themselves in place: their holder or assignee
@@ -101,12 +101,21 @@ def render(event: dict[str, Any]) -> dict[str, Any] | None:
         "changed": replaced
         + [
             {
-                "rule": task.rule_id,
+                "rules": seen_under(task),
                 "html": row_html(task, oob=True, here=here),
             }
             for task in turn_rows(changed)
         ],
     }
+
+
+def seen_under(task: ReviewTask) -> list[int | None]:
+    """The rules a reader must see under to see the task's row."""
+    return [task.rule_id, task.edit_rule_id]
+
+
+def _rule_ids(task: ReviewTask) -> tuple[int, int]:
+    return (task.rule_id or 0, task.edit_rule_id or 0)
 
 
 def _rows(task_ids: list[int]) -> list[ReviewTask]:
@@ -129,11 +138,11 @@ def _removals(removed: list[int], here: Local) -> tuple[list[dict], list[dict]]:
     a task's id is not news for a page whose reviewer may not see the task."""
     gone: dict[tuple, list[int]] = {}
     for pk, *key in ReviewTask.objects.filter(pk__in=removed).values_list(
-        "pk", "thread_id", "checkpoint_id", "interrupt_id", "rule_id"
+        "pk", "thread_id", "checkpoint_id", "interrupt_id", "rule_id", "edit_rule_id"
     ):
         gone.setdefault(tuple(key), []).append(pk)
     deleted, replaced = [], []
-    for (thread_id, checkpoint_id, interrupt_id, rule_id), pks in gone.items():
+    for (thread_id, checkpoint_id, interrupt_id, rule_id, edit_rule_id), pks in gone.items():
         left = list(
             ReviewTask.objects.pending()
             .filter(
@@ -141,6 +150,7 @@ def _removals(removed: list[int], here: Local) -> tuple[list[dict], list[dict]]:
                 checkpoint_id=checkpoint_id,
                 interrupt_id=interrupt_id,
                 rule_id=rule_id,
+                edit_rule_id=edit_rule_id,
             )
             .exclude(pk__in=removed)
             .select_related(*ROW_RELATED)
@@ -150,13 +160,15 @@ def _removals(removed: list[int], here: Local) -> tuple[list[dict], list[dict]]:
         shown = min(pks + [t.pk for t in left])  # the row's id on open pages
         html = "".join(_removed(pk) for pk in pks if pk != shown or not left)
         if html:
-            deleted.append({"rule": rule_id, "html": html})
+            deleted.append({"rules": [rule_id, edit_rule_id], "html": html})
         if left:
             (row,) = turn_rows(left)
-            replaced.append({"rule": rule_id, "html": row_html(row, replaces=shown, here=here)})
+            replaced.append(
+                {"rules": [rule_id, edit_rule_id], "html": row_html(row, replaces=shown, here=here)}
+            )
     # Ids of no task any more: nothing to look up, nobody's news but a delete.
     for pk in set(removed) - {pk for pks in gone.values() for pk in pks}:
-        deleted.append({"rule": None, "html": _removed(pk)})
+        deleted.append({"rules": [None], "html": _removed(pk)})
     return deleted, replaced
 
 

@@ -100,11 +100,17 @@ def turn_rows(tasks: list[ReviewTask]) -> list[ReviewTask]:
     from reviews.models import Approval
 
     rows: list[ReviewTask] = []
-    lead: dict[tuple[str, str, str, int | None], ReviewTask] = {}
+    lead: dict[tuple[str, str, str, int | None, int | None], ReviewTask] = {}
     for task in tasks:
         # Calls under different rules keep rows of their own: a row goes live
-        # to those its rule lets see it.
-        key = (task.thread_id, task.checkpoint_id, task.interrupt_id, task.rule_id)
+        # to those its rules let see it.
+        key = (
+            task.thread_id,
+            task.checkpoint_id,
+            task.interrupt_id,
+            task.rule_id,
+            task.edit_rule_id,
+        )
         if key in lead and task.is_pending == lead[key].is_pending:
             lead[key].calls.append(task)
             continue

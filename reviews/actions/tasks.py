@@ -235,18 +235,21 @@ def decide(
         _refuse_if_moved_on(first, thread)
         now = timezone.now()
         for task in tasks:
+            # The rule of the call as decided, when an edit took it under another.
+            edit_rule = edited.get(task.pk)
+            if edit_rule is not None and edit_rule.pk == task.rule_id:
+                edit_rule = None
             if task.needs_quorum(normalised[task.pk]) and not _approve(
-                task, user, normalised[task.pk], client_address=client_address
+                task, user, normalised[task.pk], edit_rule, client_address=client_address
             ):
                 continue  # an approval recorded; more reviewers must agree
-            edit_rule = edited.get(task.pk)
             won = ReviewTask.objects.filter(pk=task.pk, status=ReviewTask.Status.PENDING).update(
                 status=ReviewTask.Status.DECIDED,
                 decided_by=user,
                 decided_at=now,
                 decision=normalised[task.pk],
                 refused_with="",
-                edit_rule=edit_rule if edit_rule and edit_rule.pk != task.rule_id else None,
+                edit_rule=edit_rule,
             )
             if not won:
                 # Rolls back this call's other decisions too.
@@ -337,11 +340,17 @@ def standing_approvals(
 
 
 def _approve(
-    task: ReviewTask, user: Any, decision: dict[str, Any], *, client_address: str | None
+    task: ReviewTask,
+    user: Any,
+    decision: dict[str, Any],
+    edit_rule: ReviewRule | None,
+    *,
+    client_address: str | None,
 ) -> bool:
     """Record one reviewer's approval; True when it completes the quorum.
     Later approvals must approve the version the first one approved (edits
-    included), and each reviewer counts once."""
+    included), and each reviewer counts once. The first also sets the rule
+    its edit falls under (`edit_rule`): the task holds that call from now."""
     so_far, lapsed = standing_approvals(task)
     need = task.required_for(so_far[0].decision if so_far else decision)
     if any(a.reviewer_id == user.pk for a in so_far + lapsed):
@@ -352,6 +361,8 @@ def _approve(
             f"({describe_decision(so_far[0].decision)}); approve that version, or reject."
         )
     Approval.objects.create(task=task, reviewer=user, decision=decision)
+    if not so_far:
+        ReviewTask.objects.filter(pk=task.pk).update(edit_rule=edit_rule)
     count = len(so_far) + 1
     emit(
         "task.approved",

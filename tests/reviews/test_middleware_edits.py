@@ -14,14 +14,26 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.urls import reverse
 
 from graphs.models import Run, Thread
 from graphs.written_calls import EDITED_CALLS_KEY
-from reviews.access import VIEW, can_thread, task_for, visible_tasks, visible_threads
+from reviews import live
+from reviews.access import (
+    REVIEW,
+    VIEW,
+    can,
+    can_thread,
+    pending_count,
+    task_for,
+    visible_tasks,
+    visible_threads,
+)
 from reviews.actions import runs as run_actions
 from reviews.actions import state as state_actions
 from reviews.actions import tasks as task_actions
 from reviews.actions import threads as thread_actions
+from reviews.consumers import queue_messages
 from reviews.graph_state import config_for, graph_for, read_state
 from reviews.models import ReviewRule, ReviewTask
 from reviews.state_editor import StateEdit
@@ -96,24 +108,41 @@ def test_an_edit_kept_by_the_middleware_is_judged_as_the_call_it_runs(large_char
     assert _charged(thread) == 1
 
 
-def test_a_thread_whose_call_was_edited_under_a_rule_is_seen_under_it(large_charges, rita, sam):
+def test_a_thread_whose_call_was_edited_under_a_rule_is_seen_under_it(
+    large_charges, rita, sam, client
+):
     """A 360 charge no rule covers, edited into a 5000 one under finance's
-    rule: the thread, its copies and the task are finance's to see from then."""
+    rule: from its first approval, the task, the thread, its copies, the
+    turn's other calls' pages and the live queue are finance's to see."""
     thread = Thread.objects.get(pk=start("tool_agent", FLIGHT))
     tasks = {t.tool_name: t for t in pending(thread.pk)}
     book, charge = tasks["book_flight"], tasks["charge_card"]
     mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
+    client.force_login(mallory)
     assert can_thread(mallory, VIEW, thread)  # nothing on it is under a rule yet
-    task_actions.decide([book, charge], {book.pk: {"type": "approve"}, charge.pk: EDIT}, user=rita)
-    assert can_thread(mallory, VIEW, thread)  # one approval of two: not in the thread yet
-    task_actions.decide([charge], {charge.pk: EDIT}, user=sam)
+    assert pending_count(mallory) == 2
+
+    task_actions.decide([charge], {charge.pk: EDIT}, user=rita)  # one approval of two
     charge.refresh_from_db()
-    assert (charge.rule, charge.edit_rule) == (None, large_charges)
+    assert (charge.status, charge.rule, charge.edit_rule) == ("pending", None, large_charges)
+    assert not can_thread(mallory, VIEW, thread) and can_thread(rita, VIEW, thread)
+    assert pending_count(mallory) == 1 and pending_count(rita) == 2
+    assert not can(mallory, REVIEW, charge) and can(sam, REVIEW, charge)
+    row = f'id="task-{charge.pk}"'
+    pushed = live.render({"created": [charge.pk], "removed": [], "changed": [charge.pk]})
+    assert row not in "".join(queue_messages(pushed, {None}))
+    assert row in "".join(queue_messages(pushed, {None, large_charges.pk}))
+    page = client.get(reverse("task", args=[book.pk])).content.decode()
+    assert "book_flight" in page and "charge_card" not in page and "5000" not in page
+
+    task_actions.decide([book, charge], {book.pk: {"type": "approve"}, charge.pk: EDIT}, user=sam)
+    charge.refresh_from_db()
+    assert (charge.status, charge.rule, charge.edit_rule) == ("decided", None, large_charges)
     finish()
     copy = thread_actions.copy(thread, user=rita)
-    for seen in (thread, copy):
-        assert can_thread(rita, VIEW, seen) and not can_thread(mallory, VIEW, seen)
-        threads = Thread.objects.filter(pk=seen.pk)
+    for shown in (thread, copy):
+        assert can_thread(rita, VIEW, shown) and not can_thread(mallory, VIEW, shown)
+        threads = Thread.objects.filter(pk=shown.pk)
         assert visible_threads(mallory, threads).count() == 0
         assert visible_threads(rita, threads).count() == 1
     everything = ReviewTask.objects.filter(pk__in=[book.pk, charge.pk])
@@ -121,3 +150,17 @@ def test_a_thread_whose_call_was_edited_under_a_rule_is_seen_under_it(large_char
     with pytest.raises(Http404):
         task_for(mallory, charge.pk)
     assert task_for(rita, charge.pk) == charge
+    page = client.get(reverse("task", args=[book.pk])).content.decode()
+    assert "book_flight" in page and "charge_card" not in page and "5000" not in page
+
+
+def test_an_edit_decided_at_once_is_seen_under_its_rule(large_charges, rita):
+    large_charges.required_approvals = 1
+    large_charges.save()
+    thread = Thread.objects.get(pk=start("tool_agent", FLIGHT))
+    (charge,) = [t for t in pending(thread.pk) if t.tool_name == "charge_card"]
+    task_actions.decide([charge], {charge.pk: EDIT}, user=rita)
+    charge.refresh_from_db()
+    assert (charge.status, charge.edit_rule) == ("decided", large_charges)
+    mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
+    assert not can_thread(mallory, VIEW, thread) and can_thread(rita, VIEW, thread)

@@ -28,7 +28,7 @@ def queue_event(text: str) -> dict:
         "type": "queue.changed",
         "removed": [],
         "count_html": f'<span id="pending-count">{text}</span>',
-        "rows": [{"rule": None, "html": f'<tr id="task-1"><td>{text}</td></tr>'}],
+        "rows": [{"rules": [None], "html": f'<tr id="task-1"><td>{text}</td></tr>'}],
         "changed": [],
     }
 
