@@ -17,11 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.test import Client
 
 from graphs.models import Run
 from graphs.worker import work
-from reviews.models import ReviewTask
+from reviews.models import ReviewRule, ReviewTask
 from tests.conftest import default_on_postgres
 
 # Modules whose database use is the same on both: drawings, documents, the
@@ -76,6 +77,16 @@ def as_sam(sam) -> Client:
     client = Client()
     client.force_login(sam)
     return client
+
+
+def reviewed_by(group_name: str, people, **rule_fields) -> ReviewRule:
+    """A rule whose calls the group (these people) reviews."""
+    group = Group.objects.create(name=group_name)
+    for person in people:
+        person.groups.add(group)
+    rule = ReviewRule.objects.create(**rule_fields)
+    rule.review_groups.add(group)
+    return rule
 
 
 def start(graph_name: str, payload, **fields) -> str:

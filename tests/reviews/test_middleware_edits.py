@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.urls import reverse
@@ -35,9 +34,9 @@ from reviews.actions import tasks as task_actions
 from reviews.actions import threads as thread_actions
 from reviews.consumers import queue_messages
 from reviews.graph_state import config_for, graph_for, read_state
-from reviews.models import ReviewRule, ReviewTask
+from reviews.models import ReviewTask
 from reviews.state_editor import StateEdit
-from tests.reviews.conftest import finish, pending, start
+from tests.reviews.conftest import finish, pending, reviewed_by, start
 
 FLIGHT = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
 OVER_1000 = {"properties": {"amount": {"exclusiveMinimum": 1000}}, "required": ["amount"]}
@@ -46,18 +45,15 @@ EDIT = {"type": "edit", "name": "charge_card", "args": {"amount": 5000.0, "curre
 
 @pytest.fixture
 def large_charges(rita, sam):
-    finance = Group.objects.create(name="finance")
-    for person in (rita, sam):
-        person.groups.add(finance)
-    rule = ReviewRule.objects.create(
+    return reviewed_by(
+        "finance",
+        (rita, sam),
         name="large charges need two",
         graph_name="tool_agent",
         tool_name="charge_card",
         condition=OVER_1000,
         required_approvals=2,
     )
-    rule.review_groups.add(finance)
-    return rule
 
 
 def _charged(thread: Thread) -> int:

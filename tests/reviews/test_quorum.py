@@ -15,7 +15,7 @@ from reviews.actions import ActionRefused
 from reviews.actions import tasks as task_actions
 from reviews.graph_state import read_state
 from reviews.models import AuditEvent, ReviewRule, ReviewTask
-from tests.reviews.conftest import finish, pending, start
+from tests.reviews.conftest import finish, pending, reviewed_by, start
 from tests.reviews.rows import stopped
 from tests.reviews.test_decision_races import race
 
@@ -25,14 +25,14 @@ REFUND = {"messages": [{"role": "user", "content": "Please refund order A-1001, 
 
 @pytest.fixture
 def two_of_finance(rita, sam):
-    finance = Group.objects.create(name="finance")
-    for person in (rita, sam):
-        person.groups.add(finance)
-    rule = ReviewRule.objects.create(
-        name="refunds need two", graph_name="support", tool_name="refund", required_approvals=2
+    return reviewed_by(
+        "finance",
+        (rita, sam),
+        name="refunds need two",
+        graph_name="support",
+        tool_name="refund",
+        required_approvals=2,
     )
-    rule.review_groups.add(finance)
-    return rule
 
 
 def test_two_distinct_approvals_resume_once(two_of_finance, as_rita, as_sam, rita, sam):
