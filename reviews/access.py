@@ -233,8 +233,9 @@ def check_decisions(
             continue
         if not can(user, REVIEW, task):
             what = f"{task.tool_name} call" if task.tool_name else "request"
+            rule = task.rule if not allowed(user, REVIEW, task.rule_id) else task.edit_rule
             raise PermissionDenied(
-                f"You may not decide the {what} (task {task.pk}): rule “{task.rule}” names who may."
+                f"You may not decide the {what} (task {task.pk}): rule “{rule}” names who may."
             )
         if task.pk in edited and not allowed(user, REVIEW, getattr(edited[task.pk], "pk", None)):
             raise PermissionDenied(

@@ -124,6 +124,8 @@ def test_a_thread_whose_call_was_edited_under_a_rule_is_seen_under_it(
     assert not can_thread(mallory, VIEW, thread) and can_thread(rita, VIEW, thread)
     assert pending_count(mallory) == 1 and pending_count(rita) == 2
     assert not can(mallory, REVIEW, charge) and can(sam, REVIEW, charge)
+    with pytest.raises(PermissionDenied, match="rule “large charges need two”"):
+        task_actions.decide([charge], {charge.pk: {"type": "approve"}}, user=mallory)
     row = f'id="task-{charge.pk}"'
     pushed = live.render({"created": [charge.pk], "removed": [], "changed": [charge.pk]})
     assert row not in "".join(queue_messages(pushed, {None}))
