@@ -48,8 +48,10 @@ from graphs.signals import run_finished, run_interrupted
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=30)
-# Checkpoint metadata key naming the run that wrote a checkpoint.
-RUN_KEY = "hitl_run"
+# Checkpoint metadata the dashboard writes itself starts with this; the key
+# naming the run that wrote a checkpoint is one.
+OWN_METADATA_PREFIX = "hitl_"
+RUN_KEY = OWN_METADATA_PREFIX + "run"
 # The key of an "updates" chunk that carries interrupts (LangGraph keeps its
 # own constant private).
 INTERRUPT = "__interrupt__"
@@ -251,7 +253,16 @@ def run_config(run: Run) -> dict[str, Any]:
         "configurable": configurable,
         # The Agent Server API's run metadata (graph_id, assistant_id...) too,
         # as LangGraph's server passes it to the graph and its checkpoints.
-        "metadata": {**(asked.get("metadata") or {}), **(run.metadata or {}), RUN_KEY: run.pk},
+        # Never the dashboard's own keys (which run, who edited the state):
+        # pages trust them to say who did what.
+        "metadata": {
+            **{
+                key: value
+                for key, value in {**(asked.get("metadata") or {}), **(run.metadata or {})}.items()
+                if not str(key).startswith(OWN_METADATA_PREFIX)
+            },
+            RUN_KEY: run.pk,
+        },
     }
     return config
 

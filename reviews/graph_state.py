@@ -23,7 +23,7 @@ from pydantic import ConfigDict, PydanticUserError, TypeAdapter
 from graphs.interrupts import json_safe
 from graphs.models import Thread
 from graphs.registry import GraphLoadError, GraphNotFound, get_registry
-from graphs.worker import compiled_graph
+from graphs.worker import OWN_METADATA_PREFIX, compiled_graph
 
 RESERVED_NODES = ("__start__", "__end__")
 
@@ -64,8 +64,9 @@ def config_for(thread: Thread, checkpoint_id: str | None = None) -> dict[str, An
     return {"configurable": configurable}
 
 
-# Checkpoint metadata the dashboard adds to the writes it makes itself.
-EDITED_BY, EDITED_AS_NODE = "hitl_user", "hitl_as_node"
+# Checkpoint metadata the dashboard adds to the writes it makes itself (a
+# run's own metadata never holds them: graphs.worker.run_config).
+EDITED_BY, EDITED_AS_NODE = OWN_METADATA_PREFIX + "user", OWN_METADATA_PREFIX + "as_node"
 
 
 def read_state(thread: Thread, *, steps: int = 8) -> ThreadState:

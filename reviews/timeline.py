@@ -136,7 +136,10 @@ def timeline(thread: Thread, *, before: str = "", limit: int = PAGE) -> tuple[li
             parent_id=r["parent_checkpoint_id"],
             step=(r["metadata"] or {}).get("step", -1),
             source=(r["metadata"] or {}).get("source", ""),
-            edited_by=(r["metadata"] or {}).get(EDITED_BY, ""),
+            # Only the state editor's own points say who edited them.
+            edited_by=(r["metadata"] or {}).get(EDITED_BY, "")
+            if (r["metadata"] or {}).get("source") == "update"
+            else "",
         )
         for r in page
     ]

@@ -61,6 +61,33 @@ def test_timeline_points_name_their_step_source_writers_and_cause(as_rita):
     assert "class publish next;" in html  # the diagram marks what runs next
 
 
+def test_a_runs_metadata_never_says_who_edited_its_points(as_rita, rita):
+    """Who edited a point is the dashboard's word, from its own state edits:
+    a run asked with the dashboard's metadata keys is credited to its run."""
+    spoof = {"hitl_user": "admin", "hitl_as_node": "publish", "hitl_run": 0, "team": "blue"}
+    run = Run.enqueue(
+        graph_name="drafting",
+        kind=Run.Kind.START,
+        payload={"topic": "launch"},
+        metadata=spoof,
+        config={"metadata": spoof},
+        requested_by=rita,
+    )
+    finish()
+    points, _ = timeline(Thread.objects.get(pk=run.thread_id))
+    assert points and all(p.run == run and p.edited_by == "" for p in points)
+    assert points[0].caused_by == f"run {run.pk} (start with input, rita)"
+    for row in Checkpoint.objects.filter(thread_id=run.thread_id):
+        assert row.metadata["team"] == "blue" and row.metadata["hitl_run"] == run.pk
+        assert "hitl_user" not in row.metadata and "hitl_as_node" not in row.metadata
+    # Written there some other way (a graph run outside the dashboard): a
+    # graph's own step still isn't an edit.
+    row = Checkpoint.objects.filter(thread_id=run.thread_id).latest("checkpoint_id")
+    Checkpoint.objects.filter(pk=row.pk).update(metadata={**row.metadata, "hitl_user": "admin"})
+    points, _ = timeline(Thread.objects.get(pk=run.thread_id))
+    assert points[0].edited_by == "" and "admin" not in points[0].caused_by
+
+
 def test_point_detail_and_diff_against_parent_or_any_point(as_rita):
     thread_id = start("drafting", {"topic": "launch"})
     points, _ = timeline(Thread.objects.get(pk=thread_id))
