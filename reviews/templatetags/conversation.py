@@ -14,6 +14,7 @@ from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from graphs.interrupts import json_safe
+from graphs.written_calls import EDITED_CALLS_KEY
 
 register = template.Library()
 
@@ -111,14 +112,17 @@ def state_parts(values: Any) -> list[dict[str, Any]]:
     values = json_safe(values)
     if not isinstance(values, dict):
         return [{"key": "", "messages": None, "value": values}]
-    return [
-        {
-            "key": key,
-            "messages": [message_view(m) for m in value] if is_messages(value) else None,
-            "value": value,
-        }
-        for key, value in values.items()
-    ]
+    edits = values.get(EDITED_CALLS_KEY)
+    parts = []
+    for key, value in values.items():
+        messages = [message_view(m) for m in value] if is_messages(value) else None
+        if messages and isinstance(edits, dict):
+            # A call HumanInTheLoopMiddleware runs as a reviewer edited it.
+            for call in (c for m in messages for c in m["tool_calls"]):
+                if isinstance(edits.get(call["id"]), dict):
+                    call["edited"] = edits[call["id"]]
+        parts.append({"key": key, "messages": messages, "value": value})
+    return parts
 
 
 @register.filter

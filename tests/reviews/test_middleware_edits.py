@@ -9,6 +9,8 @@ edit again: a 360 charge that finance edited into 5000 is a 5000 charge.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -61,7 +63,9 @@ def _charged(thread: Thread) -> int:
     return sum(m["type"] == "tool" and "Charged 5000.00" in str(m["content"]) for m in messages)
 
 
-def test_an_edit_kept_by_the_middleware_is_judged_as_the_call_it_runs(large_charges, rita, sam):
+def test_an_edit_kept_by_the_middleware_is_judged_as_the_call_it_runs(
+    large_charges, rita, sam, as_rita
+):
     thread = Thread.objects.get(pk=start("tool_agent", FLIGHT))
     tasks = {t.tool_name: t for t in pending(thread.pk)}
     assert tasks["charge_card"].args["amount"] == 360.0 and tasks["charge_card"].rule is None
@@ -81,6 +85,12 @@ def test_an_edit_kept_by_the_middleware_is_judged_as_the_call_it_runs(large_char
     assert call["args"]["amount"] == 360.0
     assert before_tools.values[EDITED_CALLS_KEY][call["id"]]["args"]["amount"] == 5000.0
     at = before_tools.config["configurable"]["checkpoint_id"]
+    # The conversation shows what runs: the call as proposed, and the edit.
+    page = as_rita.get(reverse("thread", args=[thread.pk]) + f"?at={at}").content.decode()
+    (card,) = re.findall(
+        r'<div class="tool-card">(?:(?!tool-card">).)*?charge_card.*?</div></div>', page, re.S
+    )
+    assert "360.0" in card and "edited by a reviewer" in card and "5000.0" in card
 
     mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
     for person, why in ((mallory, "you may not approve it"), (rita, "2")):
