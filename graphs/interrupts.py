@@ -88,6 +88,9 @@ class ReviewRequest:
     value: Any = None
     node: str = ""
     namespace: str = ""
+    # A question that is no tool call of its own: the calls answering it
+    # lets run (see _guarded_calls).
+    guards: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -319,6 +322,8 @@ def pending_requests(
             interrupt.id, interrupt.value, getattr(interrupt, "response_schema", None)
         ):
             request.node, request.namespace = request.node or node, namespace
+            if not request.tool_name:
+                request.guards = _guarded_calls(interrupt.value, state)
             requests.append(request)
     # Continuing lets every graph stopped at a static breakpoint go on, each
     # parallel subgraph's and one beside a pending interrupt() included.
@@ -366,6 +371,32 @@ def pending_requests(
             request.action_index, index = index, index + 1
             requests.append(request)
     return requests
+
+
+def _guarded_calls(value: Any, state) -> list[dict[str, Any]]:
+    """The calls a question that is no call of its own guards: those its
+    value shows (`interrupt({"question": ..., "call": tool_call})`, as
+    LangGraph's docs review a call), and those waiting in the last AI
+    message of the graph, or of a subgraph that asks, which a tools node
+    after the question runs. Answering it lets them run, so the rules of
+    those calls govern it (reviews.models.ReviewRule.for_task)."""
+    calls = written_calls.written(value)
+    states, seen = [state], []
+    while states:
+        current = states.pop()
+        seen.append(current)
+        states += [t.state for t in getattr(current, "tasks", ()) or () if _is_snapshot(t.state)]
+    for current in seen:
+        calls += [
+            c for c in written_calls.waiting(getattr(current, "values", None)) if c not in calls
+        ]
+    return calls
+
+
+def _is_snapshot(state: Any) -> bool:
+    # A subgraph task's `state` is its snapshot with `subgraphs=True`, its
+    # config without.
+    return hasattr(state, "values") and hasattr(state, "tasks")
 
 
 # LangGraph's path for a task a Send made.

@@ -86,7 +86,28 @@ class ReviewRule(models.Model):
 
     @classmethod
     def for_task(cls, task: ReviewTask, rules: list[ReviewRule] | None = None) -> ReviewRule | None:
-        return cls.for_call(task.graph_name, task.tool_name, task.args, rules)
+        """The first rule, in order, the task falls under: as the call it
+        asks, or, for a question, as the request or any call it guards."""
+        rules = list(cls.objects.all()) if rules is None else rules
+        guards = [] if task.tool_name else [c for c in task.guards or () if isinstance(c, dict)]
+        return next(
+            (
+                rule
+                for rule in rules
+                if rule.matches(task.graph_name, task.tool_name, task.args)
+                or any(
+                    # Arguments no reading makes an object of: under every rule of the tool.
+                    rule.matches(
+                        task.graph_name,
+                        str(c.get("name", "")),
+                        c.get("args"),
+                        lenient=c.get("args") is None,
+                    )
+                    for c in guards
+                )
+            ),
+            None,
+        )
 
 
 _RULE_ROWS = Rows(ReviewRule)
@@ -182,6 +203,7 @@ class ReviewTaskQuerySet(models.QuerySet):
                 payload=request.value,
                 node=request.node,
                 namespace=request.namespace,
+                guards=request.guards,
             )
             for request in requests
         ]
@@ -273,6 +295,8 @@ class ReviewTask(models.Model):
     allowed = models.JSONField(default=list, blank=True)
     response_schema = models.JSONField(null=True, blank=True)
     payload = models.JSONField(null=True, blank=True)
+    # For a question that is no tool call: the calls answering it lets run.
+    guards = models.JSONField(default=list, blank=True)
     node = models.CharField(max_length=200, blank=True, default="")
     # The subgraph that asked ("" for the graph itself), as LangGraph names it.
     namespace = models.CharField(max_length=500, blank=True, default="")

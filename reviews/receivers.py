@@ -73,7 +73,9 @@ def rematch_pending(sender, **kwargs) -> None:
     """Rules changed: pending tasks are governed by whatever matches now."""
     rules = current_rules()
     moves: dict[int | None, list[int]] = {}
-    for task in ReviewTask.objects.pending().only("pk", "graph_name", "tool_name", "args", "rule"):
+    for task in ReviewTask.objects.pending().only(
+        "pk", "graph_name", "tool_name", "args", "guards", "rule"
+    ):
         rule = ReviewRule.for_task(task, rules)
         if task.rule_id != (rule.pk if rule else None):
             moves.setdefault(rule.pk if rule else None, []).append(task.pk)

@@ -122,3 +122,24 @@ def test_equal_calls_under_two_ids_are_two_calls(as_dict):
     assert waiting(state) == [refund, refund]
     answered = {"messages": [*state["messages"], ToolMessage("done", tool_call_id="c1")]}
     assert waiting(answered) == [refund]
+
+
+def test_a_question_guards_the_calls_it_shows_and_those_waiting_below_it():
+    """What answering an interrupt() that is no call of its own lets run: a
+    call its value shows, and the calls the last AI message still waits
+    for, in the graph or in a subgraph that asks."""
+    from types import SimpleNamespace
+
+    from graphs.interrupts import _guarded_calls
+
+    refund = {"name": "refund", "args": {"amount": 2400.0}}
+    inner = SimpleNamespace(
+        values={"messages": [AIMessage("", tool_calls=[{**refund, "id": "r"}])]}, tasks=()
+    )
+    outer = SimpleNamespace(
+        values={"messages": [HumanMessage("hi")]},
+        tasks=(SimpleNamespace(state=inner), SimpleNamespace(state={"configurable": {}})),
+    )
+    shown = {"question": "go ahead?", "call": CHARGE}
+    assert _guarded_calls(shown, outer) == [CHARGE, refund]
+    assert _guarded_calls("go ahead?", SimpleNamespace(values={}, tasks=())) == []

@@ -10,11 +10,13 @@ edit again: a 360 charge that finance edited into 5000 is a 5000 charge.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.test import override_settings
 from django.urls import reverse
 
 from graphs.models import Run, Thread
@@ -36,10 +38,11 @@ from reviews.actions import tasks as task_actions
 from reviews.actions import threads as thread_actions
 from reviews.consumers import queue_messages
 from reviews.graph_state import config_for, graph_for, read_state
-from reviews.models import ReviewTask
+from reviews.models import ReviewRule, ReviewTask
 from reviews.state_editor import StateEdit
 from tests.reviews.conftest import finish, pending, reviewed_by, start
 
+AGENTS = Path(__file__).resolve().parents[1] / "graphs" / "agents" / "langgraph.json"
 FLIGHT = {"messages": [{"role": "user", "content": "Book me a flight to Oslo for 2 people"}]}
 OVER_1000 = {"properties": {"amount": {"exclusiveMinimum": 1000}}, "required": ["amount"]}
 EDIT = {"type": "edit", "name": "charge_card", "args": {"amount": 5000.0, "currency": "EUR"}}
@@ -172,3 +175,33 @@ def test_an_edit_decided_at_once_is_seen_under_its_rule(large_charges, rita):
     assert (charge.status, charge.edit_rule) == ("decided", large_charges)
     mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
     assert not can_thread(mallory, VIEW, thread) and can_thread(rita, VIEW, thread)
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+def test_a_question_that_guards_a_call_is_asked_under_the_calls_rule(rita, sam, as_rita):
+    """LangGraph's docs review a call with a plain interrupt() before the
+    tools node, the call in its value: answering lets the call run, so the
+    question is decided by those the call's rule names, with its quorum."""
+    rule = reviewed_by(
+        "finance", (rita, sam), name="weather", tool_name="fetch_weather", required_approvals=2
+    )
+    thread = start("async_tools", {"messages": []})
+    (question,) = pending(thread)
+    assert question.tool_name == "" and question.rule == rule
+    assert question.guards == [{"name": "fetch_weather", "args": {"city": "Porto"}}]
+    page = as_rita.get(reverse("task", args=[question.pk])).content.decode()
+    assert "Answering lets the graph run this call" in page and "<code>fetch_weather</code>" in page
+    mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
+    yes = {question.pk: {"type": "answer", "value": "yes"}}
+    with pytest.raises(PermissionDenied, match="rule “weather”"):
+        task_actions.decide([question], yes, user=mallory)
+    assert task_actions.decide([question], yes, user=rita) is None  # 1 of 2
+    assert task_actions.decide([question], yes, user=sam) is not None
+    finish()
+    assert "sunny in Porto" in str(read_state(Thread.objects.get(pk=thread)).values["messages"])
+    # A rule made later governs the open questions it matches, as for calls.
+    thread = start("async_tools", {"messages": []})
+    rule.delete()
+    assert pending(thread)[0].rule is None
+    ReviewRule.objects.create(name="any weather", tool_name="fetch_weather")
+    assert pending(thread)[0].rule.name == "any weather"
