@@ -1,7 +1,13 @@
 import hashlib
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.db import models
 from django.db.models import QuerySet
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 from django.http import HttpRequest
 
 from graphs.admin import RunAdmin, ThreadAdmin
@@ -149,6 +155,45 @@ def _when(moment) -> str | None:
     return moment.isoformat() if moment else None
 
 
+def _permissions(permissions) -> list[str]:
+    return sorted(f"{p.content_type.app_label}.{p.codename}" for p in permissions.all())
+
+
+User = get_user_model()
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class AuditedUserAdmin(AuditedAdmin, UserAdmin):
+    """Django's user admin; who may approve what is whose groups, flags and
+    permissions say, so each change to them is in the trail."""
+
+    audit_action = "user.changed"
+
+    def summary(self, obj) -> dict:
+        return {
+            "username": obj.get_username(),
+            "is_active": obj.is_active,
+            "is_staff": obj.is_staff,
+            "is_superuser": obj.is_superuser,
+            "groups": sorted(obj.groups.values_list("name", flat=True)),
+            "permissions": _permissions(obj.user_permissions),
+        }
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
+    audit_action = "group.changed"
+
+    def summary(self, obj) -> dict:
+        return {
+            "name": obj.name,
+            "members": sorted(obj.user_set.values_list(User.USERNAME_FIELD, flat=True)),
+            "permissions": _permissions(obj.permissions),
+        }
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(AuditedAdmin):
     audit_action = "token.changed"
@@ -231,6 +276,16 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "event", "endpoint")
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WebhookDelivery]:
+        # A delivery carries its task, arguments and all: staff see those of
+        # the tasks their review rules show them, as on the pages.
+        deliveries = super().get_queryset(request)
+        if request.user.is_superuser:
+            return deliveries
+        shown = visible_tasks(request.user, ReviewTask.objects.all()).values("pk")
+        task_id = Cast(KT("payload__id"), models.BigIntegerField())
+        return deliveries.alias(task_id=task_id).filter(task_id__in=shown)
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -92,6 +92,8 @@ class AuditEvent(models.Model):
         "assistant.changed",
         "token.changed",
         "webhook.changed",
+        "user.changed",
+        "group.changed",
         "audit.keyed",
     )
 

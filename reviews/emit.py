@@ -65,6 +65,11 @@ EFFECTS: dict[str, Effects] = {
     # Made, changed or deleted in admin: who holds a key, where events go.
     "token.changed": Effects(),
     "webhook.changed": Effects(),
+    # Who may approve: a user's groups, staff and superuser flags and
+    # permissions, a group's permissions (open pages follow such changes
+    # through reviews.receivers, whatever made them).
+    "user.changed": Effects(),
+    "group.changed": Effects(),
     "audit.keyed": Effects(),
 }
 

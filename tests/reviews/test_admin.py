@@ -78,3 +78,40 @@ def test_a_rule_changed_in_admin_is_audited_with_its_groups_before_and_after(tra
     (event,) = AuditEvent.objects.filter(action="rule.changed")
     assert (event.before["review"], event.after["review"]) == (["finance"], ["sales"])
     assert event.graph_name == "support" and event.actor_name == "boss"
+
+
+def test_who_may_approve_changed_in_admin_is_audited(transactional_db):
+    """Rights come from a user's groups, flags and permissions: adding
+    someone to finance, or a permission to a group, is in the trail."""
+    from django.contrib.auth.models import Group, Permission
+
+    finance = Group.objects.create(name="finance")
+    mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
+    admin = get_user_model().objects.create_superuser("boss", password="pw-boss-123")
+    client = Client()
+    client.force_login(admin)
+    changed = client.post(
+        reverse("admin:auth_user_change", args=[mallory.pk]),
+        {
+            "username": "mallory",
+            "is_active": "on",
+            "is_staff": "on",
+            "groups": [finance.pk],
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
+    assert changed.status_code == 302, changed.content.decode()[:3000]
+    (event,) = AuditEvent.objects.filter(action="user.changed")
+    assert (event.before["groups"], event.after["groups"]) == ([], ["finance"])
+    assert (event.before["is_staff"], event.after["is_staff"]) == (False, True)
+    assert event.actor_name == "boss"
+    view = Permission.objects.get(codename="view_auditevent")
+    changed = client.post(
+        reverse("admin:auth_group_change", args=[finance.pk]),
+        {"name": "finance", "permissions": [view.pk]},
+    )
+    assert changed.status_code == 302, changed.content.decode()[:3000]
+    (event,) = AuditEvent.objects.filter(action="group.changed")
+    assert event.before == {"name": "finance", "members": ["mallory"], "permissions": []}
+    assert event.after["permissions"] == ["reviews.view_auditevent"]

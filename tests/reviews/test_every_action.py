@@ -245,6 +245,27 @@ def _(user) -> Act:
     return partial(_signed_in(user).post, url, {"post": "yes"}), []
 
 
+@scenario("user.changed")
+def _(user) -> Act:
+    from django.contrib.auth.models import Group
+
+    finance = Group.objects.create(name="finance")
+    made = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
+    url = reverse("admin:auth_user_change", args=[made.pk])
+    form = {"username": "mallory", "is_active": "on", "groups": [finance.pk]}
+    joined = {"date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"}
+    return partial(_signed_in(user).post, url, {**form, **joined}), []
+
+
+@scenario("group.changed")
+def _(user) -> Act:
+    from django.contrib.auth.models import Group
+
+    made = Group.objects.create(name="sales")
+    url = reverse("admin:auth_group_delete", args=[made.pk])
+    return partial(_signed_in(user).post, url, {"post": "yes"}), []
+
+
 @scenario("assistant.changed")
 def _(user) -> Act:
     from agent_server.models import Assistant

@@ -34,6 +34,7 @@ from graphs.worker import work
 from hitl_site.asgi import application
 from reviews.consumers import ReviewerConsumer
 from reviews.models import ApiToken, Approval, AuditEvent, ReviewRule, ReviewTask
+from reviews.webhook_models import WebhookDelivery, WebhookEndpoint
 from tests.reviews.conftest import pending, start
 from tests.reviews.rows import stopped
 
@@ -398,10 +399,29 @@ def test_staff_see_in_admin_only_what_the_pages_show_them(gate):
     staff.save()
     staff.user_permissions.add(
         *Permission.objects.filter(
-            codename__in=["view_reviewtask", "view_thread", "view_run", "delete_thread"]
+            codename__in=[
+                "view_reviewtask",
+                "view_thread",
+                "view_run",
+                "delete_thread",
+                "view_webhookdelivery",
+            ]
         )
     )
+    # A task's webhook delivery carries the task, arguments and all.
+    endpoint = WebhookEndpoint.objects.create(
+        name="ops", url="http://127.0.0.1:9/hook", secret="s" * 32, events=["task.created"]
+    )
+    for task in (gate.book, gate.big):
+        WebhookDelivery.queue_event("task.created", task, [endpoint])
     client = gate.client("reviewer")
+    book, big = (WebhookDelivery.objects.get(payload__id=t.pk) for t in (gate.book, gate.big))
+    changelist = reverse("admin:reviews_webhookdelivery_changelist")
+    for person, shown in (("reviewer", [book]), ("admin", [book, big])):
+        listed = gate.client(person).get(changelist).content.decode()
+        for delivery in (book, big):
+            link = reverse("admin:reviews_webhookdelivery_change", args=[delivery.pk])
+            assert (link in listed) == (delivery in shown), (person, delivery)
     tasks = client.get(reverse("admin:reviews_reviewtask_changelist")).content.decode()
     assert f"/admin/reviews/reviewtask/{gate.book.pk}/change/" in tasks
     assert f"/admin/reviews/reviewtask/{gate.big.pk}/change/" not in tasks
