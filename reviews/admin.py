@@ -1,6 +1,7 @@
 import hashlib
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
@@ -15,6 +16,7 @@ from graphs.models import Run, Thread
 from reviews.access import REVIEW, can_thread, visible_tasks, visible_threads
 from reviews.actions import ActionRefused
 from reviews.actions import threads as thread_actions
+from reviews.audited import group_summary, rule_summary, token_summary, user_summary
 from reviews.emit import emit
 from reviews.models import (
     ApiToken,
@@ -151,14 +153,6 @@ class AuditedAdmin(admin.ModelAdmin):
             self.delete_model(request, obj)
 
 
-def _when(moment) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def _permissions(permissions) -> list[str]:
-    return sorted(f"{p.content_type.app_label}.{p.codename}" for p in permissions.all())
-
-
 User = get_user_model()
 admin.site.unregister(User)
 admin.site.unregister(Group)
@@ -172,14 +166,17 @@ class AuditedUserAdmin(AuditedAdmin, UserAdmin):
     audit_action = "user.changed"
 
     def summary(self, obj) -> dict:
-        return {
-            "username": obj.get_username(),
-            "is_active": obj.is_active,
-            "is_staff": obj.is_staff,
-            "is_superuser": obj.is_superuser,
-            "groups": sorted(obj.groups.values_list("name", flat=True)),
-            "permissions": _permissions(obj.user_permissions),
-        }
+        return user_summary(obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        # Setting someone's password lets its setter act as them: in the
+        # trail, like a change of who may act.
+        user = self.get_object(request, unquote(id))
+        before = user_summary(user) if user is not None else None
+        response = super().user_change_password(request, id, form_url)
+        if request.method == "POST" and response.status_code == 302 and user is not None:
+            self._audit(request, user, before, {**user_summary(user), "password": "set"})
+        return response
 
 
 @admin.register(Group)
@@ -187,11 +184,7 @@ class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
     audit_action = "group.changed"
 
     def summary(self, obj) -> dict:
-        return {
-            "name": obj.name,
-            "members": sorted(obj.user_set.values_list(User.USERNAME_FIELD, flat=True)),
-            "permissions": _permissions(obj.permissions),
-        }
+        return group_summary(obj)
 
 
 @admin.register(ApiToken)
@@ -216,13 +209,7 @@ class ApiTokenAdmin(AuditedAdmin):
         return False
 
     def summary(self, obj: ApiToken) -> dict:
-        return {
-            "name": obj.name,
-            "user": obj.user.get_username(),
-            "prefix": obj.prefix,
-            "expires_at": _when(obj.expires_at),
-            "revoked_at": _when(obj.revoked_at),
-        }
+        return token_summary(obj)
 
 
 @admin.register(ReviewRule)
@@ -233,16 +220,7 @@ class ReviewRuleAdmin(AuditedAdmin):
     audit_action = "rule.changed"
 
     def summary(self, rule: ReviewRule) -> dict:
-        return {
-            "name": rule.name,
-            "order": rule.order,
-            "graph": rule.graph_name,
-            "tool": rule.tool_name,
-            "condition": rule.condition,
-            "view": sorted(g.name for g in rule.view_groups.all()),
-            "review": sorted(g.name for g in rule.review_groups.all()),
-            "administer": sorted(g.name for g in rule.admin_groups.all()),
-        }
+        return rule_summary(rule)
 
 
 @admin.register(WebhookEndpoint)

@@ -115,3 +115,23 @@ def test_who_may_approve_changed_in_admin_is_audited(transactional_db):
     (event,) = AuditEvent.objects.filter(action="group.changed")
     assert event.before == {"name": "finance", "members": ["mallory"], "permissions": []}
     assert event.after["permissions"] == ["reviews.view_auditevent"]
+
+
+def test_a_password_set_in_admin_is_audited(transactional_db):
+    """Setting someone's password lets its setter act as them."""
+    fin = get_user_model().objects.create_user("fin", password="pw-fin-123")
+    admin = get_user_model().objects.create_superuser("boss", password="pw-boss-123")
+    client = Client()
+    client.force_login(admin)
+    url = reverse("admin:auth_user_password_change", args=[fin.pk])
+    new = {
+        "password1": "Another-pw-4567",
+        "password2": "Another-pw-4567",
+        "usable_password": "true",
+    }
+    refused = client.post(url, {**new, "password2": "different"})
+    assert refused.status_code == 200 and not AuditEvent.objects.filter(action="user.changed")
+    assert client.post(url, new).status_code == 302
+    (event,) = AuditEvent.objects.filter(action="user.changed")
+    assert event.actor_name == "boss" and event.after["username"] == "fin"
+    assert event.after["password"] == "set" and "password" not in event.before

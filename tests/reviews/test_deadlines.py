@@ -102,6 +102,14 @@ def test_demo_rule_makes_large_refunds_need_two_of_finance(transactional_db):
     call_command("seed_demo_rules")
     call_command("seed_demo_rules")  # twice: nothing more
     (rule,) = ReviewRule.objects.all()
+    # Who may approve, changed by the command as in admin: in the trail.
+    trail = AuditEvent.objects.filter(action__in=["user.changed", "rule.changed"])
+    assert sorted((e.action, (e.after or {}).get("username", "")) for e in trail) == [
+        ("rule.changed", ""),
+        ("user.changed", "reviewer"),
+        ("user.changed", "reviewer2"),
+    ]
+    assert all(e.after.get("groups", ["finance"]) == ["finance"] for e in trail)
     big = {"messages": [{"role": "user", "content": "Please refund order A-1002, $2400"}]}
     (large,) = pending(stopped("support", big))
     (small,) = pending(stopped("support", REFUND))

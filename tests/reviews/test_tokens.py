@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from reviews.models import ApiToken
+from reviews.models import ApiToken, AuditEvent
 
 
 def tasks(key: str) -> int:
@@ -55,6 +55,10 @@ def test_create_api_token_prints_a_key_that_expires(rita):
     token = ApiToken.objects.get(name="ci")
     assert earliest <= token.expires_at <= latest and "It expires at" in err.getvalue()
     assert ApiToken.user_for(key) == rita and key.startswith(token.prefix)
+    # A working key for someone is in the trail, its issuer the system.
+    (issued,) = AuditEvent.objects.filter(action="token.changed")
+    assert (issued.actor_name, issued.before) == ("", None)
+    assert issued.after["user"] == "rita" and issued.after["prefix"] == token.prefix
 
     call_command("create_api_token", "rita", stdout=io.StringIO(), stderr=io.StringIO())
     assert ApiToken.objects.get(name="script").expires_at is None

@@ -5,7 +5,9 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
+from reviews.audited import changed_by_command, token_summary
 from reviews.models import ApiToken
 
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -40,7 +42,9 @@ class Command(BaseCommand):
             user = get_user_model().objects.get(username=username)
         except get_user_model().DoesNotExist:
             raise CommandError(f"no user named {username!r}") from None
-        token, key = ApiToken.issue(user, name, expires_in=lasts)
+        with transaction.atomic():
+            token, key = ApiToken.issue(user, name, expires_in=lasts)
+            changed_by_command("token.changed", None, token_summary(token))
         # The key alone on stdout, for scripts; the rest for the person.
         self.stdout.write(key)
         if token.expires_at is not None:

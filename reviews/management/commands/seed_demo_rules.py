@@ -3,7 +3,9 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
+from reviews.audited import changed_by_command, rule_summary, user_summary
 from reviews.models import ReviewRule
 
 RULE = "Refunds over 1000: two of finance, within the hour"
@@ -12,10 +14,16 @@ RULE = "Refunds over 1000: two of finance, within the hour"
 class Command(BaseCommand):
     help = "Create the demo finance group and its rule for large refunds (once)."
 
+    @transaction.atomic
     def handle(self, *args, **options) -> None:
         finance, _ = Group.objects.get_or_create(name="finance")
+        # Who may approve changes here as in admin: in the trail.
         for user in get_user_model().objects.filter(username__in=["reviewer", "reviewer2"]):
+            if user.groups.filter(pk=finance.pk).exists():
+                continue
+            before = user_summary(user)
             user.groups.add(finance)
+            changed_by_command("user.changed", before, user_summary(user))
         rule, created = ReviewRule.objects.get_or_create(
             name=RULE,
             defaults={
@@ -32,6 +40,7 @@ class Command(BaseCommand):
         )
         if created:
             rule.review_groups.add(finance)
+            changed_by_command("rule.changed", None, rule_summary(rule), graph_name="support")
         self.stdout.write(
             f"Demo rule: {RULE!r} (group finance: reviewer, reviewer2; try "
             "'Please refund order A-1002, $2400' on the support graph)."
