@@ -323,7 +323,7 @@ def pending_requests(
         ):
             request.node, request.namespace = request.node or node, namespace
             if not request.tool_name:
-                request.guards = _guarded_calls(interrupt.value, state)
+                request.guards = _guarded_calls(interrupt.value, state, namespace)
             requests.append(request)
     # Continuing lets every graph stopped at a static breakpoint go on, each
     # parallel subgraph's and one beside a pending interrupt() included.
@@ -332,7 +332,7 @@ def pending_requests(
         return requests
     index = 0
     # The graph's own waiting calls are asked once, with the first stop.
-    calls_above = written_calls.waiting(getattr(state, "values", None))
+    calls_above = _waiting_below(state)
     for stop in stops:
         # The next node may run the calls the model asked for last (a tools
         # node runs them all): each is asked on its own, so the rules that
@@ -340,7 +340,7 @@ def pending_requests(
         # stopped graph's are its own: two subagents' equal calls run twice.
         calls, calls_above = calls_above, []
         if stop is not state:
-            calls += [c for c in written_calls.waiting(stop.values) if c not in calls]
+            calls += [c for c in _waiting_below(stop) if c not in calls]
         calls += [c for c in _sent_calls(stop) if c not in calls]
         node = ", ".join(stop.next)
         namespace = (stop.config or {}).get("configurable", {}).get("checkpoint_ns", "")
@@ -373,24 +373,50 @@ def pending_requests(
     return requests
 
 
-def _guarded_calls(value: Any, state) -> list[dict[str, Any]]:
+def _guarded_calls(value: Any, state, namespace: str = "") -> list[dict[str, Any]]:
     """The calls a question that is no call of its own guards: those its
     value shows (`interrupt({"question": ..., "call": tool_call})`, as
-    LangGraph's docs review a call), and those waiting in the last AI
-    message of the graph, or of a subgraph that asks, which a tools node
-    after the question runs. Answering it lets them run, so the rules of
-    those calls govern it (reviews.models.ReviewRule.for_task)."""
+    LangGraph's docs review a call), and those a node after it may run in
+    the graph that asks (in `namespace`) and each graph around it: the
+    last AI message's, and those kept elsewhere in their state. Answering
+    it lets them run, so the rules of those calls govern it
+    (reviews.models.ReviewRule.for_task). A parallel branch stopped at a
+    breakpoint asks its own calls."""
     calls = written_calls.written(value)
-    states, seen = [state], []
-    while states:
-        current = states.pop()
-        seen.append(current)
-        states += [t.state for t in getattr(current, "tasks", ()) or () if _is_snapshot(t.state)]
-    for current in seen:
-        calls += [
-            c for c in written_calls.waiting(getattr(current, "values", None)) if c not in calls
-        ]
+    path, current = [state], state
+    while current is not None:
+        current = next(
+            (
+                t.state
+                for t in getattr(current, "tasks", ()) or ()
+                if _is_snapshot(t.state) and _contains(_namespace_of(t.state), namespace)
+            ),
+            None,
+        )
+        if current is not None:
+            path.append(current)
+    for current in path:
+        calls += [c for c in _waiting_below(current) if c not in calls]
     return calls
+
+
+def _namespace_of(state) -> str:
+    return ((getattr(state, "config", None) or {}).get("configurable") or {}).get(
+        "checkpoint_ns", ""
+    )
+
+
+def _contains(outer: str, namespace: str) -> bool:
+    """Whether the graph in `outer` is, or holds, the one in `namespace`."""
+    return bool(outer) and (namespace == outer or namespace.startswith(outer + "|"))
+
+
+def _waiting_below(state) -> list[dict[str, Any]]:
+    """What a node past a stop of this (sub)graph may run: the last AI
+    message's calls not yet answered, and calls kept elsewhere in the state."""
+    values = getattr(state, "values", None)
+    calls = written_calls.waiting(values)
+    return calls + [c for c in written_calls.held(values) if c not in calls]
 
 
 def _is_snapshot(state: Any) -> bool:

@@ -81,6 +81,36 @@ def waiting(values: Any) -> list[dict[str, Any]]:
     return found
 
 
+def held(values: Any) -> list[dict[str, Any]]:
+    """The calls a state keeps outside its message lists (a planned call in a
+    key of its own, which a later node runs): nothing says whether one ran
+    already, so past a stop each counts as one that may run."""
+    if not isinstance(values, dict):
+        return []
+    return written(
+        {
+            key: value
+            for key, value in values.items()
+            if key != EDITED_CALLS_KEY and not _is_message_list(value)
+        }
+    )
+
+
+def _is_message_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(_is_message(m) for m in value)
+
+
+def _is_message(value: Any) -> bool:
+    if isinstance(value, BaseMessage):
+        return True
+    return isinstance(value, dict) and (
+        "role" in value or str(value.get("type", "")).lower().removesuffix("message") in _KINDS
+    )
+
+
+_KINDS = {"human", "ai", "aimessagechunk", "tool", "system", "function", "chat", "remove"}
+
+
 def _edits(values: dict[str, Any], ids: list[Any]) -> list[dict[str, Any]]:
     """The edits the state keeps for these calls (see EDITED_CALLS_KEY)."""
     kept = values.get(EDITED_CALLS_KEY)

@@ -126,20 +126,48 @@ def test_equal_calls_under_two_ids_are_two_calls(as_dict):
 
 def test_a_question_guards_the_calls_it_shows_and_those_waiting_below_it():
     """What answering an interrupt() that is no call of its own lets run: a
-    call its value shows, and the calls the last AI message still waits
-    for, in the graph or in a subgraph that asks."""
+    call its value shows, and the calls waiting in the graph that asks and
+    each graph around it; not those of a parallel branch stopped at a
+    breakpoint, which asks them itself."""
     from types import SimpleNamespace
 
     from graphs.interrupts import _guarded_calls
 
+    def graph(ns: str, calls: list, *tasks) -> SimpleNamespace:
+        messages = [AIMessage("", tool_calls=[{**c, "id": c["name"]} for c in calls])]
+        config = {"configurable": {"checkpoint_ns": ns}}
+        return SimpleNamespace(values={"messages": messages}, tasks=tasks, config=config)
+
     refund = {"name": "refund", "args": {"amount": 2400.0}}
-    inner = SimpleNamespace(
-        values={"messages": [AIMessage("", tool_calls=[{**refund, "id": "r"}])]}, tasks=()
-    )
-    outer = SimpleNamespace(
-        values={"messages": [HumanMessage("hi")]},
-        tasks=(SimpleNamespace(state=inner), SimpleNamespace(state={"configurable": {}})),
+    lookup = {"name": "lookup", "args": {"q": 1}}
+    asking = graph("agent:1", [refund])
+    beside = graph("worker:2", [lookup])
+    root = graph(
+        "",
+        [],
+        SimpleNamespace(state=asking),
+        SimpleNamespace(state=beside),
+        SimpleNamespace(state={"configurable": {}}),
     )
     shown = {"question": "go ahead?", "call": CHARGE}
-    assert _guarded_calls(shown, outer) == [CHARGE, refund]
-    assert _guarded_calls("go ahead?", SimpleNamespace(values={}, tasks=())) == []
+    assert _guarded_calls(shown, root, "agent:1") == [CHARGE, refund]
+    assert _guarded_calls("go ahead?", root, "") == []
+    assert _guarded_calls("go ahead?", root, "worker:2") == [lookup]
+
+
+def test_calls_kept_outside_the_messages_are_held_in_the_state():
+    """A plan in a key of its own may run past any stop; calls in message
+    lists are read by what answers them (waiting), a middleware's kept
+    edits by the call they replace."""
+    from graphs.written_calls import EDITED_CALLS_KEY, held
+
+    asked = AIMessage("", tool_calls=[{"name": "lookup", "args": {"q": 1}, "id": "l"}])
+    dicts = [{"role": "assistant", "content": "", "tool_calls": [{**CHARGE, "id": "d"}]}]
+    state = {
+        "messages": [HumanMessage("hi"), asked, ToolMessage("done", tool_call_id="l")],
+        "history": dicts,
+        "plan": {**CHARGE, "id": "p1", "type": "tool_call"},
+        EDITED_CALLS_KEY: {"l": {"name": "lookup", "args": {"q": 2}}},
+    }
+    assert held(state) == [CHARGE]
+    assert held({"plans": [CHARGE]}) == [CHARGE] and held([CHARGE]) == []

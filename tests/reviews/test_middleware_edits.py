@@ -183,14 +183,16 @@ def test_a_question_that_guards_a_call_is_asked_under_the_calls_rule(rita, sam, 
     tools node, the call in its value: answering lets the call run, so the
     question is decided by those the call's rule names, with its quorum."""
     rule = reviewed_by(
-        "finance", (rita, sam), name="weather", tool_name="fetch_weather", required_approvals=2
+        "finance", (rita, sam), name="weather", tool_name="look_up_weather", required_approvals=2
     )
-    thread = start("async_tools", {"messages": []})
+    thread = start("asks_before_tools", {"messages": []})
     (question,) = pending(thread)
     assert question.tool_name == "" and question.rule == rule
-    assert question.guards == [{"name": "fetch_weather", "args": {"city": "Porto"}}]
+    assert question.guards == [{"name": "look_up_weather", "args": {"city": "Porto"}}]
     page = as_rita.get(reverse("task", args=[question.pk])).content.decode()
-    assert "Answering lets the graph run this call" in page and "<code>fetch_weather</code>" in page
+    assert (
+        "Answering lets the graph run this call" in page and "<code>look_up_weather</code>" in page
+    )
     mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
     yes = {question.pk: {"type": "answer", "value": "yes"}}
     with pytest.raises(PermissionDenied, match="rule “weather”"):
@@ -200,8 +202,35 @@ def test_a_question_that_guards_a_call_is_asked_under_the_calls_rule(rita, sam, 
     finish()
     assert "sunny in Porto" in str(read_state(Thread.objects.get(pk=thread)).values["messages"])
     # A rule made later governs the open questions it matches, as for calls.
-    thread = start("async_tools", {"messages": []})
+    thread = start("asks_before_tools", {"messages": []})
     rule.delete()
     assert pending(thread)[0].rule is None
-    ReviewRule.objects.create(name="any weather", tool_name="fetch_weather")
+    ReviewRule.objects.create(name="any weather", tool_name="look_up_weather")
     assert pending(thread)[0].rule.name == "any weather"
+
+
+@override_settings(HITL_GRAPHS_CONFIG=AGENTS)
+@pytest.mark.parametrize("graph", ["confirms_plan", "stops_before_plan"])
+def test_a_call_kept_in_a_state_key_of_its_own_is_asked_under_its_rule(graph, rita, sam):
+    """A plan a later node carries out, kept outside the messages: the
+    question that confirms it, or the breakpoint before the node that runs
+    it, is decided by those the plan's rule names, with its quorum."""
+    rule = reviewed_by(
+        "finance", (rita, sam), name="refunds need two", tool_name="refund", required_approvals=2
+    )
+    thread = start(graph, {"messages": [{"role": "user", "content": "Refund me $2400"}]})
+    (task,) = pending(thread)
+    assert task.rule == rule
+    go = {"type": "answer", "value": "yes"} if graph == "confirms_plan" else {"type": "continue"}
+    mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
+    with pytest.raises(PermissionDenied, match="refunds need two"):
+        task_actions.decide([task], {task.pk: go}, user=mallory)
+    if graph == "stops_before_plan":
+        with pytest.raises(PermissionDenied, match="you may not approve it"):
+            run_actions.start(graph, None, user=mallory, thread_id=thread, kind=Run.Kind.CONTINUE)
+    task_actions.decide([task], {task.pk: go}, user=rita)
+    finish()
+    assert "Refunded" not in str(read_state(Thread.objects.get(pk=thread)).values)
+    task_actions.decide([task], {task.pk: go}, user=sam)
+    finish()
+    assert "Refunded 2400.00" in str(read_state(Thread.objects.get(pk=thread)).values)

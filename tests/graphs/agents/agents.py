@@ -16,7 +16,7 @@ from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode, tools_condition
-from langgraph.types import Send, interrupt
+from langgraph.types import Command, Send, interrupt
 from pydantic import BaseModel
 from typing_extensions import TypedDict  # pydantic reads its schema on Python 3.11
 
@@ -462,3 +462,76 @@ _two_asks.add_edge(START, "agent")
 _two_asks.add_conditional_edges("agent", tools_condition)
 _two_asks.add_edge("tools", "agent")
 two_asks = _two_asks.compile()
+
+
+# A plan kept in a state key of its own: a question confirms it, then a
+# `Send` hands it to a tools node; or a static breakpoint stops before the
+# node that carries it out.
+class Planned(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    plan: dict
+    ok: str
+
+
+def _plan_refund(state: Planned) -> Planned:
+    amount = float(str(state["messages"][-1].content).rpartition("$")[2])
+    args = {"order_id": "A-1002", "amount": amount}
+    return {"plan": {"name": "refund", "args": args, "id": "p1", "type": "tool_call"}}
+
+
+def _confirm_plan(state: Planned) -> Command:
+    if interrupt("Go ahead with the planned action?") == "yes":
+        return Command(update={"ok": "yes"}, goto=Send("tools", [state["plan"]]))
+    return Command(update={"ok": "no"}, goto=END)
+
+
+_confirms_plan = StateGraph(Planned)
+_confirms_plan.add_node("planner", _plan_refund)
+_confirms_plan.add_node("confirm", _confirm_plan, destinations=("tools", END))
+_confirms_plan.add_node("tools", ToolNode([refund]))
+_confirms_plan.add_edge(START, "planner")
+_confirms_plan.add_edge("planner", "confirm")
+_confirms_plan.add_edge("tools", END)
+confirms_plan = _confirms_plan.compile()
+
+
+def _carry_out_plan(state: Planned) -> Planned:
+    return {"messages": [AIMessage(refund.invoke(state["plan"]["args"]))]}
+
+
+_stops_before_plan = StateGraph(Planned)
+_stops_before_plan.add_node("planner", _plan_refund)
+_stops_before_plan.add_node("carry_out", _carry_out_plan)
+_stops_before_plan.add_edge(START, "planner")
+_stops_before_plan.add_edge("planner", "carry_out")
+_stops_before_plan.add_edge("carry_out", END)
+stops_before_plan = _stops_before_plan.compile(interrupt_before=["carry_out"])
+
+
+# LangGraph's docs' way to review a call: a question node before the tools
+# node, the call shown in the question.
+@tool
+def look_up_weather(city: str) -> str:
+    """The weather in a city."""
+    return f"sunny in {city}"
+
+
+def _plan_lookup(state: Chat) -> Chat:
+    call = {"name": "look_up_weather", "args": {"city": "Porto"}, "id": "w1", "type": "tool_call"}
+    return {"messages": [AIMessage("Checking the weather.", tool_calls=[call])]}
+
+
+def _ask_first(state: Chat) -> Chat:
+    question = {"question": "look up the weather?", "call": state["messages"][-1].tool_calls[0]}
+    return {"verdict": interrupt(question)}
+
+
+_asks_before_tools = StateGraph(Chat)
+_asks_before_tools.add_node("plan", _plan_lookup)
+_asks_before_tools.add_node("review", _ask_first)
+_asks_before_tools.add_node("tools", ToolNode([look_up_weather]))
+_asks_before_tools.add_edge(START, "plan")
+_asks_before_tools.add_edge("plan", "review")
+_asks_before_tools.add_edge("review", "tools")
+_asks_before_tools.add_edge("tools", END)
+asks_before_tools = _asks_before_tools.compile()
