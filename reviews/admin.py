@@ -16,8 +16,7 @@ from graphs.models import Run, Thread
 from reviews.access import REVIEW, can_thread, visible_tasks, visible_threads
 from reviews.actions import ActionRefused
 from reviews.actions import threads as thread_actions
-from reviews.audited import group_summary, rule_summary, token_summary, user_summary
-from reviews.emit import emit
+from reviews.audited import changed, group_summary, rule_summary, token_summary, user_summary
 from reviews.models import (
     ApiToken,
     AuditEvent,
@@ -124,12 +123,12 @@ class AuditedAdmin(admin.ModelAdmin):
         raise NotImplementedError
 
     def _audit(self, request, obj, before: dict | None, after: dict | None) -> None:
-        emit(
+        changed(
             self.audit_action,
+            before,
+            after,
             actor=request.user,
             graph_name=getattr(obj, "graph_name", ""),
-            before=before,
-            after=after,
             client_address=request.META.get("REMOTE_ADDR"),
         )
 

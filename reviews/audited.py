@@ -1,6 +1,8 @@
 """How the audit trail tells the things that say who may do what: users
 (their groups, flags and permissions), groups, API keys and review rules.
-Admin and the management commands that change them write the same rows."""
+Admin (webhook endpoints too) and the management commands that change them
+write their rows here: no person's action on a review, so no action
+(reviews.actions) writes them."""
 
 from __future__ import annotations
 
@@ -60,6 +62,9 @@ def rule_summary(rule: ReviewRule) -> dict[str, Any]:
     }
 
 
-def changed_by_command(action: str, before: dict | None, after: dict | None, **fields) -> None:
-    """A change a management command made: the system is its actor."""
-    emit(action, actor=None, before=before, after=after, **fields)
+def changed(
+    action: str, before: dict | None, after: dict | None, *, actor: Any = None, **fields
+) -> None:
+    """A change to one of them, made in admin (`actor` the admin user) or by
+    a management command (the system)."""
+    emit(action, actor=actor, before=before, after=after, **fields)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # Outside the actions, emit records only what is no person's action on a
-# review: a run's own stops (the worker's transaction) and admin's rule saves.
-EMITTERS_OUTSIDE_ACTIONS = {"reviews/receivers.py", "reviews/admin.py"}
+# review: a run's own stops (the worker's transaction), and changes to who
+# may do what, made in admin or by management commands.
+EMITTERS_OUTSIDE_ACTIONS = {"reviews/receivers.py", "reviews/audited.py"}
 ADAPTERS = ("reviews/views.py", "reviews/api.py", "reviews/escalation.py", "agent_server")
 
 

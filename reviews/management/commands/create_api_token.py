@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from reviews.audited import changed_by_command, token_summary
+from reviews.audited import changed, token_summary
 from reviews.models import ApiToken
 
 UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -44,7 +44,7 @@ class Command(BaseCommand):
             raise CommandError(f"no user named {username!r}") from None
         with transaction.atomic():
             token, key = ApiToken.issue(user, name, expires_in=lasts)
-            changed_by_command("token.changed", None, token_summary(token))
+            changed("token.changed", None, token_summary(token))
         # The key alone on stdout, for scripts; the rest for the person.
         self.stdout.write(key)
         if token.expires_at is not None:

@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from reviews.audited import changed_by_command, rule_summary, user_summary
+from reviews.audited import changed, rule_summary, user_summary
 from reviews.models import ReviewRule
 
 RULE = "Refunds over 1000: two of finance, within the hour"
@@ -23,7 +23,7 @@ class Command(BaseCommand):
                 continue
             before = user_summary(user)
             user.groups.add(finance)
-            changed_by_command("user.changed", before, user_summary(user))
+            changed("user.changed", before, user_summary(user))
         rule, created = ReviewRule.objects.get_or_create(
             name=RULE,
             defaults={
@@ -40,7 +40,7 @@ class Command(BaseCommand):
         )
         if created:
             rule.review_groups.add(finance)
-            changed_by_command("rule.changed", None, rule_summary(rule), graph_name="support")
+            changed("rule.changed", None, rule_summary(rule), graph_name="support")
         self.stdout.write(
             f"Demo rule: {RULE!r} (group finance: reviewer, reviewer2; try "
             "'Please refund order A-1002, $2400' on the support graph)."
