@@ -1,5 +1,6 @@
 """Admin shows tasks and the audit trail but does not change them."""
 
+import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
@@ -7,11 +8,18 @@ from django.urls import reverse
 from reviews.models import AuditEvent
 
 
-def test_audit_trail_is_read_only_in_admin(transactional_db, rita):
-    event = AuditEvent.record("task.decided", actor=rita, thread_id="t-1", after={"type": "accept"})
+@pytest.fixture
+def boss(transactional_db) -> Client:
+    """A superuser's signed-in client."""
     admin = get_user_model().objects.create_superuser("boss", password="pw-boss-123")
     client = Client()
     client.force_login(admin)
+    return client
+
+
+def test_audit_trail_is_read_only_in_admin(boss, rita):
+    event = AuditEvent.record("task.decided", actor=rita, thread_id="t-1", after={"type": "accept"})
+    client = boss
     listing = client.get(reverse("admin:reviews_auditevent_changelist")).content.decode()
     assert "task.decided" in listing and "rita" in listing
     delete = reverse("admin:reviews_auditevent_delete", args=[event.pk])
@@ -20,16 +28,14 @@ def test_audit_trail_is_read_only_in_admin(transactional_db, rita):
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 
 
-def test_rules_deleted_together_are_each_audited_and_tasks_stay(transactional_db, rita):
+def test_rules_deleted_together_are_each_audited_and_tasks_stay(boss, rita):
     """ "Delete selected" goes the way a rule's own delete page goes; a task,
     the record of a review, is never deleted on its own."""
     from reviews.models import ReviewRule, ReviewTask
     from tests.reviews.conftest import pending, start
 
     rules = [ReviewRule.objects.create(name=f"rule {n}", graph_name="support") for n in (1, 2)]
-    admin = get_user_model().objects.create_superuser("boss", password="pw-boss-123")
-    client = Client()
-    client.force_login(admin)
+    client = boss
     deleted = client.post(
         reverse("admin:reviews_reviewrule_changelist"),
         {"action": "delete_selected", "_selected_action": [r.pk for r in rules], "post": "yes"},
@@ -49,7 +55,7 @@ def test_rules_deleted_together_are_each_audited_and_tasks_stay(transactional_db
     assert bulk.status_code in (200, 302) and ReviewTask.objects.filter(pk=task.pk).exists()
 
 
-def test_a_rule_changed_in_admin_is_audited_with_its_groups_before_and_after(transactional_db):
+def test_a_rule_changed_in_admin_is_audited_with_its_groups_before_and_after(boss):
     from django.contrib.auth.models import Group
 
     from reviews.models import ReviewRule
@@ -57,9 +63,7 @@ def test_a_rule_changed_in_admin_is_audited_with_its_groups_before_and_after(tra
     finance, sales = (Group.objects.create(name=name) for name in ("finance", "sales"))
     rule = ReviewRule.objects.create(name="refunds", graph_name="support", tool_name="refund")
     rule.review_groups.add(finance)
-    admin = get_user_model().objects.create_superuser("boss", password="pw-boss-123")
-    client = Client()
-    client.force_login(admin)
+    client = boss
     changed = client.post(
         reverse("admin:reviews_reviewrule_change", args=[rule.pk]),
         {
@@ -80,16 +84,14 @@ def test_a_rule_changed_in_admin_is_audited_with_its_groups_before_and_after(tra
     assert event.graph_name == "support" and event.actor_name == "boss"
 
 
-def test_who_may_approve_changed_in_admin_is_audited(transactional_db):
+def test_who_may_approve_changed_in_admin_is_audited(boss):
     """Rights come from a user's groups, flags and permissions: adding
     someone to finance, or a permission to a group, is in the trail."""
     from django.contrib.auth.models import Group, Permission
 
     finance = Group.objects.create(name="finance")
     mallory = get_user_model().objects.create_user("mallory", password="pw-mallory-123")
-    admin = get_user_model().objects.create_superuser("boss", password="pw-boss-123")
-    client = Client()
-    client.force_login(admin)
+    client = boss
     changed = client.post(
         reverse("admin:auth_user_change", args=[mallory.pk]),
         {
@@ -117,12 +119,10 @@ def test_who_may_approve_changed_in_admin_is_audited(transactional_db):
     assert event.after["permissions"] == ["reviews.view_auditevent"]
 
 
-def test_a_password_set_in_admin_is_audited(transactional_db):
+def test_a_password_set_in_admin_is_audited(boss):
     """Setting someone's password lets its setter act as them."""
     fin = get_user_model().objects.create_user("fin", password="pw-fin-123")
-    admin = get_user_model().objects.create_superuser("boss", password="pw-boss-123")
-    client = Client()
-    client.force_login(admin)
+    client = boss
     url = reverse("admin:auth_user_password_change", args=[fin.pk])
     new = {
         "password1": "Another-pw-4567",

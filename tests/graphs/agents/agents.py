@@ -311,15 +311,20 @@ async def _review(state: Chat) -> Chat:
     return {"verdict": verdict}
 
 
-_async_tools = StateGraph(Chat)
-_async_tools.add_node("plan", _plan)
-_async_tools.add_node("review", _review)
-_async_tools.add_node("tools", ToolNode([fetch_weather]))
-_async_tools.add_edge(START, "plan")
-_async_tools.add_edge("plan", "review")
-_async_tools.add_edge("review", "tools")
-_async_tools.add_edge("tools", END)
-async_tools = _async_tools.compile()
+def _asks_before_tools(plan, review, tool):
+    """plan -> review (a question) -> a tools node -> end."""
+    graph = StateGraph(Chat)
+    graph.add_node("plan", plan)
+    graph.add_node("review", review)
+    graph.add_node("tools", ToolNode([tool]))
+    graph.add_edge(START, "plan")
+    graph.add_edge("plan", "review")
+    graph.add_edge("review", "tools")
+    graph.add_edge("tools", END)
+    return graph.compile()
+
+
+async_tools = _asks_before_tools(_plan, _review, fetch_weather)
 
 
 async def _step_async(state: Steps) -> Steps:
@@ -526,12 +531,4 @@ def _ask_first(state: Chat) -> Chat:
     return {"verdict": interrupt(question)}
 
 
-_asks_before_tools = StateGraph(Chat)
-_asks_before_tools.add_node("plan", _plan_lookup)
-_asks_before_tools.add_node("review", _ask_first)
-_asks_before_tools.add_node("tools", ToolNode([look_up_weather]))
-_asks_before_tools.add_edge(START, "plan")
-_asks_before_tools.add_edge("plan", "review")
-_asks_before_tools.add_edge("review", "tools")
-_asks_before_tools.add_edge("tools", END)
-asks_before_tools = _asks_before_tools.compile()
+asks_before_tools = _asks_before_tools(_plan_lookup, _ask_first, look_up_weather)
