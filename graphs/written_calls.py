@@ -101,10 +101,16 @@ def _is_message_list(value: Any) -> bool:
 
 
 def _is_message(value: Any) -> bool:
+    # A message has content; a call (OpenAI's is `{"type": "function", ...}`)
+    # has none.
     if isinstance(value, BaseMessage):
         return True
-    return isinstance(value, dict) and (
-        "role" in value or str(value.get("type", "")).lower().removesuffix("message") in _KINDS
+    return (
+        isinstance(value, dict)
+        and "content" in value
+        and (
+            "role" in value or str(value.get("type", "")).lower().removesuffix("message") in _KINDS
+        )
     )
 
 
@@ -162,7 +168,7 @@ def _is_ai(message: Any) -> bool:
         return isinstance(message, AIMessage)
     return isinstance(message, dict) and (
         message.get("type") in ("ai", "AIMessage", "AIMessageChunk")
-        or message.get("role") == "assistant"
+        or message.get("role") in ("assistant", "ai")
     )
 
 
@@ -182,16 +188,26 @@ def _scan(value: Any, found: list[dict[str, Any]], depth: int) -> None:
             _scan(item, found, depth + 1)
 
 
+# A call's name and its arguments, under the keys the formats use:
+# LangChain's `name`/`args`, OpenAI's legacy `function_call` (`arguments`),
+# Anthropic's and Bedrock's `input`, Agent Inbox's `action`/`args`, and a
+# plan's own `tool`/`params`. Any name beside any arguments is read.
+CALL_NAMES = ("name", "tool", "tool_name", "action")
+CALL_ARGUMENTS = ("args", "arguments", "input", "params", "parameters")
+
+
 def _calls(value: dict[str, Any]) -> list[dict[str, Any]]:
     """Every reading of a dict as a call: one that holds several shapes
     (LangChain's `args` beside OpenAI's `function`) is judged on each, since
     which one a converter takes is its own choice."""
-    found = []
+    found = [
+        {"name": value[name_key], "args": _arguments(value[args_key])}
+        for name_key in CALL_NAMES
+        if isinstance(value.get(name_key), str)
+        for args_key in CALL_ARGUMENTS
+        if args_key in value
+    ]
     name = value.get("name")
-    if isinstance(name, str) and "args" in value:
-        found.append({"name": name, "args": _arguments(value["args"])})
-    if isinstance(name, str) and "arguments" in value:  # OpenAI's legacy function_call
-        found.append({"name": name, "args": _arguments(value["arguments"])})
     if isinstance(name, str) and str(value.get("type", "")).endswith("tool_use"):
         found.append({"name": name, "args": _arguments(value.get("input"))})
     function = value.get("function")

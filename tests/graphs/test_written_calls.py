@@ -171,3 +171,29 @@ def test_calls_kept_outside_the_messages_are_held_in_the_state():
     }
     assert held(state) == [CHARGE]
     assert held({"plans": [CHARGE]}) == [CHARGE] and held([CHARGE]) == []
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        [
+            {
+                "id": "c",
+                "type": "function",
+                "function": {"name": "charge_card", "arguments": '{"amount": 9999.0}'},
+            }
+        ],
+        {"action": "charge_card", "args": {"amount": 9999.0}},
+        [{"type": "tool", "name": "charge_card", "args": {"amount": 9999.0}}],
+        {"toolUse": {"toolUseId": "t", "name": "charge_card", "input": {"amount": 9999.0}}},
+        {"tool": "charge_card", "params": {"amount": 9999.0}},
+        [{"role": "ai", "content": "", "tool_calls": [{**CHARGE, "id": "c"}]}],
+    ],
+    ids=["OpenAI list", "Agent Inbox action", "typed list", "Bedrock", "tool/params", "role ai"],
+)
+def test_a_plan_is_read_in_every_shape_a_format_gives_a_call(plan):
+    """Kept in a state key of its own, or as messages LangChain reads."""
+    from graphs.written_calls import held
+
+    state = {"plan": plan}
+    assert CHARGE in held(state) + waiting(state)
