@@ -1,15 +1,17 @@
 """How the audit trail tells the things that say who may do what: users
-(their groups, flags and permissions), groups, API keys and review rules.
-Admin (webhook endpoints too) and the management commands that change them
+(their groups, flags and permissions), groups, API keys, review rules and
+webhook endpoints. Admin and the management commands that change them
 write their rows here: no person's action on a review, so no action
 (reviews.actions) writes them."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from reviews.emit import emit
 from reviews.models import ApiToken, ReviewRule
+from reviews.webhook_models import WebhookEndpoint
 
 
 def _when(moment) -> str | None:
@@ -59,6 +61,18 @@ def rule_summary(rule: ReviewRule) -> dict[str, Any]:
         "view": sorted(g.name for g in rule.view_groups.all()),
         "review": sorted(g.name for g in rule.review_groups.all()),
         "administer": sorted(g.name for g in rule.admin_groups.all()),
+    }
+
+
+def webhook_summary(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    # The secret never enters the trail; its fingerprint tells a change.
+    secret = hashlib.sha256(endpoint.secret.encode()).hexdigest()[:8]
+    return {
+        "name": endpoint.name,
+        "url": endpoint.url,
+        "events": endpoint.events,
+        "active": endpoint.active,
+        "secret": f"sha256:{secret}",
     }
 
 

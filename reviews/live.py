@@ -88,12 +88,14 @@ def render(event: dict[str, Any]) -> dict[str, Any] | None:
         "count_html": render_to_string("reviews/live.html#queue_count", context),
         "rows": [
             {
-                "rules": seen_under(task),
+                "rules": _rules_of(task),
                 "html": row_html(task, here=here),
             }
             # A turn's calls share a row when they share a rule (what
             # decides who may see them).
-            for task in turn_rows(sorted(created, key=lambda t: (*_rule_ids(t), t.pk)))
+            for task in turn_rows(
+                sorted(created, key=lambda t: (*(r or 0 for r in _rules_of(t)), t.pk))
+            )
         ],
         "removed": removed,
         # Rows that replace themselves in place: their holder or assignee
@@ -101,7 +103,7 @@ def render(event: dict[str, Any]) -> dict[str, Any] | None:
         "changed": replaced
         + [
             {
-                "rules": seen_under(task),
+                "rules": _rules_of(task),
                 "html": row_html(task, oob=True, here=here),
             }
             for task in turn_rows(changed)
@@ -109,13 +111,10 @@ def render(event: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def seen_under(task: ReviewTask) -> list[int | None]:
-    """The rules a reader must see under to see the task's row."""
+def _rules_of(task: ReviewTask) -> list[int | None]:
+    """The rules a reader must see under to see the task's row: its own and
+    the one its edit fell under."""
     return [task.rule_id, task.edit_rule_id]
-
-
-def _rule_ids(task: ReviewTask) -> tuple[int, int]:
-    return (task.rule_id or 0, task.edit_rule_id or 0)
 
 
 def _rows(task_ids: list[int]) -> list[ReviewTask]:

@@ -89,22 +89,20 @@ class ReviewRule(models.Model):
         """The first rule, in order, the task falls under: as the call it
         asks, or, for a question, as the request or any call it guards."""
         rules = list(cls.objects.all()) if rules is None else rules
-        guards = [] if task.tool_name else [c for c in task.guards or () if isinstance(c, dict)]
+        calls = [(task.tool_name, task.args, False)]
+        if not task.tool_name:
+            # A guarded call whose arguments no reading makes an object of
+            # falls under every rule of its tool.
+            calls += [
+                (str(c.get("name", "")), c.get("args"), c.get("args") is None)
+                for c in task.guards or ()
+                if isinstance(c, dict)
+            ]
         return next(
             (
                 rule
                 for rule in rules
-                if rule.matches(task.graph_name, task.tool_name, task.args)
-                or any(
-                    # Arguments no reading makes an object of: under every rule of the tool.
-                    rule.matches(
-                        task.graph_name,
-                        str(c.get("name", "")),
-                        c.get("args"),
-                        lenient=c.get("args") is None,
-                    )
-                    for c in guards
-                )
+                if any(rule.matches(task.graph_name, *call[:2], lenient=call[2]) for call in calls)
             ),
             None,
         )

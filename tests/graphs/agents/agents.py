@@ -246,13 +246,19 @@ def _ask_rich(state: Rich) -> Rich:
     }
 
 
-_rich = StateGraph(Rich)
-_rich.add_node("seed", _seed)
-_rich.add_node("ask", _ask_rich)
-_rich.add_edge(START, "seed")
-_rich.add_edge("seed", "ask")
-_rich.add_edge("ask", END)
-rich = _rich.compile()
+def _in_line(schema, *nodes, **compile_kwargs):
+    """A graph that runs its (name, node) pairs one after the other."""
+    graph = StateGraph(schema)
+    before = START
+    for name, node in nodes:
+        graph.add_node(name, node)
+        graph.add_edge(before, name)
+        before = name
+    graph.add_edge(before, END)
+    return graph.compile(**compile_kwargs)
+
+
+rich = _in_line(Rich, ("seed", _seed), ("ask", _ask_rich))
 
 
 class RichModel(BaseModel):
@@ -276,13 +282,7 @@ def _ask_model(state: RichModel) -> dict:
     return {"answer": interrupt({"question": "fine?", "price": state.price})}
 
 
-_rich_model = StateGraph(RichModel)
-_rich_model.add_node("seed", _seed_model)
-_rich_model.add_node("ask", _ask_model)
-_rich_model.add_edge(START, "seed")
-_rich_model.add_edge("seed", "ask")
-_rich_model.add_edge("ask", END)
-rich_model = _rich_model.compile()
+rich_model = _in_line(RichModel, ("seed", _seed_model), ("ask", _ask_model))
 
 
 class Chat(TypedDict, total=False):
@@ -313,15 +313,7 @@ async def _review(state: Chat) -> Chat:
 
 def _asks_before_tools(plan, review, tool):
     """plan -> review (a question) -> a tools node -> end."""
-    graph = StateGraph(Chat)
-    graph.add_node("plan", plan)
-    graph.add_node("review", review)
-    graph.add_node("tools", ToolNode([tool]))
-    graph.add_edge(START, "plan")
-    graph.add_edge("plan", "review")
-    graph.add_edge("review", "tools")
-    graph.add_edge("tools", END)
-    return graph.compile()
+    return _in_line(Chat, ("plan", plan), ("review", review), ("tools", ToolNode([tool])))
 
 
 async_tools = _asks_before_tools(_plan, _review, fetch_weather)
@@ -504,13 +496,12 @@ def _carry_out_plan(state: Planned) -> Planned:
     return {"messages": [AIMessage(refund.invoke(state["plan"]["args"]))]}
 
 
-_stops_before_plan = StateGraph(Planned)
-_stops_before_plan.add_node("planner", _plan_refund)
-_stops_before_plan.add_node("carry_out", _carry_out_plan)
-_stops_before_plan.add_edge(START, "planner")
-_stops_before_plan.add_edge("planner", "carry_out")
-_stops_before_plan.add_edge("carry_out", END)
-stops_before_plan = _stops_before_plan.compile(interrupt_before=["carry_out"])
+stops_before_plan = _in_line(
+    Planned,
+    ("planner", _plan_refund),
+    ("carry_out", _carry_out_plan),
+    interrupt_before=["carry_out"],
+)
 
 
 # LangGraph's docs' way to review a call: a question node before the tools
