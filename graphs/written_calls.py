@@ -194,19 +194,25 @@ def _scan(value: Any, found: list[dict[str, Any]], depth: int) -> None:
 # plan's own `tool`/`params`. Any name beside any arguments is read.
 CALL_NAMES = ("name", "tool", "tool_name", "action")
 CALL_ARGUMENTS = ("args", "arguments", "input", "params", "parameters")
+_CALL_NAME_SET = frozenset(CALL_NAMES)
 
 
 def _calls(value: dict[str, Any]) -> list[dict[str, Any]]:
     """Every reading of a dict as a call: one that holds several shapes
     (LangChain's `args` beside OpenAI's `function`) is judged on each, since
     which one a converter takes is its own choice."""
-    found = [
-        {"name": value[name_key], "args": _arguments(value[args_key])}
-        for name_key in CALL_NAMES
-        if isinstance(value.get(name_key), str)
-        for args_key in CALL_ARGUMENTS
-        if args_key in value
-    ]
+    # Most dicts a state holds are no call: one look at their keys says so.
+    found = (
+        [
+            {"name": value[name_key], "args": _arguments(value[args_key])}
+            for name_key in CALL_NAMES
+            if isinstance(value.get(name_key), str)
+            for args_key in CALL_ARGUMENTS
+            if args_key in value
+        ]
+        if not _CALL_NAME_SET.isdisjoint(value)
+        else []
+    )
     name = value.get("name")
     if isinstance(name, str) and str(value.get("type", "")).endswith("tool_use"):
         found.append({"name": name, "args": _arguments(value.get("input"))})
